@@ -1,0 +1,50 @@
+/**
+ * IpvsKernel: the narrow interface the rest of the code uses to read and program IPVS.
+ * Two implementations pass one contract suite: NetlinkIpvsKernel (generic netlink) and FakeIpvsKernel.
+ */
+import type { Operation } from "../model/plan.ts";
+import type {
+  DestinationKey,
+  IpvsDestination,
+  IpvsInfo,
+  IpvsService,
+  IpvsTimeouts,
+  KernelDestination,
+  KernelService,
+  ServiceKey,
+  SyncDaemonConfig,
+  SyncDaemonState,
+} from "../model/table.ts";
+import type { IpvsError } from "./errors.ts";
+
+/** Outcome of one operation of a batch: ok, or the typed error the kernel gave for it. */
+export type OperationResult = { ok: true } | { ok: false; error: IpvsError };
+
+export interface IpvsKernel {
+  listServices(): Promise<KernelService[]>;
+  /** Destinations of one service with connection counters; [] for a service that does not exist. */
+  listDestinations(service: ServiceKey): Promise<KernelDestination[]>;
+  addService(service: IpvsService): Promise<void>;
+  updateService(service: IpvsService): Promise<void>;
+  deleteService(key: ServiceKey): Promise<void>;
+  addDestination(service: ServiceKey, destination: IpvsDestination): Promise<void>;
+  updateDestination(service: ServiceKey, destination: IpvsDestination): Promise<void>;
+  deleteDestination(service: ServiceKey, key: DestinationKey): Promise<void>;
+  /**
+   * Runs operations in order (several per sendmsg where the implementation can) and reports
+   * each one's result; a failed operation does not stop the ones after it.
+   */
+  apply(operations: readonly Operation[]): Promise<OperationResult[]>;
+  getTimeouts(): Promise<IpvsTimeouts>;
+  /** 0 for a field leaves it unchanged (kernel semantics). */
+  setTimeouts(timeouts: Partial<IpvsTimeouts>): Promise<void>;
+  getDaemons(): Promise<SyncDaemonConfig[]>;
+  startDaemon(config: SyncDaemonConfig): Promise<void>;
+  stopDaemon(state: SyncDaemonState): Promise<void>;
+  getInfo(): Promise<IpvsInfo>;
+  /** Zero the counters of one service, or of everything when no key is given. */
+  zero(service?: ServiceKey): Promise<void>;
+  /** Delete every service in the network namespace. Only for an explicit user command, never the agent. */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
