@@ -29,15 +29,16 @@ export function errnoName(errno: number): ErrnoName {
 /** A request the kernel (or the fake) rejected. */
 export class IpvsError extends Error {
   override readonly name = "IpvsError";
-  constructor(
-    /** The operation, e.g. "addService", "listDestinations". */
-    readonly operation: string,
-    /** The object it was about, e.g. "TCP 192.0.2.10:80 -> 198.51.100.5:8080"; "" for global operations. */
-    readonly object: string,
-    readonly errno: ErrnoName,
-    detail?: string,
-  ) {
+  /** The operation, e.g. "addService", "listDestinations". */
+  readonly operation: string;
+  /** The object it was about, e.g. "TCP 192.0.2.10:80 -> 198.51.100.5:8080"; "" for global operations. */
+  readonly object: string;
+  readonly errno: ErrnoName;
+  constructor(operation: string, object: string, errno: ErrnoName, detail?: string) {
     super(`${operation} ${object}${object ? " " : ""}failed: ${errno}${detail ? ` (${detail})` : ""}`);
+    this.operation = operation;
+    this.object = object;
+    this.errno = errno;
   }
 }
 
