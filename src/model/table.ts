@@ -103,7 +103,10 @@ export interface KernelDestination extends IpvsDestination {
 }
 
 /** A whole table: services, each with its destinations. Order is not significant (see sortTable). */
-export interface IpvsTableEntry<S extends IpvsService = IpvsService, D extends IpvsDestination = IpvsDestination> {
+export interface IpvsTableEntry<
+  S extends IpvsService = IpvsService,
+  D extends IpvsDestination = IpvsDestination,
+> {
   service: S;
   destinations: D[];
 }
@@ -146,7 +149,11 @@ export const NO_FLAGS: ServiceFlags = Object.freeze({
 });
 
 /** Tunnel fields of a destination that does not tunnel. */
-export const NO_TUNNEL = Object.freeze({ tunnelType: "IPIP", tunnelPort: 0, tunnelChecksum: "None" } as const);
+export const NO_TUNNEL = Object.freeze({
+  tunnelType: "IPIP",
+  tunnelPort: 0,
+  tunnelChecksum: "None",
+} as const);
 
 /** Stable text form of a service key, used in logs, drift reports and as a map key: "TCP 192.0.2.10:80", "FWM 7 IPv6". */
 export function serviceKeyString(key: ServiceKey): string {
