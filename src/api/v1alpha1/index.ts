@@ -1,0 +1,83 @@
+/** ipvs.dev/v1alpha1: schemas, types and validation of VirtualService, RealServer and IPVSNode. */
+export {
+  API_GROUP,
+  API_GROUP_VERSION,
+  API_VERSION,
+  apiIpFamily,
+  type CelRule,
+  type CelTransitionRule,
+  ConditionSchema,
+  FamilySchema,
+  isApiIp,
+  LabelSelectorSchema,
+  NETMASK_PATTERN,
+  ObjectMetaSchema,
+  ProtocolSchema,
+} from "./common.ts";
+export {
+  type HealthCheck,
+  type HealthCheckInput,
+  HealthCheckSchema,
+  HealthCheckTypeSchema,
+} from "./health-check.ts";
+export {
+  type DriftEntry,
+  DriftEntrySchema,
+  IPVS_NODE_LIMITS,
+  type IPVSNode,
+  IPVSNodeSchema,
+  type IPVSNodeStatus,
+  IPVSNodeStatusSchema,
+} from "./ipvs-node.ts";
+export {
+  type RealServer,
+  type RealServerInput,
+  RealServerSchema,
+  type RealServerSpec,
+  RealServerSpecSchema,
+  type RealServerStatus,
+  RealServerStatusSchema,
+} from "./real-server.ts";
+/** Condition type names used in status (metav1.Condition.type). */
+export type { Condition, LabelSelector } from "./types.ts";
+export {
+  checkRealServerAgainstService,
+  formatPath,
+  normalizeVirtualServiceSpec,
+  type ValidationIssue,
+  type ValidationResult,
+  validateIPVSNode,
+  validateRealServer,
+  validateVirtualService,
+  validateVirtualServiceUpdate,
+} from "./validate.ts";
+export {
+  type Backends,
+  BackendsSchema,
+  type Drain,
+  DrainSchema,
+  type Forwarding,
+  ForwardingSchema,
+  type Persistence,
+  PersistenceSchema,
+  SCHEDULER_FLAGS,
+  SCHEDULERS,
+  type Scheduler,
+  type SchedulerFlag,
+  SchedulerSchema,
+  type ServiceRef,
+  ServiceRefSchema,
+  type SorryServer,
+  SorryServerSchema,
+  specFamily,
+  type Tunnel,
+  TunnelSchema,
+  VIRTUAL_SERVICE_TRANSITION_RULES,
+  type VirtualService,
+  type VirtualServiceInput,
+  VirtualServiceSchema,
+  type VirtualServiceSpec,
+  VirtualServiceSpecSchema,
+  type VirtualServiceStatus,
+  VirtualServiceStatusSchema,
+} from "./virtual-service.ts";

@@ -1,0 +1,126 @@
+/** IPVSNode (cluster-scoped, name = node name): what one node's agent sees and did. Status only. */
+import { z } from "zod";
+import { API_GROUP_VERSION, conditionsField, ObjectMetaSchema } from "./common.ts";
+
+const time = (description: string) => z.iso.datetime().meta({ description, format: "date-time" });
+const count = (description: string) => z.int().min(0).default(0).meta({ description });
+
+/** Bounds of the per-node lists (most recent / most relevant entries first). */
+export const IPVS_NODE_LIMITS = { drift: 50, virtualServices: 1000, backends: 5000 } as const;
+
+export const DriftEntrySchema = z
+  .object({
+    detectedAt: time("When the difference was found."),
+    kind: z.enum(["Missing", "Unexpected", "Modified", "Foreign"]).meta({
+      description:
+        "Missing (desired, absent), Unexpected (present in the managed scope, not desired), Modified (a field differs) or Foreign (outside the managed scope; never touched).",
+    }),
+    service: z
+      .string()
+      .max(128)
+      .meta({ description: "The service key, e.g. 'TCP 192.0.2.10:80' or 'FWM 7 IPv4'." }),
+    destination: z
+      .string()
+      .max(64)
+      .optional()
+      .meta({ description: "The destination, e.g. '198.51.100.5:8080'; absent for a service-level drift." }),
+    field: z
+      .string()
+      .max(64)
+      .optional()
+      .meta({ description: "For Modified: the field that differs, e.g. weight." }),
+    expected: z.string().max(256).optional().meta({ description: "For Modified: the desired value." }),
+    actual: z
+      .string()
+      .max(256)
+      .optional()
+      .meta({ description: "For Modified: the value found in the kernel." }),
+    action: z
+      .enum(["Repaired", "Reported", "Ignored"])
+      .meta({ description: "Repaired, Reported or Ignored." }),
+  })
+  .meta({ description: "One difference between the desired and the actual IPVS table." });
+
+export const IPVSNodeStatusSchema = z
+  .object({
+    kernel: z
+      .object({
+        ipvsVersion: z.string().max(32).optional().meta({ description: "IPVS version, e.g. 1.2.1." }),
+        connectionTableSize: z
+          .int()
+          .min(0)
+          .optional()
+          .meta({ description: "Size of the connection hash table." }),
+        schedulers: z
+          .array(z.string().max(16).meta({ description: "A scheduler name." }))
+          .max(64)
+          .optional()
+          .meta({ description: "Schedulers the kernel can load.", "x-kubernetes-list-type": "set" }),
+      })
+      .optional()
+      .meta({ description: "What the node's kernel offers." }),
+    lastSync: z
+      .object({
+        time: time("When the last sync finished."),
+        durationMilliseconds: z.int().min(0).meta({ description: "How long it took." }),
+        result: z
+          .enum(["Success", "PartialFailure", "Failure"])
+          .meta({ description: "Success, PartialFailure or Failure." }),
+        operations: z.int().min(0).meta({ description: "Kernel operations applied." }),
+        message: z.string().max(4096).optional().meta({ description: "Errors, if any." }),
+      })
+      .optional()
+      .meta({ description: "The most recent reconciliation of the kernel table." }),
+    services: count("IPVS services in the managed scope on this node."),
+    destinations: count("IPVS destinations in the managed scope on this node."),
+    conditions: conditionsField("Ready, Synced and Drifted (metav1.Condition)."),
+    drift: z
+      .array(DriftEntrySchema)
+      .max(IPVS_NODE_LIMITS.drift)
+      .optional()
+      .meta({ description: "Most recent differences first, bounded." }),
+    virtualServices: z
+      .array(
+        z
+          .object({
+            name: z.string().max(317).meta({ description: "namespace/name of the VirtualService." }),
+            programmed: z.boolean().meta({ description: "Whether it is in this node's kernel as desired." }),
+            message: z.string().max(1024).default("").meta({ description: "Why not, if not." }),
+          })
+          .meta({ description: "One VirtualService on this node." }),
+      )
+      .max(IPVS_NODE_LIMITS.virtualServices)
+      .optional()
+      .meta({ description: "Per VirtualService state on this node, bounded." }),
+    backends: z
+      .array(
+        z
+          .object({
+            virtualService: z
+              .string()
+              .max(317)
+              .meta({ description: "namespace/name of the VirtualService." }),
+            address: z.string().max(45).meta({ description: "Real server address." }),
+            port: z.int().min(0).max(65535).meta({ description: "Real server port." }),
+            healthy: z.boolean().meta({ description: "Health as seen from this node." }),
+            lastProbe: time("When it was last probed.").optional(),
+            message: z.string().max(1024).default("").meta({ description: "Last probe error, if any." }),
+          })
+          .meta({ description: "One real server as seen from this node." }),
+      )
+      .max(IPVS_NODE_LIMITS.backends)
+      .optional()
+      .meta({ description: "Per real server health as seen from this node, bounded." }),
+  })
+  .meta({ description: "What this node's agent sees and did; written only by that agent." });
+
+export const IPVSNodeSchema = z.object({
+  apiVersion: z.literal(API_GROUP_VERSION).meta({ description: "ipvs.dev/v1alpha1" }),
+  kind: z.literal("IPVSNode").meta({ description: "IPVSNode" }),
+  metadata: ObjectMetaSchema,
+  status: IPVSNodeStatusSchema.optional(),
+});
+
+export type IPVSNode = z.output<typeof IPVSNodeSchema>;
+export type IPVSNodeStatus = z.output<typeof IPVSNodeStatusSchema>;
+export type DriftEntry = z.output<typeof DriftEntrySchema>;

@@ -1,0 +1,122 @@
+/**
+ * Runtime validation of whole objects: zod parse (defaults applied), then the family-dependent defaults the
+ * CRD cannot express (protocol TCP for address services, persistence netmask / prefixLength by family).
+ */
+import type { z } from "zod";
+import { apiIpFamily } from "./common.ts";
+import { type IPVSNode, IPVSNodeSchema } from "./ipvs-node.ts";
+import { type RealServer, RealServerSchema } from "./real-server.ts";
+import {
+  specFamily,
+  VIRTUAL_SERVICE_TRANSITION_RULES,
+  type VirtualService,
+  VirtualServiceSchema,
+  type VirtualServiceSpec,
+} from "./virtual-service.ts";
+
+export interface ValidationIssue {
+  /** Dotted path from the object root, array indices in brackets: "spec.schedulerFlags[1]". */
+  path: string;
+  message: string;
+}
+export type ValidationResult<T> = { ok: true; value: T } | { ok: false; issues: ValidationIssue[] };
+
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const p of path) {
+    if (typeof p === "number") out += `[${p}]`;
+    else out += out === "" ? String(p) : `.${String(p)}`;
+  }
+  return out;
+}
+
+function toIssues(error: z.ZodError): ValidationIssue[] {
+  return error.issues.map((i) => ({ path: formatPath(i.path), message: i.message }));
+}
+
+function run<T>(schema: z.ZodType<T>, obj: unknown, normalize?: (v: T) => T): ValidationResult<T> {
+  const r = schema.safeParse(obj);
+  if (!r.success) return { ok: false, issues: toIssues(r.error) };
+  return { ok: true, value: normalize ? normalize(r.data) : r.data };
+}
+
+/** Fills the defaults that depend on the address family (idempotent). */
+export function normalizeVirtualServiceSpec(spec: VirtualServiceSpec): VirtualServiceSpec {
+  const out: VirtualServiceSpec = { ...spec };
+  if (out.address !== undefined) {
+    out.protocol ??= "TCP";
+    out.family ??= apiIpFamily(out.address);
+  }
+  if (out.persistence) {
+    const p = { ...out.persistence };
+    if (specFamily(out) === "IPv6") p.prefixLength ??= 128;
+    else p.netmask ??= "255.255.255.255";
+    out.persistence = p;
+  }
+  return out;
+}
+
+export function validateVirtualService(obj: unknown): ValidationResult<VirtualService> {
+  return run(VirtualServiceSchema, obj, (v) => ({ ...v, spec: normalizeVirtualServiceSpec(v.spec) }));
+}
+
+export function validateRealServer(obj: unknown): ValidationResult<RealServer> {
+  return run(RealServerSchema, obj);
+}
+
+export function validateIPVSNode(obj: unknown): ValidationResult<IPVSNode> {
+  return run(IPVSNodeSchema, obj);
+}
+
+/**
+ * Validates an update: the new object on its own, then the key immutability rules against the old one.
+ * Both objects are compared as given by the user (before the family-dependent normalization), like the
+ * apiserver's CEL transition rules.
+ */
+export function validateVirtualServiceUpdate(
+  oldObj: unknown,
+  newObj: unknown,
+): ValidationResult<VirtualService> {
+  const next = validateVirtualService(newObj);
+  if (!next.ok) return next;
+  const oldParsed = VirtualServiceSchema.safeParse(oldObj);
+  const newParsed = VirtualServiceSchema.safeParse(newObj);
+  // An invalid old object cannot be compared; the new one stands on its own.
+  if (!oldParsed.success || !newParsed.success) return next;
+  const issues: ValidationIssue[] = [];
+  for (const r of VIRTUAL_SERVICE_TRANSITION_RULES) {
+    if (!r.check(newParsed.data.spec, oldParsed.data.spec)) {
+      issues.push({ path: `spec${r.fieldPath ?? ""}`, message: r.message });
+    }
+  }
+  return issues.length > 0 ? { ok: false, issues } : next;
+}
+
+/**
+ * Cross-object rules the CRD cannot check, for the engine: a real server of a DirectRouting or Tunnel
+ * service must use the service port (or omit it), and must have the service's family unless tunnelled.
+ * Returns issues with paths relative to the RealServer ("spec.port").
+ */
+export function checkRealServerAgainstService(
+  vsSpec: VirtualServiceSpec,
+  rsSpec: RealServer["spec"],
+): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  const method = rsSpec.forwarding?.method ?? vsSpec.forwarding.method;
+  if (method !== "NAT" && rsSpec.port !== undefined && vsSpec.port !== undefined && vsSpec.port !== 0) {
+    if (rsSpec.port !== vsSpec.port) {
+      issues.push({
+        path: "spec.port",
+        message: `with forwarding ${method} the port must equal the service port ${vsSpec.port} or be omitted`,
+      });
+    }
+  }
+  const family = specFamily(vsSpec);
+  if (method !== "Tunnel" && family !== undefined && apiIpFamily(rsSpec.address) !== family) {
+    issues.push({
+      path: "spec.address",
+      message: `address must be ${family} like the service (only Tunnel may mix)`,
+    });
+  }
+  return issues;
+}
