@@ -1,0 +1,870 @@
+/**
+ * The `ipvsadm -Sn` text form of an IPVS table: render (what ipvsadm 1.31 prints for a table)
+ * and parse (a save file or `ipvsadm -R` script back into a table).
+ *
+ * Facts from ipvsadm 1.31 (ipvsadm.c print_service_entry / print_tunnel_rule, libipvs.c
+ * ipvs_cmp_services / ipvs_cmp_dests), which this module reproduces:
+ * - One `-A` line per service, then one `-a` line per destination of it.
+ * - Service line: `-A <svc> -s <sched>` then ` -p <timeout>` when persistent, followed (only when
+ *   persistent) by ` -M <dotted mask>` for IPv4 unless the mask is 255.255.255.255, or ` -M <prefix>`
+ *   for IPv6 unless it is 128; then ` --pe <name>` whenever an engine is set; ` -o` for one-packet;
+ *   ` -b <flags>` when any scheduler flag bit is set. Flag names depend on the scheduler: sh prints
+ *   only sh-fallback/sh-port, mh only mh-fallback/mh-port, every other scheduler flag-1..3
+ *   (so "sh" with only flag 3 prints a bare "-b " with nothing after it, as ipvsadm does).
+ * - `<svc>` is `-t a:p`, `-u a:p`, `--sctp-service a:p`, `-f <mark>` or `-f <mark> -6`; IPv6
+ *   addresses in brackets; the port always printed (":0" too). The mark prints with %d, so marks
+ *   >= 2^31 come out negative.
+ * - Destination line: `-a <svc> -r <addr:port> <-m|-g|-i> -w <weight>`; Local forwarding prints -g,
+ *   Bypass prints "(null)" (glibc's printf of a NULL string). Tunnel destinations add
+ *   ` --tun-type ipip`, ` --tun-type gue --tun-port <p> <csum>` or ` --tun-type gre <csum>` with
+ *   <csum> one of --tun-nocsum, --tun-csum, --tun-remcsum.
+ * - Thresholds (-x / -y) are never printed by -S.
+ *
+ * ORDER. The kernel dumps services in hash-table order, and its hash mixes in the address of the
+ * per-namespace IPVS structure (`(size_t)ipvs >> 8` in ip_vs_svc_hashkey), so the kernel order
+ * changes from boot to boot. ipvsadm does not print that order, though: without --nosort it qsorts
+ * services with ipvs_cmp_services (fwmark, family, protocol, address, port) and destinations with
+ * ipvs_cmp_dests (address, port). Those comparators subtract unsigned 32-bit words and keep the
+ * result as a signed int, so two addresses more than 2^31 apart compare "backwards": 192.168.0.1
+ * sorts BEFORE 10.0.0.1. The renderer uses exactly these comparators (see compareServicesLikeIpvsadm).
+ * While the comparator is a consistent order on the table (true unless one group of services, or
+ * one service's destinations, spans more than half the 32-bit circle, e.g. 10.x + 100.x + 200.x),
+ * the rendered order is exactly ipvsadm's, whatever the kernel's order. Otherwise ipvsadm's output
+ * depends on the unpredictable kernel order; the renderer then gives one deterministic answer (a
+ * glibc-style merge sort over the canonical order), which may differ from a live kernel's.
+ * normalizeIpvsadmSave() sorts service blocks and destination lines into a canonical, always
+ * well-defined order, so live output and rendered output can be compared in every case.
+ */
+import { bytesToIp, canonicalIp, ipFamily, ipToBytes, ipv4MaskToNumber, numberToIpv4Mask } from "./ip.ts";
+import type {
+  DestinationConfig,
+  DestinationKey,
+  Family,
+  ForwardingMethod,
+  IpvsDestination,
+  IpvsService,
+  IpvsTable,
+  IpvsTableEntry,
+  Protocol,
+  ServiceConfig,
+  ServiceFlags,
+  ServiceKey,
+  TunnelChecksum,
+  TunnelType,
+} from "./table.ts";
+import { NO_FLAGS, NO_TUNNEL, sameDestinationKey, serviceKeyString } from "./table.ts";
+
+/** One thing in a text that ipvsadm would reject or that this parser could not understand. */
+export interface IpvsadmTextProblem {
+  /** 1-based line number in the parsed text. */
+  line: number;
+  message: string;
+}
+
+export interface ParsedIpvsadmSave {
+  table: IpvsTable;
+  problems: IpvsadmTextProblem[];
+}
+
+/** ipvsadm's default scheduler (DEF_SCHED). */
+export const IPVSADM_DEFAULT_SCHEDULER = "wlc";
+/** What `ipvsadm -p` without a value uses (IPVS_SVC_PERSISTENT_TIMEOUT). */
+export const IPVSADM_DEFAULT_PERSISTENCE_SECONDS = 360;
+/** ipvsadm's limit for -p (31 days). */
+export const IPVSADM_MAX_TIMEOUT_SECONDS = 86400 * 31;
+
+const PROTOCOL_NUMBER: Record<Protocol, number> = { TCP: 6, UDP: 17, SCTP: 132 };
+const FAMILY_NUMBER: Record<Family, number> = { IPv4: 2, IPv6: 10 };
+const PROTOCOL_OPTION: Record<Protocol, string> = { TCP: "-t", UDP: "-u", SCTP: "--sctp-service" };
+const TUNNEL_WORD: Record<TunnelType, string> = { IPIP: "ipip", GUE: "gue", GRE: "gre" };
+const CHECKSUM_OPTION: Record<TunnelChecksum, string> = {
+  None: "--tun-nocsum",
+  Checksum: "--tun-csum",
+  RemoteChecksum: "--tun-remcsum",
+};
+const TUNNEL_TYPES: Record<string, TunnelType | undefined> = { ipip: "IPIP", gue: "GUE", gre: "GRE" };
+const FORWARDING_SWITCH: Record<ForwardingMethod, string> = {
+  NAT: "-m",
+  Tunnel: "-i",
+  DirectRouting: "-g",
+  Local: "-g",
+  Bypass: "(null)",
+};
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+
+/** The text `ipvsadm -Sn` prints once `table` is the whole kernel table (order: see module doc). */
+export function renderIpvsadmSave(table: IpvsTable): string {
+  const entries = ipvsadmSort(
+    [...table].sort((a, b) => compareServicesCanonical(a.service.key, b.service.key)),
+    (a, b) => compareServicesLikeIpvsadm(a.service.key, b.service.key),
+  );
+  const lines: string[] = [];
+  for (const entry of entries) {
+    const svc = serviceOption(entry.service.key);
+    lines.push(`-A ${svc}${serviceOptions(entry.service)}`);
+    const dests = ipvsadmSort(
+      [...entry.destinations].sort((a, b) => compareDestinationsCanonical(a.key, b.key)),
+      (a, b) => compareDestinationsLikeIpvsadm(a.key, b.key),
+    );
+    for (const dest of dests) lines.push(destinationLine(svc, dest));
+  }
+  return lines.map((l) => `${l}\n`).join("");
+}
+
+/** The `-t 192.0.2.10:80` / `-f 7 -6` part of a line. */
+export function serviceOption(key: ServiceKey): string {
+  if (key.kind === "fwmark") {
+    const mark = key.fwmark | 0; // printed with %d
+    return key.family === "IPv6" ? `-f ${mark} -6` : `-f ${mark}`;
+  }
+  return `${PROTOCOL_OPTION[key.protocol]} ${ipvsadmAddrPort(key.address, key.port, key.family)}`;
+}
+
+function serviceOptions(service: IpvsService): string {
+  const { key, config } = service;
+  let out = ` -s ${config.scheduler}`;
+  if (config.flags.persistent) {
+    out += ` -p ${config.timeout}`;
+    if (key.family === "IPv4" && config.netmask >>> 0 !== 0xffffffff) {
+      out += ` -M ${numberToIpv4Mask(config.netmask)}`;
+    }
+    if (key.family === "IPv6" && config.netmask !== 128) out += ` -M ${config.netmask | 0}`;
+  }
+  if (config.persistenceEngine) out += ` --pe ${config.persistenceEngine}`;
+  if (config.flags.onePacket) out += " -o";
+  const f = config.flags;
+  if (f.schedFlag1 || f.schedFlag2 || f.schedFlag3) out += ` -b ${schedulerFlagWords(config).join(",")}`;
+  return out;
+}
+
+/** The -b words ipvsadm prints for a service's scheduler flags. */
+export function schedulerFlagWords(config: Pick<ServiceConfig, "scheduler" | "flags">): string[] {
+  const f = config.flags;
+  const words: string[] = [];
+  if (config.scheduler === "sh" || config.scheduler === "mh") {
+    if (f.schedFlag1) words.push(`${config.scheduler}-fallback`);
+    if (f.schedFlag2) words.push(`${config.scheduler}-port`);
+    return words;
+  }
+  if (f.schedFlag1) words.push("flag-1");
+  if (f.schedFlag2) words.push("flag-2");
+  if (f.schedFlag3) words.push("flag-3");
+  return words;
+}
+
+function destinationLine(svc: string, dest: IpvsDestination): string {
+  const { key, config } = dest;
+  const head = `-a ${svc} -r ${ipvsadmAddrPort(key.address, key.port, key.family)} ${FORWARDING_SWITCH[config.forwarding]} -w ${config.weight | 0}`;
+  if (config.forwarding !== "Tunnel") return head;
+  switch (config.tunnelType) {
+    case "GRE":
+      return `${head} --tun-type gre ${CHECKSUM_OPTION[config.tunnelChecksum]}`;
+    case "GUE":
+      return `${head} --tun-type gue --tun-port ${config.tunnelPort} ${CHECKSUM_OPTION[config.tunnelChecksum]}`;
+    default:
+      return `${head} --tun-type ipip`;
+  }
+}
+
+/** `addr:port` as ipvsadm -n prints it: IPv6 in brackets, the address as glibc's inet_ntop writes it. */
+export function ipvsadmAddrPort(address: string, port: number, family: Family): string {
+  const text = inetNtop(address, family);
+  return family === "IPv6" ? `[${text}]:${port}` : `${text}:${port}`;
+}
+
+/**
+ * glibc inet_ntop. Equal to ip.ts's canonical form except for IPv4-compatible addresses
+ * (::a.b.c.d with the first 96 bits zero), which glibc prints in the dotted tail form.
+ */
+function inetNtop(address: string, family: Family): string {
+  const bytes = ipToBytes(address);
+  if (family === "IPv6" && bytes.length === 16) {
+    const zeroHead = bytes.subarray(0, 12).every((b) => b === 0);
+    if (zeroHead && (bytes[12]! !== 0 || bytes[13]! !== 0)) {
+      return `::${bytes[12]}.${bytes[13]}.${bytes[14]}.${bytes[15]}`;
+    }
+  }
+  return bytesToIp(bytes, family);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ordering
+
+/** Signed-int result of subtracting two unsigned 32-bit values, as C does in ipvs_cmp_*. */
+function wrapDiff(a: number, b: number): number {
+  return (a - b) | 0;
+}
+
+/** Address as four big-endian 32-bit words (IPv4: [addr, 0, 0, 0], as in union nf_inet_addr). */
+function addressWords(address: string): number[] {
+  const b = ipToBytes(address);
+  const words = [0, 0, 0, 0];
+  for (let i = 0; i < b.length / 4; i++) {
+    words[i] = ((b[i * 4]! << 24) | (b[i * 4 + 1]! << 16) | (b[i * 4 + 2]! << 8) | b[i * 4 + 3]!) >>> 0;
+  }
+  return words;
+}
+
+/** libipvs ipvs_cmp_services, bit for bit (including its wrap-around). */
+export function compareServicesLikeIpvsadm(a: ServiceKey, b: ServiceKey): number {
+  let r = wrapDiff(a.kind === "fwmark" ? a.fwmark >>> 0 : 0, b.kind === "fwmark" ? b.fwmark >>> 0 : 0);
+  if (r !== 0) return r;
+  r = FAMILY_NUMBER[a.family] - FAMILY_NUMBER[b.family];
+  if (r !== 0) return r;
+  // ipvsadm creates fwmark services with protocol TCP; the kernel keeps it.
+  r =
+    (a.kind === "address" ? PROTOCOL_NUMBER[a.protocol] : 6) -
+    (b.kind === "address" ? PROTOCOL_NUMBER[b.protocol] : 6);
+  if (r !== 0) return r;
+  if (a.kind === "fwmark" || b.kind === "fwmark") return 0; // same mark and family: the same service
+  const x = addressWords(a.address);
+  const y = addressWords(b.address);
+  const n = a.family === "IPv6" ? 4 : 1;
+  for (let i = 0; r === 0 && i < n; i++) r = wrapDiff(x[i]!, y[i]!);
+  if (r !== 0) return r;
+  return a.port - b.port;
+}
+
+/** libipvs ipvs_cmp_dests: address words (as many as the first one's family has), then port. */
+export function compareDestinationsLikeIpvsadm(a: DestinationKey, b: DestinationKey): number {
+  const x = addressWords(a.address);
+  const y = addressWords(b.address);
+  const n = a.family === "IPv6" ? 4 : 1;
+  let r = 0;
+  for (let i = 0; r === 0 && i < n; i++) r = wrapDiff(x[i]!, y[i]!);
+  if (r !== 0) return r;
+  return a.port - b.port;
+}
+
+function compareBytes(x: Uint8Array, y: Uint8Array): number {
+  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
+  return x.length - y.length;
+}
+
+/** A total order on service keys: address services, then fwmark; IPv4 before IPv6; TCP, UDP, SCTP; address; port. */
+export function compareServicesCanonical(a: ServiceKey, b: ServiceKey): number {
+  const markA = a.kind === "fwmark" ? a.fwmark >>> 0 : 0;
+  const markB = b.kind === "fwmark" ? b.fwmark >>> 0 : 0;
+  if (markA !== markB) return markA < markB ? -1 : 1;
+  if (a.family !== b.family) return FAMILY_NUMBER[a.family] - FAMILY_NUMBER[b.family];
+  if (a.kind === "fwmark" || b.kind === "fwmark") return 0;
+  if (a.protocol !== b.protocol) return PROTOCOL_NUMBER[a.protocol] - PROTOCOL_NUMBER[b.protocol];
+  return compareBytes(ipToBytes(a.address), ipToBytes(b.address)) || a.port - b.port;
+}
+
+/** A total order on destination keys: IPv4 before IPv6, address, port. */
+export function compareDestinationsCanonical(a: DestinationKey, b: DestinationKey): number {
+  if (a.family !== b.family) return FAMILY_NUMBER[a.family] - FAMILY_NUMBER[b.family];
+  return compareBytes(ipToBytes(a.address), ipToBytes(b.address)) || a.port - b.port;
+}
+
+/**
+ * glibc's qsort for arrays it can copy (msort_with_tmp): top-down merge sort, left half n/2,
+ * ties and "<= 0" taken from the left. Matters only when cmp is not a consistent order.
+ */
+function ipvsadmSort<T>(items: T[], cmp: (a: T, b: T) => number): T[] {
+  if (items.length <= 1) return items;
+  const n1 = Math.floor(items.length / 2);
+  const left = ipvsadmSort(items.slice(0, n1), cmp);
+  const right = ipvsadmSort(items.slice(n1), cmp);
+  const out: T[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < left.length && j < right.length) {
+    if (cmp(left[i]!, right[j]!) <= 0) out.push(left[i++]!);
+    else out.push(right[j++]!);
+  }
+  while (i < left.length) out.push(left[i++]!);
+  while (j < right.length) out.push(right[j++]!);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Normalising live output
+
+/**
+ * Sorts the service blocks and destination lines of `ipvsadm -S` text into the canonical order
+ * (compareServicesCanonical / compareDestinationsCanonical) without changing any line's text.
+ * Use it on both sides to compare a live `ipvsadm -Sn` with renderIpvsadmSave(). Lines this
+ * module cannot read keep their relative order at the end.
+ */
+export function normalizeIpvsadmSave(text: string): string {
+  const blocks = new Map<
+    string,
+    { key: ServiceKey; lines: string[]; dests: { key: DestinationKey; line: string }[] }
+  >();
+  const other: string[] = [];
+  const rawLines = text.split("\n");
+  for (const raw of rawLines) {
+    const line = raw.replace(/\s+$/, "");
+    if (line.trim() === "") continue;
+    const cmd = readCommand(tokenize(line), false);
+    if (!cmd.service || (cmd.command !== "-A" && cmd.command !== "-a")) {
+      other.push(line);
+      continue;
+    }
+    const id = serviceKeyString(cmd.service.key);
+    let block = blocks.get(id);
+    if (!block) {
+      block = { key: cmd.service.key, lines: [], dests: [] };
+      blocks.set(id, block);
+    }
+    if (cmd.command === "-A") block.lines.push(line);
+    else if (cmd.dest) block.dests.push({ key: cmd.dest.key, line });
+    else other.push(line);
+  }
+  const out: string[] = [];
+  for (const block of [...blocks.values()].sort((a, b) => compareServicesCanonical(a.key, b.key))) {
+    out.push(...block.lines);
+    for (const d of [...block.dests].sort((a, b) => compareDestinationsCanonical(a.key, b.key)))
+      out.push(d.line);
+  }
+  out.push(...other);
+  return out.map((l) => `${l}\n`).join("");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing
+
+/** A few /etc/services names, for `ipvsadm -S` output without -n. */
+const SERVICE_PORTS: Record<string, number> = {
+  ftp: 21,
+  ssh: 22,
+  telnet: 23,
+  smtp: 25,
+  domain: 53,
+  http: 80,
+  www: 80,
+  pop3: 110,
+  ntp: 123,
+  imap2: 143,
+  imap: 143,
+  snmp: 161,
+  ldap: 389,
+  https: 443,
+  submission: 587,
+  ldaps: 636,
+  imaps: 993,
+  pop3s: 995,
+  mysql: 3306,
+  "http-alt": 8080,
+};
+
+interface ParsedService {
+  key: ServiceKey;
+  config: ServiceConfig;
+  /** Options given on the line, by canonical name. */
+  given: Set<string>;
+}
+
+interface ReadCommand {
+  command: string | undefined;
+  service?: ParsedService;
+  dest?: { key: DestinationKey; config: DestinationConfig; portGiven: boolean; given: Set<string> };
+  errors: string[];
+}
+
+/** Splits a line into words; drops `ipvsadm` words and everything from `#` (as ipvsadm -R does). */
+function tokenize(line: string): string[] {
+  const hash = line.indexOf("#");
+  const body = hash >= 0 ? line.slice(0, hash) : line;
+  const words: string[] = [];
+  for (const w of body.split(/[ \t\r]+/)) {
+    if (w === "" || w === "ipvsadm") continue;
+    // popt accepts --long=value
+    const eq = w.startsWith("--") ? w.indexOf("=") : -1;
+    if (eq > 0) words.push(w.slice(0, eq), w.slice(eq + 1));
+    else words.push(w);
+  }
+  return words;
+}
+
+const COMMANDS: Record<string, string> = {
+  "-A": "-A",
+  "--add-service": "-A",
+  "-E": "-E",
+  "--edit-service": "-E",
+  "-D": "-D",
+  "--delete-service": "-D",
+  "-a": "-a",
+  "--add-server": "-a",
+  "-e": "-e",
+  "--edit-server": "-e",
+  "-d": "-d",
+  "--delete-server": "-d",
+  "-C": "-C",
+  "--clear": "-C",
+};
+
+/** Long option -> short name used below; value = whether it takes an argument. */
+const OPTIONS: Record<string, [string, "arg" | "none" | "optional"]> = {
+  "-t": ["t", "arg"],
+  "--tcp-service": ["t", "arg"],
+  "-u": ["u", "arg"],
+  "--udp-service": ["u", "arg"],
+  "--sctp-service": ["sctp", "arg"],
+  "-f": ["f", "arg"],
+  "--fwmark-service": ["f", "arg"],
+  "-6": ["6", "none"],
+  "--ipv6": ["6", "none"],
+  "-s": ["s", "arg"],
+  "--scheduler": ["s", "arg"],
+  "-p": ["p", "optional"],
+  "--persistent": ["p", "optional"],
+  "-M": ["M", "arg"],
+  "--netmask": ["M", "arg"],
+  "--pe": ["pe", "arg"],
+  "-o": ["o", "none"],
+  "--ops": ["o", "none"],
+  "-b": ["b", "arg"],
+  "--sched-flags": ["b", "arg"],
+  "-r": ["r", "arg"],
+  "--real-server": ["r", "arg"],
+  "-g": ["g", "none"],
+  "--gatewaying": ["g", "none"],
+  "-i": ["i", "none"],
+  "--ipip": ["i", "none"],
+  "-m": ["m", "none"],
+  "--masquerading": ["m", "none"],
+  "-w": ["w", "arg"],
+  "--weight": ["w", "arg"],
+  "-x": ["x", "arg"],
+  "--u-threshold": ["x", "arg"],
+  "-y": ["y", "arg"],
+  "--l-threshold": ["y", "arg"],
+  "--tun-type": ["tun-type", "arg"],
+  "--tun-port": ["tun-port", "arg"],
+  "--tun-nocsum": ["tun-nocsum", "none"],
+  "--tun-csum": ["tun-csum", "none"],
+  "--tun-remcsum": ["tun-remcsum", "none"],
+  "-n": ["n", "none"],
+  "--numeric": ["n", "none"],
+};
+
+const SERVICE_ONLY = new Set(["s", "p", "M", "pe", "o", "b"]);
+const DEST_ONLY = new Set([
+  "r",
+  "fwd",
+  "w",
+  "x",
+  "y",
+  "tun-type",
+  "tun-port",
+  "tun-nocsum",
+  "tun-csum",
+  "tun-remcsum",
+]);
+
+/** An integer in [min, max] written in decimal (strtol base 10), or undefined. */
+function toNumber(text: string | undefined, min: number, max: number): number | undefined {
+  if (text === undefined || !/^[+-]?\d+$/.test(text.trim())) return undefined;
+  const n = Number(text);
+  return n >= min && n <= max ? n : undefined;
+}
+
+/** ipvsadm parse_service: "a.b.c.d[:port]", "[v6]:port", bare v6; undefined = not understood. */
+function parseAddrPort(
+  text: string,
+  protocol: Protocol,
+): { family: Family; address: string; port?: number } | { error: string } {
+  let host = text;
+  let portText: string | undefined;
+  if (text.startsWith("[")) {
+    const close = text.indexOf("]");
+    if (close < 0 || text[close + 1] !== ":") return { error: `cannot read address ${JSON.stringify(text)}` };
+    host = text.slice(1, close);
+    portText = text.slice(close + 2);
+  } else if (ipFamily(text) !== "IPv6") {
+    const colon = text.lastIndexOf(":");
+    if (colon >= 0) {
+      host = text.slice(0, colon);
+      portText = text.slice(colon + 1);
+    }
+  }
+  const family = ipFamily(host);
+  if (!family) return { error: `${JSON.stringify(host)} is not an IP address (host names are not resolved)` };
+  if (portText === undefined) return { family, address: canonicalIp(host) };
+  let port = toNumber(portText, 0, 65535);
+  if (port === undefined && protocol !== "SCTP") port = SERVICE_PORTS[portText];
+  if (port === undefined) return { error: `unknown port ${JSON.stringify(portText)}` };
+  return { family, address: canonicalIp(host), port };
+}
+
+/** Reads one command line the way ipvsadm's parse_options + process_options would. */
+function readCommand(words: string[], forcePorts: boolean): ReadCommand {
+  const errors: string[] = [];
+  const command = COMMANDS[words[0] ?? ""];
+  if (!command) {
+    return { command: undefined, errors: [`unsupported command ${JSON.stringify(words[0] ?? "")}`] };
+  }
+  // State as in ipvsadm's struct ipvs_command_entry after its defaults.
+  let svcKind: "address" | "fwmark" | undefined;
+  let protocol: Protocol = "TCP";
+  let family: Family = "IPv4";
+  let address = "";
+  let port = 0;
+  let fwmark = 0;
+  let scheduler = "";
+  let persistent = false;
+  let timeout = 0;
+  let netmask = 0xffffffff;
+  let pe = "";
+  let onePacket = false;
+  let schedFlagsArg = "";
+  let dest: { family: Family; address: string; port?: number } | undefined;
+  let forwarding: ForwardingMethod = "DirectRouting";
+  let weight = 1;
+  let upper = 0;
+  let lower = 0;
+  let tunnelType: TunnelType = "IPIP";
+  let tunnelPort = 0;
+  let tunFlags = 0;
+  const given = new Set<string>();
+
+  for (let i = 1; i < words.length; i++) {
+    const word = words[i]!;
+    const spec = OPTIONS[word];
+    if (!spec) {
+      errors.push(`unknown option ${JSON.stringify(word)}`);
+      continue;
+    }
+    const [name, kind] = spec;
+    let arg: string | undefined;
+    if (kind === "arg") {
+      arg = words[++i];
+      if (arg === undefined) {
+        errors.push(`option ${word} needs a value`);
+        break;
+      }
+    } else if (kind === "optional") {
+      const next = words[i + 1];
+      if (next !== undefined && !next.startsWith("-")) {
+        arg = next;
+        i++;
+      }
+    }
+    const optName = name === "g" || name === "i" || name === "m" ? "fwd" : name;
+    if (given.has(optName) && optName !== "6") errors.push(`option ${word} given more than once`);
+    given.add(optName);
+    switch (name) {
+      case "t":
+      case "u":
+      case "sctp": {
+        protocol = name === "t" ? "TCP" : name === "u" ? "UDP" : "SCTP";
+        const parsed = parseAddrPort(arg!, protocol);
+        if ("error" in parsed) {
+          errors.push(`illegal virtual server address[:port]: ${parsed.error}`);
+          break;
+        }
+        svcKind = "address";
+        family = parsed.family;
+        address = parsed.address;
+        if (parsed.port !== undefined) port = parsed.port;
+        if (family === "IPv6") netmask = 128;
+        break;
+      }
+      case "f": {
+        // strtol, > 0; ipvsadm -S prints marks >= 2^31 as negative numbers: read those back too.
+        const n = toNumber(arg, -2147483648, 4294967295);
+        if (n === undefined || n === 0) {
+          errors.push(`invalid fwmark value ${JSON.stringify(arg)}`);
+          break;
+        }
+        svcKind = "fwmark";
+        family = "IPv4";
+        protocol = "TCP";
+        fwmark = n >>> 0;
+        break;
+      }
+      case "6":
+        if (svcKind === "fwmark") {
+          family = "IPv6";
+          netmask = 128;
+        } else errors.push("-6 used before -f");
+        break;
+      case "s":
+        scheduler = arg!;
+        break;
+      case "p": {
+        persistent = true;
+        if (arg === undefined) timeout = IPVSADM_DEFAULT_PERSISTENCE_SECONDS;
+        else {
+          const n = toNumber(arg, 1, IPVSADM_MAX_TIMEOUT_SECONDS);
+          if (n === undefined) errors.push(`invalid timeout value ${JSON.stringify(arg)}`);
+          else timeout = n;
+        }
+        break;
+      }
+      case "M":
+        if (family !== "IPv6") {
+          if (ipFamily(arg!) !== "IPv4")
+            errors.push(`illegal virtual server persistent mask ${JSON.stringify(arg)}`);
+          else netmask = ipv4MaskToNumber(arg!);
+        } else {
+          const n = toNumber(arg, 1, 128);
+          if (n === undefined) errors.push(`illegal ipv6 netmask ${JSON.stringify(arg)}`);
+          else netmask = n;
+        }
+        break;
+      case "pe":
+        pe = arg!;
+        break;
+      case "o":
+        onePacket = true;
+        break;
+      case "b":
+        schedFlagsArg = arg!;
+        break;
+      case "r": {
+        const parsed = parseAddrPort(arg!, protocol);
+        if ("error" in parsed) errors.push(`illegal real server address[:port]: ${parsed.error}`);
+        else dest = parsed;
+        break;
+      }
+      case "g":
+        forwarding = "DirectRouting";
+        break;
+      case "i":
+        forwarding = "Tunnel";
+        break;
+      case "m":
+        forwarding = "NAT";
+        break;
+      case "w": {
+        const n = toNumber(arg, 0, 65535);
+        if (n === undefined) errors.push(`illegal weight ${JSON.stringify(arg)}`);
+        else weight = n;
+        break;
+      }
+      case "x":
+      case "y": {
+        const n = toNumber(arg, 0, 2147483647);
+        if (n === undefined)
+          errors.push(`illegal ${name === "x" ? "u_threshold" : "l_threshold"} ${JSON.stringify(arg)}`);
+        else if (name === "x") upper = n;
+        else lower = n;
+        break;
+      }
+      case "tun-type": {
+        const t = TUNNEL_TYPES[arg!];
+        if (!t) errors.push(`illegal tunnel type ${JSON.stringify(arg)}`);
+        else tunnelType = t;
+        break;
+      }
+      case "tun-port": {
+        const n = toNumber(arg, 1, 65535);
+        if (n === undefined) errors.push(`illegal tunnel port ${JSON.stringify(arg)}`);
+        else tunnelPort = n;
+        break;
+      }
+      case "tun-csum":
+        tunFlags |= 1;
+        break;
+      case "tun-remcsum":
+        tunFlags |= 2;
+        break;
+      default: // tun-nocsum (adds no bit), -n
+        break;
+    }
+  }
+
+  const out: ReadCommand = { command, errors };
+  if (command === "-C") return out;
+  if (!svcKind) {
+    if (!errors.some((e) => e.startsWith("illegal virtual") || e.startsWith("invalid fwmark"))) {
+      errors.push("no service given (-t, -u, --sctp-service or -f)");
+    }
+    return out;
+  }
+
+  const isServiceCommand = command === "-A" || command === "-E" || command === "-D";
+  for (const g of given) {
+    if (isServiceCommand && DEST_ONLY.has(g))
+      errors.push(`option ${optionLabel(g)} is not allowed with ${command}`);
+    if (!isServiceCommand && SERVICE_ONLY.has(g))
+      errors.push(`option ${optionLabel(g)} is not allowed with ${command}`);
+  }
+
+  const flags: ServiceFlags = { ...NO_FLAGS, persistent, onePacket };
+  if (schedFlagsArg) {
+    const sched = scheduler || IPVSADM_DEFAULT_SCHEDULER;
+    for (const word of schedFlagsArg.split(",").filter((w) => w !== "")) {
+      const m = /^(sh|mh)-(fallback|port)$/.exec(word);
+      if (word === "flag-1") flags.schedFlag1 = true;
+      else if (word === "flag-2") flags.schedFlag2 = true;
+      else if (word === "flag-3") flags.schedFlag3 = true;
+      else if (m) {
+        if (m[1] !== sched)
+          errors.push(`incompatible scheduler flag ${JSON.stringify(word)} for scheduler ${sched}`);
+        if (m[2] === "fallback") flags.schedFlag1 = true;
+        else flags.schedFlag2 = true;
+      } else errors.push(`invalid scheduler flag ${JSON.stringify(word)}`);
+    }
+  }
+  const key: ServiceKey =
+    svcKind === "fwmark"
+      ? { kind: "fwmark", family, fwmark }
+      : { kind: "address", family, protocol, address, port };
+  out.service = {
+    key,
+    config: {
+      scheduler: scheduler || IPVSADM_DEFAULT_SCHEDULER,
+      flags,
+      timeout,
+      netmask,
+      persistenceEngine: pe,
+    },
+    given,
+  };
+  if (command === "-A" || command === "-E") {
+    if (key.kind === "address" && key.port === 0 && !persistent) {
+      errors.push("zero port specified for non-persistent service");
+    }
+    if (onePacket && key.kind === "address" && key.protocol !== "UDP") {
+      errors.push("one-packet scheduling (-o) is only for UDP virtual services");
+    }
+  }
+
+  if (isServiceCommand) return out;
+  if (!dest) {
+    if (!errors.some((e) => e.startsWith("illegal real server"))) errors.push("no real server given (-r)");
+    return out;
+  }
+  let destPort = dest.port ?? (key.kind === "address" ? key.port : 0);
+  const portGiven = dest.port !== undefined;
+  if (
+    forcePorts &&
+    (command === "-a" || command === "-e") &&
+    key.kind === "address" &&
+    (forwarding === "DirectRouting" || forwarding === "Tunnel")
+  ) {
+    // ipvsadm: "The destination port must be equal to the service port" for -g / -i.
+    destPort = key.port;
+  }
+  if (dest.family !== family && forwarding !== "Tunnel") {
+    errors.push("different address family is allowed only for tunneling servers");
+  }
+  const tunOptions = ["tun-type", "tun-port", "tun-nocsum", "tun-csum", "tun-remcsum"].filter((o) =>
+    given.has(o),
+  );
+  if (tunOptions.length > 0 && forwarding !== "Tunnel")
+    errors.push("tunnel options conflict with forward method");
+  let tunnelChecksum: TunnelChecksum = "None";
+  if (forwarding === "Tunnel") {
+    const allowed: Record<TunnelType, string[]> = {
+      IPIP: [],
+      GUE: ["tun-port", "tun-nocsum", "tun-csum", "tun-remcsum"],
+      GRE: ["tun-nocsum", "tun-csum"],
+    };
+    for (const o of tunOptions) {
+      if (o !== "tun-type" && !allowed[tunnelType].includes(o)) {
+        errors.push(`illegal option --${o} with the ${TUNNEL_WORD[tunnelType]} tunnel type`);
+      }
+    }
+    if (tunnelType === "GUE" && !given.has("tun-port")) errors.push("the gue tunnel type needs --tun-port");
+    const csumOptions = tunOptions.filter((o) => o.endsWith("csum"));
+    if (csumOptions.length > 1) errors.push(`--${csumOptions[1]} conflicts with --${csumOptions[0]}`);
+    tunnelChecksum = tunFlags & 2 ? "RemoteChecksum" : tunFlags & 1 ? "Checksum" : "None";
+  }
+  out.dest = {
+    key: { family: dest.family, address: dest.address, port: destPort },
+    config: {
+      forwarding,
+      weight,
+      upperThreshold: upper,
+      lowerThreshold: lower,
+      ...(forwarding === "Tunnel"
+        ? { tunnelType, tunnelPort: tunnelType === "GUE" ? tunnelPort : 0, tunnelChecksum }
+        : NO_TUNNEL),
+    },
+    portGiven,
+    given,
+  };
+  if (portGiven && dest.port !== destPort) {
+    errors.push(
+      `ipvsadm uses the service port ${destPort} for ${forwarding === "Tunnel" ? "tunnel" : "direct routing"} real servers; port ${dest.port} ignored`,
+    );
+  }
+  return out;
+}
+
+function optionLabel(name: string): string {
+  if (name === "fwd") return "-g/-i/-m";
+  return name.length === 1 ? `-${name}` : `--${name}`;
+}
+
+/**
+ * Parses `ipvsadm -Sn` output (or `-S`, or an `ipvsadm -R` script with long options) into a table,
+ * applying the lines in order as ipvsadm -R would to an empty table (-A, -E, -D, -a, -e, -d, -C).
+ * Each line ipvsadm would reject, or this parser cannot read, gives a problem with its line number.
+ * A rejected line changes nothing, except where ipvsadm only rewrites a value (a DR / tunnel real
+ * server's port becomes the service port): then the line applies with ipvsadm's value and the
+ * problem says so.
+ * Host names are not resolved (pure code): lines with them are problems.
+ */
+export function parseIpvsadmSave(text: string): ParsedIpvsadmSave {
+  const problems: IpvsadmTextProblem[] = [];
+  let entries: IpvsTableEntry[] = [];
+  const find = (key: ServiceKey) =>
+    entries.find((e) => serviceKeyString(e.service.key) === serviceKeyString(key));
+  text.split("\n").forEach((raw, index) => {
+    const line = index + 1;
+    const words = tokenize(raw);
+    if (words.length === 0) return;
+    const cmd = readCommand(words, true);
+    const rewrites = cmd.errors.filter((e) => e.startsWith("ipvsadm uses the service port"));
+    const fatal = cmd.errors.filter((e) => !rewrites.includes(e));
+    for (const message of cmd.errors) problems.push({ line, message });
+    if (fatal.length > 0) return;
+    const problem = (message: string) => problems.push({ line, message });
+    if (cmd.command === "-C") {
+      entries = [];
+      return;
+    }
+    const svc = cmd.service!;
+    const entry = find(svc.key);
+    const name = serviceKeyString(svc.key);
+    switch (cmd.command) {
+      case "-A":
+        if (entry) problem(`service ${name} already exists`);
+        else entries.push({ service: { key: svc.key, config: svc.config }, destinations: [] });
+        return;
+      case "-E":
+        if (!entry) problem(`service ${name} does not exist`);
+        else entry.service = { key: svc.key, config: svc.config };
+        return;
+      case "-D":
+        if (!entry) problem(`service ${name} does not exist`);
+        else entries = entries.filter((e) => e !== entry);
+        return;
+    }
+    const dest = cmd.dest!;
+    if (!entry) {
+      problem(`service ${name} does not exist`);
+      return;
+    }
+    const existing = entry.destinations.find((d) => sameDestinationKey(d.key, dest.key));
+    const label = `${hostPortText(dest.key)} of ${name}`;
+    switch (cmd.command) {
+      case "-a":
+        if (existing) problem(`real server ${label} already exists`);
+        else entry.destinations.push({ key: dest.key, config: dest.config });
+        return;
+      case "-e":
+        if (!existing) problem(`real server ${label} does not exist`);
+        else existing.config = dest.config;
+        return;
+      case "-d":
+        if (!existing) problem(`real server ${label} does not exist`);
+        else entry.destinations = entry.destinations.filter((d) => d !== existing);
+        return;
+    }
+  });
+  return { table: entries, problems };
+}
+
+function hostPortText(key: DestinationKey): string {
+  return key.family === "IPv6" ? `[${key.address}]:${key.port}` : `${key.address}:${key.port}`;
+}
