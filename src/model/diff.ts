@@ -1,0 +1,383 @@
+/**
+ * diff(): the plan that takes the kernel from `actual` to `desired`, and the drift between them.
+ *
+ * Rules (see also ownership.ts and drain.ts):
+ * - Entries are identified by their keys. A changed key is a different entry: the old one goes
+ *   (after draining), the new one is added. Attribute changes are edited in place
+ *   (updateService / updateDestination), never delete + add, so connections survive.
+ * - Foreign kernel services (not owned, see isOwned) are never touched; each is reported once
+ *   as Foreign drift with action Ignored.
+ * - Drift is level-based: every difference found now is reported, with the action taken:
+ *   Repaired (an operation was planned), Reported (the service is observe-only), Ignored (foreign).
+ *   Missing = desired but absent; Unexpected = owned, present, not desired; Modified = present with
+ *   a different field. A missing service is one Missing item (its destinations come with it).
+ *   A destination that is already draining (recorded by an earlier call) and only waits for its
+ *   connections is progress, not drift: it is counted in `draining`, not reported again.
+ * - driftPolicy Report is observe-only: no operation at all for that service, not even its creation,
+ *   and its extra destinations are not drained. This supports watching a table someone else
+ *   manages (e.g. after `import`) before handing it over.
+ * - Tunnel fields are compared only when the desired forwarding is Tunnel.
+ * - Operations come in this order, each group in canonical key order (sort.ts): service adds and
+ *   updates, destination adds, destination updates, drains (weight-0 updates), destination
+ *   deletes, service deletes. Outputs do not depend on the order of any input.
+ *
+ * Pure: no I/O, no clock (`now`, in milliseconds, is an argument), never throws on well-typed input.
+ */
+import type { DesiredDestination, DesiredEntry, DesiredService, DesiredTable } from "./desired-table.ts";
+import { DEFAULT_DRAIN_TIMEOUT_SECONDS, type DrainEntry, decideDrain, drainKey } from "./drain.ts";
+import { numberToIpv4Mask } from "./ip.ts";
+import { isOwned, type OwnershipScope } from "./ownership.ts";
+import type { Operation } from "./plan.ts";
+import { compareServiceKey, sortTable } from "./sort.ts";
+import {
+  destinationKeyString,
+  type IpvsDestination,
+  type IpvsService,
+  type KernelDestination,
+  type KernelService,
+  type KernelTable,
+  type ServiceFlags,
+  type ServiceKey,
+  serviceKeyString,
+} from "./table.ts";
+
+export type DriftKind = "Missing" | "Unexpected" | "Modified" | "Foreign";
+export type DriftAction = "Repaired" | "Reported" | "Ignored";
+
+export interface DriftItem {
+  kind: DriftKind;
+  /** serviceKeyString() */
+  service: string;
+  /** destinationKeyString(), when the item is about a destination. */
+  destination?: string;
+  /** Modified only: "scheduler", "flags", "persistence.timeout", "persistence.netmask", "persistence.engine",
+   * "forwarding", "weight", "upperThreshold", "lowerThreshold", "tunnel.type", "tunnel.port", "tunnel.checksum". */
+  field?: string;
+  expected?: string;
+  actual?: string;
+  action: DriftAction;
+}
+
+export interface DiffResult {
+  operations: Operation[];
+  drift: DriftItem[];
+  /** The drain state to keep for the next call (persist it to survive restarts). */
+  drains: DrainEntry[];
+  /** Destinations draining after this plan is applied (= drains.length). */
+  draining: number;
+}
+
+export interface DiffOptions {
+  /** Drain timeout for a destination of a service that is no longer desired and has no recorded drain. */
+  defaultDrainTimeoutSeconds?: number;
+}
+
+/**
+ * `ownership` may omit desiredKeys: the keys of `desired` are always owned, and are added here.
+ */
+export function diff(
+  desired: DesiredTable,
+  actual: KernelTable,
+  ownership: OwnershipScope & { desiredKeys?: ReadonlySet<string> },
+  drains: readonly DrainEntry[],
+  now: number,
+  options: DiffOptions = {},
+): DiffResult {
+  const defaultTimeout = options.defaultDrainTimeoutSeconds ?? DEFAULT_DRAIN_TIMEOUT_SECONDS;
+  const desiredByKey = indexDesired(desired);
+  const actualByKey = new Map<string, KernelTableEntry>();
+  for (const entry of sortTable(actual)) actualByKey.set(serviceKeyString(entry.service.key), entry);
+  const recorded = new Map<string, DrainEntry>();
+  for (const d of drains) recorded.set(drainKey(d.service, d.destination), d);
+  const desiredKeys = new Set<string>([...(ownership.desiredKeys ?? []), ...desiredByKey.keys()]);
+  const fullOwnership = { ...ownership, desiredKeys };
+
+  const plan: Plan = {
+    serviceChanges: [],
+    destinationAdds: [],
+    destinationUpdates: [],
+    drainUpdates: [],
+    destinationDeletes: [],
+    serviceDeletes: [],
+  };
+  const drift: DriftItem[] = [];
+  const nextDrains: DrainEntry[] = [];
+
+  const keys = new Map<string, ServiceKey>();
+  for (const [k, e] of desiredByKey) keys.set(k, e.service.key);
+  for (const [k, e] of actualByKey) if (!keys.has(k)) keys.set(k, e.service.key);
+  const ordered = [...keys.entries()].sort((a, b) => compareServiceKey(a[1], b[1]));
+
+  for (const [k] of ordered) {
+    const want = desiredByKey.get(k);
+    const have = actualByKey.get(k);
+    const ctx: ServiceContext = { serviceText: k, plan, drift, recorded, nextDrains, now };
+    if (want && !have) {
+      const report = want.service.driftPolicy === "Report";
+      drift.push({ kind: "Missing", service: k, action: report ? "Reported" : "Repaired" });
+      if (!report) {
+        plan.serviceChanges.push({ op: "addService", service: plainService(want.service) });
+        for (const d of want.destinations) {
+          plan.destinationAdds.push({
+            op: "addDestination",
+            service: want.service.key,
+            destination: plainDestination(d),
+          });
+        }
+      }
+    } else if (want && have) {
+      diffService(ctx, want, have);
+    } else if (have) {
+      if (!isOwned(have.service.key, fullOwnership)) {
+        drift.push({ kind: "Foreign", service: k, action: "Ignored" });
+        continue;
+      }
+      removeService(ctx, have, defaultTimeout);
+    }
+  }
+
+  return {
+    operations: [
+      ...plan.serviceChanges,
+      ...plan.destinationAdds,
+      ...plan.destinationUpdates,
+      ...plan.drainUpdates,
+      ...plan.destinationDeletes,
+      ...plan.serviceDeletes,
+    ],
+    drift,
+    drains: nextDrains,
+    draining: nextDrains.length,
+  };
+}
+
+type KernelTableEntry = KernelTable[number];
+
+interface Plan {
+  serviceChanges: Operation[];
+  destinationAdds: Operation[];
+  destinationUpdates: Operation[];
+  drainUpdates: Operation[];
+  destinationDeletes: Operation[];
+  serviceDeletes: Operation[];
+}
+
+interface ServiceContext {
+  serviceText: string;
+  plan: Plan;
+  drift: DriftItem[];
+  recorded: Map<string, DrainEntry>;
+  nextDrains: DrainEntry[];
+  now: number;
+}
+
+/**
+ * One entry per key. computeDesired never emits duplicates; if a caller does, the entry whose
+ * source sorts first (namespace/name) wins so that the result does not depend on input order, and
+ * a destination listed twice keeps its first occurrence in canonical order.
+ */
+function indexDesired(desired: DesiredTable): Map<string, DesiredEntry> {
+  const bySource = [...desired].sort((a, b) => {
+    const x = `${a.service.source.namespace}/${a.service.source.name}`;
+    const y = `${b.service.source.namespace}/${b.service.source.name}`;
+    return x < y ? -1 : x > y ? 1 : 0;
+  });
+  const out = new Map<string, DesiredEntry>();
+  for (const entry of sortTable(bySource)) {
+    const k = serviceKeyString(entry.service.key);
+    if (out.has(k)) continue;
+    const seen = new Set<string>();
+    const destinations = entry.destinations.filter((d) => {
+      const dk = destinationKeyString(d.key);
+      if (seen.has(dk)) return false;
+      seen.add(dk);
+      return true;
+    });
+    out.set(k, { service: entry.service, destinations });
+  }
+  return out;
+}
+
+function diffService(ctx: ServiceContext, want: DesiredEntry, have: KernelTableEntry): void {
+  const { serviceText: k, plan, drift } = ctx;
+  const report = want.service.driftPolicy === "Report";
+  const action: DriftAction = report ? "Reported" : "Repaired";
+  const key = want.service.key;
+
+  const serviceFields = compareService(want.service, have.service);
+  for (const f of serviceFields) drift.push({ kind: "Modified", service: k, ...f, action });
+  if (serviceFields.length > 0 && !report) {
+    plan.serviceChanges.push({ op: "updateService", service: plainService(want.service) });
+  }
+
+  const haveDests = new Map<string, KernelDestination>();
+  for (const d of have.destinations) haveDests.set(destinationKeyString(d.key), d);
+  const wantKeys = new Set<string>();
+  for (const d of want.destinations) {
+    const dk = destinationKeyString(d.key);
+    wantKeys.add(dk);
+    const current = haveDests.get(dk);
+    if (!current) {
+      drift.push({ kind: "Missing", service: k, destination: dk, action });
+      if (!report) {
+        plan.destinationAdds.push({ op: "addDestination", service: key, destination: plainDestination(d) });
+      }
+      continue;
+    }
+    const fields = compareDestination(d, current);
+    for (const f of fields) drift.push({ kind: "Modified", service: k, destination: dk, ...f, action });
+    if (fields.length > 0 && !report) {
+      plan.destinationUpdates.push({
+        op: "updateDestination",
+        service: key,
+        destination: plainDestination(d),
+      });
+    }
+  }
+
+  for (const d of have.destinations) {
+    const dk = destinationKeyString(d.key);
+    if (wantKeys.has(dk)) continue;
+    if (report) {
+      drift.push({ kind: "Unexpected", service: k, destination: dk, action: "Reported" });
+      continue;
+    }
+    const outcome = removeDestination(ctx, key, d, want.service.drainTimeoutSeconds);
+    if (outcome.deleted) {
+      plan.destinationDeletes.push({ op: "deleteDestination", service: key, key: d.key });
+    }
+  }
+}
+
+/** An owned service that is no longer desired: drain its destinations, delete it once none is left. */
+function removeService(ctx: ServiceContext, have: KernelTableEntry, defaultTimeout: number): void {
+  const { serviceText: k, plan, drift } = ctx;
+  const key = have.service.key;
+  const driftBefore = drift.length;
+  const deletes: Operation[] = [];
+  let remaining = 0;
+  for (const d of have.destinations) {
+    const rec = ctx.recorded.get(drainKey(k, destinationKeyString(d.key)));
+    const outcome = removeDestination(ctx, key, d, rec?.timeoutSeconds ?? defaultTimeout);
+    if (outcome.deleted) deletes.push({ op: "deleteDestination", service: key, key: d.key });
+    else remaining++;
+  }
+  if (remaining === 0) {
+    // Deleting the service removes its destinations with it: no separate destination deletes,
+    // and one drift item for the service instead of one per destination.
+    plan.serviceDeletes.push({ op: "deleteService", key });
+    drift.length = driftBefore;
+    drift.push({ kind: "Unexpected", service: k, action: "Repaired" });
+    return;
+  }
+  plan.destinationDeletes.push(...deletes);
+  if (drift.length > driftBefore) {
+    drift.splice(driftBefore, 0, { kind: "Unexpected", service: k, action: "Repaired" });
+  }
+}
+
+/**
+ * Applies the drain policy to one destination that must go. Pushes the weight-0 update and the
+ * drift item; returns whether it should be deleted now (the caller plans the delete).
+ */
+function removeDestination(
+  ctx: ServiceContext,
+  service: ServiceKey,
+  d: KernelDestination,
+  timeoutSeconds: number,
+): { deleted: boolean } {
+  const dk = destinationKeyString(d.key);
+  const recorded = ctx.recorded.get(drainKey(ctx.serviceText, dk));
+  const decision = decideDrain({
+    service: ctx.serviceText,
+    destination: d,
+    destinationKey: dk,
+    udp: service.kind === "address" && service.protocol === "UDP",
+    timeoutSeconds,
+    recorded,
+    now: ctx.now,
+  });
+  if (decision.action === "delete") {
+    ctx.drift.push({ kind: "Unexpected", service: ctx.serviceText, destination: dk, action: "Repaired" });
+    return { deleted: true };
+  }
+  ctx.nextDrains.push(decision.entry);
+  if (decision.setWeightZero) {
+    ctx.plan.drainUpdates.push({
+      op: "updateDestination",
+      service,
+      destination: { key: d.key, config: { ...d.config, weight: 0 } },
+    });
+  }
+  if (decision.setWeightZero || !recorded) {
+    ctx.drift.push({ kind: "Unexpected", service: ctx.serviceText, destination: dk, action: "Repaired" });
+  }
+  return { deleted: false };
+}
+
+interface FieldDifference {
+  field: string;
+  expected: string;
+  actual: string;
+}
+
+function compareService(want: DesiredService, have: KernelService): FieldDifference[] {
+  const out: FieldDifference[] = [];
+  const w = want.config;
+  const h = have.config;
+  const family = want.key.family;
+  const push = (field: string, expected: string, actual: string) => {
+    if (expected !== actual) out.push({ field, expected, actual });
+  };
+  push("scheduler", w.scheduler, h.scheduler);
+  push("flags", flagsText(w.flags), flagsText(h.flags));
+  push("persistence.timeout", String(w.timeout), String(h.timeout));
+  push("persistence.netmask", netmaskText(w.netmask, family), netmaskText(h.netmask, family));
+  push("persistence.engine", w.persistenceEngine || "none", h.persistenceEngine || "none");
+  return out;
+}
+
+function compareDestination(want: DesiredDestination, have: KernelDestination): FieldDifference[] {
+  const out: FieldDifference[] = [];
+  const w = want.config;
+  const h = have.config;
+  const push = (field: string, expected: string | number, actual: string | number) => {
+    if (expected !== actual) out.push({ field, expected: String(expected), actual: String(actual) });
+  };
+  push("forwarding", w.forwarding, h.forwarding);
+  push("weight", w.weight, h.weight);
+  push("upperThreshold", w.upperThreshold, h.upperThreshold);
+  push("lowerThreshold", w.lowerThreshold, h.lowerThreshold);
+  if (w.forwarding === "Tunnel") {
+    push("tunnel.type", w.tunnelType, h.tunnelType);
+    push("tunnel.port", w.tunnelPort, h.tunnelPort);
+    push("tunnel.checksum", w.tunnelChecksum, h.tunnelChecksum);
+  }
+  return out;
+}
+
+const FLAG_NAMES: (keyof ServiceFlags)[] = [
+  "persistent",
+  "onePacket",
+  "schedFlag1",
+  "schedFlag2",
+  "schedFlag3",
+];
+
+function flagsText(flags: ServiceFlags): string {
+  const set = FLAG_NAMES.filter((f) => flags[f]);
+  return set.length === 0 ? "none" : set.join(",");
+}
+
+function netmaskText(netmask: number, family: "IPv4" | "IPv6"): string {
+  return family === "IPv4" ? numberToIpv4Mask(netmask) : String(netmask);
+}
+
+/** The kernel values only (no source, no policy), so plans carry nothing the kernel does not take. */
+function plainService(s: IpvsService): IpvsService {
+  return { key: s.key, config: s.config };
+}
+
+function plainDestination(d: IpvsDestination): IpvsDestination {
+  return { key: d.key, config: d.config };
+}

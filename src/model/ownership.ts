@@ -1,0 +1,99 @@
+/**
+ * The one place that decides whether a kernel service belongs to this agent.
+ *
+ * IPVS entries carry no labels, so ownership is a rule over the service key. A service is ours
+ * if, and only if, at least one of these holds:
+ * - its key is desired right now (desiredKeys: derived from the desired table by diff());
+ * - it is an address service whose address lies inside one of the managed CIDRs (same family);
+ * - it is a fwmark service whose mark lies inside one of the managed fwmark ranges (inclusive);
+ * - its key is in the ownership journal (services the agent programmed before, e.g. before a restart
+ *   or before their VirtualService was deleted).
+ * Everything else is foreign: reported, never modified or deleted.
+ *
+ * Malformed scope entries (a CIDR that does not parse, an inverted range) match nothing; they are
+ * reported by ownershipScopeProblems() so configuration validation can name them.
+ */
+import { ipFamily, ipToBytes } from "./ip.ts";
+import { type Family, type ServiceKey, serviceKeyString } from "./table.ts";
+
+export interface FwmarkRange {
+  /** Inclusive bounds. */
+  from: number;
+  to: number;
+}
+
+/** The configured part of ownership: what the agent may manage besides what it currently desires. */
+export interface OwnershipScope {
+  /** IPv4 / IPv6 CIDRs ("10.0.0.0/8", "2001:db8::/32"); a service address inside one is ours. */
+  managedCidrs: readonly string[];
+  managedFwmarks: readonly FwmarkRange[];
+  /** serviceKeyString() of every service the agent has programmed (the node's journal file). */
+  journal: readonly string[];
+}
+
+export interface Ownership extends OwnershipScope {
+  /** serviceKeyString() of every desired service; diff() fills it from the desired table. */
+  desiredKeys: ReadonlySet<string>;
+}
+
+export interface ParsedCidr {
+  family: Family;
+  bytes: Uint8Array;
+  prefixLength: number;
+}
+
+/** "10.0.0.0/8" -> parsed form; undefined when it is not a CIDR (no throw). A bare address is a host route. */
+export function parseCidr(text: string): ParsedCidr | undefined {
+  const slash = text.indexOf("/");
+  const address = slash < 0 ? text : text.slice(0, slash);
+  const family = ipFamily(address);
+  if (!family) return undefined;
+  const max = family === "IPv4" ? 32 : 128;
+  let prefixLength = max;
+  if (slash >= 0) {
+    const prefix = text.slice(slash + 1);
+    if (!/^\d{1,3}$/.test(prefix)) return undefined;
+    prefixLength = Number(prefix);
+    if (prefixLength > max) return undefined;
+  }
+  return { family, bytes: ipToBytes(address), prefixLength };
+}
+
+export function cidrContains(cidr: ParsedCidr, address: string): boolean {
+  if (ipFamily(address) !== cidr.family) return false;
+  const bytes = ipToBytes(address);
+  let bits = cidr.prefixLength;
+  for (let i = 0; i < bytes.length && bits > 0; i++, bits -= 8) {
+    const mask = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
+    if ((bytes[i]! & mask) !== (cidr.bytes[i]! & mask)) return false;
+  }
+  return true;
+}
+
+export function isOwned(key: ServiceKey, ownership: Ownership): boolean {
+  const text = serviceKeyString(key);
+  if (ownership.desiredKeys.has(text)) return true;
+  if (ownership.journal.includes(text)) return true;
+  if (key.kind === "fwmark") {
+    return ownership.managedFwmarks.some((r) => r.from <= r.to && key.fwmark >= r.from && key.fwmark <= r.to);
+  }
+  return ownership.managedCidrs.some((c) => {
+    const cidr = parseCidr(c);
+    return cidr !== undefined && cidrContains(cidr, key.address);
+  });
+}
+
+/** Human-readable problems with a scope (empty when it is fine). */
+export function ownershipScopeProblems(scope: OwnershipScope): string[] {
+  const problems: string[] = [];
+  scope.managedCidrs.forEach((c, i) => {
+    if (!parseCidr(c)) problems.push(`managedCidrs[${i}]: ${JSON.stringify(c)} is not an IPv4 or IPv6 CIDR`);
+  });
+  scope.managedFwmarks.forEach((r, i) => {
+    const ok = Number.isInteger(r.from) && Number.isInteger(r.to) && r.from >= 1 && r.to <= 0xffffffff;
+    if (!ok || r.from > r.to) {
+      problems.push(`managedFwmarks[${i}]: ${r.from}-${r.to} is not a range of marks within 1..4294967295`);
+    }
+  });
+  return problems;
+}
