@@ -184,8 +184,8 @@ export const LabelSelectorSchema = z
       .meta({ description: "Labels that must all match (key: value)." }),
     matchExpressions: z
       .array(
-        z
-          .object({
+        withRules(
+          z.object({
             key: z.string().min(1).max(317).meta({ description: "Label key the requirement applies to." }),
             operator: z
               .enum(["In", "NotIn", "Exists", "DoesNotExist"])
@@ -197,8 +197,19 @@ export const LabelSelectorSchema = z
               .meta({
                 description: "Values for In / NotIn (non-empty); must be empty for Exists / DoesNotExist.",
               }),
-          })
-          .meta({ description: "A label selector requirement." }),
+          }),
+          "A label selector requirement.",
+          [
+            {
+              rule: "(self.operator == 'In' || self.operator == 'NotIn') == (has(self.values) && size(self.values) > 0)",
+              message: "values must be non-empty for In and NotIn, and empty for Exists and DoesNotExist",
+              fieldPath: ".values",
+              check: (r) =>
+                (r.operator === "In" || r.operator === "NotIn") ===
+                (r.values !== undefined && r.values.length > 0),
+            },
+          ],
+        ),
       )
       .max(32)
       .optional()
