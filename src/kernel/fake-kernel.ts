@@ -1,0 +1,395 @@
+/**
+ * FakeIpvsKernel: an in-memory IPVS table with the kernel's semantics and errnos, for tests of
+ * everything above the kernel edge. It passes the same contract suite as NetlinkIpvsKernel
+ * (test/kernel/contract.ts); where the two disagree, the real kernel is right and this file changes.
+ *
+ * Checks run in the kernel's order (net/netfilter/ipvs/ip_vs_ctl.c, ip_vs_genl_set_cmd):
+ * encode/parse (EINVAL) -> service lookup (ESRCH / EEXIST) -> scheduler and PE modules (ENOENT) ->
+ * IPv6 netmask (EINVAL); for destinations: family rules (EINVAL) -> weight and thresholds (ERANGE) ->
+ * GUE port (EINVAL) -> destination lookup (EEXIST / ENOENT) -> address type (EINVAL).
+ */
+import { ipToBytes } from "../model/ip.ts";
+import type { Operation, OperationKind } from "../model/plan.ts";
+import type {
+  DestinationKey,
+  IpvsDestination,
+  IpvsInfo,
+  IpvsService,
+  IpvsStats,
+  IpvsTimeouts,
+  KernelDestination,
+  KernelService,
+  ServiceKey,
+  SyncDaemonConfig,
+  SyncDaemonState,
+} from "../model/table.ts";
+import { destinationKeyString, serviceKeyString } from "../model/table.ts";
+import { ipvsError, operationObject } from "./error-hints.ts";
+import type { ErrnoName } from "./errors.ts";
+import { IpvsError } from "./errors.ts";
+import { encodeOperation, IpvsEncodeError, newDaemonRequest } from "./ipvs-codec.ts";
+import type { IpvsKernel, OperationResult } from "./ipvs-kernel.ts";
+
+/** Schedulers of a stock kernel (twos arrived in 6.2). */
+export const DEFAULT_SCHEDULERS: readonly string[] = [
+  "rr",
+  "wrr",
+  "lc",
+  "wlc",
+  "lblc",
+  "lblcr",
+  "dh",
+  "sh",
+  "sed",
+  "nq",
+  "fo",
+  "ovf",
+  "mh",
+  "twos",
+];
+
+export interface FakeIpvsKernelOptions {
+  /** Scheduler modules that "load"; others give ENOENT like a missing ip_vs_<name> module. */
+  schedulers?: readonly string[];
+  /** Persistence engines that load (default ["sip"]). */
+  persistenceEngines?: readonly string[];
+  /** Interfaces a sync daemon may bind to; others give ENODEV. */
+  interfaces?: readonly string[];
+  /** Connection table size reported by getInfo (kernel default 4096). */
+  connectionTableSize?: number;
+}
+
+/** Which call an injected fault applies to: a plan operation kind or another method's name. */
+export type FaultTarget = OperationKind | Exclude<keyof IpvsKernel, "apply" | "close"> | "any";
+
+interface DestState {
+  destination: IpvsDestination;
+  active: number;
+  inactive: number;
+  persistent: number;
+  stats: IpvsStats;
+}
+
+interface ServiceState {
+  service: IpvsService;
+  dests: Map<string, DestState>;
+  stats: IpvsStats;
+}
+
+function zeroStats(): IpvsStats {
+  return {
+    connections: 0n,
+    inPackets: 0n,
+    outPackets: 0n,
+    inBytes: 0n,
+    outBytes: 0n,
+    cps: 0n,
+    inPps: 0n,
+    outPps: 0n,
+    inBps: 0n,
+    outBps: 0n,
+  };
+}
+
+/** The kernel's ip_vs_new_dest address check: unicast (or local) only. */
+function unicastDestination(key: DestinationKey): boolean {
+  const b = ipToBytes(key.address);
+  if (key.family === "IPv4") {
+    if (b[0] === 0) return false; // zeronet
+    if (b.every((x) => x === 255)) return false; // limited broadcast
+    if (b[0]! >= 224 && b[0]! <= 239) return false; // multicast
+    return true;
+  }
+  if (b.every((x) => x === 0)) return false; // ::
+  if (b[0] === 0xff) return false; // multicast
+  if (b[0] === 0xfe && (b[1]! & 0xc0) === 0x80) return false; // link-local
+  return true;
+}
+
+function serviceKeyOf(op: Operation): ServiceKey {
+  switch (op.op) {
+    case "addService":
+    case "updateService":
+      return op.service.key;
+    case "deleteService":
+      return op.key;
+    default:
+      return op.service;
+  }
+}
+
+export class FakeIpvsKernel implements IpvsKernel {
+  readonly #services = new Map<string, ServiceState>();
+  readonly #schedulers: Set<string>;
+  readonly #pes: Set<string>;
+  readonly #interfaces: Set<string>;
+  readonly #connTabSize: number;
+  readonly #daemons = new Map<SyncDaemonState, SyncDaemonConfig>();
+  readonly #faults: { target: FaultTarget; errno: ErrnoName; remaining: number }[] = [];
+  #timeouts: IpvsTimeouts = { tcp: 900, tcpFin: 120, udp: 300 };
+  #closed = false;
+
+  constructor(options: FakeIpvsKernelOptions = {}) {
+    this.#schedulers = new Set(options.schedulers ?? DEFAULT_SCHEDULERS);
+    this.#pes = new Set(options.persistenceEngines ?? ["sip"]);
+    this.#interfaces = new Set(options.interfaces ?? ["lo", "eth0", "dummy0"]);
+    this.#connTabSize = options.connectionTableSize ?? 4096;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Test hooks
+
+  /** Make the next `times` calls of `target` fail with `errno` (they change nothing). */
+  failNext(target: FaultTarget, errno: ErrnoName, times = 1): void {
+    this.#faults.push({ target, errno, remaining: times });
+  }
+
+  /** Simulate a scheduler module appearing or disappearing. */
+  setSchedulerAvailable(name: string, available: boolean): void {
+    if (available) this.#schedulers.add(name);
+    else this.#schedulers.delete(name);
+  }
+
+  /** Set a destination's connection counters (e.g. to test draining a weight-0 destination). */
+  setConnections(
+    service: ServiceKey,
+    key: DestinationKey,
+    counters: { active?: number; inactive?: number; persistent?: number },
+  ): void {
+    const dest = this.#services.get(serviceKeyString(service))?.dests.get(destinationKeyString(key));
+    if (!dest) {
+      throw new Error(
+        `setConnections: no destination ${destinationKeyString(key)} in ${serviceKeyString(service)}`,
+      );
+    }
+    dest.active = counters.active ?? dest.active;
+    dest.inactive = counters.inactive ?? dest.inactive;
+    dest.persistent = counters.persistent ?? dest.persistent;
+  }
+
+  /** Number of services held (for assertions). */
+  get serviceCount(): number {
+    return this.#services.size;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // IpvsKernel
+
+  async listServices(): Promise<KernelService[]> {
+    this.#enter("listServices", "");
+    return [...this.#services.values()].map((s) => ({
+      ...structuredClone(s.service),
+      stats: { ...s.stats },
+    }));
+  }
+
+  async listDestinations(service: ServiceKey): Promise<KernelDestination[]> {
+    this.#enter("listDestinations", serviceKeyString(service));
+    const svc = this.#services.get(serviceKeyString(service));
+    if (!svc) return [];
+    return [...svc.dests.values()].map((d) => ({
+      ...structuredClone(d.destination),
+      activeConnections: d.active,
+      inactiveConnections: d.inactive,
+      persistentConnections: d.persistent,
+      stats: { ...d.stats },
+    }));
+  }
+
+  async addService(service: IpvsService): Promise<void> {
+    this.#run({ op: "addService", service });
+  }
+
+  async updateService(service: IpvsService): Promise<void> {
+    this.#run({ op: "updateService", service });
+  }
+
+  async deleteService(key: ServiceKey): Promise<void> {
+    this.#run({ op: "deleteService", key });
+  }
+
+  async addDestination(service: ServiceKey, destination: IpvsDestination): Promise<void> {
+    this.#run({ op: "addDestination", service, destination });
+  }
+
+  async updateDestination(service: ServiceKey, destination: IpvsDestination): Promise<void> {
+    this.#run({ op: "updateDestination", service, destination });
+  }
+
+  async deleteDestination(service: ServiceKey, key: DestinationKey): Promise<void> {
+    this.#run({ op: "deleteDestination", service, key });
+  }
+
+  async apply(operations: readonly Operation[]): Promise<OperationResult[]> {
+    this.#checkOpen("apply");
+    return operations.map((op) => {
+      try {
+        this.#run(op);
+        return { ok: true } as const;
+      } catch (e) {
+        if (e instanceof IpvsError) return { ok: false, error: e } as const;
+        throw e;
+      }
+    });
+  }
+
+  async getTimeouts(): Promise<IpvsTimeouts> {
+    this.#enter("getTimeouts", "");
+    return { ...this.#timeouts };
+  }
+
+  async setTimeouts(timeouts: Partial<IpvsTimeouts>): Promise<void> {
+    this.#enter("setTimeouts", "");
+    const next = { ...this.#timeouts };
+    for (const field of ["tcp", "tcpFin", "udp"] as const) {
+      const v = timeouts[field];
+      if (v === undefined || v === 0) continue;
+      // The kernel stores jiffies in an int: more than INT_MAX/HZ (HZ=250 on Debian) is EINVAL.
+      if (!Number.isInteger(v) || v < 0 || v > Math.floor(0x7fffffff / 250)) {
+        throw ipvsError("setTimeouts", "", "EINVAL");
+      }
+      next[field] = v;
+    }
+    this.#timeouts = next;
+  }
+
+  async getDaemons(): Promise<SyncDaemonConfig[]> {
+    this.#enter("getDaemons", "");
+    return [...this.#daemons.values()].map((d) => ({ ...d }));
+  }
+
+  async startDaemon(config: SyncDaemonConfig): Promise<void> {
+    const object = `${config.state} sync daemon on ${config.interface}`;
+    this.#enter("startDaemon", object);
+    try {
+      newDaemonRequest(config);
+    } catch (e) {
+      if (e instanceof IpvsEncodeError) throw new IpvsError("startDaemon", object, "EINVAL", e.message);
+      throw e;
+    }
+    if (this.#hasMixedFamilyDestinations()) throw ipvsError("startDaemon", object, "EINVAL");
+    if (this.#daemons.has(config.state)) throw ipvsError("startDaemon", object, "EEXIST");
+    if (!this.#interfaces.has(config.interface)) throw ipvsError("startDaemon", object, "ENODEV");
+    this.#daemons.set(config.state, {
+      ...config,
+      maxLength: config.maxLength ?? 1472,
+      group: config.group ?? "224.0.0.81",
+      port: config.port ?? 8848,
+      ttl: config.ttl ?? 1,
+    });
+  }
+
+  async stopDaemon(state: SyncDaemonState): Promise<void> {
+    const object = `${state} sync daemon`;
+    this.#enter("stopDaemon", object);
+    if (!this.#daemons.delete(state)) throw ipvsError("stopDaemon", object, "ESRCH");
+  }
+
+  async getInfo(): Promise<IpvsInfo> {
+    this.#enter("getInfo", "");
+    return { versionCode: 0x010201, version: "1.2.1", connectionTableSize: this.#connTabSize };
+  }
+
+  async zero(service?: ServiceKey): Promise<void> {
+    const object = service ? serviceKeyString(service) : "";
+    this.#enter("zero", object);
+    const targets = service ? [this.#services.get(serviceKeyString(service))] : [...this.#services.values()];
+    for (const svc of targets) {
+      if (!svc) throw ipvsError("zero", object, "ESRCH");
+      svc.stats = zeroStats();
+      for (const d of svc.dests.values()) d.stats = zeroStats();
+    }
+  }
+
+  async flush(): Promise<void> {
+    this.#enter("flush", "");
+    this.#services.clear();
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Internals
+
+  #checkOpen(operation: string): void {
+    if (this.#closed) throw new IpvsError(operation, "", "EIO", "kernel handle is closed");
+  }
+
+  /** Open check plus fault injection for one call. */
+  #enter(operation: string, object: string, op?: Operation): void {
+    this.#checkOpen(operation);
+    const i = this.#faults.findIndex((f) => f.target === operation || f.target === "any");
+    if (i < 0) return;
+    const fault = this.#faults[i]!;
+    fault.remaining--;
+    if (fault.remaining <= 0) this.#faults.splice(i, 1);
+    throw ipvsError(operation, object, fault.errno, op);
+  }
+
+  #hasMixedFamilyDestinations(): boolean {
+    for (const svc of this.#services.values()) {
+      for (const d of svc.dests.values())
+        if (d.destination.key.family !== svc.service.key.family) return true;
+    }
+    return false;
+  }
+
+  #run(op: Operation): void {
+    const object = operationObject(op);
+    this.#enter(op.op, object, op);
+    const fail = (errno: ErrnoName) => ipvsError(op.op, object, errno, op);
+    try {
+      encodeOperation(op);
+    } catch (e) {
+      if (e instanceof IpvsEncodeError) throw new IpvsError(op.op, object, "EINVAL", e.message);
+      throw e;
+    }
+    const svc = this.#services.get(serviceKeyString(serviceKeyOf(op)));
+
+    if (op.op === "addService" || op.op === "updateService") {
+      if (op.op === "addService" && svc) throw fail("EEXIST");
+      if (op.op === "updateService" && !svc) throw fail("ESRCH");
+      const { config, key } = op.service;
+      if (config.scheduler !== "none" && !this.#schedulers.has(config.scheduler)) throw fail("ENOENT");
+      if (config.persistenceEngine !== "" && !this.#pes.has(config.persistenceEngine)) throw fail("ENOENT");
+      if (key.family === "IPv6" && (config.netmask < 1 || config.netmask > 128)) throw fail("EINVAL");
+      const service = structuredClone(op.service);
+      if (svc) svc.service = service;
+      else this.#services.set(serviceKeyString(key), { service, dests: new Map(), stats: zeroStats() });
+      return;
+    }
+    if (!svc) throw fail("ESRCH");
+    if (op.op === "deleteService") {
+      this.#services.delete(serviceKeyString(op.key));
+      return;
+    }
+    if (op.op === "deleteDestination") {
+      if (!svc.dests.delete(destinationKeyString(op.key))) throw fail("ENOENT");
+      return;
+    }
+    const { key, config } = op.destination;
+    if (key.family !== svc.service.key.family) {
+      if (this.#daemons.size > 0 || config.forwarding !== "Tunnel") throw fail("EINVAL");
+    }
+    if (config.weight > 0x7fffffff) throw fail("ERANGE");
+    if (config.lowerThreshold > config.upperThreshold) throw fail("ERANGE");
+    if (config.tunnelType === "GUE" && config.tunnelPort === 0) throw fail("EINVAL");
+    const existing = svc.dests.get(destinationKeyString(key));
+    if (op.op === "addDestination") {
+      if (existing) throw fail("EEXIST");
+      if (!unicastDestination(key)) throw fail("EINVAL");
+      svc.dests.set(destinationKeyString(key), {
+        destination: structuredClone(op.destination),
+        active: 0,
+        inactive: 0,
+        persistent: 0,
+        stats: zeroStats(),
+      });
+      return;
+    }
+    if (!existing) throw fail("ENOENT");
+    existing.destination = structuredClone(op.destination);
+  }
+}

@@ -1,0 +1,804 @@
+/**
+ * Pure codec for the IPVS generic netlink protocol: typed table values <-> message bytes.
+ *
+ * No sockets and no clock here: NetlinkIpvsKernel frames and sends what this module encodes, and the
+ * FakeIpvsKernel runs the same encoders so both reject un-encodable input the same way.
+ * Wire facts (include/uapi/linux/ip_vs.h, net/netfilter/ipvs/ip_vs_ctl.c):
+ * - integers are host order, except ports (service, destination, GUE tunnel) and the IPv4 netmask;
+ * - addresses are sent as 4 or 16 bytes and always come back as 16;
+ * - FLAGS is {flags, mask}; we always send mask 0xffffffff and strip the kernel's HASHED bit on read;
+ * - unknown attributes are skipped, malformed ones give IpvsDecodeError (never another exception).
+ */
+import {
+  AttrStream,
+  formatGenlHeader,
+  formatMessage,
+  parseAttributes,
+  putString,
+  putU8,
+  putU16,
+  putU16be,
+  putU32,
+  putU32be,
+  readS32,
+  readU16,
+  readU32,
+  readU64,
+} from "netlink";
+import { bytesToIp, ipFamily, ipToBytes } from "../model/ip.ts";
+import type { Operation } from "../model/plan.ts";
+import type {
+  DestinationKey,
+  Family,
+  ForwardingMethod,
+  IpvsDestination,
+  IpvsInfo,
+  IpvsService,
+  IpvsStats,
+  IpvsTimeouts,
+  KernelDestination,
+  KernelService,
+  Protocol,
+  ServiceFlags,
+  ServiceKey,
+  SyncDaemonConfig,
+  SyncDaemonState,
+  TunnelChecksum,
+  TunnelType,
+} from "../model/table.ts";
+import { IpvsDecodeError } from "./errors.ts";
+
+// ---------------------------------------------------------------------------------------------
+// Protocol constants
+
+export const IPVS_GENL_NAME = "IPVS";
+export const IPVS_GENL_VERSION = 1;
+
+export const GENL_ID_CTRL = 16;
+export const CTRL_CMD_GETFAMILY = 3;
+export const CTRL_ATTR_FAMILY_ID = 1;
+export const CTRL_ATTR_FAMILY_NAME = 2;
+
+export const NLMSG = { NOOP: 1, ERROR: 2, DONE: 3, OVERRUN: 4 } as const;
+export const NLM_F = { REQUEST: 0x1, MULTI: 0x2, ACK: 0x4, DUMP: 0x300 } as const;
+export const NLMSG_HDRLEN = 16;
+export const GENL_HDRLEN = 4;
+
+export const IPVS_CMD = {
+  NEW_SERVICE: 1,
+  SET_SERVICE: 2,
+  DEL_SERVICE: 3,
+  GET_SERVICE: 4,
+  NEW_DEST: 5,
+  SET_DEST: 6,
+  DEL_DEST: 7,
+  GET_DEST: 8,
+  NEW_DAEMON: 9,
+  DEL_DAEMON: 10,
+  GET_DAEMON: 11,
+  SET_CONFIG: 12,
+  GET_CONFIG: 13,
+  SET_INFO: 14,
+  GET_INFO: 15,
+  ZERO: 16,
+  FLUSH: 17,
+} as const;
+
+export const IPVS_CMD_ATTR = {
+  SERVICE: 1,
+  DEST: 2,
+  DAEMON: 3,
+  TIMEOUT_TCP: 4,
+  TIMEOUT_TCP_FIN: 5,
+  TIMEOUT_UDP: 6,
+} as const;
+
+export const IPVS_SVC_ATTR = {
+  AF: 1,
+  PROTOCOL: 2,
+  ADDR: 3,
+  PORT: 4,
+  FWMARK: 5,
+  SCHED_NAME: 6,
+  FLAGS: 7,
+  TIMEOUT: 8,
+  NETMASK: 9,
+  STATS: 10,
+  PE_NAME: 11,
+  STATS64: 12,
+} as const;
+
+export const IPVS_DEST_ATTR = {
+  ADDR: 1,
+  PORT: 2,
+  FWD_METHOD: 3,
+  WEIGHT: 4,
+  U_THRESH: 5,
+  L_THRESH: 6,
+  ACTIVE_CONNS: 7,
+  INACT_CONNS: 8,
+  PERSIST_CONNS: 9,
+  STATS: 10,
+  ADDR_FAMILY: 11,
+  STATS64: 12,
+  TUN_TYPE: 13,
+  TUN_PORT: 14,
+  TUN_FLAGS: 15,
+} as const;
+
+export const IPVS_DAEMON_ATTR = {
+  STATE: 1,
+  MCAST_IFN: 2,
+  SYNC_ID: 3,
+  SYNC_MAXLEN: 4,
+  MCAST_GROUP: 5,
+  MCAST_GROUP6: 6,
+  MCAST_PORT: 7,
+  MCAST_TTL: 8,
+} as const;
+
+export const IPVS_INFO_ATTR = { VERSION: 1, CONN_TAB_SIZE: 2 } as const;
+
+export const IPVS_STATS_ATTR = {
+  CONNS: 1,
+  INPKTS: 2,
+  OUTPKTS: 3,
+  INBYTES: 4,
+  OUTBYTES: 5,
+  CPS: 6,
+  INPPS: 7,
+  OUTPPS: 8,
+  INBPS: 9,
+  OUTBPS: 10,
+  PAD: 11,
+} as const;
+
+export const AF = { INET: 2, INET6: 10 } as const;
+export const IPPROTO = { TCP: 6, UDP: 17, SCTP: 132 } as const;
+
+export const SVC_FLAG = {
+  PERSISTENT: 0x1,
+  HASHED: 0x2,
+  ONEPACKET: 0x4,
+  SCHED1: 0x8,
+  SCHED2: 0x10,
+  SCHED3: 0x20,
+} as const;
+
+export const FWD_METHOD = { NAT: 0, Local: 1, Tunnel: 2, DirectRouting: 3, Bypass: 4 } as const;
+export const FWD_MASK = 0x7;
+export const TUN_TYPE = { IPIP: 0, GUE: 1, GRE: 2 } as const;
+export const TUN_FLAG = { CSUM: 0x1, REMCSUM: 0x2 } as const;
+export const DAEMON_STATE = { Master: 1, Backup: 2 } as const;
+
+export const SCHED_NAME_MAXLEN = 16;
+export const PE_NAME_MAXLEN = 16;
+export const IFNAME_MAXLEN = 16;
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+
+/** A value the protocol cannot carry (not an address, port out of range, name too long...). */
+export class IpvsEncodeError extends Error {
+  override readonly name = "IpvsEncodeError";
+}
+
+/** One generic netlink request: command, top-level attributes, and whether it is a dump. */
+export interface GenlRequest {
+  cmd: number;
+  attrs: Uint8Array[];
+  dump: boolean;
+}
+
+function familyToAf(family: Family): number {
+  if (family === "IPv4") return AF.INET;
+  if (family === "IPv6") return AF.INET6;
+  throw new IpvsEncodeError(`family must be IPv4 or IPv6, got ${JSON.stringify(family)}`);
+}
+
+function protocolNumber(protocol: Protocol): number {
+  const n = (IPPROTO as Record<string, number>)[protocol];
+  if (n === undefined)
+    throw new IpvsEncodeError(`protocol must be TCP, UDP or SCTP, got ${JSON.stringify(protocol)}`);
+  return n;
+}
+
+function checkUint(value: number, max: number, field: string): number {
+  if (!Number.isInteger(value) || value < 0 || value > max) {
+    throw new IpvsEncodeError(`${field} must be an integer 0..${max}, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function addressBytes(address: string, family: Family, field: string): Uint8Array {
+  const actual = ipFamily(address);
+  if (!actual) throw new IpvsEncodeError(`${field} is not an IP address: ${JSON.stringify(address)}`);
+  if (actual !== family) throw new IpvsEncodeError(`${field} ${address} is not an ${family} address`);
+  return ipToBytes(address);
+}
+
+function nameBytes(name: string, max: number, field: string): Uint8Array {
+  const bytes = Buffer.from(name, "utf8");
+  if (bytes.length >= max || bytes.includes(0)) {
+    throw new IpvsEncodeError(
+      `${field} must be shorter than ${max} bytes without NUL, got ${JSON.stringify(name)}`,
+    );
+  }
+  return putString(name);
+}
+
+export function encodeServiceFlags(flags: ServiceFlags): number {
+  return (
+    (flags.persistent ? SVC_FLAG.PERSISTENT : 0) |
+    (flags.onePacket ? SVC_FLAG.ONEPACKET : 0) |
+    (flags.schedFlag1 ? SVC_FLAG.SCHED1 : 0) |
+    (flags.schedFlag2 ? SVC_FLAG.SCHED2 : 0) |
+    (flags.schedFlag3 ? SVC_FLAG.SCHED3 : 0)
+  );
+}
+
+function pushServiceKey(out: AttrStream, key: ServiceKey): void {
+  out.push(IPVS_SVC_ATTR.AF, putU16(familyToAf(key.family)));
+  if (key.kind === "fwmark") {
+    // fwmark 0 would make the kernel fall back to an (empty) address key.
+    if (checkUint(key.fwmark, 0xffffffff, "fwmark") === 0)
+      throw new IpvsEncodeError("fwmark must be 1..4294967295");
+    out.push(IPVS_SVC_ATTR.FWMARK, putU32(key.fwmark));
+    return;
+  }
+  out.push(IPVS_SVC_ATTR.PROTOCOL, putU16(protocolNumber(key.protocol)));
+  out.push(IPVS_SVC_ATTR.ADDR, addressBytes(key.address, key.family, "service address"));
+  out.push(IPVS_SVC_ATTR.PORT, putU16be(checkUint(key.port, 0xffff, "service port")));
+}
+
+/** The nested SERVICE attribute holding only the key (delete, list destinations, zero). */
+export function serviceKeyAttr(key: ServiceKey): Uint8Array[] {
+  const out = new AttrStream();
+  out.push(IPVS_CMD_ATTR.SERVICE, (nested) => pushServiceKey(nested, key));
+  return out.bufs;
+}
+
+/** The nested SERVICE attribute with every field NEW_SERVICE / SET_SERVICE need. */
+export function serviceAttr(service: IpvsService): Uint8Array[] {
+  const { key, config } = service;
+  const out = new AttrStream();
+  out.push(IPVS_CMD_ATTR.SERVICE, (s) => {
+    pushServiceKey(s, key);
+    s.push(IPVS_SVC_ATTR.SCHED_NAME, nameBytes(config.scheduler, SCHED_NAME_MAXLEN, "scheduler"));
+    if (config.persistenceEngine !== "") {
+      s.push(IPVS_SVC_ATTR.PE_NAME, nameBytes(config.persistenceEngine, PE_NAME_MAXLEN, "persistenceEngine"));
+    }
+    s.push(
+      IPVS_SVC_ATTR.FLAGS,
+      Buffer.concat([putU32(encodeServiceFlags(config.flags)), putU32(0xffffffff)]),
+    );
+    s.push(IPVS_SVC_ATTR.TIMEOUT, putU32(checkUint(config.timeout, 0xffffffff, "timeout")));
+    if (key.family === "IPv4") {
+      s.push(IPVS_SVC_ATTR.NETMASK, putU32be(checkUint(config.netmask, 0xffffffff, "netmask")));
+    } else {
+      // The kernel validates 1..128 itself (EINVAL); only refuse what cannot be carried.
+      s.push(IPVS_SVC_ATTR.NETMASK, putU32(checkUint(config.netmask, 0xffffffff, "netmask")));
+    }
+  });
+  return out.bufs;
+}
+
+function tunnelTypeNumber(type: TunnelType): number {
+  const n = (TUN_TYPE as Record<string, number>)[type];
+  if (n === undefined)
+    throw new IpvsEncodeError(`tunnelType must be IPIP, GUE or GRE, got ${JSON.stringify(type)}`);
+  return n;
+}
+
+function tunnelFlagsNumber(checksum: TunnelChecksum): number {
+  if (checksum === "None") return 0;
+  if (checksum === "Checksum") return TUN_FLAG.CSUM;
+  if (checksum === "RemoteChecksum") return TUN_FLAG.REMCSUM;
+  throw new IpvsEncodeError(
+    `tunnelChecksum must be None, Checksum or RemoteChecksum, got ${JSON.stringify(checksum)}`,
+  );
+}
+
+function forwardingNumber(method: ForwardingMethod): number {
+  const n = (FWD_METHOD as Record<string, number>)[method];
+  if (n === undefined) throw new IpvsEncodeError(`forwarding method ${JSON.stringify(method)} is not known`);
+  return n;
+}
+
+function pushDestinationKey(out: AttrStream, key: DestinationKey): void {
+  out.push(IPVS_DEST_ATTR.ADDR_FAMILY, putU16(familyToAf(key.family)));
+  out.push(IPVS_DEST_ATTR.ADDR, addressBytes(key.address, key.family, "destination address"));
+  out.push(IPVS_DEST_ATTR.PORT, putU16be(checkUint(key.port, 0xffff, "destination port")));
+}
+
+/** The nested DEST attribute with only the key (DEL_DEST). */
+export function destinationKeyAttr(key: DestinationKey): Uint8Array[] {
+  const out = new AttrStream();
+  out.push(IPVS_CMD_ATTR.DEST, (d) => pushDestinationKey(d, key));
+  return out.bufs;
+}
+
+/** The nested DEST attribute with every field NEW_DEST / SET_DEST need (tunnel fields always sent). */
+export function destinationAttr(destination: IpvsDestination): Uint8Array[] {
+  const { key, config } = destination;
+  const out = new AttrStream();
+  out.push(IPVS_CMD_ATTR.DEST, (d) => {
+    pushDestinationKey(d, key);
+    d.push(IPVS_DEST_ATTR.FWD_METHOD, putU32(forwardingNumber(config.forwarding)));
+    d.push(IPVS_DEST_ATTR.WEIGHT, putU32(checkUint(config.weight, 0xffffffff, "weight")));
+    d.push(IPVS_DEST_ATTR.U_THRESH, putU32(checkUint(config.upperThreshold, 0xffffffff, "upperThreshold")));
+    d.push(IPVS_DEST_ATTR.L_THRESH, putU32(checkUint(config.lowerThreshold, 0xffffffff, "lowerThreshold")));
+    d.push(IPVS_DEST_ATTR.TUN_TYPE, putU8(tunnelTypeNumber(config.tunnelType)));
+    d.push(IPVS_DEST_ATTR.TUN_PORT, putU16be(checkUint(config.tunnelPort, 0xffff, "tunnelPort")));
+    d.push(IPVS_DEST_ATTR.TUN_FLAGS, putU16(tunnelFlagsNumber(config.tunnelChecksum)));
+  });
+  return out.bufs;
+}
+
+/** Request for one plan operation. Throws IpvsEncodeError for values the protocol cannot carry. */
+export function encodeOperation(op: Operation): GenlRequest {
+  switch (op.op) {
+    case "addService":
+      return { cmd: IPVS_CMD.NEW_SERVICE, attrs: serviceAttr(op.service), dump: false };
+    case "updateService":
+      return { cmd: IPVS_CMD.SET_SERVICE, attrs: serviceAttr(op.service), dump: false };
+    case "deleteService":
+      return { cmd: IPVS_CMD.DEL_SERVICE, attrs: serviceKeyAttr(op.key), dump: false };
+    case "addDestination":
+      return {
+        cmd: IPVS_CMD.NEW_DEST,
+        attrs: [...serviceKeyAttr(op.service), ...destinationAttr(op.destination)],
+        dump: false,
+      };
+    case "updateDestination":
+      return {
+        cmd: IPVS_CMD.SET_DEST,
+        attrs: [...serviceKeyAttr(op.service), ...destinationAttr(op.destination)],
+        dump: false,
+      };
+    case "deleteDestination":
+      return {
+        cmd: IPVS_CMD.DEL_DEST,
+        attrs: [...serviceKeyAttr(op.service), ...destinationKeyAttr(op.key)],
+        dump: false,
+      };
+  }
+  throw new IpvsEncodeError(`unknown operation ${JSON.stringify((op as { op: unknown }).op)}`);
+}
+
+export function listServicesRequest(): GenlRequest {
+  return { cmd: IPVS_CMD.GET_SERVICE, attrs: [], dump: true };
+}
+
+export function listDestinationsRequest(service: ServiceKey): GenlRequest {
+  return { cmd: IPVS_CMD.GET_DEST, attrs: serviceKeyAttr(service), dump: true };
+}
+
+export function getConfigRequest(): GenlRequest {
+  return { cmd: IPVS_CMD.GET_CONFIG, attrs: [], dump: false };
+}
+
+export function setConfigRequest(timeouts: Partial<IpvsTimeouts>): GenlRequest {
+  const out = new AttrStream();
+  const put = (type: number, value: number | undefined, field: string) => {
+    if (value !== undefined) out.push(type, putU32(checkUint(value, 0xffffffff, field)));
+  };
+  put(IPVS_CMD_ATTR.TIMEOUT_TCP, timeouts.tcp, "tcp timeout");
+  put(IPVS_CMD_ATTR.TIMEOUT_TCP_FIN, timeouts.tcpFin, "tcpFin timeout");
+  put(IPVS_CMD_ATTR.TIMEOUT_UDP, timeouts.udp, "udp timeout");
+  return { cmd: IPVS_CMD.SET_CONFIG, attrs: out.bufs, dump: false };
+}
+
+export function getInfoRequest(): GenlRequest {
+  return { cmd: IPVS_CMD.GET_INFO, attrs: [], dump: false };
+}
+
+export function getDaemonsRequest(): GenlRequest {
+  return { cmd: IPVS_CMD.GET_DAEMON, attrs: [], dump: true };
+}
+
+function daemonStateNumber(state: SyncDaemonState): number {
+  const n = (DAEMON_STATE as Record<string, number>)[state];
+  if (n === undefined)
+    throw new IpvsEncodeError(`daemon state must be Master or Backup, got ${JSON.stringify(state)}`);
+  return n;
+}
+
+export function newDaemonRequest(config: SyncDaemonConfig): GenlRequest {
+  const out = new AttrStream();
+  out.push(IPVS_CMD_ATTR.DAEMON, (d) => {
+    d.push(IPVS_DAEMON_ATTR.STATE, putU32(daemonStateNumber(config.state)));
+    d.push(IPVS_DAEMON_ATTR.MCAST_IFN, nameBytes(config.interface, IFNAME_MAXLEN, "interface"));
+    d.push(IPVS_DAEMON_ATTR.SYNC_ID, putU32(checkUint(config.syncId, 0xffffffff, "syncId")));
+    if (config.maxLength !== undefined) {
+      d.push(IPVS_DAEMON_ATTR.SYNC_MAXLEN, putU16(checkUint(config.maxLength, 0xffff, "maxLength")));
+    }
+    if (config.group !== undefined) {
+      const family = ipFamily(config.group);
+      if (!family) throw new IpvsEncodeError(`group is not an IP address: ${JSON.stringify(config.group)}`);
+      d.push(
+        family === "IPv4" ? IPVS_DAEMON_ATTR.MCAST_GROUP : IPVS_DAEMON_ATTR.MCAST_GROUP6,
+        ipToBytes(config.group),
+      );
+    }
+    if (config.port !== undefined)
+      d.push(IPVS_DAEMON_ATTR.MCAST_PORT, putU16(checkUint(config.port, 0xffff, "port")));
+    if (config.ttl !== undefined)
+      d.push(IPVS_DAEMON_ATTR.MCAST_TTL, putU8(checkUint(config.ttl, 0xff, "ttl")));
+  });
+  return { cmd: IPVS_CMD.NEW_DAEMON, attrs: out.bufs, dump: false };
+}
+
+export function delDaemonRequest(state: SyncDaemonState): GenlRequest {
+  const out = new AttrStream();
+  out.push(IPVS_CMD_ATTR.DAEMON, (d) => d.push(IPVS_DAEMON_ATTR.STATE, putU32(daemonStateNumber(state))));
+  return { cmd: IPVS_CMD.DEL_DAEMON, attrs: out.bufs, dump: false };
+}
+
+export function zeroRequest(service?: ServiceKey): GenlRequest {
+  return { cmd: IPVS_CMD.ZERO, attrs: service ? serviceKeyAttr(service) : [], dump: false };
+}
+
+export function flushRequest(): GenlRequest {
+  return { cmd: IPVS_CMD.FLUSH, attrs: [], dump: false };
+}
+
+/** CTRL_CMD_GETFAMILY for a family name; send it to GENL_ID_CTRL. */
+export function getFamilyRequest(name: string): GenlRequest {
+  const out = new AttrStream();
+  out.push(CTRL_ATTR_FAMILY_NAME, putString(name));
+  return { cmd: CTRL_CMD_GETFAMILY, attrs: out.bufs, dump: false };
+}
+
+/**
+ * One complete netlink message (nlmsghdr + genlmsghdr + attributes) for a request.
+ * Doit requests ask for an ACK so that every request ends with exactly one NLMSG_ERROR;
+ * dumps end with NLMSG_DONE.
+ */
+export function frameRequest(request: GenlRequest, familyId: number, seq: number, port = 0): Buffer {
+  const flags = NLM_F.REQUEST | (request.dump ? NLM_F.DUMP : NLM_F.ACK);
+  const version = familyId === GENL_ID_CTRL ? 1 : IPVS_GENL_VERSION;
+  const data = [formatGenlHeader({ cmd: request.cmd, version }), ...request.attrs];
+  return Buffer.concat(formatMessage({ type: familyId, flags, seq, port, data }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+
+/** One received netlink message. */
+export interface NetlinkReply {
+  type: number;
+  flags: number;
+  seq: number;
+  port: number;
+  payload: Buffer;
+}
+
+function decodeFail(what: string, cause?: unknown): never {
+  const detail = cause instanceof Error ? `: ${cause.message}` : "";
+  throw new IpvsDecodeError(`malformed IPVS reply: ${what}${detail}`);
+}
+
+/** Splits a datagram into messages. Throws IpvsDecodeError on a truncated header or length. */
+export function decodeMessages(datagram: Uint8Array): NetlinkReply[] {
+  const buf = Buffer.from(datagram.buffer, datagram.byteOffset, datagram.byteLength);
+  const out: NetlinkReply[] = [];
+  let offset = 0;
+  while (offset < buf.length) {
+    if (buf.length - offset < NLMSG_HDRLEN) {
+      // Trailing alignment padding is allowed; anything else is a truncated header.
+      if (buf.subarray(offset).every((b) => b === 0)) break;
+      decodeFail(`truncated netlink header at offset ${offset}`);
+    }
+    const length = readU32.call(buf, offset);
+    if (length < NLMSG_HDRLEN || offset + length > buf.length) {
+      decodeFail(`netlink message length ${length} at offset ${offset} does not fit ${buf.length} bytes`);
+    }
+    out.push({
+      type: readU16.call(buf, offset + 4),
+      flags: readU16.call(buf, offset + 6),
+      seq: readU32.call(buf, offset + 8),
+      port: readU32.call(buf, offset + 12),
+      payload: buf.subarray(offset + NLMSG_HDRLEN, offset + length),
+    });
+    offset += (length + 3) & ~3;
+  }
+  return out;
+}
+
+/** The errno of an NLMSG_ERROR payload: 0 for an ACK, else a positive errno number. */
+export function decodeErrorPayload(payload: Buffer): number {
+  if (payload.length < 4) decodeFail(`NLMSG_ERROR payload of ${payload.length} bytes`);
+  return -readS32.call(payload, 0);
+}
+
+/** Command and top-level attribute bytes of a generic netlink message payload. */
+export function decodeGenlPayload(payload: Buffer): { cmd: number; version: number; attrs: Buffer } {
+  if (payload.length < GENL_HDRLEN) decodeFail(`generic netlink payload of ${payload.length} bytes`);
+  return { cmd: payload[0]!, version: payload[1]!, attrs: payload.subarray(GENL_HDRLEN) };
+}
+
+type AttrMap = Map<number, Buffer>;
+
+/** Attributes by type (the last one wins); wraps the package's parser errors as IpvsDecodeError. */
+export function attributeMap(bytes: Buffer, where: string): AttrMap {
+  const map: AttrMap = new Map();
+  try {
+    parseAttributes(bytes, (a) => {
+      map.set(a.type, a.data);
+    });
+  } catch (e) {
+    decodeFail(`attributes of ${where}`, e);
+  }
+  return map;
+}
+
+function need(map: AttrMap, type: number, field: string): Buffer {
+  const v = map.get(type);
+  if (v === undefined) decodeFail(`${field} is missing`);
+  return v;
+}
+
+function u8(data: Buffer, field: string): number {
+  if (data.length !== 1) decodeFail(`${field} has ${data.length} bytes, expected 1`);
+  return data[0]!;
+}
+
+function u16(data: Buffer, field: string): number {
+  if (data.length !== 2) decodeFail(`${field} has ${data.length} bytes, expected 2`);
+  return readU16.call(data, 0);
+}
+
+function be16(data: Buffer, field: string): number {
+  if (data.length !== 2) decodeFail(`${field} has ${data.length} bytes, expected 2`);
+  return data.readUInt16BE(0);
+}
+
+function u32(data: Buffer, field: string): number {
+  if (data.length !== 4) decodeFail(`${field} has ${data.length} bytes, expected 4`);
+  return readU32.call(data, 0);
+}
+
+function nulString(data: Buffer): string {
+  const end = data.indexOf(0);
+  return data.subarray(0, end < 0 ? data.length : end).toString("utf8");
+}
+
+function afToFamily(af: number, field: string): Family {
+  if (af === AF.INET) return "IPv4";
+  if (af === AF.INET6) return "IPv6";
+  return decodeFail(`${field} ${af} is neither AF_INET nor AF_INET6`);
+}
+
+function decodeAddress(data: Buffer, family: Family, field: string): string {
+  const need = family === "IPv4" ? 4 : 16;
+  // Replies carry 16 bytes (union nf_inet_addr); requests may carry exactly 4 for IPv4.
+  if (data.length !== 16 && data.length !== need) decodeFail(`${field} has ${data.length} bytes`);
+  return bytesToIp(data.subarray(0, need), family);
+}
+
+/** STATS (32-bit counters, 64-bit bytes) or STATS64: sizes decide the width; PAD and unknown skipped. */
+export function decodeStats(bytes: Buffer, where: string): IpvsStats {
+  const map = attributeMap(bytes, where);
+  const get = (type: number, field: string): bigint => {
+    const d = map.get(type);
+    if (d === undefined) return 0n;
+    if (d.length === 4) return BigInt(readU32.call(d, 0));
+    if (d.length === 8) return readU64.call(d, 0);
+    return decodeFail(`${where} ${field} has ${d.length} bytes`);
+  };
+  return {
+    connections: get(IPVS_STATS_ATTR.CONNS, "conns"),
+    inPackets: get(IPVS_STATS_ATTR.INPKTS, "inpkts"),
+    outPackets: get(IPVS_STATS_ATTR.OUTPKTS, "outpkts"),
+    inBytes: get(IPVS_STATS_ATTR.INBYTES, "inbytes"),
+    outBytes: get(IPVS_STATS_ATTR.OUTBYTES, "outbytes"),
+    cps: get(IPVS_STATS_ATTR.CPS, "cps"),
+    inPps: get(IPVS_STATS_ATTR.INPPS, "inpps"),
+    outPps: get(IPVS_STATS_ATTR.OUTPPS, "outpps"),
+    inBps: get(IPVS_STATS_ATTR.INBPS, "inbps"),
+    outBps: get(IPVS_STATS_ATTR.OUTBPS, "outbps"),
+  };
+}
+
+function pickStats(map: AttrMap, stats64: number, stats32: number, where: string): IpvsStats | undefined {
+  const s64 = map.get(stats64);
+  if (s64 !== undefined) return decodeStats(s64, `${where} STATS64`);
+  const s32 = map.get(stats32);
+  if (s32 !== undefined) return decodeStats(s32, `${where} STATS`);
+  return undefined;
+}
+
+export function decodeServiceFlags(flags: number): ServiceFlags {
+  return {
+    persistent: (flags & SVC_FLAG.PERSISTENT) !== 0,
+    onePacket: (flags & SVC_FLAG.ONEPACKET) !== 0,
+    schedFlag1: (flags & SVC_FLAG.SCHED1) !== 0,
+    schedFlag2: (flags & SVC_FLAG.SCHED2) !== 0,
+    schedFlag3: (flags & SVC_FLAG.SCHED3) !== 0,
+  };
+}
+
+const PROTOCOL_BY_NUMBER: Record<number, Protocol> = { 6: "TCP", 17: "UDP", 132: "SCTP" };
+
+/** The nested SERVICE attribute's content (as in a NEW_SERVICE reply of a GET_SERVICE dump). */
+export function decodeServiceAttrs(bytes: Buffer): KernelService {
+  const m = attributeMap(bytes, "service");
+  const family = afToFamily(u16(need(m, IPVS_SVC_ATTR.AF, "service AF"), "service AF"), "service AF");
+  let key: ServiceKey;
+  const fwmark = m.get(IPVS_SVC_ATTR.FWMARK);
+  if (fwmark !== undefined) {
+    key = { kind: "fwmark", family, fwmark: u32(fwmark, "service FWMARK") };
+  } else {
+    const protoNumber = u16(need(m, IPVS_SVC_ATTR.PROTOCOL, "service PROTOCOL"), "service PROTOCOL");
+    const protocol = PROTOCOL_BY_NUMBER[protoNumber];
+    if (!protocol) decodeFail(`service PROTOCOL ${protoNumber} is not TCP, UDP or SCTP`);
+    key = {
+      kind: "address",
+      family,
+      protocol,
+      address: decodeAddress(need(m, IPVS_SVC_ATTR.ADDR, "service ADDR"), family, "service ADDR"),
+      port: be16(need(m, IPVS_SVC_ATTR.PORT, "service PORT"), "service PORT"),
+    };
+  }
+  const flagsData = need(m, IPVS_SVC_ATTR.FLAGS, "service FLAGS");
+  if (flagsData.length !== 8) decodeFail(`service FLAGS has ${flagsData.length} bytes, expected 8`);
+  const rawFlags = readU32.call(flagsData, 0) & ~SVC_FLAG.HASHED;
+  const netmaskData = need(m, IPVS_SVC_ATTR.NETMASK, "service NETMASK");
+  if (netmaskData.length !== 4) decodeFail(`service NETMASK has ${netmaskData.length} bytes, expected 4`);
+  const pe = m.get(IPVS_SVC_ATTR.PE_NAME);
+  const service: KernelService = {
+    key,
+    config: {
+      scheduler: nulString(need(m, IPVS_SVC_ATTR.SCHED_NAME, "service SCHED_NAME")),
+      flags: decodeServiceFlags(rawFlags),
+      timeout: u32(need(m, IPVS_SVC_ATTR.TIMEOUT, "service TIMEOUT"), "service TIMEOUT"),
+      netmask: family === "IPv4" ? netmaskData.readUInt32BE(0) : readU32.call(netmaskData, 0),
+      persistenceEngine: pe === undefined ? "" : nulString(pe),
+    },
+  };
+  const stats = pickStats(m, IPVS_SVC_ATTR.STATS64, IPVS_SVC_ATTR.STATS, "service");
+  if (stats) service.stats = stats;
+  return service;
+}
+
+/** A NEW_SERVICE message's top-level attributes (one entry of a GET_SERVICE dump). */
+export function decodeServiceMessage(attrs: Buffer): KernelService {
+  const top = attributeMap(attrs, "service message");
+  return decodeServiceAttrs(need(top, IPVS_CMD_ATTR.SERVICE, "SERVICE attribute"));
+}
+
+const FORWARDING_BY_NUMBER: Record<number, ForwardingMethod> = {
+  0: "NAT",
+  1: "Local",
+  2: "Tunnel",
+  3: "DirectRouting",
+  4: "Bypass",
+};
+const TUNNEL_BY_NUMBER: Record<number, TunnelType> = { 0: "IPIP", 1: "GUE", 2: "GRE" };
+
+function decodeTunnelChecksum(flags: number): TunnelChecksum {
+  if (flags & TUN_FLAG.REMCSUM) return "RemoteChecksum";
+  if (flags & TUN_FLAG.CSUM) return "Checksum";
+  return "None";
+}
+
+/**
+ * The nested DEST attribute's content. `serviceFamily` is the family to assume when the kernel
+ * (< 3.18) sends no ADDR_FAMILY.
+ */
+export function decodeDestinationAttrs(bytes: Buffer, serviceFamily: Family): KernelDestination {
+  const m = attributeMap(bytes, "destination");
+  const afData = m.get(IPVS_DEST_ATTR.ADDR_FAMILY);
+  const family =
+    afData === undefined
+      ? serviceFamily
+      : afToFamily(u16(afData, "destination ADDR_FAMILY"), "destination ADDR_FAMILY");
+  const fwd = u32(need(m, IPVS_DEST_ATTR.FWD_METHOD, "destination FWD_METHOD"), "destination FWD_METHOD");
+  const forwarding = FORWARDING_BY_NUMBER[fwd & FWD_MASK];
+  if (!forwarding) decodeFail(`destination FWD_METHOD ${fwd} is not known`);
+  const tunType = m.get(IPVS_DEST_ATTR.TUN_TYPE);
+  const tunTypeNumber = tunType === undefined ? 0 : u8(tunType, "destination TUN_TYPE");
+  const tunnelType = TUNNEL_BY_NUMBER[tunTypeNumber];
+  if (!tunnelType) decodeFail(`destination TUN_TYPE ${tunTypeNumber} is not known`);
+  const tunPort = m.get(IPVS_DEST_ATTR.TUN_PORT);
+  const tunFlags = m.get(IPVS_DEST_ATTR.TUN_FLAGS);
+  const counter = (type: number, field: string) => {
+    const d = m.get(type);
+    return d === undefined ? 0 : u32(d, field);
+  };
+  const dest: KernelDestination = {
+    key: {
+      family,
+      address: decodeAddress(need(m, IPVS_DEST_ATTR.ADDR, "destination ADDR"), family, "destination ADDR"),
+      port: be16(need(m, IPVS_DEST_ATTR.PORT, "destination PORT"), "destination PORT"),
+    },
+    config: {
+      forwarding,
+      weight: u32(need(m, IPVS_DEST_ATTR.WEIGHT, "destination WEIGHT"), "destination WEIGHT"),
+      upperThreshold: u32(need(m, IPVS_DEST_ATTR.U_THRESH, "destination U_THRESH"), "destination U_THRESH"),
+      lowerThreshold: u32(need(m, IPVS_DEST_ATTR.L_THRESH, "destination L_THRESH"), "destination L_THRESH"),
+      tunnelType,
+      tunnelPort: tunPort === undefined ? 0 : be16(tunPort, "destination TUN_PORT"),
+      tunnelChecksum: decodeTunnelChecksum(
+        tunFlags === undefined ? 0 : u16(tunFlags, "destination TUN_FLAGS"),
+      ),
+    },
+    activeConnections: counter(IPVS_DEST_ATTR.ACTIVE_CONNS, "destination ACTIVE_CONNS"),
+    inactiveConnections: counter(IPVS_DEST_ATTR.INACT_CONNS, "destination INACT_CONNS"),
+    persistentConnections: counter(IPVS_DEST_ATTR.PERSIST_CONNS, "destination PERSIST_CONNS"),
+  };
+  const stats = pickStats(m, IPVS_DEST_ATTR.STATS64, IPVS_DEST_ATTR.STATS, "destination");
+  if (stats) dest.stats = stats;
+  return dest;
+}
+
+/** A NEW_DEST message's top-level attributes (one entry of a GET_DEST dump). */
+export function decodeDestinationMessage(attrs: Buffer, serviceFamily: Family): KernelDestination {
+  const top = attributeMap(attrs, "destination message");
+  return decodeDestinationAttrs(need(top, IPVS_CMD_ATTR.DEST, "DEST attribute"), serviceFamily);
+}
+
+/** GET_CONFIG reply. */
+export function decodeTimeouts(attrs: Buffer): IpvsTimeouts {
+  const m = attributeMap(attrs, "config");
+  const get = (type: number, field: string) => {
+    const d = m.get(type);
+    return d === undefined ? 0 : u32(d, field);
+  };
+  return {
+    tcp: get(IPVS_CMD_ATTR.TIMEOUT_TCP, "TIMEOUT_TCP"),
+    tcpFin: get(IPVS_CMD_ATTR.TIMEOUT_TCP_FIN, "TIMEOUT_TCP_FIN"),
+    udp: get(IPVS_CMD_ATTR.TIMEOUT_UDP, "TIMEOUT_UDP"),
+  };
+}
+
+/** GET_INFO reply. */
+export function decodeInfo(attrs: Buffer): IpvsInfo {
+  const m = attributeMap(attrs, "info");
+  const versionCode = u32(need(m, IPVS_INFO_ATTR.VERSION, "info VERSION"), "info VERSION");
+  return {
+    versionCode,
+    version: `${(versionCode >> 16) & 0xff}.${(versionCode >> 8) & 0xff}.${versionCode & 0xff}`,
+    connectionTableSize: u32(
+      need(m, IPVS_INFO_ATTR.CONN_TAB_SIZE, "info CONN_TAB_SIZE"),
+      "info CONN_TAB_SIZE",
+    ),
+  };
+}
+
+/** One NEW_DAEMON message of a GET_DAEMON dump. */
+export function decodeDaemonMessage(attrs: Buffer): SyncDaemonConfig {
+  const top = attributeMap(attrs, "daemon message");
+  const m = attributeMap(need(top, IPVS_CMD_ATTR.DAEMON, "DAEMON attribute"), "daemon");
+  const stateNumber = u32(need(m, IPVS_DAEMON_ATTR.STATE, "daemon STATE"), "daemon STATE");
+  const state: SyncDaemonState | undefined =
+    stateNumber === DAEMON_STATE.Master
+      ? "Master"
+      : stateNumber === DAEMON_STATE.Backup
+        ? "Backup"
+        : undefined;
+  if (!state) decodeFail(`daemon STATE ${stateNumber} is neither master nor backup`);
+  const config: SyncDaemonConfig = {
+    state,
+    interface: nulString(need(m, IPVS_DAEMON_ATTR.MCAST_IFN, "daemon MCAST_IFN")),
+    syncId: u32(need(m, IPVS_DAEMON_ATTR.SYNC_ID, "daemon SYNC_ID"), "daemon SYNC_ID"),
+  };
+  const maxLen = m.get(IPVS_DAEMON_ATTR.SYNC_MAXLEN);
+  if (maxLen !== undefined) config.maxLength = u16(maxLen, "daemon SYNC_MAXLEN");
+  const g4 = m.get(IPVS_DAEMON_ATTR.MCAST_GROUP);
+  const g6 = m.get(IPVS_DAEMON_ATTR.MCAST_GROUP6);
+  if (g6 !== undefined) config.group = decodeAddress(g6, "IPv6", "daemon MCAST_GROUP6");
+  else if (g4 !== undefined) config.group = decodeAddress(g4, "IPv4", "daemon MCAST_GROUP");
+  const port = m.get(IPVS_DAEMON_ATTR.MCAST_PORT);
+  if (port !== undefined) config.port = u16(port, "daemon MCAST_PORT");
+  const ttl = m.get(IPVS_DAEMON_ATTR.MCAST_TTL);
+  if (ttl !== undefined) config.ttl = u8(ttl, "daemon MCAST_TTL");
+  return config;
+}
+
+/** CTRL_CMD_GETFAMILY reply: the family id. */
+export function decodeFamilyId(attrs: Buffer): number {
+  const m = attributeMap(attrs, "ctrl family");
+  return u16(need(m, CTRL_ATTR_FAMILY_ID, "CTRL_ATTR_FAMILY_ID"), "CTRL_ATTR_FAMILY_ID");
+}
