@@ -399,8 +399,8 @@ export function defineKernelContract(
 
       it("EINVAL (never a crash) for values the protocol cannot carry", async () => {
         await expectErrno(kernel.addService(svc(v4(70000))), "EINVAL");
-        await expectErrno(kernel.addService(svc({ ...v4(80), address: "not-an-ip" })), "EINVAL");
-        await expectErrno(kernel.addService(svc({ ...v4(80), address: "2001:db8::1" })), "EINVAL");
+        await expectErrno(kernel.addService(svc(v4(80, "TCP", "not-an-ip"))), "EINVAL");
+        await expectErrno(kernel.addService(svc(v4(80, "TCP", "2001:db8::1"))), "EINVAL");
         await expectErrno(
           kernel.addService(svc(v4(80), { scheduler: "a-very-long-scheduler-name" })),
           "EINVAL",
