@@ -1,0 +1,162 @@
+import { describe, expect, it } from "vitest";
+import { FakeIpvsKernel } from "../../src/kernel/fake-kernel.ts";
+import type { DesiredDestination, DesiredEntry, DesiredTable } from "../../src/model/desired-table.ts";
+import { NO_FLAGS, NO_TUNNEL, type ServiceKey } from "../../src/model/table.ts";
+import { MemoryJournalStore } from "../../src/reconcile/ownership-journal.ts";
+import { readKernelTable, syncOnce } from "../../src/reconcile/sync-once.ts";
+
+const key = (address: string, port = 80): ServiceKey => ({
+  kind: "address",
+  family: "IPv4",
+  protocol: "TCP",
+  address,
+  port,
+});
+
+function dest(address: string, weight = 1): DesiredDestination {
+  return {
+    key: { family: "IPv4", address, port: 8080 },
+    config: { forwarding: "NAT", weight, upperThreshold: 0, lowerThreshold: 0, ...NO_TUNNEL },
+    source: { kind: "RealServer", namespace: "demo", name: address },
+  };
+}
+
+function entry(address: string, dests: DesiredDestination[], scheduler = "rr"): DesiredEntry {
+  return {
+    service: {
+      key: key(address),
+      config: { scheduler, flags: NO_FLAGS, timeout: 0, netmask: 0xffffffff, persistenceEngine: "" },
+      source: { namespace: "demo", name: address },
+      driftPolicy: "Repair",
+      drainTimeoutSeconds: 300,
+    },
+    destinations: dests,
+  };
+}
+
+const scope = { managedCidrs: [], managedFwmarks: [] };
+
+async function weights(kernel: FakeIpvsKernel) {
+  const table = await readKernelTable(kernel);
+  return Object.fromEntries(
+    table.flatMap((e) =>
+      e.destinations.map((d) => [
+        `${e.service.key.kind === "address" ? e.service.key.address : ""}>${d.key.address}`,
+        d.config.weight,
+      ]),
+    ),
+  );
+}
+
+describe("syncOnce", () => {
+  it("programs an empty kernel and then has nothing left to do", async () => {
+    const kernel = new FakeIpvsKernel();
+    const journal = new MemoryJournalStore();
+    const desired: DesiredTable = [entry("192.0.2.1", [dest("198.51.100.1"), dest("198.51.100.2", 3)])];
+    const first = await syncOnce(desired, { kernel, journal, scope, now: 0 });
+    expect(first.ok).toBe(true);
+    expect(first.outcomes.map((o) => `${o.result} ${o.description}`)).toEqual([
+      "applied add service TCP 192.0.2.1:80",
+      "applied add destination TCP 192.0.2.1:80 -> 198.51.100.1:8080 (weight 1)",
+      "applied add destination TCP 192.0.2.1:80 -> 198.51.100.2:8080 (weight 3)",
+    ]);
+    expect(await weights(kernel)).toEqual({ "192.0.2.1>198.51.100.1": 1, "192.0.2.1>198.51.100.2": 3 });
+    expect((await journal.load()).services).toEqual(["TCP 192.0.2.1:80"]);
+    const second = await syncOnce(desired, { kernel, journal, scope, now: 1 });
+    expect(second.outcomes).toEqual([]);
+    expect(second.drift).toEqual([]);
+  });
+
+  it("repairs exactly the drifted weight and reports it", async () => {
+    const kernel = new FakeIpvsKernel();
+    const journal = new MemoryJournalStore();
+    const desired = [entry("192.0.2.1", [dest("198.51.100.1", 5)])];
+    await syncOnce(desired, { kernel, journal, scope, now: 0 });
+    await kernel.updateDestination(key("192.0.2.1"), { ...dest("198.51.100.1", 0) });
+    const report = await syncOnce(desired, { kernel, journal, scope, now: 1 });
+    expect(report.drift).toMatchObject([
+      { kind: "Modified", field: "weight", expected: "5", actual: "0", action: "Repaired" },
+    ]);
+    expect(report.outcomes.map((o) => o.description)).toEqual([
+      "update destination TCP 192.0.2.1:80 -> 198.51.100.1:8080 (weight 5)",
+    ]);
+    expect(await weights(kernel)).toEqual({ "192.0.2.1>198.51.100.1": 5 });
+  });
+
+  it("never touches a foreign service and forgets nothing it owns", async () => {
+    const kernel = new FakeIpvsKernel();
+    const journal = new MemoryJournalStore();
+    const foreign = entry("203.0.113.9", [dest("198.51.100.9")]);
+    await kernel.addService(foreign.service);
+    await kernel.addDestination(foreign.service.key, foreign.destinations[0]!);
+    await syncOnce([entry("192.0.2.1", [dest("198.51.100.1")])], { kernel, journal, scope, now: 0 });
+    // The managed service is removed from the manifests: the journal still owns it, so it goes.
+    const report = await syncOnce([], { kernel, journal, scope, now: 1 });
+    expect(report.drift).toContainEqual({
+      kind: "Foreign",
+      service: "TCP 203.0.113.9:80",
+      action: "Ignored",
+    });
+    // No connections to drain: the service goes with its destinations in one operation.
+    expect(report.outcomes.map((o) => o.description)).toEqual(["delete service TCP 192.0.2.1:80"]);
+    expect(await weights(kernel)).toEqual({ "203.0.113.9>198.51.100.9": 1 });
+    expect((await journal.load()).services).toEqual([]);
+  });
+
+  it("drains a removed destination that still has connections before deleting it", async () => {
+    const kernel = new FakeIpvsKernel();
+    const journal = new MemoryJournalStore();
+    await syncOnce([entry("192.0.2.1", [dest("198.51.100.1"), dest("198.51.100.2")])], {
+      kernel,
+      journal,
+      scope,
+      now: 0,
+    });
+    kernel.setConnections(key("192.0.2.1"), dest("198.51.100.2").key, { active: 3 });
+    const desired = [entry("192.0.2.1", [dest("198.51.100.1")])];
+    const draining = await syncOnce(desired, { kernel, journal, scope, now: 1000 });
+    expect(draining.draining).toBe(1);
+    expect(await weights(kernel)).toEqual({ "192.0.2.1>198.51.100.1": 1, "192.0.2.1>198.51.100.2": 0 });
+    expect((await journal.load()).drains).toHaveLength(1);
+    const waiting = await syncOnce(desired, { kernel, journal, scope, now: 2000 });
+    expect(waiting.outcomes).toEqual([]);
+    kernel.setConnections(key("192.0.2.1"), dest("198.51.100.2").key, { active: 0 });
+    const done = await syncOnce(desired, { kernel, journal, scope, now: 3000 });
+    expect(done.outcomes.map((o) => o.description)).toEqual([
+      "delete destination TCP 192.0.2.1:80 -> 198.51.100.2:8080",
+    ]);
+    expect((await journal.load()).drains).toEqual([]);
+  });
+
+  it("reports a service the kernel refuses, skips its destinations and applies the rest", async () => {
+    const kernel = new FakeIpvsKernel({ schedulers: ["rr"] });
+    const journal = new MemoryJournalStore();
+    const desired = [
+      entry("192.0.2.1", [dest("198.51.100.1")], "twos"),
+      entry("192.0.2.2", [dest("198.51.100.2")]),
+    ];
+    const report = await syncOnce(desired, { kernel, journal, scope, now: 0 });
+    expect(report.ok).toBe(false);
+    const byResult = (r: string) => report.outcomes.filter((o) => o.result === r).map((o) => o.description);
+    expect(byResult("failed")).toEqual(["add service TCP 192.0.2.1:80"]);
+    expect(report.outcomes.find((o) => o.result === "failed")?.reason).toContain("ip_vs_twos");
+    expect(byResult("skipped")).toEqual(["add destination TCP 192.0.2.1:80 -> 198.51.100.1:8080 (weight 1)"]);
+    expect(await weights(kernel)).toEqual({ "192.0.2.2>198.51.100.2": 1 });
+    expect((await journal.load()).services).toEqual(["TCP 192.0.2.2:80"]);
+  });
+
+  it("changes nothing in a dry run", async () => {
+    const kernel = new FakeIpvsKernel();
+    const journal = new MemoryJournalStore();
+    const report = await syncOnce([entry("192.0.2.1", [dest("198.51.100.1")])], {
+      kernel,
+      journal,
+      scope,
+      now: 0,
+      dryRun: true,
+    });
+    expect(report.outcomes.map((o) => o.result)).toEqual(["planned", "planned"]);
+    expect(kernel.serviceCount).toBe(0);
+    expect((await journal.load()).services).toEqual([]);
+  });
+});
