@@ -161,6 +161,9 @@ export const conditionsField = (description: string) =>
   z
     .array(ConditionSchema)
     .max(16)
+    .refine((cs) => new Set(cs.map((c) => c.type)).size === cs.length, {
+      message: "duplicate condition type",
+    })
     .optional()
     .meta({ description, "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"] });
 
