@@ -145,7 +145,7 @@ export const ConditionSchema = z
       .optional()
       .meta({ description: "The .metadata.generation the condition was computed from." }),
     lastTransitionTime: z.iso
-      .datetime()
+      .datetime({ offset: true })
       .meta({ description: "Last time the condition changed status (RFC 3339).", format: "date-time" }),
     reason: z
       .string()

@@ -2,7 +2,8 @@
 import { z } from "zod";
 import { API_GROUP_VERSION, conditionsField, ObjectMetaSchema } from "./common.ts";
 
-const time = (description: string) => z.iso.datetime().meta({ description, format: "date-time" });
+const time = (description: string) =>
+  z.iso.datetime({ offset: true }).meta({ description, format: "date-time" });
 const count = (description: string) => z.int().min(0).default(0).meta({ description });
 
 /** Bounds of the per-node lists (most recent / most relevant entries first). */
