@@ -29,9 +29,14 @@
  * sorts BEFORE 10.0.0.1. The renderer uses exactly these comparators (see compareServicesLikeIpvsadm).
  * While the comparator is a consistent order on the table (true unless one group of services, or
  * one service's destinations, spans more than half the 32-bit circle, e.g. 10.x + 100.x + 200.x),
- * the rendered order is exactly ipvsadm's, whatever the kernel's order. Otherwise ipvsadm's output
- * depends on the unpredictable kernel order; the renderer then gives one deterministic answer (a
- * glibc-style merge sort over the canonical order), which may differ from a live kernel's.
+ * the rendered order is exactly ipvsadm's, whatever the kernel's order (checked against ipvsadm
+ * 1.31 on kernel 6.1). Otherwise ipvsadm's result depends on the order it received, which the
+ * renderer reproduces as far as it is knowable, using glibc's merge sort: destinations come from
+ * the kernel newest first, so the renderer feeds them in reverse table order (exact when the table
+ * lists them in the order they were added, as parseIpvsadmSave does); services come in hash order,
+ * which mixes in a per-namespace pointer and cannot be known, so the renderer feeds them in the
+ * canonical order and may differ from a live kernel there, unless the table is a kernel dump in dump
+ * order and the caller says so ({ tableOrder: "kernelDump" }).
  * normalizeIpvsadmSave() sorts service blocks and destination lines into a canonical, always
  * well-defined order, so live output and rendered output can be compared in every case.
  */
@@ -94,20 +99,32 @@ const FORWARDING_SWITCH: Record<ForwardingMethod, string> = {
 // ---------------------------------------------------------------------------------------------
 // Rendering
 
+export interface RenderIpvsadmOptions {
+  /**
+   * What the table's order means; it matters only where ipvsadm's comparator is not a consistent
+   * order (see the module doc). "added" (default): destinations are listed in the order they were
+   * added; service order carries no meaning. "kernelDump": services and destinations are in the
+   * order a kernel dump returned them (GET_SERVICE / GET_DEST), which is exactly what ipvsadm sorts,
+   * so the output is ipvsadm's even then.
+   */
+  tableOrder?: "added" | "kernelDump";
+}
+
 /** The text `ipvsadm -Sn` prints once `table` is the whole kernel table (order: see module doc). */
-export function renderIpvsadmSave(table: IpvsTable): string {
-  const entries = ipvsadmSort(
-    [...table].sort((a, b) => compareServicesCanonical(a.service.key, b.service.key)),
-    (a, b) => compareServicesLikeIpvsadm(a.service.key, b.service.key),
-  );
+export function renderIpvsadmSave(table: IpvsTable, options: RenderIpvsadmOptions = {}): string {
+  const dump = options.tableOrder === "kernelDump";
+  const input = dump
+    ? [...table]
+    : [...table].sort((a, b) => compareServicesCanonical(a.service.key, b.service.key));
+  const entries = ipvsadmSort(input, (a, b) => compareServicesLikeIpvsadm(a.service.key, b.service.key));
   const lines: string[] = [];
   for (const entry of entries) {
     const svc = serviceOption(entry.service.key);
     lines.push(`-A ${svc}${serviceOptions(entry.service)}`);
-    const dests = ipvsadmSort(
-      [...entry.destinations].sort((a, b) => compareDestinationsCanonical(a.key, b.key)),
-      (a, b) => compareDestinationsLikeIpvsadm(a.key, b.key),
-    );
+    // The kernel lists a service's destinations newest first (list_add at the head), and that is
+    // what ipvsadm sorts; the table's order is taken as the order they were added.
+    const destInput = dump ? [...entry.destinations] : [...entry.destinations].reverse();
+    const dests = ipvsadmSort(destInput, (a, b) => compareDestinationsLikeIpvsadm(a.key, b.key));
     for (const dest of dests) lines.push(destinationLine(svc, dest));
   }
   return lines.map((l) => `${l}\n`).join("");
@@ -363,7 +380,10 @@ interface ReadCommand {
   command: string | undefined;
   service?: ParsedService;
   dest?: { key: DestinationKey; config: DestinationConfig; portGiven: boolean; given: Set<string> };
+  /** Reasons ipvsadm would reject the line: the line changes nothing. */
   errors: string[];
+  /** Things worth saying about a line that still applies. */
+  notes: string[];
 }
 
 /** Splits a line into words; drops `ipvsadm` words and everything from `#` (as ipvsadm -R does). */
@@ -495,9 +515,10 @@ function parseAddrPort(
 /** Reads one command line the way ipvsadm's parse_options + process_options would. */
 function readCommand(words: string[], forcePorts: boolean): ReadCommand {
   const errors: string[] = [];
+  const notes: string[] = [];
   const command = COMMANDS[words[0] ?? ""];
   if (!command) {
-    return { command: undefined, errors: [`unsupported command ${JSON.stringify(words[0] ?? "")}`] };
+    return { command: undefined, errors: [`unsupported command ${JSON.stringify(words[0] ?? "")}`], notes };
   }
   // State as in ipvsadm's struct ipvs_command_entry after its defaults.
   let svcKind: "address" | "fwmark" | undefined;
@@ -534,7 +555,11 @@ function readCommand(words: string[], forcePorts: boolean): ReadCommand {
     let arg: string | undefined;
     if (kind === "arg") {
       arg = words[++i];
-      if (arg === undefined) {
+      if (arg === undefined && name === "b") {
+        // ipvsadm -S prints a bare "-b " for flag bits its scheduler has no name for (sh / mh with flag 3).
+        notes.push("-b without flags (ipvsadm -S wrote a flag sh/mh has no name for); the flag is lost");
+        arg = "";
+      } else if (arg === undefined) {
         errors.push(`option ${word} needs a value`);
         break;
       }
@@ -670,7 +695,7 @@ function readCommand(words: string[], forcePorts: boolean): ReadCommand {
     }
   }
 
-  const out: ReadCommand = { command, errors };
+  const out: ReadCommand = { command, errors, notes };
   if (command === "-C") return out;
   if (!svcKind) {
     if (!errors.some((e) => e.startsWith("illegal virtual") || e.startsWith("invalid fwmark"))) {
@@ -783,7 +808,7 @@ function readCommand(words: string[], forcePorts: boolean): ReadCommand {
     given,
   };
   if (portGiven && dest.port !== destPort) {
-    errors.push(
+    notes.push(
       `ipvsadm uses the service port ${destPort} for ${forwarding === "Tunnel" ? "tunnel" : "direct routing"} real servers; port ${dest.port} ignored`,
     );
   }
@@ -799,9 +824,9 @@ function optionLabel(name: string): string {
  * Parses `ipvsadm -Sn` output (or `-S`, or an `ipvsadm -R` script with long options) into a table,
  * applying the lines in order as ipvsadm -R would to an empty table (-A, -E, -D, -a, -e, -d, -C).
  * Each line ipvsadm would reject, or this parser cannot read, gives a problem with its line number.
- * A rejected line changes nothing, except where ipvsadm only rewrites a value (a DR / tunnel real
- * server's port becomes the service port): then the line applies with ipvsadm's value and the
- * problem says so.
+ * A rejected line changes nothing. Two lines apply and still give a problem: a DR / tunnel real
+ * server with a port other than the service's (ipvsadm uses the service port), and the bare "-b "
+ * that ipvsadm -S itself prints for sh / mh with flag 3 (read as no flags; ipvsadm -R rejects it).
  * Host names are not resolved (pure code): lines with them are problems.
  */
 export function parseIpvsadmSave(text: string): ParsedIpvsadmSave {
@@ -814,10 +839,8 @@ export function parseIpvsadmSave(text: string): ParsedIpvsadmSave {
     const words = tokenize(raw);
     if (words.length === 0) return;
     const cmd = readCommand(words, true);
-    const rewrites = cmd.errors.filter((e) => e.startsWith("ipvsadm uses the service port"));
-    const fatal = cmd.errors.filter((e) => !rewrites.includes(e));
-    for (const message of cmd.errors) problems.push({ line, message });
-    if (fatal.length > 0) return;
+    for (const message of [...cmd.errors, ...cmd.notes]) problems.push({ line, message });
+    if (cmd.errors.length > 0) return;
     const problem = (message: string) => problems.push({ line, message });
     if (cmd.command === "-C") {
       entries = [];
