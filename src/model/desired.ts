@@ -1,0 +1,731 @@
+/**
+ * computeDesired(): from a snapshot of the world to the IPVS table this node should hold.
+ *
+ * Pure: no I/O, no clock; problems are returned as data and one bad object never blocks the others.
+ * Output is deterministic: the table is in canonical order (sort.ts), problems are sorted.
+ *
+ * Decisions (each rule has a test in test/model/desired*.test.ts):
+ * - VirtualServices and RealServers are validated here with the API's validate functions; an invalid
+ *   object is reported (Invalid, one problem per issue, with its field path) and skipped.
+ * - A missing metadata.namespace means "default" (as kubectl does for manifests without one).
+ * - Key conflicts are decided over ALL valid VirtualServices, before node selection, so every node
+ *   agrees on the winner: the oldest (metadata.creationTimestamp; none = youngest), then namespace/name.
+ *   The others get a Conflict problem and are not programmed anywhere.
+ * - nodeSelector (matchLabels + matchExpressions In / NotIn / Exists / DoesNotExist; an empty selector
+ *   matches every node) decides whether this node programs the service. Not being selected is not a problem.
+ * - A RealServer names a VirtualService in its namespace: none with that name -> NotFound; one that is
+ *   invalid or lost a conflict -> Dependency. Cross-object rules (port and family against the service)
+ *   come from checkRealServerAgainstService; the kernel also rejects lowerThreshold > upperThreshold
+ *   even when upperThreshold is 0 (ERANGE), so that is reported as Invalid here.
+ * - Destination ports: address service with NAT: the RealServer port, or the service port when omitted;
+ *   with DirectRouting / Tunnel: always the service port (ipvsadm does the same). A fwmark service has no
+ *   port: the RealServer port, or 0 when omitted (what `ipvsadm -a -f N -r ADDR` sends).
+ *   Endpoint-derived destinations: the endpoint port with NAT; the service port with DirectRouting /
+ *   Tunnel, and an endpoint port that differs is Unsupported (those modes cannot remap ports), so the
+ *   endpoints are skipped; 0 for an all-ports (port 0) service and for fwmark services that do not NAT.
+ * - enabled: false keeps the destination at weight 0 (administratively drained).
+ * - Endpoints: EndpointSlices labelled kubernetes.io/service-name=<name> in the service's namespace whose
+ *   addressType is the service's family (also with Tunnel: mixing families needs RealServers); the port
+ *   is the slice port whose name (and protocol) is that of the Service port named by serviceRef.port.
+ *   Endpoint conditions: ready (unset counts as ready) -> weight backends.weight; not ready but serving and
+ *   terminating -> desired with weight 0 and draining: true; otherwise absent. The first address of an
+ *   endpoint is used (the addresses of one endpoint are fungible). With backends.source Endpoints:
+ *   subsets' addresses are ready, notReadyAddresses are absent.
+ * - A destination listed by a RealServer and by endpoints: the RealServer wins (Duplicate problem on it).
+ *   Two RealServers with one destination: the older wins (Duplicate problem on the other).
+ * - Health: the RealServer's healthCheck, else the service's; type None or none = always healthy. With no
+ *   result yet, a backend is in its check's initialState. Unhealthy: onFailure Quiesce -> weight 0,
+ *   Remove -> absent.
+ * - Sorry server: used when a sorryServer is set and no destination would take new connections (none with
+ *   weight > 0 after health, also when there are no real servers at all). Then the desired destinations
+ *   are only the sorry server (weight 1, the service's forwarding); the others drain through diff().
+ * - Kernel mapping: schedulerFlags sh-fallback / mh-fallback -> schedFlag1, sh-port / mh-port -> schedFlag2;
+ *   persistence -> flags.persistent, timeout, netmask (IPv4 dotted mask as a number, IPv6 prefix length)
+ *   and engine. Non-persistent services get timeout 0 and netmask 0xffffffff (IPv4) or 128 (IPv6), which is
+ *   what ipvsadm sends by default, so the table reads back the same.
+ */
+import type { V1EndpointSlice, V1Endpoints, V1Service, V1ServicePort } from "@kubernetes/client-node";
+import {
+  checkRealServerAgainstService,
+  type HealthCheck,
+  type LabelSelector,
+  type RealServer,
+  specFamily,
+  type VirtualService,
+  type VirtualServiceSpec,
+  validateRealServer,
+  validateVirtualService,
+} from "../api/v1alpha1/index.ts";
+import type { DesiredDestination, DesiredEntry, DesiredTable, ObjectSource } from "./desired-table.ts";
+import { canonicalIp, ipFamily, ipv4MaskToNumber } from "./ip.ts";
+import { normalizeProblems, type Problem, type ProblemObject } from "./problems.ts";
+import { type HealthState, type HealthTarget, healthKey, type NodeInfo, type Snapshot } from "./snapshot.ts";
+import { sortTable } from "./sort.ts";
+import {
+  type DestinationConfig,
+  destinationKeyString,
+  type Family,
+  NO_TUNNEL,
+  type ServiceConfig,
+  type ServiceKey,
+  serviceKeyString,
+} from "./table.ts";
+
+export interface DesiredResult {
+  table: DesiredTable;
+  problems: Problem[];
+  /** Backends of the programmed services that have an active health check, in canonical order. */
+  healthTargets: HealthTarget[];
+}
+
+export const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
+
+export function computeDesired(
+  snapshot: Snapshot,
+  node: NodeInfo,
+  health: HealthState = new Map(),
+): DesiredResult {
+  const problems: Problem[] = [];
+  const healthTargets: HealthTarget[] = [];
+
+  const services = acceptVirtualServices(snapshot.virtualServices, problems);
+  const realServers = collectRealServers(snapshot.realServers, services, problems);
+
+  const table: DesiredTable = [];
+  for (const vs of services.accepted) {
+    if (!selectsNode(vs.object.spec.nodeSelector, node.labels)) continue;
+    try {
+      table.push(
+        buildEntry(vs, realServers.get(refText(vs.ref)) ?? [], snapshot, health, problems, healthTargets),
+      );
+    } catch (error) {
+      problems.push({
+        kind: "Internal",
+        object: { kind: "VirtualService", ...vs.ref },
+        message: `could not be processed: ${error instanceof Error ? error.message : String(error)}`,
+      });
+    }
+  }
+
+  healthTargets.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return { table: sortTable(table), problems: normalizeProblems(problems), healthTargets };
+}
+
+// ---- VirtualServices ------------------------------------------------------------------------------
+
+interface AcceptedVirtualService {
+  ref: ObjectSource;
+  object: VirtualService;
+  key: ServiceKey;
+  keyText: string;
+  created: number;
+}
+
+interface VirtualServiceIndex {
+  accepted: AcceptedVirtualService[];
+  /** "ns/name" of every VirtualService in the snapshot, valid or not, with whether it is accepted. */
+  known: Map<string, boolean>;
+}
+
+function acceptVirtualServices(raws: readonly unknown[], problems: Problem[]): VirtualServiceIndex {
+  const known = new Map<string, boolean>();
+  const valid: AcceptedVirtualService[] = [];
+  for (const raw of dedupeByName(raws, "VirtualService", problems)) {
+    const ref = rawRef(raw);
+    known.set(refText(ref), false);
+    const result = validateVirtualService(raw);
+    if (!result.ok) {
+      for (const issue of result.issues)
+        problems.push(invalid("VirtualService", ref, issue.path, issue.message));
+      continue;
+    }
+    const key = serviceKeyOf(result.value.spec);
+    valid.push({ ref, object: result.value, key, keyText: serviceKeyString(key), created: createdAt(raw) });
+  }
+
+  const byKey = new Map<string, AcceptedVirtualService[]>();
+  for (const vs of valid) byKey.set(vs.keyText, [...(byKey.get(vs.keyText) ?? []), vs]);
+  const accepted: AcceptedVirtualService[] = [];
+  for (const group of byKey.values()) {
+    group.sort(byAgeThenName);
+    const [winner, ...losers] = group;
+    if (!winner) continue;
+    accepted.push(winner);
+    known.set(refText(winner.ref), true);
+    for (const loser of losers) {
+      problems.push({
+        kind: "Conflict",
+        object: { kind: "VirtualService", ...loser.ref },
+        field: loser.key.kind === "fwmark" ? "spec.firewallMark" : "spec.address",
+        message: `IPVS service ${loser.keyText} is already claimed by the older VirtualService ${refText(winner.ref)}`,
+      });
+    }
+  }
+  return { accepted, known };
+}
+
+function serviceKeyOf(spec: VirtualServiceSpec): ServiceKey {
+  const family = specFamily(spec) ?? "IPv4";
+  if (spec.firewallMark !== undefined) return { kind: "fwmark", family, fwmark: spec.firewallMark };
+  return {
+    kind: "address",
+    family,
+    protocol: spec.protocol ?? "TCP",
+    address: canonicalIp(spec.address ?? ""),
+    port: spec.port ?? 0,
+  };
+}
+
+export function serviceConfigOf(spec: VirtualServiceSpec, family: Family): ServiceConfig {
+  const flags = spec.schedulerFlags ?? [];
+  const p = spec.persistence;
+  let netmask = family === "IPv4" ? 0xffffffff : 128;
+  if (p)
+    netmask = family === "IPv4" ? ipv4MaskToNumber(p.netmask ?? "255.255.255.255") : (p.prefixLength ?? 128);
+  return {
+    scheduler: spec.scheduler,
+    flags: {
+      persistent: p !== undefined,
+      onePacket: spec.onePacket,
+      schedFlag1: flags.includes("sh-fallback") || flags.includes("mh-fallback"),
+      schedFlag2: flags.includes("sh-port") || flags.includes("mh-port"),
+      schedFlag3: false,
+    },
+    timeout: p ? p.timeoutSeconds : 0,
+    netmask,
+    persistenceEngine: p?.engine ?? "",
+  };
+}
+
+// ---- node selection -------------------------------------------------------------------------------
+
+/** metav1.LabelSelector semantics; absent selects every node, an empty one too. */
+export function selectsNode(
+  selector: LabelSelector | undefined,
+  labels: Readonly<Record<string, string>>,
+): boolean {
+  if (!selector) return true;
+  for (const [k, v] of Object.entries(selector.matchLabels ?? {})) {
+    if (!Object.hasOwn(labels, k) || labels[k] !== v) return false;
+  }
+  for (const e of selector.matchExpressions ?? []) {
+    const has = Object.hasOwn(labels, e.key);
+    const value = has ? labels[e.key] : undefined;
+    const values = e.values ?? [];
+    switch (e.operator) {
+      case "In":
+        if (!has || !values.includes(value ?? "")) return false;
+        break;
+      case "NotIn":
+        if (has && values.includes(value ?? "")) return false;
+        break;
+      case "Exists":
+        if (!has) return false;
+        break;
+      case "DoesNotExist":
+        if (has) return false;
+        break;
+    }
+  }
+  return true;
+}
+
+// ---- RealServers ----------------------------------------------------------------------------------
+
+interface AcceptedRealServer {
+  ref: ObjectSource;
+  object: RealServer;
+  created: number;
+}
+
+/** Valid RealServers by "ns/vsName" of an accepted VirtualService, oldest first. */
+function collectRealServers(
+  raws: readonly unknown[],
+  services: VirtualServiceIndex,
+  problems: Problem[],
+): Map<string, AcceptedRealServer[]> {
+  const byService = new Map<string, AcceptedRealServer[]>();
+  for (const raw of dedupeByName(raws, "RealServer", problems)) {
+    const ref = rawRef(raw);
+    const result = validateRealServer(raw);
+    if (!result.ok) {
+      for (const issue of result.issues) problems.push(invalid("RealServer", ref, issue.path, issue.message));
+      continue;
+    }
+    const spec = result.value.spec;
+    if (spec.upperThreshold === 0 && spec.lowerThreshold > 0) {
+      problems.push(
+        invalid(
+          "RealServer",
+          ref,
+          "spec.lowerThreshold",
+          "the kernel rejects a lowerThreshold above upperThreshold (ERANGE), also when upperThreshold is 0 (no limit); set upperThreshold too",
+        ),
+      );
+      continue;
+    }
+    const target = `${ref.namespace}/${spec.virtualServiceRef.name}`;
+    const state = services.known.get(target);
+    if (state === undefined) {
+      problems.push({
+        kind: "NotFound",
+        object: { kind: "RealServer", ...ref },
+        field: "spec.virtualServiceRef.name",
+        message: `VirtualService ${target} not found`,
+      });
+      continue;
+    }
+    if (!state) {
+      problems.push({
+        kind: "Dependency",
+        object: { kind: "RealServer", ...ref },
+        field: "spec.virtualServiceRef.name",
+        message: `VirtualService ${target} is not accepted (invalid or in conflict), so this real server is not programmed`,
+      });
+      continue;
+    }
+    byService.set(target, [
+      ...(byService.get(target) ?? []),
+      { ref, object: result.value, created: createdAt(raw) },
+    ]);
+  }
+  for (const list of byService.values()) list.sort(byAgeThenName);
+  return byService;
+}
+
+// ---- one service ----------------------------------------------------------------------------------
+
+interface Candidate {
+  destination: DesiredDestination;
+  healthCheck: HealthCheck | undefined;
+  sourceKind: "RealServer" | "Endpoint";
+}
+
+function buildEntry(
+  vs: AcceptedVirtualService,
+  realServers: readonly AcceptedRealServer[],
+  snapshot: Snapshot,
+  health: HealthState,
+  problems: Problem[],
+  healthTargets: HealthTarget[],
+): DesiredEntry {
+  const spec = vs.object.spec;
+  const vsObject: ProblemObject = { kind: "VirtualService", ...vs.ref };
+  const candidates = new Map<string, Candidate>();
+  const rsOwner = new Map<string, ObjectSource>();
+
+  for (const rs of realServers) {
+    const issues = checkRealServerAgainstService(spec, rs.object.spec);
+    if (issues.length > 0) {
+      for (const issue of issues) problems.push(invalid("RealServer", rs.ref, issue.path, issue.message));
+      continue;
+    }
+    const d = realServerDestination(vs, rs);
+    const dk = destinationKeyString(d.key);
+    const owner = rsOwner.get(dk);
+    if (owner) {
+      problems.push({
+        kind: "Duplicate",
+        object: { kind: "RealServer", ...rs.ref },
+        field: "spec.address",
+        message: `real server ${dk} is already defined by the older RealServer ${refText(owner)}; this one is ignored`,
+      });
+      continue;
+    }
+    rsOwner.set(dk, rs.ref);
+    candidates.set(dk, {
+      destination: d,
+      healthCheck: rs.object.spec.healthCheck ?? spec.healthCheck,
+      sourceKind: "RealServer",
+    });
+  }
+
+  if (spec.backends) {
+    for (const d of endpointDestinations(vs, snapshot, problems)) {
+      const dk = destinationKeyString(d.key);
+      const owner = rsOwner.get(dk);
+      if (owner) {
+        problems.push({
+          kind: "Duplicate",
+          object: { kind: "RealServer", ...owner },
+          field: "spec.address",
+          message: `real server ${dk} is also an endpoint of Service ${vs.ref.namespace}/${spec.backends.serviceRef.name}; the RealServer's settings are used`,
+        });
+        continue;
+      }
+      candidates.set(dk, { destination: d, healthCheck: spec.healthCheck, sourceKind: "Endpoint" });
+    }
+  }
+
+  const destinations: DesiredDestination[] = [];
+  for (const c of candidates.values()) {
+    const d = c.destination;
+    const check = c.healthCheck;
+    if (!check || check.type === "None" || d.draining) {
+      destinations.push(d);
+      continue;
+    }
+    const key = healthKey(vs.ref, d.key.address, d.key.port);
+    healthTargets.push({
+      key,
+      virtualService: vs.ref,
+      address: d.key.address,
+      port: d.key.port,
+      healthCheck: check,
+      source: { kind: c.sourceKind, namespace: d.source.namespace, name: d.source.name },
+    });
+    const healthy = health.get(key) ?? check.initialState === "Healthy";
+    if (healthy) destinations.push(d);
+    else if (check.onFailure === "Quiesce") destinations.push({ ...d, config: { ...d.config, weight: 0 } });
+  }
+
+  const service = {
+    key: vs.key,
+    config: serviceConfigOf(spec, vs.key.family),
+    source: vs.ref,
+    driftPolicy: spec.driftPolicy,
+    drainTimeoutSeconds: spec.drain.timeoutSeconds,
+  };
+
+  if (spec.sorryServer && !destinations.some((d) => d.config.weight > 0)) {
+    const sorry = sorryDestination(vs, vsObject, problems);
+    if (sorry) return { service, destinations: [sorry] };
+  }
+  return { service, destinations };
+}
+
+function forwardingConfig(
+  forwarding: VirtualServiceSpec["forwarding"],
+): Pick<DestinationConfig, "forwarding" | "tunnelType" | "tunnelPort" | "tunnelChecksum"> {
+  if (forwarding.method !== "Tunnel") return { forwarding: forwarding.method, ...NO_TUNNEL };
+  const t = forwarding.tunnel;
+  const type = t?.type ?? "IPIP";
+  return {
+    forwarding: "Tunnel",
+    tunnelType: type,
+    tunnelPort: type === "GUE" ? (t?.port ?? 0) : 0,
+    tunnelChecksum: t?.checksum ?? "None",
+  };
+}
+
+function realServerDestination(vs: AcceptedVirtualService, rs: AcceptedRealServer): DesiredDestination {
+  const s = rs.object.spec;
+  const forwarding = s.forwarding ?? vs.object.spec.forwarding;
+  const address = canonicalIp(s.address);
+  let port: number;
+  if (vs.key.kind === "fwmark") port = s.port ?? 0;
+  else if (forwarding.method === "NAT") port = s.port ?? vs.key.port;
+  else port = vs.key.port;
+  return {
+    key: { family: ipFamily(address) ?? vs.key.family, address, port },
+    config: {
+      ...forwardingConfig(forwarding),
+      weight: s.enabled ? s.weight : 0,
+      upperThreshold: s.upperThreshold,
+      lowerThreshold: s.lowerThreshold,
+    },
+    source: { kind: "RealServer", ...rs.ref },
+  };
+}
+
+function sorryDestination(
+  vs: AcceptedVirtualService,
+  vsObject: ProblemObject,
+  problems: Problem[],
+): DesiredDestination | undefined {
+  const spec = vs.object.spec;
+  const sorry = spec.sorryServer;
+  if (!sorry) return undefined;
+  let port: number;
+  if (vs.key.kind === "fwmark") port = sorry.port ?? 0;
+  else if (spec.forwarding.method === "NAT") port = sorry.port ?? vs.key.port;
+  else {
+    if (sorry.port !== undefined && sorry.port !== vs.key.port) {
+      problems.push({
+        kind: "Invalid",
+        object: vsObject,
+        field: "spec.sorryServer.port",
+        message: `with forwarding ${spec.forwarding.method} the sorry server port must equal the service port ${vs.key.port} or be omitted`,
+      });
+      return undefined;
+    }
+    port = vs.key.port;
+  }
+  const address = canonicalIp(sorry.address);
+  return {
+    key: { family: ipFamily(address) ?? vs.key.family, address, port },
+    config: { ...forwardingConfig(spec.forwarding), weight: 1, upperThreshold: 0, lowerThreshold: 0 },
+    source: { kind: "SorryServer", ...vs.ref },
+  };
+}
+
+// ---- endpoints ------------------------------------------------------------------------------------
+
+interface EndpointAddress {
+  address: string;
+  port: number;
+  ready: boolean;
+  source: ObjectSource;
+}
+
+function endpointDestinations(
+  vs: AcceptedVirtualService,
+  snapshot: Snapshot,
+  problems: Problem[],
+): DesiredDestination[] {
+  const spec = vs.object.spec;
+  const backends = spec.backends;
+  if (!backends) return [];
+  const vsObject: ProblemObject = { kind: "VirtualService", ...vs.ref };
+  const ref = backends.serviceRef;
+  const svc = snapshot.services.find(
+    (s) => (s.metadata?.namespace ?? "default") === vs.ref.namespace && s.metadata?.name === ref.name,
+  );
+  if (!svc) {
+    problems.push({
+      kind: "NotFound",
+      object: vsObject,
+      field: "spec.backends.serviceRef.name",
+      message: `Service ${vs.ref.namespace}/${ref.name} not found`,
+    });
+    return [];
+  }
+  const servicePort = resolveServicePort(svc, ref.port);
+  if (typeof servicePort === "string") {
+    problems.push({
+      kind: "Invalid",
+      object: vsObject,
+      field: "spec.backends.serviceRef.port",
+      message: servicePort,
+    });
+    return [];
+  }
+  const protocol = servicePort.protocol ?? "TCP";
+  if (vs.key.kind === "address" && protocol !== vs.key.protocol) {
+    problems.push({
+      kind: "Invalid",
+      object: vsObject,
+      field: "spec.backends.serviceRef.port",
+      message: `Service port ${portText(servicePort)} is ${protocol} but the virtual service is ${vs.key.protocol}`,
+    });
+    return [];
+  }
+
+  const found =
+    backends.source === "Endpoints"
+      ? fromEndpoints(snapshot.endpoints, vs, ref.name, servicePort)
+      : fromEndpointSlices(snapshot.endpointSlices, vs, ref.name, servicePort);
+
+  const forwarding = spec.forwarding;
+  const config = forwardingConfig(forwarding);
+  const byKey = new Map<string, DesiredDestination>();
+  const mismatched = new Set<number>();
+  for (const e of found) {
+    let port: number;
+    if (vs.key.kind === "fwmark") port = forwarding.method === "NAT" ? e.port : 0;
+    else if (vs.key.port === 0) port = 0;
+    else if (forwarding.method === "NAT") port = e.port;
+    else {
+      if (e.port !== vs.key.port) {
+        mismatched.add(e.port);
+        continue;
+      }
+      port = vs.key.port;
+    }
+    const d: DesiredDestination = {
+      key: { family: vs.key.family, address: e.address, port },
+      config: {
+        ...config,
+        weight: e.ready ? backends.weight : 0,
+        upperThreshold: 0,
+        lowerThreshold: 0,
+      },
+      source: { kind: "Endpoint", ...e.source },
+      ...(e.ready ? {} : { draining: true }),
+    };
+    const dk = destinationKeyString(d.key);
+    const existing = byKey.get(dk);
+    // The same address in two slices (e.g. while a slice is replaced): ready beats draining.
+    if (!existing || (existing.draining && e.ready)) byKey.set(dk, d);
+  }
+  if (mismatched.size > 0) {
+    const list = [...mismatched].sort((a, b) => a - b).join(", ");
+    problems.push({
+      kind: "Unsupported",
+      object: vsObject,
+      field: "spec.backends.serviceRef.port",
+      message: `endpoints listen on port ${list} but forwarding ${forwarding.method} cannot change the service port ${vs.key.kind === "address" ? vs.key.port : 0}; those endpoints are not used`,
+    });
+  }
+  return [...byKey.values()];
+}
+
+function resolveServicePort(svc: V1Service, port: number | string | undefined): V1ServicePort | string {
+  const ports = svc.spec?.ports ?? [];
+  const name = `${svc.metadata?.namespace ?? "default"}/${svc.metadata?.name ?? ""}`;
+  if (port === undefined) {
+    if (ports.length === 1 && ports[0]) return ports[0];
+    return `Service ${name} has ${ports.length} ports: name one in serviceRef.port`;
+  }
+  const match = ports.find((p) => (typeof port === "number" ? p.port === port : p.name === port));
+  return match ?? `Service ${name} has no port ${typeof port === "number" ? port : JSON.stringify(port)}`;
+}
+
+function portText(p: V1ServicePort): string {
+  return p.name ? `${p.name} (${p.port})` : String(p.port);
+}
+
+function fromEndpointSlices(
+  slices: readonly V1EndpointSlice[],
+  vs: AcceptedVirtualService,
+  serviceName: string,
+  servicePort: V1ServicePort,
+): EndpointAddress[] {
+  const out: EndpointAddress[] = [];
+  const mine = slices
+    .filter(
+      (s) =>
+        (s.metadata?.namespace ?? "default") === vs.ref.namespace &&
+        s.metadata?.labels?.[SERVICE_NAME_LABEL] === serviceName &&
+        s.addressType === vs.key.family,
+    )
+    // By name, then by content: two slices can only share a name when they come from files.
+    .map((slice) => ({ slice, text: safeJson(slice) }))
+    .sort(
+      (a, b) =>
+        compareText(a.slice.metadata?.name ?? "", b.slice.metadata?.name ?? "") ||
+        compareText(a.text, b.text),
+    )
+    .map((x) => x.slice);
+  for (const slice of mine) {
+    const port = (slice.ports ?? []).find(
+      (p) =>
+        (p.name ?? "") === (servicePort.name ?? "") &&
+        (p.protocol ?? "TCP") === (servicePort.protocol ?? "TCP"),
+    )?.port;
+    if (port === undefined) continue;
+    const source = { namespace: vs.ref.namespace, name: slice.metadata?.name ?? "" };
+    for (const endpoint of slice.endpoints ?? []) {
+      const address = canonicalOrUndefined(endpoint.addresses?.[0], vs.key.family);
+      if (!address) continue;
+      const c = endpoint.conditions ?? {};
+      if (c.ready !== false) out.push({ address, port, ready: true, source });
+      else if (c.serving === true && c.terminating === true)
+        out.push({ address, port, ready: false, source });
+    }
+  }
+  return out;
+}
+
+function fromEndpoints(
+  all: readonly V1Endpoints[],
+  vs: AcceptedVirtualService,
+  serviceName: string,
+  servicePort: V1ServicePort,
+): EndpointAddress[] {
+  const out: EndpointAddress[] = [];
+  const ep = all.find(
+    (e) => (e.metadata?.namespace ?? "default") === vs.ref.namespace && e.metadata?.name === serviceName,
+  );
+  if (!ep) return out;
+  const source = { namespace: vs.ref.namespace, name: serviceName };
+  for (const subset of ep.subsets ?? []) {
+    const port = (subset.ports ?? []).find(
+      (p) =>
+        (p.name ?? "") === (servicePort.name ?? "") &&
+        (p.protocol ?? "TCP") === (servicePort.protocol ?? "TCP"),
+    )?.port;
+    if (port === undefined) continue;
+    for (const a of subset.addresses ?? []) {
+      const address = canonicalOrUndefined(a.ip, vs.key.family);
+      if (address) out.push({ address, port, ready: true, source });
+    }
+  }
+  return out;
+}
+
+function canonicalOrUndefined(address: string | undefined, family: Family): string | undefined {
+  if (address === undefined || ipFamily(address) !== family) return undefined;
+  return canonicalIp(address);
+}
+
+// ---- helpers --------------------------------------------------------------------------------------
+
+const UNNAMED = "<unnamed>";
+
+function rawRef(raw: unknown): ObjectSource {
+  const meta = isRecord(raw) && isRecord(raw.metadata) ? raw.metadata : {};
+  const namespace = typeof meta.namespace === "string" && meta.namespace !== "" ? meta.namespace : "default";
+  const name = typeof meta.name === "string" && meta.name !== "" ? meta.name : UNNAMED;
+  return { namespace, name };
+}
+
+function createdAt(raw: unknown): number {
+  const meta = isRecord(raw) && isRecord(raw.metadata) ? raw.metadata : {};
+  const t = meta.creationTimestamp;
+  const ms = t instanceof Date ? t.getTime() : typeof t === "string" ? Date.parse(t) : Number.NaN;
+  return Number.isNaN(ms) ? Number.POSITIVE_INFINITY : ms;
+}
+
+function isRecord(x: unknown): x is Record<string, unknown> {
+  return typeof x === "object" && x !== null && !Array.isArray(x);
+}
+
+function refText(ref: ObjectSource): string {
+  return `${ref.namespace}/${ref.name}`;
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function byAgeThenName(
+  a: { created: number; ref: ObjectSource },
+  b: { created: number; ref: ObjectSource },
+): number {
+  if (a.created !== b.created) return a.created < b.created ? -1 : 1;
+  return compareText(refText(a.ref), refText(b.ref));
+}
+
+function invalid(kind: ProblemObject["kind"], ref: ObjectSource, path: string, message: string): Problem {
+  return { kind: "Invalid", object: { kind, ...ref }, ...(path ? { field: path } : {}), message };
+}
+
+/**
+ * Two objects with one namespace/name (possible from manifest files, not from the API server): the
+ * first in a fixed order (by their JSON text) is used, the others are reported. Keeps the output
+ * independent of input order.
+ */
+function dedupeByName(raws: readonly unknown[], kind: ProblemObject["kind"], problems: Problem[]): unknown[] {
+  const withText = raws.map((raw) => ({ raw, ref: rawRef(raw), text: safeJson(raw) }));
+  withText.sort((a, b) => compareText(refText(a.ref), refText(b.ref)) || compareText(a.text, b.text));
+  const seen = new Set<string>();
+  const out: unknown[] = [];
+  for (const x of withText) {
+    const k = refText(x.ref);
+    if (x.ref.name === UNNAMED) {
+      // Without a name it fails validation anyway; let each one be reported for what it is.
+      out.push(x.raw);
+      continue;
+    }
+    if (seen.has(k)) {
+      problems.push({
+        kind: "Duplicate",
+        object: { kind, ...x.ref },
+        message: `more than one ${kind} named ${k}; only one is used`,
+      });
+      continue;
+    }
+    seen.add(k);
+    out.push(x.raw);
+  }
+  return out;
+}
+
+function safeJson(x: unknown): string {
+  try {
+    return JSON.stringify(x) ?? "";
+  } catch {
+    return "";
+  }
+}

@@ -1,0 +1,128 @@
+/** computeDesired never throws, whatever the snapshot holds, and its output does not depend on input order. */
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { computeDesired } from "../../src/model/desired.ts";
+import type { Snapshot } from "../../src/model/snapshot.ts";
+import { NODE, rs, service, slice, vs } from "./desired-fixtures.ts";
+
+const junk = fc.anything({ maxDepth: 3 });
+
+// Objects that are mostly valid, with fields drawn from small pools so that keys collide.
+const vsArb = fc
+  .record({
+    name: fc.constantFrom("web", "api", "dns", "x"),
+    address: fc.constantFrom("192.0.2.10", "192.0.2.11", "2001:db8::1", "bogus"),
+    port: fc.constantFrom(0, 80, 443),
+    method: fc.constantFrom("NAT", "DirectRouting", "Tunnel"),
+    created: fc.constantFrom(undefined, "2025-01-01T00:00:00Z", "2025-02-01T00:00:00Z", "not a date"),
+    persistence: fc.boolean(),
+    backends: fc.boolean(),
+    sorry: fc.boolean(),
+    health: fc.constantFrom(undefined, "TCP", "None"),
+  })
+  .map((v) =>
+    vs(
+      v.name,
+      {
+        address: v.address,
+        port: v.port,
+        forwarding: { method: v.method },
+        ...(v.persistence ? { persistence: {} } : {}),
+        ...(v.backends ? { backends: { serviceRef: { name: "api", port: "http" } } } : {}),
+        ...(v.sorry ? { sorryServer: { address: "198.51.100.99" } } : {}),
+        ...(v.health ? { healthCheck: { type: v.health } } : {}),
+      },
+      v.created ? { creationTimestamp: v.created } : {},
+    ),
+  );
+
+const rsArb = fc
+  .record({
+    name: fc.constantFrom("a", "b", "c", "d"),
+    vs: fc.constantFrom("web", "api", "dns", "missing"),
+    address: fc.constantFrom("198.51.100.5", "198.51.100.6", "2001:db8::5"),
+    port: fc.constantFrom(undefined, 80, 8080),
+    enabled: fc.boolean(),
+  })
+  .map((r) =>
+    rs(r.name, {
+      virtualServiceRef: { name: r.vs },
+      address: r.address,
+      ...(r.port ? { port: r.port } : {}),
+      enabled: r.enabled,
+    }),
+  );
+
+const sliceArb = fc
+  .array(
+    fc.record({
+      address: fc.constantFrom("198.51.100.5", "198.51.100.20", "198.51.100.21", "2001:db8::20", "junk"),
+      ready: fc.constantFrom(undefined, true, false),
+      serving: fc.constantFrom(undefined, true, false),
+      terminating: fc.constantFrom(undefined, true, false),
+    }),
+    { maxLength: 4 },
+  )
+  .chain((endpoints) =>
+    fc
+      .record({ name: fc.constantFrom("s1", "s2"), port: fc.constantFrom(80, 8080) })
+      .map((s) => slice(s.name, "api", endpoints, [{ name: "http", port: s.port }])),
+  );
+
+describe("computeDesired properties", () => {
+  it("never throws on arbitrary objects", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(junk, vsArb), { maxLength: 5 }),
+        fc.array(fc.oneof(junk, rsArb), { maxLength: 5 }),
+        fc.array(junk, { maxLength: 3 }),
+        (virtualServices, realServers, other) => {
+          const snapshot = {
+            virtualServices,
+            realServers,
+            endpointSlices: other,
+            endpoints: other,
+            services: other,
+          } as unknown as Snapshot;
+          const r = computeDesired(snapshot, NODE);
+          expect(Array.isArray(r.table)).toBe(true);
+          for (const p of r.problems) expect(p.message.length).toBeGreaterThan(0);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it("gives the same result for any order of the snapshot's lists", () => {
+    fc.assert(
+      fc.property(
+        fc.array(vsArb, { maxLength: 5 }),
+        fc.array(rsArb, { maxLength: 6 }),
+        fc.array(sliceArb, { maxLength: 2 }),
+        fc.boolean(),
+        (virtualServices, realServers, endpointSlices, healthy) => {
+          const services = [service("api", [{ name: "http", port: 80, protocol: "TCP" }])];
+          const health = new Map([["edge/web|198.51.100.5|80", healthy]]);
+          const a = computeDesired(
+            { virtualServices, realServers, endpointSlices, endpoints: [], services },
+            NODE,
+            health,
+          );
+          const b = computeDesired(
+            {
+              virtualServices: [...virtualServices].reverse(),
+              realServers: [...realServers].reverse(),
+              endpointSlices: [...endpointSlices].reverse(),
+              endpoints: [],
+              services,
+            },
+            NODE,
+            health,
+          );
+          expect(b).toEqual(a);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
