@@ -52,8 +52,7 @@ for m in $blocked; do
   log "module $m blocked"
 done
 if [ -n "$blocked" ]; then
-  depmod -b / "$kver" || fail "depmod after blocking"
-  rm -f "$moddir"/*.bin # kmod's binary indexes would still list the blocked modules
+  depmod -b / "$kver" || fail "depmod after blocking" # text indexes, for busybox modprobe
 fi
 
 if [ "$VM_NO_IPVS" != 1 ] && [ "$VM_IPVS_PRELOAD" != 0 ]; then
@@ -95,6 +94,8 @@ fi
 mkdir -p /ovl && mount -t tmpfs ovl /ovl && mkdir -p /ovl/upper /ovl/work
 if mount -t overlay -o lowerdir=$r/usr/lib,upperdir=/ovl/upper,workdir=/ovl/work overlay $r/usr/lib; then
   mkdir -p "$r/usr/lib/modules/$kver" && mount --bind "$moddir" "$r/usr/lib/modules/$kver"
+  # kmod's binary indexes still list blocked modules: rebuild them with the host's depmod
+  if [ -n "$blocked" ]; then chroot $r /sbin/depmod "$kver" || fail "depmod in the chroot"; fi
 else
   log "warning: no overlay on /usr/lib; modprobe inside the chroot will not find modules"
 fi

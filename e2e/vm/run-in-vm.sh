@@ -50,6 +50,8 @@ for m in ${VM_BLOCK_MODULES:-}; do
 done
 
 mkdir -p "$cache/jobs"
+# failed jobs are kept for inspection; forget them after a day
+find "$cache/jobs" -mindepth 1 -maxdepth 1 -mmin +1440 -exec rm -rf {} + 2>/dev/null || true
 job="$(mktemp -d "$cache/jobs/job.XXXXXX")"
 mkdir -p "$job/result"
 : >"$job/result/stdout"
