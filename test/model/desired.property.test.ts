@@ -1,7 +1,9 @@
 /** computeDesired never throws, whatever the snapshot holds, and its output does not depend on input order. */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { applyOperationsWithResults } from "../../src/model/apply-plan.ts";
 import { computeDesired } from "../../src/model/desired.ts";
+import { diff } from "../../src/model/diff.ts";
 import type { Snapshot } from "../../src/model/snapshot.ts";
 import { NODE, rs, service, slice, vs } from "./desired-fixtures.ts";
 
@@ -120,6 +122,29 @@ describe("computeDesired properties", () => {
             health,
           );
           expect(b).toEqual(a);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it("plans only what the kernel accepts, and converges in one plan from an empty table", () => {
+    fc.assert(
+      fc.property(
+        fc.array(vsArb, { maxLength: 5 }),
+        fc.array(rsArb, { maxLength: 6 }),
+        fc.array(sliceArb, { maxLength: 2 }),
+        (virtualServices, realServers, endpointSlices) => {
+          const services = [service("api", [{ name: "http", port: 80, protocol: "TCP" }])];
+          const { table } = computeDesired(
+            { virtualServices, realServers, endpointSlices, endpoints: [], services },
+            NODE,
+          );
+          const scope = { managedCidrs: [], managedFwmarks: [], journal: [] };
+          const plan = diff(table, [], scope, [], 0);
+          const applied = applyOperationsWithResults([], plan.operations);
+          expect(applied.results.filter((r) => !r.ok)).toEqual([]);
+          expect(diff(table, applied.table, scope, [], 0).operations).toEqual([]);
         },
       ),
       { numRuns: 300 },

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import type { LabelSelector } from "../../src/api/v1alpha1/index.ts";
 import { computeDesired, selectsNode } from "../../src/model/desired.ts";
 import { formatProblem } from "../../src/model/problems.ts";
 import type { Snapshot } from "../../src/model/snapshot.ts";
@@ -430,7 +431,7 @@ describe("computeDesired: kernel mapping of the service", () => {
 
 describe("selectsNode", () => {
   const labels = { zone: "a", tier: "edge" };
-  it.each([
+  const cases: { selector: LabelSelector | undefined; selected: boolean }[] = [
     { selector: undefined, selected: true },
     { selector: {}, selected: true },
     { selector: { matchLabels: { zone: "a" } }, selected: true },
@@ -466,7 +467,8 @@ describe("selectsNode", () => {
       },
       selected: false,
     },
-  ])("$selector -> $selected", ({ selector, selected }) => {
+  ];
+  it.each(cases)("$selector -> $selected", ({ selector, selected }) => {
     expect(selectsNode(selector, labels)).toBe(selected);
   });
 });
