@@ -1,0 +1,156 @@
+/**
+ * `ipvs-operator apply -f PATH...`: one standalone reconcile of this machine's IPVS table with the
+ * manifests, through the same engine as the agent (computeDesired -> diff -> batched netlink).
+ *
+ * Exit status: 0 the kernel now matches the plan (draining destinations may still be waiting);
+ * 1 some operations failed (each reported, the rest applied); 3 some objects were invalid (the rest
+ * applied); 4 IPVS is not available on this machine.
+ */
+import { IpvsError, IpvsUnavailableError } from "../kernel/errors.ts";
+import type { IpvsKernel } from "../kernel/ipvs-kernel.ts";
+import { NetlinkIpvsKernel } from "../kernel/netlink-kernel.ts";
+import type { DriftItem } from "../model/diff.ts";
+import { type FwmarkRange, ownershipScopeProblems } from "../model/ownership.ts";
+import { createRootLogger } from "../observability/logger.ts";
+import { FileJournalStore } from "../reconcile/ownership-journal.ts";
+import { type SyncReport, syncOnce } from "../reconcile/sync-once.ts";
+import { CliError } from "./cli-error.ts";
+import { desiredFromFiles, reportInputIssues } from "./desired-from-files.ts";
+import { nodeName, parseLabels, parseOptions } from "./options.ts";
+
+export const DEFAULT_STATE_FILE = "/var/lib/ipvs-operator/journal.json";
+
+const HELP = `Usage: ipvs-operator apply -f PATH... [options]
+
+Reconciles this machine's IPVS table with the manifests once, and reports what changed and what had
+drifted. Only entries this tool owns are touched (desired ones, those inside --managed-cidr or
+--managed-fwmarks, and those recorded in the state file); nothing is ever flushed; removed real
+servers are drained (weight 0) before they are deleted.
+  -f, --filename PATH      manifests (repeatable): files or directories
+  --node NAME              node to plan for (default: $NODE_NAME, else the host name)
+  --node-labels k=v,...    node labels for nodeSelector
+  --state-file PATH        ownership journal (default: $IPVS_OPERATOR_STATE_FILE or ${DEFAULT_STATE_FILE})
+  --managed-cidr CIDR      services with an address inside are owned (repeatable)
+  --managed-fwmarks A-B    fwmark services in this range are owned (repeatable)
+  --dry-run                print the plan against the live kernel, change nothing
+  -o, --output text|json   report format (default text)
+  --log-level LEVEL        pino level for the JSON log on stderr (default warn)
+Exit status: 0 in sync; 1 operations failed; 3 invalid objects (rest applied); 4 IPVS unavailable.
+`;
+
+export interface ApplyDependencies {
+  makeKernel: () => IpvsKernel;
+  now: () => number;
+}
+
+const defaults: ApplyDependencies = { makeKernel: () => new NetlinkIpvsKernel(), now: () => Date.now() };
+
+export async function applyCommand(args: string[], deps: ApplyDependencies = defaults): Promise<number> {
+  const { values } = parseOptions("apply", args, {
+    filename: { type: "string", short: "f", multiple: true },
+    node: { type: "string" },
+    "node-labels": { type: "string", multiple: true },
+    "state-file": { type: "string" },
+    "managed-cidr": { type: "string", multiple: true },
+    "managed-fwmarks": { type: "string", multiple: true },
+    "dry-run": { type: "boolean" },
+    output: { type: "string", short: "o", default: "text" },
+    "log-level": { type: "string", default: "warn" },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (values.output !== "text" && values.output !== "json") {
+    throw new CliError(`apply: --output must be text or json, not "${values.output}"`);
+  }
+  const scope = {
+    managedCidrs: values["managed-cidr"] ?? [],
+    managedFwmarks: (values["managed-fwmarks"] ?? []).map(parseFwmarkRange),
+  };
+  const scopeProblems = ownershipScopeProblems({ ...scope, journal: [] });
+  if (scopeProblems.length > 0) throw new CliError(`apply: ${scopeProblems.join("; ")}`);
+  const logger = createRootLogger({ level: values["log-level"] as "warn" }).child({ component: "apply" });
+
+  const input = await desiredFromFiles(
+    values.filename ?? [],
+    nodeName(values.node),
+    parseLabels(values["node-labels"]),
+  );
+  const inputIssues = reportInputIssues(input);
+  const statePath = values["state-file"] ?? process.env.IPVS_OPERATOR_STATE_FILE ?? DEFAULT_STATE_FILE;
+  const kernel = deps.makeKernel();
+  let report: SyncReport;
+  const started = performance.now();
+  try {
+    report = await syncOnce(input.table, {
+      kernel,
+      journal: new FileJournalStore(statePath),
+      scope,
+      now: deps.now(),
+      dryRun: values["dry-run"] ?? false,
+    });
+  } catch (error) {
+    if (error instanceof IpvsUnavailableError) {
+      process.stderr.write(`error: ${error.message}\n`);
+      return 4;
+    }
+    if (error instanceof IpvsError) throw new CliError(`apply: ${error.message}`, 1);
+    throw error;
+  } finally {
+    await kernel.close();
+  }
+  const milliseconds = Math.round(performance.now() - started);
+  logger.info(
+    { node: input.node.name, operations: report.outcomes.length, failed: report.failed, milliseconds },
+    "sync done",
+  );
+  if (values.output === "json") {
+    const document = {
+      node: input.node.name,
+      milliseconds,
+      ok: report.ok,
+      draining: report.draining,
+      operations: report.outcomes.map(({ description, result, reason }) => ({ description, result, reason })),
+      drift: report.drift,
+    };
+    process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
+  } else {
+    process.stdout.write(formatReport(report, values["dry-run"] ?? false, milliseconds));
+  }
+  if (!report.ok) return 1;
+  return inputIssues > 0 ? 3 : 0;
+}
+
+export function formatDrift(item: DriftItem): string {
+  const where = item.destination ? `${item.service} -> ${item.destination}` : item.service;
+  const change = item.field ? ` ${item.field}: expected ${item.expected}, found ${item.actual}` : "";
+  return `${item.kind} ${where}${change} (${item.action})`;
+}
+
+export function formatReport(report: SyncReport, dryRun: boolean, milliseconds: number): string {
+  const lines: string[] = [];
+  for (const item of report.drift) lines.push(`drift: ${formatDrift(item)}`);
+  for (const o of report.outcomes)
+    lines.push(`${o.result}: ${o.description}${o.reason ? `: ${o.reason}` : ""}`);
+  const count = (r: string) => report.outcomes.filter((o) => o.result === r).length;
+  const summary = dryRun
+    ? `${count("planned")} operations planned (dry run, nothing changed)`
+    : `${count("applied")} operations applied, ${count("failed")} failed, ${count("skipped")} skipped`;
+  const state = dryRun
+    ? ""
+    : report.ok
+      ? report.draining > 0
+        ? `; ${report.draining} destinations draining`
+        : "; the kernel matches the plan"
+      : "; the kernel does NOT match the plan";
+  lines.push(`${summary}${state} (${milliseconds} ms)`);
+  return `${lines.join("\n")}\n`;
+}
+
+function parseFwmarkRange(text: string): FwmarkRange {
+  const match = /^(\d+)(?:-(\d+))?$/.exec(text.trim());
+  if (!match) throw new CliError(`apply: --managed-fwmarks "${text}" is not a number or a FROM-TO range`);
+  const from = Number(match[1]);
+  return { from, to: match[2] === undefined ? from : Number(match[2]) };
+}

@@ -1,0 +1,43 @@
+/**
+ * The standalone front half of the engine: manifests -> snapshot -> computeDesired for one node.
+ * Shared by `plan` and `apply` so both plan exactly the same table.
+ */
+import { loadManifests } from "../files/manifest-source.ts";
+import { computeDesired } from "../model/desired.ts";
+import type { DesiredTable } from "../model/desired-table.ts";
+import { formatProblem, type Problem } from "../model/problems.ts";
+import type { Snapshot } from "../model/snapshot.ts";
+import { CliError } from "./cli-error.ts";
+import { nodeLabels } from "./options.ts";
+
+export interface DesiredFromFiles {
+  node: { name: string; labels: Record<string, string> };
+  table: DesiredTable;
+  problems: Problem[];
+  /** Unknown kinds that were skipped. */
+  notes: string[];
+  /** Files or documents that could not be read. */
+  errors: string[];
+}
+
+export async function desiredFromFiles(
+  paths: readonly string[],
+  name: string,
+  flagLabels: Record<string, string>,
+): Promise<DesiredFromFiles> {
+  if (paths.length === 0) throw new CliError("no manifests given: use -f PATH (a file or a directory)");
+  const load = await loadManifests(paths);
+  const node = { name, labels: nodeLabels(name, load.objects.nodes, flagLabels) };
+  // Kubernetes core objects are read defensively by computeDesired; the manifest source only sorted them.
+  const { table, problems } = computeDesired(load.objects as Snapshot, node);
+  return { node, table, problems, notes: load.notes, errors: load.errors };
+}
+
+/** Writes notes, read errors and problems to stderr; returns how many were errors or problems. */
+export function reportInputIssues(result: DesiredFromFiles, quietNotes = false): number {
+  if (!quietNotes) for (const note of result.notes) process.stderr.write(`note: ${note}\n`);
+  for (const error of result.errors) process.stderr.write(`error: ${error}\n`);
+  for (const problem of result.problems)
+    process.stderr.write(`problem: ${problem.kind}: ${formatProblem(problem)}\n`);
+  return result.errors.length + result.problems.length;
+}
