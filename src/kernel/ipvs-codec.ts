@@ -190,6 +190,13 @@ export interface GenlRequest {
   dump: boolean;
 }
 
+/** Bytes of an AttrStream padded to a 4-byte boundary, so that separately built attribute lists concatenate. */
+function aligned(out: AttrStream): Uint8Array[] {
+  const length = out.bufs.reduce((n, b) => n + b.length, 0);
+  const pad = (4 - (length % 4)) % 4;
+  return pad ? [...out.bufs, new Uint8Array(pad)] : out.bufs;
+}
+
 function familyToAf(family: Family): number {
   if (family === "IPv4") return AF.INET;
   if (family === "IPv6") return AF.INET6;
@@ -255,7 +262,7 @@ function pushServiceKey(out: AttrStream, key: ServiceKey): void {
 export function serviceKeyAttr(key: ServiceKey): Uint8Array[] {
   const out = new AttrStream();
   out.push(IPVS_CMD_ATTR.SERVICE, (nested) => pushServiceKey(nested, key));
-  return out.bufs;
+  return aligned(out);
 }
 
 /** The nested SERVICE attribute with every field NEW_SERVICE / SET_SERVICE need. */
@@ -280,7 +287,7 @@ export function serviceAttr(service: IpvsService): Uint8Array[] {
       s.push(IPVS_SVC_ATTR.NETMASK, putU32(checkUint(config.netmask, 0xffffffff, "netmask")));
     }
   });
-  return out.bufs;
+  return aligned(out);
 }
 
 function tunnelTypeNumber(type: TunnelType): number {
@@ -315,7 +322,7 @@ function pushDestinationKey(out: AttrStream, key: DestinationKey): void {
 export function destinationKeyAttr(key: DestinationKey): Uint8Array[] {
   const out = new AttrStream();
   out.push(IPVS_CMD_ATTR.DEST, (d) => pushDestinationKey(d, key));
-  return out.bufs;
+  return aligned(out);
 }
 
 /** The nested DEST attribute with every field NEW_DEST / SET_DEST need (tunnel fields always sent). */
@@ -332,7 +339,7 @@ export function destinationAttr(destination: IpvsDestination): Uint8Array[] {
     d.push(IPVS_DEST_ATTR.TUN_PORT, putU16be(checkUint(config.tunnelPort, 0xffff, "tunnelPort")));
     d.push(IPVS_DEST_ATTR.TUN_FLAGS, putU16(tunnelFlagsNumber(config.tunnelChecksum)));
   });
-  return out.bufs;
+  return aligned(out);
 }
 
 /** Request for one plan operation. Throws IpvsEncodeError for values the protocol cannot carry. */
@@ -386,7 +393,7 @@ export function setConfigRequest(timeouts: Partial<IpvsTimeouts>): GenlRequest {
   put(IPVS_CMD_ATTR.TIMEOUT_TCP, timeouts.tcp, "tcp timeout");
   put(IPVS_CMD_ATTR.TIMEOUT_TCP_FIN, timeouts.tcpFin, "tcpFin timeout");
   put(IPVS_CMD_ATTR.TIMEOUT_UDP, timeouts.udp, "udp timeout");
-  return { cmd: IPVS_CMD.SET_CONFIG, attrs: out.bufs, dump: false };
+  return { cmd: IPVS_CMD.SET_CONFIG, attrs: aligned(out), dump: false };
 }
 
 export function getInfoRequest(): GenlRequest {
@@ -426,13 +433,13 @@ export function newDaemonRequest(config: SyncDaemonConfig): GenlRequest {
     if (config.ttl !== undefined)
       d.push(IPVS_DAEMON_ATTR.MCAST_TTL, putU8(checkUint(config.ttl, 0xff, "ttl")));
   });
-  return { cmd: IPVS_CMD.NEW_DAEMON, attrs: out.bufs, dump: false };
+  return { cmd: IPVS_CMD.NEW_DAEMON, attrs: aligned(out), dump: false };
 }
 
 export function delDaemonRequest(state: SyncDaemonState): GenlRequest {
   const out = new AttrStream();
   out.push(IPVS_CMD_ATTR.DAEMON, (d) => d.push(IPVS_DAEMON_ATTR.STATE, putU32(daemonStateNumber(state))));
-  return { cmd: IPVS_CMD.DEL_DAEMON, attrs: out.bufs, dump: false };
+  return { cmd: IPVS_CMD.DEL_DAEMON, attrs: aligned(out), dump: false };
 }
 
 export function zeroRequest(service?: ServiceKey): GenlRequest {
@@ -447,7 +454,7 @@ export function flushRequest(): GenlRequest {
 export function getFamilyRequest(name: string): GenlRequest {
   const out = new AttrStream();
   out.push(CTRL_ATTR_FAMILY_NAME, putString(name));
-  return { cmd: CTRL_CMD_GETFAMILY, attrs: out.bufs, dump: false };
+  return { cmd: CTRL_CMD_GETFAMILY, attrs: aligned(out), dump: false };
 }
 
 /**
@@ -509,7 +516,7 @@ export function decodeMessages(datagram: Uint8Array): NetlinkReply[] {
 /** The errno of an NLMSG_ERROR payload: 0 for an ACK, else a positive errno number. */
 export function decodeErrorPayload(payload: Buffer): number {
   if (payload.length < 4) decodeFail(`NLMSG_ERROR payload of ${payload.length} bytes`);
-  return -readS32.call(payload, 0);
+  return 0 - readS32.call(payload, 0);
 }
 
 /** Command and top-level attribute bytes of a generic netlink message payload. */
