@@ -18,9 +18,10 @@ import {
 import type { RawSocket } from "../../src/kernel/netlink-kernel.ts";
 import { NetlinkIpvsKernel } from "../../src/kernel/netlink-kernel.ts";
 import type { Operation } from "../../src/model/plan.ts";
-import type { IpvsService } from "../../src/model/table.ts";
+import type { IpvsService, ServiceKey } from "../../src/model/table.ts";
 import { NO_FLAGS } from "../../src/model/table.ts";
 
+type AddressKey = Extract<ServiceKey, { kind: "address" }>;
 type Responder = (m: NetlinkReply, cmd: number) => Buffer[];
 
 function nlmsg(type: number, seq: number, flags: number, payload: Uint8Array[]): Buffer {
@@ -44,11 +45,12 @@ function familyReply(m: NetlinkReply, id: number): Buffer {
 class ScriptedSocket extends EventEmitter implements RawSocket {
   readonly datagrams: NetlinkReply[][] = [];
   closed = false;
-  constructor(
-    readonly respond: Responder,
-    readonly family: () => number | undefined,
-  ) {
+  readonly respond: Responder;
+  readonly family: () => number | undefined;
+  constructor(respond: Responder, family: () => number | undefined) {
     super();
+    this.respond = respond;
+    this.family = family;
   }
   send(msg: Uint8Array | Uint8Array[], _options: { port?: number }, cb: (err?: Error) => void): void {
     const msgs = decodeMessages(Buffer.concat(Array.isArray(msg) ? msg : [msg]));
@@ -76,8 +78,9 @@ class ScriptedSocket extends EventEmitter implements RawSocket {
   unref(): void {}
 }
 
-const service: IpvsService = {
-  key: { kind: "address", family: "IPv4", protocol: "TCP", address: "192.0.2.1", port: 80 },
+const key: AddressKey = { kind: "address", family: "IPv4", protocol: "TCP", address: "192.0.2.1", port: 80 };
+const service: IpvsService & { key: AddressKey } = {
+  key,
   config: { scheduler: "rr", flags: { ...NO_FLAGS }, timeout: 0, netmask: 0xffffffff, persistenceEngine: "" },
 };
 
