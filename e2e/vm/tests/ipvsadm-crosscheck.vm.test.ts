@@ -1,0 +1,50 @@
+/**
+ * Cross-check with ipvsadm, both ways, on the real kernel:
+ * - what our netlink code programs, `ipvsadm -Sn` shows exactly as `plan --output ipvsadm` predicted;
+ * - what ipvsadm programs (the whole feature set, thresholds included), our dump decodes to the same table.
+ */
+import { readFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { NetlinkIpvsKernel } from "../../../src/kernel/netlink-kernel.ts";
+import { parseIpvsadmSave } from "../../../src/model/ipvsadm-text.ts";
+import { readKernelTable } from "../../../src/reconcile/sync-once.ts";
+import { runCli } from "../../../test/cli/run-cli.ts";
+import { ipvsadm, plainTable, scratch } from "./vm-helpers.ts";
+
+const NODE = ["--node", "vm", "--node-labels", "ipvs.dev/edge=true"];
+
+describe("ipvsadm cross-check", () => {
+  let kernel: NetlinkIpvsKernel;
+  beforeAll(() => {
+    ipvsadm(["-C"]); // the VM is throwaway: start from an empty table
+    kernel = new NetlinkIpvsKernel();
+  });
+  afterAll(async () => {
+    await kernel.close();
+    ipvsadm(["-C"]);
+  });
+
+  it("ipvsadm -Sn shows exactly what plan predicted, after our code programmed every example", async () => {
+    const planned = await runCli(["plan", "-f", "examples", ...NODE]);
+    expect(planned.code).toBe(0);
+    const state = `${scratch("xcheck-")}/journal.json`;
+    const applied = await runCli(["apply", "-f", "examples", ...NODE, "--state-file", state]);
+    expect(applied.stderr).toBe("");
+    expect(applied.code).toBe(0);
+    expect(ipvsadm(["-Sn"])).toBe(planned.stdout);
+    ipvsadm(["-C"]);
+  });
+
+  it("our dump decodes what ipvsadm -R programmed (every feature, thresholds included)", async () => {
+    const script = readFileSync("test/golden/crosscheck/ipvsadm-restore.txt", "utf8");
+    const expected = parseIpvsadmSave(script);
+    expect(expected.problems).toEqual([]);
+    ipvsadm(["-R"], script);
+    const dumped = await readKernelTable(kernel);
+    expect(plainTable(dumped)).toEqual(plainTable(expected.table));
+    // And the thresholds, which -Sn does not print, are what ipvsadm -Ln --thresholds reports.
+    const thresholds = ipvsadm(["-Ln", "--thresholds"]);
+    expect(thresholds).toMatch(/198\.51\.100\.11:8080\s+1000\s+800/);
+    ipvsadm(["-C"]);
+  });
+});
