@@ -310,6 +310,75 @@ describe("ipvs codec: encoding refuses what the protocol cannot carry", () => {
   }
 });
 
+// Captured from Debian's 6.1.0 kernel in the test-bed VM (one datagram each, the dump's DONE came
+// separately): GET_SERVICE dump of "UDP 192.0.2.10:53 sh, persistent 300 s, /24, sh-port" and
+// GET_DEST dump of its GUE tunnel destination [2001:db8::5]:53 (weight 100000, thresholds 9/3).
+const KERNEL_SERVICE_DUMP =
+  "40010000200002000500000081004008010100002c0101000600010002000000060002001100000014000300c000020a" +
+  "000000000000000000000000060004000035000007000600736800000c00070013000000ffffffff080008002c010000" +
+  "08000900ffffff005c000a000800010000000000080002000000000008000300000000000c0004000000000000000000" +
+  "0c0005000000000000000000080006000000000008000700000000000800080000000000080009000000000008000a00" +
+  "000000007c000c000c00010000000000000000000c00020000000000000000000c00030000000000000000000c000400" +
+  "00000000000000000c00050000000000000000000c00060000000000000000000c00070000000000000000000c000800" +
+  "00000000000000000c00090000000000000000000c000a000000000000000000";
+const KERNEL_DEST_DUMP =
+  "6401000020000200050000008100400805010000500102001400010020010db800000000000000000000000506000200" +
+  "00350000080003000200000008000400a086010005000d000100000006000e0017c0000006000f000200000008000500" +
+  "09000000080006000300000008000700000000000800080000000000080009000000000006000b000a0000005c000a00" +
+  "0800010000000000080002000000000008000300000000000c00040000000000000000000c0005000000000000000000" +
+  "080006000000000008000700000000000800080000000000080009000000000008000a00000000007c000c000c000100" +
+  "00000000000000000c00020000000000000000000c00030000000000000000000c00040000000000000000000c000500" +
+  "00000000000000000c00060000000000000000000c00070000000000000000000c00080000000000000000000c000900" +
+  "00000000000000000c000a000000000000000000";
+
+describe("ipvs codec: replies captured from the real kernel", () => {
+  it("decodes a GET_SERVICE dump message", () => {
+    const [msg, ...rest] = decodeMessages(bytes(KERNEL_SERVICE_DUMP));
+    expect(rest).toEqual([]);
+    expect(msg?.flags).toBe(0x2); // NLM_F_MULTI
+    const { cmd, attrs } = decodeGenlPayload(msg!.payload);
+    expect(cmd).toBe(IPVS_CMD.NEW_SERVICE);
+    const svc = decodeServiceMessage(attrs);
+    expect(svc.key).toEqual({
+      kind: "address",
+      family: "IPv4",
+      protocol: "UDP",
+      address: "192.0.2.10",
+      port: 53,
+    });
+    expect(svc.config).toEqual({
+      scheduler: "sh",
+      flags: { ...NO_FLAGS, persistent: true, schedFlag2: true },
+      timeout: 300,
+      netmask: 0xffffff00,
+      persistenceEngine: "",
+    });
+    expect(svc.stats?.connections).toBe(0n);
+  });
+
+  it("decodes a GET_DEST dump message of a mixed-family GUE destination", () => {
+    const [msg] = decodeMessages(bytes(KERNEL_DEST_DUMP));
+    const { cmd, attrs } = decodeGenlPayload(msg!.payload);
+    expect(cmd).toBe(IPVS_CMD.NEW_DEST);
+    const dest = decodeDestinationMessage(attrs, "IPv4");
+    expect(dest).toMatchObject({
+      key: { family: "IPv6", address: "2001:db8::5", port: 53 },
+      config: {
+        forwarding: "Tunnel",
+        weight: 100000,
+        upperThreshold: 9,
+        lowerThreshold: 3,
+        tunnelType: "GUE",
+        tunnelPort: 6080,
+        tunnelChecksum: "RemoteChecksum",
+      },
+      activeConnections: 0,
+      inactiveConnections: 0,
+      persistentConnections: 0,
+    });
+  });
+});
+
 // ------------------------------------------------------------------------------------------
 // Properties
 
