@@ -1,17 +1,20 @@
 /**
- * Writes crds/<plural>.ipvs.dev.yaml and the field reference in docs/api.md from the zod schemas.
+ * Writes every file generated from the zod schemas (crds/, the chart's crds/, deploy/crds.yaml) and
+ * the field reference in docs/api.md.
  * Usage: node scripts/gen-crds.ts   (npm run gen:crds)
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { generateCrds } from "../src/api/crds.ts";
 import { replaceFieldReference } from "../src/api/field-reference.ts";
+import { generatedFiles } from "../src/api/generated-files.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
-for (const crd of generateCrds()) {
-  writeFileSync(`${root}crds/${crd.fileName}`, crd.yaml);
-  process.stdout.write(`wrote crds/${crd.fileName}\n`);
+for (const file of generatedFiles()) {
+  mkdirSync(dirname(`${root}${file.path}`), { recursive: true });
+  writeFileSync(`${root}${file.path}`, file.content);
+  process.stdout.write(`wrote ${file.path}\n`);
 }
 const docPath = `${root}docs/api.md`;
 writeFileSync(docPath, replaceFieldReference(readFileSync(docPath, "utf8")));
