@@ -23,7 +23,7 @@ import type {
   SyncDaemonConfig,
   SyncDaemonState,
 } from "../model/table.ts";
-import { destinationKeyString, serviceKeyString } from "../model/table.ts";
+import { destinationKeyString, IPVS_SCHEDULERS, serviceKeyString } from "../model/table.ts";
 import { ipvsError, operationObject } from "./error-hints.ts";
 import type { ErrnoName } from "./errors.ts";
 import { IpvsError } from "./errors.ts";
@@ -31,22 +31,7 @@ import { encodeOperation, IpvsEncodeError, newDaemonRequest } from "./ipvs-codec
 import type { IpvsKernel, OperationResult } from "./ipvs-kernel.ts";
 
 /** Schedulers of a stock kernel (twos arrived in 6.2). */
-export const DEFAULT_SCHEDULERS: readonly string[] = [
-  "rr",
-  "wrr",
-  "lc",
-  "wlc",
-  "lblc",
-  "lblcr",
-  "dh",
-  "sh",
-  "sed",
-  "nq",
-  "fo",
-  "ovf",
-  "mh",
-  "twos",
-];
+export const DEFAULT_SCHEDULERS: readonly string[] = IPVS_SCHEDULERS;
 
 export interface FakeIpvsKernelOptions {
   /** Scheduler modules that "load"; others give ENOENT like a missing ip_vs_<name> module. */

@@ -9,6 +9,25 @@
  */
 
 export type Family = "IPv4" | "IPv6";
+
+/** The IPVS schedulers of mainline Linux (module ip_vs_<name>); twos arrived in 6.2. */
+export const IPVS_SCHEDULERS = [
+  "rr",
+  "wrr",
+  "lc",
+  "wlc",
+  "lblc",
+  "lblcr",
+  "dh",
+  "sh",
+  "sed",
+  "nq",
+  "fo",
+  "ovf",
+  "mh",
+  "twos",
+] as const;
+export type IpvsScheduler = (typeof IPVS_SCHEDULERS)[number];
 export type Protocol = "TCP" | "UDP" | "SCTP";
 
 /** Kernel forwarding methods. The API exposes NAT, DirectRouting and Tunnel; the kernel may report the others. */

@@ -18,7 +18,13 @@ import type {
   ServiceConfig,
   ServiceKey,
 } from "../../src/model/table.ts";
-import { NO_FLAGS, NO_TUNNEL, sameServiceKey, serviceKeyString } from "../../src/model/table.ts";
+import {
+  IPVS_SCHEDULERS,
+  NO_FLAGS,
+  NO_TUNNEL,
+  sameServiceKey,
+  serviceKeyString,
+} from "../../src/model/table.ts";
 
 export interface KernelContractOptions {
   /** Schedulers the kernel under test has (default: all of a 6.1 kernel, i.e. without twos). */
@@ -29,21 +35,7 @@ export interface KernelContractOptions {
   daemonInterface?: string;
 }
 
-export const KERNEL_6_1_SCHEDULERS = [
-  "rr",
-  "wrr",
-  "lc",
-  "wlc",
-  "lblc",
-  "lblcr",
-  "dh",
-  "sh",
-  "sed",
-  "nq",
-  "fo",
-  "ovf",
-  "mh",
-] as const;
+export const KERNEL_6_1_SCHEDULERS = IPVS_SCHEDULERS.filter((s) => s !== "twos");
 
 const BASE_CONFIG: ServiceConfig = {
   scheduler: "wlc",

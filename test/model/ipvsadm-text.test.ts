@@ -19,7 +19,7 @@ import type {
   ServiceFlags,
   ServiceKey,
 } from "../../src/model/table.ts";
-import { NO_FLAGS, NO_TUNNEL, serviceKeyString } from "../../src/model/table.ts";
+import { IPVS_SCHEDULERS, NO_FLAGS, NO_TUNNEL, serviceKeyString } from "../../src/model/table.ts";
 
 function svc(
   key: ServiceKey,
@@ -593,22 +593,7 @@ describe("normalizeIpvsadmSave", () => {
 const ipv4 = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((b) => b.join("."));
 const ipv6 = fc.uint8Array({ minLength: 16, maxLength: 16 }).map((b) => bytesToIp(b, "IPv6"));
 const address = (family: Family) => (family === "IPv4" ? ipv4 : ipv6);
-const schedulers = [
-  "rr",
-  "wrr",
-  "lc",
-  "wlc",
-  "lblc",
-  "lblcr",
-  "dh",
-  "sh",
-  "sed",
-  "nq",
-  "fo",
-  "ovf",
-  "mh",
-  "twos",
-];
+const schedulers = IPVS_SCHEDULERS;
 
 const serviceArb: fc.Arbitrary<IpvsService> = fc
   .record({

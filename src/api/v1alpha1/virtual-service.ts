@@ -1,5 +1,6 @@
 /** VirtualService: one IPVS virtual service (ipvsadm -A). */
 import { z } from "zod";
+import { IPVS_SCHEDULERS } from "../../model/table.ts";
 import {
   API_GROUP_VERSION,
   apiIpFamily,
@@ -19,22 +20,7 @@ import {
 } from "./common.ts";
 import { HealthCheckSchema } from "./health-check.ts";
 
-export const SCHEDULERS = [
-  "rr",
-  "wrr",
-  "lc",
-  "wlc",
-  "lblc",
-  "lblcr",
-  "dh",
-  "sh",
-  "sed",
-  "nq",
-  "fo",
-  "ovf",
-  "mh",
-  "twos",
-] as const;
+export const SCHEDULERS = IPVS_SCHEDULERS;
 export const SchedulerSchema = z.enum(SCHEDULERS).meta({
   description:
     "IPVS scheduler (kernel module ip_vs_<name>): rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh twos.",
