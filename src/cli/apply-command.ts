@@ -12,10 +12,10 @@ import { NetlinkIpvsKernel } from "../kernel/netlink-kernel.ts";
 import type { DriftItem } from "../model/diff.ts";
 import { type FwmarkRange, ownershipScopeProblems } from "../model/ownership.ts";
 import { createRootLogger } from "../observability/logger.ts";
-import { FileJournalStore } from "../reconcile/ownership-journal.ts";
+import { FileJournalStore, JournalFormatError } from "../reconcile/ownership-journal.ts";
 import { type SyncReport, syncOnce } from "../reconcile/sync-once.ts";
 import { CliError } from "./cli-error.ts";
-import { desiredFromFiles, reportInputIssues } from "./desired-from-files.ts";
+import { desiredFromFiles, parseHealthAssumption, reportInputIssues } from "./desired-from-files.ts";
 import { nodeName, parseLabels, parseOptions } from "./options.ts";
 
 export const DEFAULT_STATE_FILE = "/var/lib/ipvs-operator/journal.json";
@@ -33,6 +33,8 @@ servers are drained (weight 0) before they are deleted.
   --managed-cidr CIDR      services with an address inside are owned (repeatable)
   --managed-fwmarks A-B    fwmark services in this range are owned (repeatable)
   --dry-run                print the plan against the live kernel, change nothing
+  --health healthy|initial backends with a healthCheck count as healthy (default: apply runs no probes)
+                           or as their check's initialState
   -o, --output text|json   report format (default text)
   --log-level LEVEL        pino level for the JSON log on stderr (default warn)
 Exit status: 0 in sync; 1 operations failed; 3 invalid objects (rest applied); 4 IPVS unavailable.
@@ -56,6 +58,7 @@ export async function applyCommand(args: string[], deps: ApplyDependencies = def
     "dry-run": { type: "boolean" },
     output: { type: "string", short: "o", default: "text" },
     "log-level": { type: "string", default: "warn" },
+    health: { type: "string", default: "healthy" },
   });
   if (values.help) {
     process.stdout.write(HELP);
@@ -76,6 +79,7 @@ export async function applyCommand(args: string[], deps: ApplyDependencies = def
     values.filename ?? [],
     nodeName(values.node),
     parseLabels(values["node-labels"]),
+    parseHealthAssumption(values.health),
   );
   const inputIssues = reportInputIssues(input);
   const statePath = values["state-file"] ?? process.env.IPVS_OPERATOR_STATE_FILE ?? DEFAULT_STATE_FILE;
@@ -96,6 +100,17 @@ export async function applyCommand(args: string[], deps: ApplyDependencies = def
       return 4;
     }
     if (error instanceof IpvsError) throw new CliError(`apply: ${error.message}`, 1);
+    if (error instanceof JournalFormatError) {
+      throw new CliError(
+        `apply: the state file is not usable: ${error.message}. Move it away to start a new journal ` +
+          "(the services it recorded are then left in place as Foreign, never deleted).",
+        1,
+      );
+    }
+    const code = (error as NodeJS.ErrnoException).code;
+    if (["EACCES", "EROFS", "ENOTDIR", "EISDIR", "EPERM", "ENOENT"].includes(code ?? "")) {
+      throw new CliError(`apply: cannot use the state file ${statePath}: ${code} (see --state-file)`, 1);
+    }
     throw error;
   } finally {
     await kernel.close();

@@ -20,17 +20,42 @@ export interface DesiredFromFiles {
   errors: string[];
 }
 
+/**
+ * How backends with a healthCheck count, since plan and apply run no probers:
+ * "healthy": as passing their checks (the default: a standalone table must not stay quiesced forever);
+ * "initial": in their check's initialState, as the agent programs them before the first probe result.
+ */
+export type HealthAssumption = "healthy" | "initial";
+
 export async function desiredFromFiles(
   paths: readonly string[],
   name: string,
   flagLabels: Record<string, string>,
+  health: HealthAssumption = "healthy",
 ): Promise<DesiredFromFiles> {
   if (paths.length === 0) throw new CliError("no manifests given: use -f PATH (a file or a directory)");
   const load = await loadManifests(paths);
   const node = { name, labels: nodeLabels(name, load.objects.nodes, flagLabels) };
   // Kubernetes core objects are read defensively by computeDesired; the manifest source only sorted them.
-  const { table, problems } = computeDesired(load.objects as Snapshot, node);
-  return { node, table, problems, notes: load.notes, errors: load.errors };
+  const snapshot = load.objects as Snapshot;
+  const initial = computeDesired(snapshot, node);
+  const notes = [...load.notes];
+  let result = initial;
+  if (health === "healthy" && initial.healthTargets.length > 0) {
+    result = computeDesired(snapshot, node, new Map(initial.healthTargets.map((t) => [t.key, true])));
+    if (JSON.stringify(result.table) !== JSON.stringify(initial.table)) {
+      notes.push(
+        "health checks are not run by plan/apply: backends with a healthCheck are taken as healthy " +
+          "(--health initial plans them in their initialState instead)",
+      );
+    }
+  }
+  return { node, table: result.table, problems: result.problems, notes, errors: load.errors };
+}
+
+export function parseHealthAssumption(value: string | undefined): HealthAssumption {
+  if (value === undefined || value === "healthy" || value === "initial") return value ?? "healthy";
+  throw new CliError(`--health must be healthy or initial, not "${value}"`);
 }
 
 /** Writes notes, read errors and problems to stderr; returns how many were errors or problems. */

@@ -9,16 +9,19 @@ import type { DesiredTable } from "../model/desired-table.ts";
 import { renderIpvsadmSave } from "../model/ipvsadm-text.ts";
 import { formatProblem } from "../model/problems.ts";
 import { CliError } from "./cli-error.ts";
-import { desiredFromFiles, reportInputIssues } from "./desired-from-files.ts";
+import { desiredFromFiles, parseHealthAssumption, reportInputIssues } from "./desired-from-files.ts";
 import { nodeName, parseLabels, parseOptions } from "./options.ts";
 
 const HELP = `Usage: ipvs-operator plan -f PATH... [--node NAME] [--node-labels k=v,...] [--output ipvsadm|json|yaml]
+                          [--health healthy|initial]
 
 Prints the IPVS table the node should have. PATH: files or directories of manifests.
   -f, --filename PATH   manifests (repeatable)
   --node NAME           node to plan for (default: $NODE_NAME, else the host name)
   --node-labels k=v,..  node labels for nodeSelector (also taken from a Node object in the manifests)
   -o, --output FORMAT   ipvsadm (as 'ipvsadm -Sn' prints it), json or yaml
+  --health healthy|initial  backends with a healthCheck count as healthy (default; no probes run here)
+                        or as their check's initialState (what the agent programs before the first probe)
 Exit status: 0; 3 when some objects are invalid or in conflict (reported on stderr, the rest planned).
 `;
 
@@ -28,6 +31,7 @@ export async function planCommand(args: string[]): Promise<number> {
     node: { type: "string" },
     "node-labels": { type: "string", multiple: true },
     output: { type: "string", short: "o", default: "ipvsadm" },
+    health: { type: "string", default: "healthy" },
   });
   if (values.help) {
     process.stdout.write(HELP);
@@ -41,6 +45,7 @@ export async function planCommand(args: string[]): Promise<number> {
     values.filename ?? [],
     nodeName(values.node),
     parseLabels(values["node-labels"]),
+    parseHealthAssumption(values.health),
   );
   const issues = reportInputIssues(result);
   if (output === "ipvsadm") {

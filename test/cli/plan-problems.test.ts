@@ -94,3 +94,25 @@ kind: [broken
     expect((await runCli(["frobnicate"])).stderr).toContain('unknown command "frobnicate"');
   });
 });
+
+describe("plan and health checks", () => {
+  const CHECKED = GOOD.replace(
+    "spec: {address: 192.0.2.1, port: 80, scheduler: rr}",
+    "spec: {address: 192.0.2.1, port: 80, scheduler: rr, healthCheck: {type: TCP}, sorryServer: {address: 198.51.100.99, port: 80}}",
+  );
+
+  it("takes backends with a health check as healthy by default, and says so", async () => {
+    const run = await runCli(["plan", "-f", manifest(CHECKED), "--node", "n"]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toBe("-A -t 192.0.2.1:80 -s rr\n-a -t 192.0.2.1:80 -r 198.51.100.1:8080 -m -w 1\n");
+    expect(run.stderr).toContain("note: health checks are not run by plan/apply");
+  });
+
+  it("plans the initialState (Unhealthy by default: quiesced, sorry server) with --health initial", async () => {
+    const run = await runCli(["plan", "-f", manifest(CHECKED), "--node", "n", "--health", "initial"]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toBe("-A -t 192.0.2.1:80 -s rr\n-a -t 192.0.2.1:80 -r 198.51.100.99:80 -m -w 1\n");
+    expect(run.stderr).toBe("");
+    expect((await runCli(["plan", "-f", manifest(CHECKED), "--health", "maybe"])).code).toBe(2);
+  });
+});

@@ -1,0 +1,135 @@
+/** `apply` against the fake kernel: exit statuses, reports, dry run, the journal file. */
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it, vi } from "vitest";
+import { applyCommand } from "../../src/cli/apply-command.ts";
+import { CliError } from "../../src/cli/cli-error.ts";
+import { IpvsUnavailableError } from "../../src/kernel/errors.ts";
+import { FakeIpvsKernel } from "../../src/kernel/fake-kernel.ts";
+import { renderIpvsadmSave } from "../../src/model/ipvsadm-text.ts";
+import { readKernelTable } from "../../src/reconcile/sync-once.ts";
+
+async function run(args: string[], kernel: FakeIpvsKernel) {
+  let stdout = "";
+  let stderr = "";
+  const out = vi.spyOn(process.stdout, "write").mockImplementation((c: string | Uint8Array) => {
+    stdout += String(c);
+    return true;
+  });
+  const err = vi.spyOn(process.stderr, "write").mockImplementation((c: string | Uint8Array) => {
+    stderr += String(c);
+    return true;
+  });
+  // The fake is reused across runs of one test, so apply's close() must not end it.
+  kernel.close = async () => {};
+  try {
+    const code = await applyCommand(args, { makeKernel: () => kernel, now: () => 1_000 });
+    return { code, stdout, stderr };
+  } catch (error) {
+    // What main() does with usage and input errors.
+    if (!(error instanceof CliError)) throw error;
+    return { code: error.exitCode, stdout, stderr: `${stderr}error: ${error.message}\n` };
+  } finally {
+    out.mockRestore();
+    err.mockRestore();
+  }
+}
+
+const dir = () => mkdtempSync(join(tmpdir(), "apply-"));
+
+describe("apply (fake kernel)", () => {
+  it("programs the examples, records them in the journal, and a second run does nothing", async () => {
+    const kernel = new FakeIpvsKernel();
+    const state = join(dir(), "journal.json");
+    const args = ["-f", "examples", "--node", "n", "--state-file", state];
+    const first = await run(args, kernel);
+    expect(first.stderr).toBe("");
+    expect(first.code).toBe(0);
+    expect(first.stdout).toMatch(
+      /\n\d+ operations applied, 0 failed, 0 skipped; the kernel matches the plan/,
+    );
+    const live = renderIpvsadmSave(await readKernelTable(kernel));
+    expect(live).toBe(
+      readFileSync("test/golden/plan/all-examples.ipvsadm", "utf8").replace(/.*192\.0\.2\.31.*\n/g, ""),
+    );
+    const journal = JSON.parse(readFileSync(state, "utf8"));
+    expect(journal.version).toBe(1);
+    expect(journal.services).toContain("TCP 192.0.2.10:80");
+    const second = await run(args, kernel);
+    expect(second.stdout).toMatch(/^0 operations applied, 0 failed, 0 skipped; the kernel matches the plan/);
+  });
+
+  it("changes nothing with --dry-run and prints the plan", async () => {
+    const kernel = new FakeIpvsKernel();
+    const state = join(dir(), "journal.json");
+    const result = await run(
+      ["-f", "examples/nat-round-robin.yaml", "--state-file", state, "--dry-run"],
+      kernel,
+    );
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("planned: add service TCP 192.0.2.10:80");
+    expect(result.stdout).toContain("3 operations planned (dry run, nothing changed)");
+    expect(kernel.serviceCount).toBe(0);
+    expect(() => readFileSync(state)).toThrow();
+  });
+
+  it("exits 1 when the kernel refuses something, 3 for invalid objects, and reports JSON", async () => {
+    const kernel = new FakeIpvsKernel({ schedulers: ["wlc"] });
+    const state = join(dir(), "journal.json");
+    const failed = await run(
+      ["-f", "examples/nat-round-robin.yaml", "--state-file", state, "-o", "json"],
+      kernel,
+    );
+    expect(failed.code).toBe(1);
+    const report = JSON.parse(failed.stdout);
+    expect(report.ok).toBe(false);
+    expect(report.operations[0]).toMatchObject({
+      description: "add service TCP 192.0.2.10:80",
+      result: "failed",
+    });
+    expect(report.operations[0].reason).toContain("ip_vs_rr");
+
+    const bad = join(dir(), "bad.yaml");
+    writeFileSync(
+      bad,
+      "apiVersion: ipvs.dev/v1alpha1\nkind: VirtualService\nmetadata: {name: x, namespace: t}\nspec: {address: 192.0.2.9, port: 0}\n",
+    );
+    const invalid = await run(["-f", bad, "--state-file", state], new FakeIpvsKernel());
+    expect(invalid.code).toBe(3);
+    expect(invalid.stderr).toContain("problem: Invalid: VirtualService t/x spec.port");
+  });
+
+  it("exits 4 with the kernel's message when IPVS is not available", async () => {
+    const kernel = new FakeIpvsKernel();
+    kernel.listServices = async () => {
+      throw new IpvsUnavailableError("listServices", "", "ENOENT", "IPVS is not available in this kernel");
+    };
+    const result = await run(
+      ["-f", "examples/nat-round-robin.yaml", "--state-file", join(dir(), "j.json")],
+      kernel,
+    );
+    expect(result.code).toBe(4);
+    expect(result.stderr).toContain("IPVS is not available in this kernel");
+  });
+
+  it("rejects a bad managed CIDR and a corrupt journal with clear errors", async () => {
+    const kernel = new FakeIpvsKernel();
+    const bad = await run(["-f", "examples", "--managed-cidr", "10.0.0.0/99"], kernel);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("10.0.0.0/99");
+    const state = join(dir(), "journal.json");
+    writeFileSync(state, "{not json");
+    const corrupt = await run(["-f", "examples/nat-round-robin.yaml", "--state-file", state], kernel);
+    expect(corrupt.code).not.toBe(0);
+    expect(corrupt.stderr).toContain(`the state file is not usable: ${state}: not JSON`);
+    expect(kernel.serviceCount).toBe(0);
+    const unwritable = await run(
+      ["-f", "examples/nat-round-robin.yaml", "--state-file", "/proc/journal.json"],
+      kernel,
+    );
+    expect(unwritable.code).toBe(1);
+    expect(unwritable.stderr).toMatch(/cannot use the state file \/proc\/journal\.json: E[A-Z]+/);
+    expect(kernel.serviceCount).toBe(0);
+  });
+});
