@@ -2,38 +2,30 @@
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { applyCommand } from "../../src/cli/apply-command.ts";
 import { CliError } from "../../src/cli/cli-error.ts";
 import { IpvsUnavailableError } from "../../src/kernel/errors.ts";
 import { FakeIpvsKernel } from "../../src/kernel/fake-kernel.ts";
 import { renderIpvsadmSave } from "../../src/model/ipvsadm-text.ts";
 import { readKernelTable } from "../../src/reconcile/sync-once.ts";
+import { captureOutput } from "./run-cli.ts";
 
 async function run(args: string[], kernel: FakeIpvsKernel) {
-  let stdout = "";
-  let stderr = "";
-  const out = vi.spyOn(process.stdout, "write").mockImplementation((c: string | Uint8Array) => {
-    stdout += String(c);
-    return true;
-  });
-  const err = vi.spyOn(process.stderr, "write").mockImplementation((c: string | Uint8Array) => {
-    stderr += String(c);
-    return true;
-  });
   // The fake is reused across runs of one test, so apply's close() must not end it.
   kernel.close = async () => {};
-  try {
-    const code = await applyCommand(args, { makeKernel: () => kernel, now: () => 1_000 });
-    return { code, stdout, stderr };
-  } catch (error) {
-    // What main() does with usage and input errors.
-    if (!(error instanceof CliError)) throw error;
-    return { code: error.exitCode, stdout, stderr: `${stderr}error: ${error.message}\n` };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
+  let usageError = "";
+  const result = await captureOutput(async () => {
+    try {
+      return await applyCommand(args, { makeKernel: () => kernel, now: () => 1_000 });
+    } catch (error) {
+      // What main() does with usage and input errors.
+      if (!(error instanceof CliError)) throw error;
+      usageError = `error: ${error.message}\n`;
+      return error.exitCode;
+    }
+  });
+  return { ...result, stderr: result.stderr + usageError };
 }
 
 const dir = () => mkdtempSync(join(tmpdir(), "apply-"));

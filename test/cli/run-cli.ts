@@ -8,7 +8,8 @@ export interface CliRun {
   stderr: string;
 }
 
-export async function runCli(args: string[]): Promise<CliRun> {
+/** Runs `fn` with process.stdout/stderr captured. */
+export async function captureOutput(fn: () => Promise<number>): Promise<CliRun> {
   let stdout = "";
   let stderr = "";
   const out = vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
@@ -20,10 +21,14 @@ export async function runCli(args: string[]): Promise<CliRun> {
     return true;
   });
   try {
-    const code = await main(args);
+    const code = await fn();
     return { code, stdout, stderr };
   } finally {
     out.mockRestore();
     err.mockRestore();
   }
+}
+
+export function runCli(args: string[]): Promise<CliRun> {
+  return captureOutput(() => main(args));
 }
