@@ -5,7 +5,7 @@
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { runCli } from "./run-cli.ts";
 
@@ -23,22 +23,26 @@ function golden(path: string, actual: string): void {
   expect(actual).toBe(readFileSync(path, "utf8"));
 }
 
-const examples = readdirSync(EXAMPLES)
-  .filter((f) => f.endsWith(".yaml"))
-  .sort();
+const INPUTS = "test/golden/inputs"; // features that cannot be in examples/ (see each file)
+const yamlFiles = (dir: string) =>
+  readdirSync(dir)
+    .filter((f) => f.endsWith(".yaml"))
+    .sort()
+    .map((f) => join(dir, f));
+const examples = [...yamlFiles(EXAMPLES), ...yamlFiles(INPUTS)];
 
 describe("plan golden output", () => {
   it("has examples to check", () => {
-    expect(examples.length).toBeGreaterThanOrEqual(15);
+    expect(examples.length).toBeGreaterThanOrEqual(17);
   });
 
   for (const example of examples) {
     it(`plans ${example}`, async () => {
-      const run = await runCli(["plan", "-f", join(EXAMPLES, example), ...NODE]);
+      const run = await runCli(["plan", "-f", example, ...NODE]);
       expect(run.stderr).toBe("");
       expect(run.code).toBe(0);
       expect(run.stdout).toMatch(/^-A /);
-      golden(join(GOLDEN, "plan", example.replace(/\.yaml$/, ".ipvsadm")), run.stdout);
+      golden(join(GOLDEN, "plan", basename(example).replace(/\.yaml$/, ".ipvsadm")), run.stdout);
     });
   }
 
@@ -59,13 +63,13 @@ describe("import round trip", () => {
   const dir = mkdtempSync(join(tmpdir(), "import-roundtrip-"));
   for (const example of examples) {
     it(`import(plan(${example})) plans the same table`, async () => {
-      const planned = await runCli(["plan", "-f", join(EXAMPLES, example), ...NODE]);
-      const save = join(dir, `${example}.ipvsadm`);
+      const planned = await runCli(["plan", "-f", example, ...NODE]);
+      const save = join(dir, `${basename(example)}.ipvsadm`);
       writeFileSync(save, planned.stdout);
       const imported = await runCli(["import", save, "--namespace", "imported"]);
       expect(imported.stderr).toBe("");
       expect(imported.code).toBe(0);
-      const manifest = join(dir, example);
+      const manifest = join(dir, basename(example));
       writeFileSync(manifest, imported.stdout);
       const replanned = await runCli(["plan", "-f", manifest]);
       expect(replanned.stderr).toBe("");
