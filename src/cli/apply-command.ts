@@ -9,6 +9,7 @@
 import { IpvsError, IpvsUnavailableError } from "../kernel/errors.ts";
 import type { IpvsKernel } from "../kernel/ipvs-kernel.ts";
 import { NetlinkIpvsKernel } from "../kernel/netlink-kernel.ts";
+import type { DesiredTable } from "../model/desired-table.ts";
 import type { DriftItem } from "../model/diff.ts";
 import { type FwmarkRange, ownershipScopeProblems } from "../model/ownership.ts";
 import { createRootLogger } from "../observability/logger.ts";
@@ -40,14 +41,21 @@ servers are drained (weight 0) before they are deleted.
 Exit status: 0 in sync; 1 operations failed; 3 invalid objects (rest applied); 4 IPVS unavailable.
 `;
 
-export interface ApplyDependencies {
+/** The dependencies of every command that syncs a kernel (tests pass a fake kernel and clock). */
+export interface SyncCommandDependencies {
   makeKernel: () => IpvsKernel;
   now: () => number;
 }
 
-const defaults: ApplyDependencies = { makeKernel: () => new NetlinkIpvsKernel(), now: () => Date.now() };
+const defaults: SyncCommandDependencies = {
+  makeKernel: () => new NetlinkIpvsKernel(),
+  now: () => Date.now(),
+};
 
-export async function applyCommand(args: string[], deps: ApplyDependencies = defaults): Promise<number> {
+export async function applyCommand(
+  args: string[],
+  deps: SyncCommandDependencies = defaults,
+): Promise<number> {
   const { values } = parseOptions("apply", args, {
     filename: { type: "string", short: "f", multiple: true },
     node: { type: "string" },
@@ -64,52 +72,90 @@ export async function applyCommand(args: string[], deps: ApplyDependencies = def
     process.stdout.write(HELP);
     return 0;
   }
-  if (values.output !== "text" && values.output !== "json") {
-    throw new CliError(`apply: --output must be text or json, not "${values.output}"`);
-  }
-  const scope = {
-    managedCidrs: values["managed-cidr"] ?? [],
-    managedFwmarks: (values["managed-fwmarks"] ?? []).map(parseFwmarkRange),
-  };
-  const scopeProblems = ownershipScopeProblems({ ...scope, journal: [] });
-  if (scopeProblems.length > 0) throw new CliError(`apply: ${scopeProblems.join("; ")}`);
-  const logger = createRootLogger({ level: values["log-level"] as "warn" }).child({ component: "apply" });
-
   const input = await desiredFromFiles(
     values.filename ?? [],
     nodeName(values.node),
     parseLabels(values["node-labels"]),
     parseHealthAssumption(values.health),
   );
-  const inputIssues = reportInputIssues(input);
-  const statePath = values["state-file"] ?? process.env.IPVS_OPERATOR_STATE_FILE ?? DEFAULT_STATE_FILE;
+  return runSync(
+    {
+      desired: input.table,
+      inputIssues: reportInputIssues(input),
+      nodeName: input.node.name,
+      statePath: values["state-file"] ?? process.env.IPVS_OPERATOR_STATE_FILE ?? DEFAULT_STATE_FILE,
+      managedCidrs: values["managed-cidr"] ?? [],
+      managedFwmarks: values["managed-fwmarks"] ?? [],
+      dryRun: values["dry-run"] ?? false,
+      output: values.output ?? "text",
+      logLevel: values["log-level"] ?? "warn",
+    },
+    deps,
+  );
+}
+
+/** What `apply` and `flush --owned` hand to runSync once their own inputs are read. */
+export interface SyncRequest {
+  desired: DesiredTable;
+  /** Invalid objects and unreadable files already reported (exit 3 when no operation failed). */
+  inputIssues: number;
+  nodeName: string;
+  statePath: string;
+  managedCidrs: string[];
+  /** "A-B" or "A" ranges as given on the command line. */
+  managedFwmarks: string[];
+  dryRun: boolean;
+  output: string;
+  logLevel?: string;
+  /** For services no longer desired; undefined = diff's default. */
+  drainTimeoutSeconds?: number | undefined;
+}
+
+/** One sync of the kernel against `desired`, the report on stdout, and the exit status. */
+export async function runSync(request: SyncRequest, deps: SyncCommandDependencies): Promise<number> {
+  if (request.output !== "text" && request.output !== "json") {
+    throw new CliError(`--output must be text or json, not "${request.output}"`);
+  }
+  const scope = {
+    managedCidrs: request.managedCidrs,
+    managedFwmarks: request.managedFwmarks.map(parseFwmarkRange),
+  };
+  const scopeProblems = ownershipScopeProblems({ ...scope, journal: [] });
+  if (scopeProblems.length > 0) throw new CliError(scopeProblems.join("; "));
+  const logger = createRootLogger({ level: (request.logLevel ?? "warn") as "warn" }).child({
+    component: "sync",
+  });
+  const { statePath } = request;
   const kernel = deps.makeKernel();
   let report: SyncReport;
   const started = performance.now();
   try {
-    report = await syncOnce(input.table, {
+    report = await syncOnce(request.desired, {
       kernel,
       journal: new FileJournalStore(statePath),
       scope,
       now: deps.now(),
-      dryRun: values["dry-run"] ?? false,
+      dryRun: request.dryRun,
+      ...(request.drainTimeoutSeconds === undefined
+        ? {}
+        : { defaultDrainTimeoutSeconds: request.drainTimeoutSeconds }),
     });
   } catch (error) {
     if (error instanceof IpvsUnavailableError) {
       process.stderr.write(`error: ${error.message}\n`);
       return 4;
     }
-    if (error instanceof IpvsError) throw new CliError(`apply: ${error.message}`, 1);
+    if (error instanceof IpvsError) throw new CliError(error.message, 1);
     if (error instanceof JournalFormatError) {
       throw new CliError(
-        `apply: the state file is not usable: ${error.message}. Move it away to start a new journal ` +
+        `the state file is not usable: ${error.message}. Move it away to start a new journal ` +
           "(the services it recorded are then left in place as Foreign, never deleted).",
         1,
       );
     }
     const code = (error as NodeJS.ErrnoException).code;
     if (["EACCES", "EROFS", "ENOTDIR", "EISDIR", "EPERM", "ENOENT"].includes(code ?? "")) {
-      throw new CliError(`apply: cannot use the state file ${statePath}: ${code} (see --state-file)`, 1);
+      throw new CliError(`cannot use the state file ${statePath}: ${code} (see --state-file)`, 1);
     }
     throw error;
   } finally {
@@ -117,12 +163,12 @@ export async function applyCommand(args: string[], deps: ApplyDependencies = def
   }
   const milliseconds = Math.round(performance.now() - started);
   logger.info(
-    { node: input.node.name, operations: report.outcomes.length, failed: report.failed, milliseconds },
+    { node: request.nodeName, operations: report.outcomes.length, failed: report.failed, milliseconds },
     "sync done",
   );
-  if (values.output === "json") {
+  if (request.output === "json") {
     const document = {
-      node: input.node.name,
+      node: request.nodeName,
       milliseconds,
       ok: report.ok,
       draining: report.draining,
@@ -131,10 +177,10 @@ export async function applyCommand(args: string[], deps: ApplyDependencies = def
     };
     process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
   } else {
-    process.stdout.write(formatReport(report, values["dry-run"] ?? false, milliseconds));
+    process.stdout.write(formatReport(report, request.dryRun, milliseconds));
   }
   if (!report.ok) return 1;
-  return inputIssues > 0 ? 3 : 0;
+  return request.inputIssues > 0 ? 3 : 0;
 }
 
 export function formatDrift(item: DriftItem): string {
@@ -165,7 +211,7 @@ export function formatReport(report: SyncReport, dryRun: boolean, milliseconds: 
 
 function parseFwmarkRange(text: string): FwmarkRange {
   const match = /^(\d+)(?:-(\d+))?$/.exec(text.trim());
-  if (!match) throw new CliError(`apply: --managed-fwmarks "${text}" is not a number or a FROM-TO range`);
+  if (!match) throw new CliError(`--managed-fwmarks "${text}" is not a number or a FROM-TO range`);
   const from = Number(match[1]);
   return { from, to: match[2] === undefined ? from : Number(match[2]) };
 }

@@ -4,6 +4,7 @@
  */
 import { applyCommand } from "./apply-command.ts";
 import { CliError } from "./cli-error.ts";
+import { flushCommand } from "./flush-command.ts";
 import { genCrdsCommand } from "./gen-crds-command.ts";
 import { importCommand } from "./import-command.ts";
 import { planCommand } from "./plan-command.ts";
@@ -18,6 +19,8 @@ Commands:
        [--managed-fwmarks FROM-TO]... [--dry-run] [--output text|json] [--log-level LEVEL]
   import [FILE|-]      turn 'ipvsadm -Sn' output into VirtualService and RealServer YAML
        [--namespace NS] [--name-prefix PREFIX]
+  flush --owned        delete the services this tool owns (never others), draining first
+       [--state-file PATH] [--managed-cidr CIDR]... [--no-drain] [--dry-run]
   gen-crds             write the CustomResourceDefinitions generated from the API schemas
        [--out DIR]
   version              print the version
@@ -33,6 +36,7 @@ const COMMANDS: Record<string, Command> = {
   apply: applyCommand,
   import: importCommand,
   "gen-crds": genCrdsCommand,
+  flush: flushCommand,
   version: async () => {
     const { default: pkg } = await import("../../package.json", { with: { type: "json" } });
     process.stdout.write(`ipvs-operator ${pkg.version}\n`);

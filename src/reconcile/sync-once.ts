@@ -29,6 +29,8 @@ export interface SyncOptions {
   now: number;
   /** Plan only: compute and report, change neither the kernel nor the journal. */
   dryRun?: boolean;
+  /** Drain timeout for owned destinations of services no longer desired (diff's default: 300 s). */
+  defaultDrainTimeoutSeconds?: number;
 }
 
 export type OutcomeResult = "applied" | "failed" | "skipped" | "planned";
@@ -71,6 +73,9 @@ export async function syncOnce(desired: DesiredTable, options: SyncOptions): Pro
     { ...options.scope, journal: journal.services },
     journal.drains,
     now,
+    options.defaultDrainTimeoutSeconds === undefined
+      ? {}
+      : { defaultDrainTimeoutSeconds: options.defaultDrainTimeoutSeconds },
   );
 
   if (options.dryRun) {

@@ -5,19 +5,23 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { applyCommand } from "../../src/cli/apply-command.ts";
 import { CliError } from "../../src/cli/cli-error.ts";
+import { flushCommand } from "../../src/cli/flush-command.ts";
 import { IpvsUnavailableError } from "../../src/kernel/errors.ts";
 import { FakeIpvsKernel } from "../../src/kernel/fake-kernel.ts";
 import { renderIpvsadmSave } from "../../src/model/ipvsadm-text.ts";
+import { NO_FLAGS } from "../../src/model/table.ts";
 import { readKernelTable } from "../../src/reconcile/sync-once.ts";
 import { captureOutput } from "./run-cli.ts";
 
-async function run(args: string[], kernel: FakeIpvsKernel) {
+type Command = typeof applyCommand;
+
+async function run(args: string[], kernel: FakeIpvsKernel, command: Command = applyCommand) {
   // The fake is reused across runs of one test, so apply's close() must not end it.
   kernel.close = async () => {};
   let usageError = "";
   const result = await captureOutput(async () => {
     try {
-      return await applyCommand(args, { makeKernel: () => kernel, now: () => 1_000 });
+      return await command(args, { makeKernel: () => kernel, now: () => 1_000 });
     } catch (error) {
       // What main() does with usage and input errors.
       if (!(error instanceof CliError)) throw error;
@@ -123,5 +127,39 @@ describe("apply (fake kernel)", () => {
     expect(unwritable.code).toBe(1);
     expect(unwritable.stderr).toMatch(/cannot use the state file \/proc\/journal\.json: E[A-Z]+/);
     expect(kernel.serviceCount).toBe(0);
+  });
+});
+
+describe("flush --owned (fake kernel)", () => {
+  it("deletes what it owns, drains what has connections, and never touches a foreign service", async () => {
+    const kernel = new FakeIpvsKernel();
+    const foreign = {
+      kind: "address",
+      family: "IPv4",
+      protocol: "TCP",
+      address: "203.0.113.5",
+      port: 80,
+    } as const;
+    await kernel.addService({
+      key: foreign,
+      config: { scheduler: "rr", flags: NO_FLAGS, timeout: 0, netmask: 0xffffffff, persistenceEngine: "" },
+    });
+    const state = join(dir(), "journal.json");
+    expect((await run(["-f", "examples/nat-round-robin.yaml", "--state-file", state], kernel)).code).toBe(0);
+    const vip = { ...foreign, address: "192.0.2.10" };
+    kernel.setConnections(vip, { family: "IPv4", address: "198.51.100.10", port: 8080 }, { active: 2 });
+
+    expect((await run(["--state-file", state], kernel, flushCommand)).stderr).toContain("only --owned");
+    const draining = await run(["--owned", "--state-file", state], kernel, flushCommand);
+    expect(draining.code).toBe(0);
+    expect(draining.stdout).toContain("1 destinations draining");
+    expect(kernel.serviceCount).toBe(2);
+
+    const now = await run(["--owned", "--no-drain", "--state-file", state], kernel, flushCommand);
+    expect(now.code).toBe(0);
+    expect(now.stdout).toContain("applied: delete service TCP 192.0.2.10:80");
+    const left = await readKernelTable(kernel);
+    expect(left.map((e) => e.service.key)).toEqual([foreign]);
+    expect(JSON.parse(readFileSync(state, "utf8")).services).toEqual([]);
   });
 });
