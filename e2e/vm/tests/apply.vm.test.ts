@@ -135,4 +135,12 @@ spec: {virtualServiceRef: {name: fine}, address: 198.51.100.42, port: 80}
     expect(live).not.toContain("192.0.2.40");
     expect(live).toContain("-a -t 203.0.113.50:80 -r 198.51.100.250:80 -m -w 7");
   });
+
+  it("flush --owned deletes what it owns and leaves the foreign service", async () => {
+    const flushed = await runCli(["flush", "--owned", "--state-file", state]);
+    expect(flushed.code).toBe(0);
+    expect(ipvsadm(["-Sn"])).toBe(
+      "-A -t 203.0.113.50:80 -s rr\n-a -t 203.0.113.50:80 -r 198.51.100.250:80 -m -w 7\n",
+    );
+  });
 });
