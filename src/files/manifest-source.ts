@@ -1,7 +1,8 @@
 /**
  * Standalone source: reads Kubernetes manifests (files or directories of multi-document YAML or JSON)
  * and sorts the objects the engine uses by kind. Unknown kinds are ignored with a note; documents that
- * do not parse are reported with the file and document number, and the rest still loads.
+ * do not parse or are not Kubernetes objects are reported with the file and document number, and the
+ * rest still loads.
  */
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
@@ -20,13 +21,20 @@ export interface ManifestLoad {
   objects: ManifestObjects;
   /** Informational: objects that were skipped (unknown kinds). */
   notes: string[];
-  /** Errors: unreadable files, YAML syntax errors, documents without kind. */
+  /** Errors: unreadable files, YAML syntax errors, documents that are not usable objects. */
   errors: string[];
 }
 
+/** One object of a manifest and where it was: "dir/a.yaml: document 2" (", item 3" inside a List). */
+export interface LocatedObject {
+  object: unknown;
+  where: string;
+}
+
+const IPVS_GROUP = "ipvs.dev";
 const KINDS: Record<string, { apiVersions: string[]; bucket: keyof ManifestObjects; namespaced: boolean }> = {
-  VirtualService: { apiVersions: ["ipvs.dev/v1alpha1"], bucket: "virtualServices", namespaced: true },
-  RealServer: { apiVersions: ["ipvs.dev/v1alpha1"], bucket: "realServers", namespaced: true },
+  VirtualService: { apiVersions: [`${IPVS_GROUP}/v1alpha1`], bucket: "virtualServices", namespaced: true },
+  RealServer: { apiVersions: [`${IPVS_GROUP}/v1alpha1`], bucket: "realServers", namespaced: true },
   Service: { apiVersions: ["v1"], bucket: "services", namespaced: true },
   EndpointSlice: { apiVersions: ["discovery.k8s.io/v1"], bucket: "endpointSlices", namespaced: true },
   Endpoints: { apiVersions: ["v1"], bucket: "endpoints", namespaced: true },
@@ -41,14 +49,18 @@ export async function expandPaths(paths: readonly string[]): Promise<{ files: st
   const errors: string[] = [];
   for (const path of paths) {
     try {
-      const info = await stat(path);
+      const info = await stat(path); // follows symbolic links
       if (info.isDirectory()) {
-        const entries = (await readdir(path, { withFileTypes: true })).sort((a, b) =>
-          a.name.localeCompare(b.name),
-        );
-        const inner = entries
-          .filter((e) => e.isDirectory() || (e.isFile() && MANIFEST_FILE.test(e.name)))
-          .map((e) => join(path, e.name));
+        const names = (await readdir(path)).sort((a, b) => a.localeCompare(b));
+        const inner: string[] = [];
+        for (const name of names) {
+          const full = join(path, name);
+          const isDirectory = await stat(full).then(
+            (s) => s.isDirectory(),
+            () => false, // a broken link: reported below if it looks like a manifest
+          );
+          if (isDirectory || MANIFEST_FILE.test(name)) inner.push(full);
+        }
         const sub = await expandPaths(inner);
         files.push(...sub.files);
         errors.push(...sub.errors);
@@ -62,24 +74,28 @@ export async function expandPaths(paths: readonly string[]): Promise<{ files: st
   return { files, errors };
 }
 
-/** Parses manifest text (one file) into plain objects; `List` kinds are flattened. */
-export function parseManifestText(text: string, origin: string): { objects: unknown[]; errors: string[] } {
-  const objects: unknown[] = [];
+/** Parses manifest text (one file) into plain objects with their location; `List` kinds are flattened. */
+export function parseManifestText(
+  text: string,
+  origin: string,
+): { documents: LocatedObject[]; errors: string[] } {
+  const documents: LocatedObject[] = [];
   const errors: string[] = [];
   parseAllDocuments(text).forEach((doc, index) => {
+    const where = `${origin}: document ${index + 1}`;
     if (doc.errors.length > 0) {
-      errors.push(`${origin}: document ${index + 1}: ${doc.errors[0]?.message.split("\n")[0]}`);
+      errors.push(`${where}: ${doc.errors[0]?.message.split("\n")[0]}`);
       return;
     }
     const value: unknown = doc.toJS();
     if (value === null || value === undefined) return; // empty document
-    const flat =
-      isObject(value) && value.kind === "List" && Array.isArray(value.items)
-        ? (value.items as unknown[])
-        : [value];
-    objects.push(...flat);
+    if (isObject(value) && value.kind === "List" && Array.isArray(value.items)) {
+      value.items.forEach((item, i) => documents.push({ object: item, where: `${where}, item ${i + 1}` }));
+    } else {
+      documents.push({ object: value, where });
+    }
   });
-  return { objects, errors };
+  return { documents, errors };
 }
 
 export async function loadManifests(paths: readonly string[]): Promise<ManifestLoad> {
@@ -103,8 +119,8 @@ export async function loadManifests(paths: readonly string[]): Promise<ManifestL
     }
     const parsed = parseManifestText(text, file);
     errors.push(...parsed.errors);
-    for (const object of parsed.objects) {
-      const sorted = classify(object, file);
+    for (const document of parsed.documents) {
+      const sorted = classify(document);
       if (sorted.kind === "object") objects[sorted.bucket].push(sorted.object);
       else (sorted.kind === "error" ? errors : notes).push(sorted.message);
     }
@@ -116,22 +132,38 @@ type Classified =
   | { kind: "object"; bucket: keyof ManifestObjects; object: unknown }
   | { kind: "note" | "error"; message: string };
 
-function classify(object: unknown, file: string): Classified {
+function classify({ object, where }: LocatedObject): Classified {
   if (!isObject(object) || typeof object.kind !== "string" || typeof object.apiVersion !== "string") {
-    return { kind: "error", message: `${file}: a document without apiVersion and kind` };
+    return { kind: "error", message: `${where}: not a Kubernetes object (apiVersion and kind are required)` };
   }
-  const name = isObject(object.metadata) ? String(object.metadata.name ?? "") : "";
+  const metadata = isObject(object.metadata) ? object.metadata : {};
+  const name = typeof metadata.name === "string" ? metadata.name : "";
   const entry = KINDS[object.kind];
   if (!entry || !entry.apiVersions.includes(object.apiVersion)) {
+    if (object.apiVersion.split("/")[0] === IPVS_GROUP) {
+      // Our own group: a wrong version or kind is a mistake, not something to skip quietly.
+      const known = Object.entries(KINDS)
+        .filter(([, k]) => k.apiVersions[0]?.startsWith(IPVS_GROUP))
+        .map(([k, v]) => `${v.apiVersions[0]} ${k}`);
+      return {
+        kind: "error",
+        message: `${where}: ${object.apiVersion} ${object.kind} "${name}" is not served here (known: ${known.join(", ")})`,
+      };
+    }
     return {
       kind: "note",
-      message: `${file}: ignored ${object.apiVersion} ${object.kind} "${name}" (not used here)`,
+      message: `${where}: ignored ${object.apiVersion} ${object.kind} "${name}" (not used here)`,
     };
   }
   if (entry.namespaced) {
+    if (metadata.namespace !== undefined && typeof metadata.namespace !== "string") {
+      return {
+        kind: "error",
+        message: `${where}: ${object.kind} "${name}": metadata.namespace must be a string`,
+      };
+    }
     // Like kubectl apply: an object without a namespace lands in "default".
-    const metadata = isObject(object.metadata) ? object.metadata : {};
-    if (typeof metadata.namespace !== "string" || metadata.namespace === "") {
+    if (metadata.namespace === undefined || metadata.namespace === "") {
       return {
         kind: "object",
         bucket: entry.bucket,

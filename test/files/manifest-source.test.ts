@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -32,9 +32,41 @@ describe("manifest source", () => {
 
   it("reports a broken document with its file and number and keeps the others", () => {
     const parsed = parseManifestText(`${vs("ok")}---\nkind: [unclosed\n---\n${vs("also-ok")}`, "x.yaml");
-    expect(parsed.objects).toHaveLength(2);
+    expect(parsed.documents.map((d) => d.where)).toEqual(["x.yaml: document 1", "x.yaml: document 3"]);
     expect(parsed.errors).toHaveLength(1);
     expect(parsed.errors[0]).toMatch(/^x\.yaml: document 2: /);
+  });
+
+  it("follows symbolic links to files and directories", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "links-"));
+    await mkdir(join(dir, "real"));
+    await writeFile(join(dir, "real", "vs.yaml"), vs("linked", "edge"));
+    await symlink(join(dir, "real", "vs.yaml"), join(dir, "file-link.yaml"));
+    await symlink(join(dir, "real"), join(dir, "dir-link"));
+    await symlink(join(dir, "missing.yaml"), join(dir, "broken.yaml"));
+    const load = await loadManifests([
+      join(dir, "file-link.yaml"),
+      join(dir, "dir-link"),
+      join(dir, "broken.yaml"),
+    ]);
+    expect(load.objects.virtualServices).toHaveLength(2);
+    expect(load.errors).toEqual([`${join(dir, "broken.yaml")}: ENOENT`]);
+  });
+
+  it("reports non-objects, a bad namespace and a wrong ipvs.dev version with their document", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "bad-"));
+    const file = join(dir, "y.yaml");
+    await writeFile(
+      file,
+      `- just a list\n---\n${vs("ns").replace("{name: ns}", "{name: ns, namespace: 5}")}---\napiVersion: ipvs.dev/v1\nkind: VirtualService\nmetadata: {name: old}\n`,
+    );
+    const load = await loadManifests([file]);
+    expect(load.errors).toEqual([
+      `${file}: document 1: not a Kubernetes object (apiVersion and kind are required)`,
+      `${file}: document 2: VirtualService "ns": metadata.namespace must be a string`,
+      `${file}: document 3: ipvs.dev/v1 VirtualService "old" is not served here (known: ipvs.dev/v1alpha1 VirtualService, ipvs.dev/v1alpha1 RealServer)`,
+    ]);
+    expect(load.objects.virtualServices).toEqual([]);
   });
 
   it("reports a path that does not exist", async () => {
