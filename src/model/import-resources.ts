@@ -78,7 +78,7 @@ export function importResources(table: IpvsTable, opts: ImportOptions = {}): Imp
         problem(`weight ${c.weight} is above the API's limit ${MAX_WEIGHT}; real server not imported`);
         continue;
       }
-      if (c.upperThreshold !== 0 && c.lowerThreshold > c.upperThreshold) {
+      if (c.lowerThreshold > c.upperThreshold) {
         problem(
           `lowerThreshold ${c.lowerThreshold} exceeds upperThreshold ${c.upperThreshold}, which the API rejects; real server not imported`,
         );

@@ -283,6 +283,27 @@ describe("importResources", () => {
     expectValid(objects);
   });
 
+  it("leaves out a lower threshold without an upper one, which the kernel rejects (ERANGE)", () => {
+    const { objects, problems } = imported(
+      [
+        "-A -t 10.0.0.5:80 -s rr",
+        "-a -t 10.0.0.5:80 -r 10.1.0.1:80 -m -w 1 -x 0 -y 5",
+        "-a -t 10.0.0.5:80 -r 10.1.0.2:80 -m -w 1 -x 5 -y 5",
+      ].join("\n"),
+    );
+    expect(problems).toEqual([
+      {
+        subject: "TCP 10.0.0.5:80 -> 10.1.0.1:80",
+        message: expect.stringMatching(/lowerThreshold 5 exceeds upperThreshold 0/),
+      },
+    ]);
+    expect(objects.map((o) => (o.metadata as { name: string }).name)).toEqual([
+      "tcp-10-0-0-5-80",
+      "tcp-10-0-0-5-80-10-1-0-2-80",
+    ]);
+    expectValid(objects);
+  });
+
   it("every table ipvsadm can express imports into valid objects, one per service and real server", () => {
     const ipv4 = fc
       .tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.integer({ min: 1, max: 254 }))

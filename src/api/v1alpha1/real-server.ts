@@ -31,15 +31,13 @@ export const RealServerSpecSchema = withRules(
       .max(65535)
       .default(1)
       .meta({ description: "Scheduling weight 0..65535 (ipvsadm -w); 0 = quiescent, no new connections." }),
-    upperThreshold: z
-      .int()
-      .min(0)
-      .max(U32_MAX)
-      .default(0)
-      .meta({ description: "Connection upper threshold (ipvsadm -x); 0 = no limit." }),
+    upperThreshold: z.int().min(0).max(U32_MAX).default(0).meta({
+      description:
+        "Connection upper threshold (ipvsadm -x): at this many connections the real server is overloaded and gets no new ones; 0 = no limit.",
+    }),
     lowerThreshold: z.int().min(0).max(U32_MAX).default(0).meta({
       description:
-        "Connection lower threshold (ipvsadm -y); at most upperThreshold when that is set; 0 = 3/4 of upper.",
+        "Connection lower threshold (ipvsadm -y): an overloaded real server gets new connections again once it has fewer than this many; 0 = fewer than 3/4 of upperThreshold. At most upperThreshold, so 0 when there is no upper limit (the kernel rejects more with ERANGE).",
     }),
     forwarding: ForwardingSchema.optional().meta({
       description: "Override of the VirtualService forwarding for this real server.",
@@ -54,10 +52,12 @@ export const RealServerSpecSchema = withRules(
   "Desired state of the real server.",
   [
     {
-      rule: "self.upperThreshold == 0 || self.lowerThreshold <= self.upperThreshold",
-      message: "lowerThreshold must not exceed upperThreshold",
+      // The kernel (ip_vs_add_dest / ip_vs_edit_dest) returns ERANGE for l_threshold > u_threshold, also
+      // when u_threshold is 0 (no limit).
+      rule: "self.lowerThreshold <= self.upperThreshold",
+      message: "lowerThreshold must not exceed upperThreshold (0 when upperThreshold is 0)",
       fieldPath: ".lowerThreshold",
-      check: (s) => s.upperThreshold === 0 || s.lowerThreshold <= s.upperThreshold,
+      check: (s) => s.lowerThreshold <= s.upperThreshold,
     },
   ],
 );
