@@ -166,7 +166,7 @@ export const DrainSchema = z
   .object({
     timeoutSeconds: z.int().min(0).max(86400).default(300).meta({
       description:
-        "Seconds a removed real server stays at weight 0 (draining) before it is deleted; 0 deletes at once (usual for UDP).",
+        "Seconds a removed real server stays at weight 0 (draining) before it is deleted; 0 deletes at once. UDP services (protocol UDP) never wait: their removed real servers are deleted at once whatever this says, as kube-proxy does, because UDP has no connection end to drain towards.",
     }),
   })
   .meta({ description: "Draining of removed real servers." });
