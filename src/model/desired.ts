@@ -27,6 +27,10 @@
  * - Endpoints: EndpointSlices labelled kubernetes.io/service-name=<name> in the service's namespace whose
  *   addressType is the service's family (also with Tunnel: mixing families needs RealServers); the port
  *   is the slice port whose name (and protocol) is that of the Service port named by serviceRef.port.
+ *   serviceRef.port picks the Service port by name, or by number AND protocol (kube-dns has 53/TCP and
+ *   53/UDP), or, when omitted, the single port of the service's protocol. A fwmark service has no
+ *   protocol: a number must be unique among the Service ports (else name the port), and an omitted
+ *   port needs a single-port Service.
  *   Endpoint conditions: ready (unset counts as ready) -> weight backends.weight; not ready but serving and
  *   terminating -> desired with weight 0 and draining: true; otherwise absent. The first address of an
  *   endpoint is used (the addresses of one endpoint are fungible). With backends.source Endpoints:
@@ -490,23 +494,17 @@ function endpointDestinations(
     });
     return [];
   }
-  const servicePort = resolveServicePort(svc, ref.port);
+  const servicePort = resolveServicePort(
+    svc,
+    ref.port,
+    vs.key.kind === "address" ? vs.key.protocol : undefined,
+  );
   if (typeof servicePort === "string") {
     problems.push({
       kind: "Invalid",
       object: vsObject,
       field: "spec.backends.serviceRef.port",
       message: servicePort,
-    });
-    return [];
-  }
-  const protocol = servicePort.protocol ?? "TCP";
-  if (vs.key.kind === "address" && protocol !== vs.key.protocol) {
-    problems.push({
-      kind: "Invalid",
-      object: vsObject,
-      field: "spec.backends.serviceRef.port",
-      message: `Service port ${portText(servicePort)} is ${protocol} but the virtual service is ${vs.key.protocol}`,
     });
     return [];
   }
@@ -560,15 +558,47 @@ function endpointDestinations(
   return [...byKey.values()];
 }
 
-function resolveServicePort(svc: V1Service, port: number | string | undefined): V1ServicePort | string {
+/**
+ * The Service port serviceRef.port names, for a virtual service of `protocol` (undefined: fwmark, which
+ * has no protocol). By name: that port, whose protocol must be the service's. By number: the port with
+ * that number AND protocol (kube-dns has 53/TCP and 53/UDP); a fwmark service takes the number only when
+ * one port has it, otherwise the port must be named. Omitted: the single port of that protocol (fwmark:
+ * the single port).
+ */
+function resolveServicePort(
+  svc: V1Service,
+  port: number | string | undefined,
+  protocol: string | undefined,
+): V1ServicePort | string {
   const ports = svc.spec?.ports ?? [];
   const name = `${svc.metadata?.namespace ?? "default"}/${svc.metadata?.name ?? ""}`;
+  const protocolOf = (p: V1ServicePort) => p.protocol ?? "TCP";
+  const fits = (p: V1ServicePort) => protocol === undefined || protocolOf(p) === protocol;
+  const which = protocol === undefined ? "" : `${protocol} `;
   if (port === undefined) {
-    if (ports.length === 1 && ports[0]) return ports[0];
-    return `Service ${name} has ${ports.length} ports: name one in serviceRef.port`;
+    const candidates = ports.filter(fits);
+    if (candidates.length === 1 && candidates[0]) return candidates[0];
+    return `Service ${name} has ${candidates.length} ${which}ports: name one in serviceRef.port`;
   }
-  const match = ports.find((p) => (typeof port === "number" ? p.port === port : p.name === port));
-  return match ?? `Service ${name} has no port ${typeof port === "number" ? port : JSON.stringify(port)}`;
+  if (typeof port === "string") {
+    const match = ports.find((p) => p.name === port);
+    if (!match) return `Service ${name} has no port ${JSON.stringify(port)}`;
+    if (!fits(match))
+      return `Service port ${portText(match)} is ${protocolOf(match)} but the virtual service is ${protocol}`;
+    return match;
+  }
+  const numbered = ports.filter((p) => p.port === port);
+  const candidates = numbered.filter(fits);
+  if (candidates.length === 1 && candidates[0]) return candidates[0];
+  if (candidates.length > 1) {
+    const names = candidates.map(portText).join(", ");
+    return `Service ${name} has more than one port ${port} (${names}): name one in serviceRef.port`;
+  }
+  if (numbered.length > 0) {
+    const protocols = [...new Set(numbered.map(protocolOf))].join(", ");
+    return `Service ${name} has port ${port} only for ${protocols} but the virtual service is ${protocol}`;
+  }
+  return `Service ${name} has no port ${port}`;
 }
 
 function portText(p: V1ServicePort): string {

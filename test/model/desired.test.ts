@@ -869,3 +869,106 @@ describe("computeDesired: determinism", () => {
     expect(forward.problems.length).toBeGreaterThan(2);
   });
 });
+
+describe("computeDesired: Service port and protocol", () => {
+  // kube-dns: one port number, two protocols; the slice ports tell which one was chosen.
+  const dnsService = service("kube-dns", [
+    { name: "dns-tcp", port: 53, protocol: "TCP" },
+    { name: "dns", port: 53, protocol: "UDP" },
+    { name: "metrics", port: 9153, protocol: "TCP" },
+  ]);
+  const dnsSlice = slice(
+    "kube-dns-1",
+    "kube-dns",
+    [{ address: "198.51.100.53" }],
+    [
+      { name: "dns-tcp", port: 5353, protocol: "TCP" },
+      { name: "dns", port: 5300, protocol: "UDP" },
+      { name: "metrics", port: 9153, protocol: "TCP" },
+    ],
+  );
+  const bad = ["Invalid VirtualService edge/dns spec.backends.serviceRef.port"];
+  it.each([
+    {
+      name: "UDP by number picks the UDP port",
+      spec: { protocol: "UDP", port: 53 },
+      ref: 53,
+      want: ["198.51.100.53:5300 w=1 NAT"],
+      problems: [],
+    },
+    {
+      name: "TCP by number picks the TCP port",
+      spec: { protocol: "TCP", port: 53 },
+      ref: 53,
+      want: ["198.51.100.53:5353 w=1 NAT"],
+      problems: [],
+    },
+    {
+      name: "UDP, port omitted: the single UDP port",
+      spec: { protocol: "UDP", port: 53 },
+      ref: undefined,
+      want: ["198.51.100.53:5300 w=1 NAT"],
+      problems: [],
+    },
+    {
+      name: "TCP, port omitted: two TCP ports are ambiguous",
+      spec: { protocol: "TCP", port: 53 },
+      ref: undefined,
+      want: [],
+      problems: bad,
+    },
+    {
+      name: "UDP by the name of the TCP port: protocol mismatch",
+      spec: { protocol: "UDP", port: 53 },
+      ref: "dns-tcp",
+      want: [],
+      problems: bad,
+    },
+    {
+      name: "SCTP by number: no SCTP port 53",
+      spec: { protocol: "SCTP", port: 53 },
+      ref: 53,
+      want: [],
+      problems: bad,
+    },
+    {
+      name: "fwmark by number: two protocols are ambiguous",
+      spec: { firewallMark: 5, family: "IPv4" },
+      ref: 53,
+      want: [],
+      problems: bad,
+    },
+    {
+      name: "fwmark by name",
+      spec: { firewallMark: 5, family: "IPv4" },
+      ref: "dns",
+      want: ["198.51.100.53:5300 w=1 NAT"],
+      problems: [],
+    },
+    {
+      name: "fwmark by an unambiguous number",
+      spec: { firewallMark: 5, family: "IPv4" },
+      ref: 9153,
+      want: ["198.51.100.53:9153 w=1 NAT"],
+      problems: [],
+    },
+  ])("$name", ({ spec, ref, want, problems }) => {
+    const address = "firewallMark" in spec ? {} : { address: "10.96.0.10" };
+    const r = computeDesired(
+      snapshot({
+        virtualServices: [
+          vs("dns", {
+            ...address,
+            ...spec,
+            backends: { serviceRef: { name: "kube-dns", ...(ref === undefined ? {} : { port: ref }) } },
+          }),
+        ],
+        services: [dnsService],
+        endpointSlices: [dnsSlice],
+      }),
+      NODE,
+    );
+    expect(Object.values(summary(r))).toEqual([want]);
+    expect(problemSummary(r)).toEqual(problems);
+  });
+});
