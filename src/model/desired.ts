@@ -35,6 +35,12 @@
  *   terminating -> desired with weight 0 and draining: true; otherwise absent. The first address of an
  *   endpoint is used (the addresses of one endpoint are fungible). With backends.source Endpoints:
  *   subsets' addresses are ready, notReadyAddresses are absent.
+ * - Services, EndpointSlices and Endpoints are read defensively, one object at a time (kube-objects.ts):
+ *   a malformed one is an Invalid problem on THAT object, with its field path ("endpoints[2].addresses"),
+ *   and only it (or only the malformed endpoint / address inside it) is skipped; the VirtualService, its
+ *   RealServers and the other slices are still planned. A malformed Service leaves the VirtualService
+ *   without endpoints (Dependency problem on it). Malformed addresses are reported, never dropped
+ *   silently; in an EndpointSlice an address of another family than its addressType is malformed.
  * - A destination listed by a RealServer and by endpoints: the RealServer wins (Duplicate problem on it).
  *   Two RealServers with one destination: the older wins (Duplicate problem on the other).
  * - Health: the RealServer's healthCheck, else the service's; type None or none = always healthy. With no
@@ -48,7 +54,6 @@
  *   and engine. Non-persistent services get timeout 0 and netmask 0xffffffff (IPv4) or 128 (IPv6), which is
  *   what ipvsadm sends by default, so the table reads back the same.
  */
-import type { V1EndpointSlice, V1Endpoints, V1Service, V1ServicePort } from "@kubernetes/client-node";
 import {
   checkRealServerAgainstService,
   type HealthCheck,
@@ -62,6 +67,14 @@ import {
 } from "../api/v1alpha1/index.ts";
 import type { DesiredDestination, DesiredEntry, DesiredTable, ObjectSource } from "./desired-table.ts";
 import { canonicalIp, ipFamily, ipv4MaskToNumber } from "./ip.ts";
+import {
+  type ObjectIssue,
+  objectMeta,
+  type PortView,
+  readEndpointSlice,
+  readEndpoints,
+  readService,
+} from "./kube-objects.ts";
 import { normalizeProblems, type Problem, type ProblemObject } from "./problems.ts";
 import { type HealthState, type HealthTarget, healthKey, type NodeInfo, type Snapshot } from "./snapshot.ts";
 import { sortTable } from "./sort.ts";
@@ -482,10 +495,11 @@ function endpointDestinations(
   if (!backends) return [];
   const vsObject: ProblemObject = { kind: "VirtualService", ...vs.ref };
   const ref = backends.serviceRef;
-  const svc = snapshot.services.find(
-    (s) => (s.metadata?.namespace ?? "default") === vs.ref.namespace && s.metadata?.name === ref.name,
-  );
-  if (!svc) {
+  const svc = snapshot.services.find((s) => {
+    const m = objectMeta(s);
+    return m.namespace === vs.ref.namespace && m.name === ref.name;
+  });
+  if (svc === undefined) {
     problems.push({
       kind: "NotFound",
       object: vsObject,
@@ -494,8 +508,21 @@ function endpointDestinations(
     });
     return [];
   }
+  const serviceRef = { namespace: vs.ref.namespace, name: ref.name };
+  const read = readService(svc);
+  reportIssues("Service", serviceRef, read.issues, problems);
+  if (!read.value) {
+    problems.push({
+      kind: "Dependency",
+      object: vsObject,
+      field: "spec.backends.serviceRef.name",
+      message: `Service ${refText(serviceRef)} is malformed (see its problems), so no endpoints are used`,
+    });
+    return [];
+  }
   const servicePort = resolveServicePort(
-    svc,
+    refText(serviceRef),
+    read.value.ports,
     ref.port,
     vs.key.kind === "address" ? vs.key.protocol : undefined,
   );
@@ -511,8 +538,8 @@ function endpointDestinations(
 
   const found =
     backends.source === "Endpoints"
-      ? fromEndpoints(snapshot.endpoints, vs, ref.name, servicePort)
-      : fromEndpointSlices(snapshot.endpointSlices, vs, ref.name, servicePort);
+      ? fromEndpoints(snapshot.endpoints, vs, ref.name, servicePort, problems)
+      : fromEndpointSlices(snapshot.endpointSlices, vs, ref.name, servicePort, problems);
 
   const forwarding = spec.forwarding;
   const config = forwardingConfig(forwarding);
@@ -558,6 +585,8 @@ function endpointDestinations(
   return [...byKey.values()];
 }
 
+type ServicePort = PortView & { port: number };
+
 /**
  * The Service port serviceRef.port names, for a virtual service of `protocol` (undefined: fwmark, which
  * has no protocol). By name: that port, whose protocol must be the service's. By number: the port with
@@ -566,14 +595,12 @@ function endpointDestinations(
  * the single port).
  */
 function resolveServicePort(
-  svc: V1Service,
+  name: string,
+  ports: readonly ServicePort[],
   port: number | string | undefined,
   protocol: string | undefined,
-): V1ServicePort | string {
-  const ports = svc.spec?.ports ?? [];
-  const name = `${svc.metadata?.namespace ?? "default"}/${svc.metadata?.name ?? ""}`;
-  const protocolOf = (p: V1ServicePort) => p.protocol ?? "TCP";
-  const fits = (p: V1ServicePort) => protocol === undefined || protocolOf(p) === protocol;
+): ServicePort | string {
+  const fits = (p: ServicePort) => protocol === undefined || p.protocol === protocol;
   const which = protocol === undefined ? "" : `${protocol} `;
   if (port === undefined) {
     const candidates = ports.filter(fits);
@@ -584,7 +611,7 @@ function resolveServicePort(
     const match = ports.find((p) => p.name === port);
     if (!match) return `Service ${name} has no port ${JSON.stringify(port)}`;
     if (!fits(match))
-      return `Service port ${portText(match)} is ${protocolOf(match)} but the virtual service is ${protocol}`;
+      return `Service port ${portText(match)} is ${match.protocol} but the virtual service is ${protocol}`;
     return match;
   }
   const numbered = ports.filter((p) => p.port === port);
@@ -595,88 +622,92 @@ function resolveServicePort(
     return `Service ${name} has more than one port ${port} (${names}): name one in serviceRef.port`;
   }
   if (numbered.length > 0) {
-    const protocols = [...new Set(numbered.map(protocolOf))].join(", ");
+    const protocols = [...new Set(numbered.map((p) => p.protocol))].join(", ");
     return `Service ${name} has port ${port} only for ${protocols} but the virtual service is ${protocol}`;
   }
   return `Service ${name} has no port ${port}`;
 }
 
-function portText(p: V1ServicePort): string {
-  return p.name ? `${p.name} (${p.port})` : String(p.port);
+function portText(p: ServicePort): string {
+  return p.name ? `${p.name} (${p.port}/${p.protocol})` : `${p.port}/${p.protocol}`;
+}
+
+/** The port of `ports` that carries the Service port: same name and protocol. */
+function matchingPort(ports: readonly PortView[], servicePort: ServicePort): number | undefined {
+  return ports.find((p) => p.name === servicePort.name && p.protocol === servicePort.protocol)?.port;
 }
 
 function fromEndpointSlices(
-  slices: readonly V1EndpointSlice[],
+  slices: readonly unknown[],
   vs: AcceptedVirtualService,
   serviceName: string,
-  servicePort: V1ServicePort,
+  servicePort: ServicePort,
+  problems: Problem[],
 ): EndpointAddress[] {
   const out: EndpointAddress[] = [];
   const mine = slices
+    .map((slice) => ({ slice, meta: objectMeta(slice) }))
     .filter(
-      (s) =>
-        (s.metadata?.namespace ?? "default") === vs.ref.namespace &&
-        s.metadata?.labels?.[SERVICE_NAME_LABEL] === serviceName &&
-        s.addressType === vs.key.family,
+      ({ slice, meta }) =>
+        meta.namespace === vs.ref.namespace &&
+        meta.labels[SERVICE_NAME_LABEL] === serviceName &&
+        isRecord(slice) &&
+        slice.addressType === vs.key.family,
     )
     // By name, then by content: two slices can only share a name when they come from files.
-    .map((slice) => ({ slice, text: safeJson(slice) }))
-    .sort(
-      (a, b) =>
-        compareText(a.slice.metadata?.name ?? "", b.slice.metadata?.name ?? "") ||
-        compareText(a.text, b.text),
-    )
-    .map((x) => x.slice);
-  for (const slice of mine) {
-    const port = (slice.ports ?? []).find(
-      (p) =>
-        (p.name ?? "") === (servicePort.name ?? "") &&
-        (p.protocol ?? "TCP") === (servicePort.protocol ?? "TCP"),
-    )?.port;
+    .map((x) => ({ ...x, text: safeJson(x.slice) }))
+    .sort((a, b) => compareText(a.meta.name, b.meta.name) || compareText(a.text, b.text));
+  for (const { slice, meta } of mine) {
+    const source = { namespace: vs.ref.namespace, name: meta.name || UNNAMED };
+    const read = readEndpointSlice(slice, vs.key.family);
+    reportIssues("EndpointSlice", source, read.issues, problems);
+    if (!read.value) continue;
+    const port = matchingPort(read.value.ports, servicePort);
     if (port === undefined) continue;
-    const source = { namespace: vs.ref.namespace, name: slice.metadata?.name ?? "" };
-    for (const endpoint of slice.endpoints ?? []) {
-      const address = canonicalOrUndefined(endpoint.addresses?.[0], vs.key.family);
-      if (!address) continue;
-      const c = endpoint.conditions ?? {};
-      if (c.ready !== false) out.push({ address, port, ready: true, source });
-      else if (c.serving === true && c.terminating === true)
-        out.push({ address, port, ready: false, source });
+    for (const endpoint of read.value.endpoints) {
+      if (endpoint.ready !== false) out.push({ address: endpoint.address, port, ready: true, source });
+      else if (endpoint.serving === true && endpoint.terminating === true)
+        out.push({ address: endpoint.address, port, ready: false, source });
     }
   }
   return out;
 }
 
 function fromEndpoints(
-  all: readonly V1Endpoints[],
+  all: readonly unknown[],
   vs: AcceptedVirtualService,
   serviceName: string,
-  servicePort: V1ServicePort,
+  servicePort: ServicePort,
+  problems: Problem[],
 ): EndpointAddress[] {
   const out: EndpointAddress[] = [];
-  const ep = all.find(
-    (e) => (e.metadata?.namespace ?? "default") === vs.ref.namespace && e.metadata?.name === serviceName,
-  );
-  if (!ep) return out;
+  const ep = all.find((e) => {
+    const m = objectMeta(e);
+    return m.namespace === vs.ref.namespace && m.name === serviceName;
+  });
+  if (ep === undefined) return out;
   const source = { namespace: vs.ref.namespace, name: serviceName };
-  for (const subset of ep.subsets ?? []) {
-    const port = (subset.ports ?? []).find(
-      (p) =>
-        (p.name ?? "") === (servicePort.name ?? "") &&
-        (p.protocol ?? "TCP") === (servicePort.protocol ?? "TCP"),
-    )?.port;
+  const read = readEndpoints(ep);
+  reportIssues("Endpoints", source, read.issues, problems);
+  if (!read.value) return out;
+  for (const subset of read.value.subsets) {
+    const port = matchingPort(subset.ports, servicePort);
     if (port === undefined) continue;
-    for (const a of subset.addresses ?? []) {
-      const address = canonicalOrUndefined(a.ip, vs.key.family);
-      if (address) out.push({ address, port, ready: true, source });
+    for (const address of subset.addresses) {
+      // core/v1 Endpoints of a dual-stack Service list one family; the other is simply not ours.
+      if (ipFamily(address) === vs.key.family) out.push({ address, port, ready: true, source });
     }
   }
   return out;
 }
 
-function canonicalOrUndefined(address: string | undefined, family: Family): string | undefined {
-  if (address === undefined || ipFamily(address) !== family) return undefined;
-  return canonicalIp(address);
+function reportIssues(
+  kind: "Service" | "EndpointSlice" | "Endpoints",
+  ref: ObjectSource,
+  issues: readonly ObjectIssue[],
+  problems: Problem[],
+): void {
+  for (const issue of issues) problems.push(invalid(kind, ref, issue.field, issue.message));
 }
 
 // ---- helpers --------------------------------------------------------------------------------------

@@ -71,8 +71,98 @@ const sliceArb = fc
       .map((s) => slice(s.name, "api", endpoints, [{ name: "http", port: s.port }])),
   );
 
+// Services, slices and Endpoints that are found by the VirtualServices (right namespace, name, label)
+// but whose content is junk at every level.
+const maybe = <T>(arb: fc.Arbitrary<T>) => fc.oneof(arb, junk);
+const portJunkArb = maybe(
+  fc.record(
+    {
+      name: maybe(fc.constantFrom("http", "")),
+      port: maybe(fc.constantFrom(80, 8080, 0, 70000, 1.5)),
+      protocol: maybe(fc.constantFrom("TCP", "UDP", "tcp")),
+    },
+    { requiredKeys: [] },
+  ),
+);
+const junkServiceArb = fc
+  .record({ spec: maybe(fc.record({ ports: maybe(fc.array(portJunkArb, { maxLength: 3 })) })) })
+  .map((x) => ({ metadata: { name: "api", namespace: "edge" }, ...x }));
+const junkSliceArb = fc
+  .record(
+    {
+      addressType: maybe(fc.constantFrom("IPv4", "IPv6")),
+      ports: maybe(fc.array(portJunkArb, { maxLength: 3 })),
+      endpoints: maybe(
+        fc.array(
+          maybe(
+            fc.record(
+              {
+                addresses: maybe(
+                  fc.array(maybe(fc.constantFrom("198.51.100.20", "2001:db8::20", "010.1.0.7", "")), {
+                    maxLength: 2,
+                  }),
+                ),
+                conditions: maybe(
+                  fc.record({ ready: junk, serving: junk, terminating: junk }, { requiredKeys: [] }),
+                ),
+              },
+              { requiredKeys: [] },
+            ),
+          ),
+          { maxLength: 3 },
+        ),
+      ),
+    },
+    { requiredKeys: [] },
+  )
+  .chain((x) =>
+    fc.constantFrom("s1", "s2").map((name) => ({
+      metadata: { name, namespace: "edge", labels: { "kubernetes.io/service-name": "api" } },
+      ...x,
+    })),
+  );
+const junkEndpointsArb = fc
+  .record({
+    subsets: maybe(
+      fc.array(
+        maybe(
+          fc.record(
+            {
+              addresses: maybe(
+                fc.array(maybe(fc.record({ ip: maybe(fc.constantFrom("198.51.100.30", "x")) }))),
+              ),
+              ports: maybe(fc.array(portJunkArb, { maxLength: 2 })),
+            },
+            { requiredKeys: [] },
+          ),
+        ),
+        { maxLength: 2 },
+      ),
+    ),
+  })
+  .map((x) => ({ metadata: { name: "api", namespace: "edge" }, ...x }));
+const backendsVsArb = fc
+  .record({
+    name: fc.constantFrom("web", "api"),
+    source: fc.constantFrom("EndpointSlice", "Endpoints"),
+    port: fc.constantFrom(undefined, 80, "http"),
+    protocol: fc.constantFrom("TCP", "UDP"),
+    family: fc.constantFrom("192.0.2.10", "2001:db8::1"),
+  })
+  .map((v) =>
+    vs(v.name, {
+      address: v.family,
+      port: 80,
+      protocol: v.protocol,
+      backends: {
+        serviceRef: { name: "api", ...(v.port === undefined ? {} : { port: v.port }) },
+        source: v.source,
+      },
+    }),
+  );
+
 describe("computeDesired properties", () => {
-  it("never throws on arbitrary objects", () => {
+  it("never throws and reports no Internal problem on arbitrary objects", () => {
     fc.assert(
       fc.property(
         fc.array(fc.oneof(junk, vsArb), { maxLength: 5 }),
@@ -89,6 +179,7 @@ describe("computeDesired properties", () => {
           const r = computeDesired(snapshot, NODE);
           expect(Array.isArray(r.table)).toBe(true);
           for (const p of r.problems) expect(p.message.length).toBeGreaterThan(0);
+          expect(r.problems.filter((p) => p.kind === "Internal")).toEqual([]);
         },
       ),
       { numRuns: 300 },
@@ -145,6 +236,40 @@ describe("computeDesired properties", () => {
           const applied = applyOperationsWithResults([], plan.operations);
           expect(applied.results.filter((r) => !r.ok)).toEqual([]);
           expect(diff(table, applied.table, scope, [], 0).operations).toEqual([]);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it("reads junk Services, EndpointSlices and Endpoints per object: problems on them, never Internal", () => {
+    fc.assert(
+      fc.property(
+        fc.array(backendsVsArb, { minLength: 1, maxLength: 3 }),
+        fc.array(maybe(junkServiceArb), { maxLength: 2 }),
+        fc.array(maybe(junkSliceArb), { maxLength: 3 }),
+        fc.array(maybe(junkEndpointsArb), { maxLength: 2 }),
+        (virtualServices, services, endpointSlices, endpoints) => {
+          const snapshot = {
+            virtualServices,
+            realServers: [rs("a", { address: "198.51.100.5", virtualServiceRef: { name: "api" } })],
+            services,
+            endpointSlices,
+            endpoints,
+          } as unknown as Snapshot;
+          const r = computeDesired(snapshot, NODE);
+          expect(r.problems.filter((p) => p.kind === "Internal")).toEqual([]);
+          // The VirtualService is planned and keeps its RealServer, whatever junk its backends hold.
+          const api = r.table.find((e) => e.service.source.name === "api");
+          if (api?.service.key.family === "IPv4") {
+            expect(api.destinations.map((d) => d.source.kind)).toContain("RealServer");
+          }
+          for (const p of r.problems) {
+            if (p.object.kind !== "VirtualService" && p.object.kind !== "RealServer") {
+              expect(p.kind).toBe("Invalid");
+              expect(p.field).toBeTruthy();
+            }
+          }
         },
       ),
       { numRuns: 300 },

@@ -1,3 +1,4 @@
+import type { V1EndpointSlice, V1Endpoints, V1Service } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import type { LabelSelector } from "../../src/api/v1alpha1/index.ts";
 import { computeDesired, selectsNode } from "../../src/model/desired.ts";
@@ -970,5 +971,153 @@ describe("computeDesired: Service port and protocol", () => {
     );
     expect(Object.values(summary(r))).toEqual([want]);
     expect(problemSummary(r)).toEqual(problems);
+  });
+});
+
+describe("computeDesired: malformed Services, EndpointSlices and Endpoints", () => {
+  const api = { address: "192.0.2.30", port: 80, backends: { serviceRef: { name: "api" } } };
+  const apiEndpoints = { ...api, backends: { serviceRef: { name: "api" }, source: "Endpoints" } };
+  const svc = service("api", [{ port: 80 }]);
+  const good = slice("api-good", "api", [{ address: "198.51.100.1" }], [{ port: 8080 }]);
+  const rsA = rs("a", { address: "198.51.100.5", virtualServiceRef: { name: "api" } });
+  /** A slice of Service api with its fields replaced by `over`. */
+  const raw = (name: string, over: Record<string, unknown>) =>
+    ({ ...slice(name, "api", [], [{ port: 8080 }]), ...over }) as unknown as V1EndpointSlice;
+  const rawEndpoints = (over: Record<string, unknown>) =>
+    ({ ...coreEndpoints("api", [], [], []), ...over }) as unknown as V1Endpoints;
+
+  it.each([
+    {
+      name: "endpoints is not a list: that slice is skipped",
+      vs: api,
+      services: [svc],
+      slices: [good, raw("api-bad", { endpoints: 5 })],
+      endpoints: [],
+      table: ["198.51.100.1:8080 w=1 NAT", "198.51.100.5:80 w=1 NAT"],
+      problems: ["Invalid EndpointSlice edge/api-bad endpoints"],
+    },
+    {
+      name: "ports is not a list: that slice is skipped",
+      vs: api,
+      services: [svc],
+      slices: [good, raw("api-bad", { ports: { a: 1 }, endpoints: [{ addresses: ["198.51.100.2"] }] })],
+      endpoints: [],
+      table: ["198.51.100.1:8080 w=1 NAT", "198.51.100.5:80 w=1 NAT"],
+      problems: ["Invalid EndpointSlice edge/api-bad ports"],
+    },
+    {
+      name: "a slice port number that is not a port: that slice is skipped",
+      vs: api,
+      services: [svc],
+      slices: [
+        good,
+        raw("api-bad", { ports: [{ port: "80" }], endpoints: [{ addresses: ["198.51.100.2"] }] }),
+      ],
+      endpoints: [],
+      table: ["198.51.100.1:8080 w=1 NAT", "198.51.100.5:80 w=1 NAT"],
+      problems: ["Invalid EndpointSlice edge/api-bad ports[0].port"],
+    },
+    {
+      name: "malformed endpoints are reported and skipped, the good ones of the same slice are used",
+      vs: api,
+      services: [svc],
+      slices: [
+        raw("api-1", {
+          endpoints: [
+            { addresses: ["198.51.100.1"] },
+            { addresses: "198.51.100.2" },
+            { addresses: ["010.1.0.7"] },
+            7,
+            { addresses: ["198.51.100.3"], conditions: { ready: "yes" } },
+            { addresses: ["2001:db8::9"] },
+            { addresses: ["198.51.100.4"], conditions: { ready: null } },
+          ],
+        }),
+      ],
+      endpoints: [],
+      table: ["198.51.100.1:8080 w=1 NAT", "198.51.100.4:8080 w=1 NAT", "198.51.100.5:80 w=1 NAT"],
+      problems: [
+        "Invalid EndpointSlice edge/api-1 endpoints[1].addresses",
+        "Invalid EndpointSlice edge/api-1 endpoints[2].addresses[0]",
+        "Invalid EndpointSlice edge/api-1 endpoints[3]",
+        "Invalid EndpointSlice edge/api-1 endpoints[4].conditions.ready",
+        "Invalid EndpointSlice edge/api-1 endpoints[5].addresses[0]",
+      ],
+    },
+    {
+      name: "malformed Service: reported on it; the VirtualService depends on it and keeps its RealServers",
+      vs: api,
+      services: [{ ...svc, spec: { ports: [{ port: 80 }, { port: 70000, name: 3 }] } } as V1Service],
+      slices: [good],
+      endpoints: [],
+      table: ["198.51.100.5:80 w=1 NAT"],
+      problems: [
+        "Invalid Service edge/api spec.ports[1].name",
+        "Invalid Service edge/api spec.ports[1].port",
+        "Dependency VirtualService edge/api spec.backends.serviceRef.name",
+      ],
+    },
+    {
+      name: "Service with spec.ports that is not a list",
+      vs: api,
+      services: [{ ...svc, spec: { ports: "80" } } as unknown as V1Service],
+      slices: [good],
+      endpoints: [],
+      table: ["198.51.100.5:80 w=1 NAT"],
+      problems: [
+        "Invalid Service edge/api spec.ports",
+        "Dependency VirtualService edge/api spec.backends.serviceRef.name",
+      ],
+    },
+    {
+      name: "Endpoints with subsets that is not a list: skipped, reported",
+      vs: apiEndpoints,
+      services: [svc],
+      slices: [],
+      endpoints: [rawEndpoints({ subsets: 5 })],
+      table: ["198.51.100.5:80 w=1 NAT"],
+      problems: ["Invalid Endpoints edge/api subsets"],
+    },
+    {
+      name: "Endpoints: a malformed address is reported and skipped, the others are used",
+      vs: apiEndpoints,
+      services: [svc],
+      slices: [],
+      endpoints: [
+        rawEndpoints({
+          subsets: [
+            { addresses: [{ ip: "198.51.100.1" }, { ip: "010.1.0.7" }, "x"], ports: [{ port: 8080 }] },
+          ],
+        }),
+      ],
+      table: ["198.51.100.1:8080 w=1 NAT", "198.51.100.5:80 w=1 NAT"],
+      problems: [
+        "Invalid Endpoints edge/api subsets[0].addresses[1].ip",
+        "Invalid Endpoints edge/api subsets[0].addresses[2].ip",
+      ],
+    },
+    {
+      name: "junk in the lists (null, numbers) is not an error of the VirtualService",
+      vs: api,
+      services: [null, 3, svc] as unknown as V1Service[],
+      slices: [null, "x", good] as unknown as V1EndpointSlice[],
+      endpoints: [],
+      table: ["198.51.100.1:8080 w=1 NAT", "198.51.100.5:80 w=1 NAT"],
+      problems: [],
+    },
+  ])("$name", (c) => {
+    const r = computeDesired(
+      snapshot({
+        virtualServices: [vs("api", c.vs)],
+        realServers: [rsA],
+        services: c.services,
+        endpointSlices: c.slices,
+        endpoints: c.endpoints,
+      }),
+      NODE,
+    );
+    expect(summary(r)).toEqual({ "TCP 192.0.2.30:80": c.table });
+    expect(problemSummary(r)).toEqual(c.problems);
+    for (const p of r.problems) expect(formatProblem(p)).not.toMatch(/undefined|\[object/);
   });
 });

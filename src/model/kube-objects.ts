@@ -1,0 +1,259 @@
+/**
+ * Defensive readers of the Kubernetes core objects computeDesired() uses: Service, EndpointSlice and
+ * core/v1 Endpoints. The API server validates these, but manifest files (plan / apply -f) can hold
+ * anything, and the snapshot types are only a promise. Each reader looks at ONE object and returns
+ * what it could read plus the issues it found (field path + message), so a malformed object becomes a
+ * problem on that object instead of an exception that would drop the whole VirtualService.
+ *
+ * Granularity (the smallest unit that can be skipped without guessing):
+ * - Service: any malformed part (spec, spec.ports, one port) -> the whole Service is unusable.
+ * - EndpointSlice: malformed ports or a non-list `endpoints` -> the whole slice is skipped; a malformed
+ *   endpoint (not an object, addresses not a list of strings, first address not an address of the
+ *   slice's addressType, a condition that is not a boolean) -> only that endpoint is skipped.
+ * - Endpoints: malformed subsets or ports -> the whole object is skipped; an address entry without a
+ *   valid IP -> only that address is skipped. (An IP of the other family is legitimate there and is
+ *   left to the caller, which ignores it.)
+ * Pure: no I/O; never throws, whatever it is given.
+ */
+import { canonicalIp, ipFamily } from "./ip.ts";
+import type { Family } from "./table.ts";
+
+export interface ObjectIssue {
+  /** Path inside the object: "endpoints[2].addresses". */
+  field: string;
+  message: string;
+}
+
+export interface Read<T> {
+  /** Undefined when the object is unusable as a whole. */
+  value: T | undefined;
+  issues: ObjectIssue[];
+}
+
+export interface ObjectMeta {
+  namespace: string;
+  name: string;
+  labels: Readonly<Record<string, unknown>>;
+}
+
+export interface PortView {
+  /** "" when unnamed. */
+  name: string;
+  /** Undefined only for an EndpointSlice port without a number ("all ports"). */
+  port: number | undefined;
+  protocol: string;
+}
+
+export interface ServiceView {
+  ports: (PortView & { port: number })[];
+}
+
+export interface EndpointView {
+  /** Canonical form of the endpoint's first address. */
+  address: string;
+  ready: boolean | undefined;
+  serving: boolean | undefined;
+  terminating: boolean | undefined;
+}
+
+export interface SliceView {
+  ports: PortView[];
+  endpoints: EndpointView[];
+}
+
+export interface EndpointsSubsetView {
+  ports: (PortView & { port: number })[];
+  /** Canonical addresses of `addresses` (ready), any family. */
+  addresses: string[];
+}
+
+export interface EndpointsView {
+  subsets: EndpointsSubsetView[];
+}
+
+const PROTOCOLS = ["TCP", "UDP", "SCTP"];
+
+/** namespace (default "default"), name ("" when absent) and labels of any value; never throws. */
+export function objectMeta(raw: unknown): ObjectMeta {
+  const meta = isRecord(raw) && isRecord(raw.metadata) ? raw.metadata : {};
+  return {
+    namespace: typeof meta.namespace === "string" && meta.namespace !== "" ? meta.namespace : "default",
+    name: typeof meta.name === "string" ? meta.name : "",
+    labels: isRecord(meta.labels) ? meta.labels : {},
+  };
+}
+
+export function readService(raw: unknown): Read<ServiceView> {
+  const issues: ObjectIssue[] = [];
+  const spec = isRecord(raw) ? raw.spec : undefined;
+  if (spec !== undefined && spec !== null && !isRecord(spec)) {
+    return {
+      value: undefined,
+      issues: [{ field: "spec", message: `must be an object, not ${describe(spec)}` }],
+    };
+  }
+  const rawPorts = isRecord(spec) ? spec.ports : undefined;
+  const ports = readPorts(rawPorts, "spec.ports", true, issues) as ServiceView["ports"];
+  return issues.length > 0 ? { value: undefined, issues } : { value: { ports }, issues };
+}
+
+export function readEndpointSlice(raw: unknown, family: Family): Read<SliceView> {
+  const issues: ObjectIssue[] = [];
+  const record = isRecord(raw) ? raw : {};
+  const ports = readPorts(record.ports, "ports", false, issues);
+  const rawEndpoints = record.endpoints ?? [];
+  if (!Array.isArray(rawEndpoints)) {
+    issues.push({ field: "endpoints", message: `must be a list, not ${describe(rawEndpoints)}` });
+  }
+  if (issues.length > 0) return { value: undefined, issues };
+
+  const endpoints: EndpointView[] = [];
+  (rawEndpoints as unknown[]).forEach((e, i) => {
+    const at = `endpoints[${i}]`;
+    if (!isRecord(e)) {
+      issues.push({ field: at, message: `must be an object, not ${describe(e)}; this endpoint is skipped` });
+      return;
+    }
+    const addresses = e.addresses;
+    if (!Array.isArray(addresses) || addresses.length === 0 || typeof addresses[0] !== "string") {
+      issues.push({
+        field: `${at}.addresses`,
+        message: `must be a non-empty list of addresses, not ${describe(addresses)}; this endpoint is skipped`,
+      });
+      return;
+    }
+    const first = addresses[0];
+    if (ipFamily(first) !== family) {
+      issues.push({
+        field: `${at}.addresses[0]`,
+        message: `${JSON.stringify(first)} is not an ${family} address (the slice's addressType); this endpoint is skipped`,
+      });
+      return;
+    }
+    const conditions = e.conditions ?? {};
+    if (!isRecord(conditions)) {
+      issues.push({
+        field: `${at}.conditions`,
+        message: `must be an object, not ${describe(conditions)}; this endpoint is skipped`,
+      });
+      return;
+    }
+    const flags: Partial<Record<"ready" | "serving" | "terminating", boolean>> = {};
+    for (const c of ["ready", "serving", "terminating"] as const) {
+      const v = conditions[c];
+      if (v === undefined || v === null) continue;
+      if (typeof v !== "boolean") {
+        issues.push({
+          field: `${at}.conditions.${c}`,
+          message: `must be true or false, not ${describe(v)}; this endpoint is skipped`,
+        });
+        return;
+      }
+      flags[c] = v;
+    }
+    endpoints.push({
+      address: canonicalIp(first),
+      ready: flags.ready,
+      serving: flags.serving,
+      terminating: flags.terminating,
+    });
+  });
+  return { value: { ports, endpoints }, issues };
+}
+
+export function readEndpoints(raw: unknown): Read<EndpointsView> {
+  const issues: ObjectIssue[] = [];
+  const rawSubsets = (isRecord(raw) ? raw.subsets : undefined) ?? [];
+  if (!Array.isArray(rawSubsets)) {
+    return {
+      value: undefined,
+      issues: [{ field: "subsets", message: `must be a list, not ${describe(rawSubsets)}` }],
+    };
+  }
+  const subsets: EndpointsSubsetView[] = [];
+  const addressIssues: ObjectIssue[] = [];
+  rawSubsets.forEach((s, i) => {
+    const at = `subsets[${i}]`;
+    if (!isRecord(s)) {
+      issues.push({ field: at, message: `must be an object, not ${describe(s)}` });
+      return;
+    }
+    const ports = readPorts(s.ports, `${at}.ports`, true, issues) as EndpointsSubsetView["ports"];
+    const rawAddresses = s.addresses ?? [];
+    if (!Array.isArray(rawAddresses)) {
+      issues.push({ field: `${at}.addresses`, message: `must be a list, not ${describe(rawAddresses)}` });
+      return;
+    }
+    const addresses: string[] = [];
+    rawAddresses.forEach((a, j) => {
+      const ip = isRecord(a) ? a.ip : undefined;
+      if (typeof ip !== "string" || !ipFamily(ip)) {
+        addressIssues.push({
+          field: `${at}.addresses[${j}].ip`,
+          message: `${describe(ip)} is not an IP address; this address is skipped`,
+        });
+        return;
+      }
+      addresses.push(canonicalIp(ip));
+    });
+    subsets.push({ ports, addresses });
+  });
+  if (issues.length > 0) return { value: undefined, issues: [...issues, ...addressIssues] };
+  return { value: { subsets }, issues: addressIssues };
+}
+
+/**
+ * A list of ports ({name?, port, protocol?}); problems go to `issues`. `numberRequired`: Service and
+ * Endpoints ports need a number; an EndpointSlice port may omit it (all ports).
+ */
+function readPorts(raw: unknown, path: string, numberRequired: boolean, issues: ObjectIssue[]): PortView[] {
+  if (raw === undefined || raw === null) return [];
+  if (!Array.isArray(raw)) {
+    issues.push({ field: path, message: `must be a list, not ${describe(raw)}` });
+    return [];
+  }
+  const out: PortView[] = [];
+  raw.forEach((p, i) => {
+    const at = `${path}[${i}]`;
+    if (!isRecord(p)) {
+      issues.push({ field: at, message: `must be an object, not ${describe(p)}` });
+      return;
+    }
+    const name = p.name ?? "";
+    const protocol = p.protocol ?? "TCP";
+    const port = p.port ?? undefined;
+    let ok = true;
+    if (typeof name !== "string") {
+      issues.push({ field: `${at}.name`, message: `must be a string, not ${describe(name)}` });
+      ok = false;
+    }
+    if (typeof protocol !== "string" || !PROTOCOLS.includes(protocol)) {
+      issues.push({
+        field: `${at}.protocol`,
+        message: `must be TCP, UDP or SCTP, not ${describe(protocol)}`,
+      });
+      ok = false;
+    }
+    const validNumber = typeof port === "number" && Number.isInteger(port) && port >= 1 && port <= 65535;
+    if (port === undefined ? numberRequired : !validNumber) {
+      issues.push({ field: `${at}.port`, message: `must be a port number 1..65535, not ${describe(port)}` });
+      ok = false;
+    }
+    if (ok)
+      out.push({ name: name as string, port: port as number | undefined, protocol: protocol as string });
+  });
+  return out;
+}
+
+function describe(x: unknown): string {
+  if (x === undefined) return "nothing";
+  if (x === null) return "null";
+  if (Array.isArray(x)) return "a list";
+  if (typeof x === "object") return "an object";
+  const text = typeof x === "string" ? JSON.stringify(x) : String(x);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+function isRecord(x: unknown): x is Record<string, unknown> {
+  return typeof x === "object" && x !== null && !Array.isArray(x);
+}
