@@ -1,16 +1,19 @@
 /**
- * The CRD (OpenAPI + CEL, as the apiserver evaluates it) and the runtime zod schemas must accept and
- * reject exactly the same objects.
+ * The CRD (OpenAPI + CEL, as the apiserver evaluates it under kubectl's default strict field validation)
+ * and the runtime validation must accept and reject exactly the same single objects. Nulls are pruned by
+ * both. Unknown fields are the one deliberate difference from the apiserver on its own: it prunes them
+ * (fieldValidation=Ignore), while kubectl apply (fieldValidation=Strict) and the runtime reject them.
  */
 import { describe, expect, it } from "vitest";
 import { generateCrds, type JsonSchema } from "../../src/api/crds.ts";
 import {
-  IPVSNodeStatusSchema,
-  RealServerSpecSchema,
-  VIRTUAL_SERVICE_TRANSITION_RULES,
-  VirtualServiceSpecSchema,
+  API_GROUP_VERSION,
+  validateIPVSNode,
+  validateRealServer,
+  validateVirtualService,
+  validateVirtualServiceUpdate,
 } from "../../src/api/v1alpha1/index.ts";
-import { CORPUS } from "./corpus.ts";
+import { type Case, CORPUS } from "./corpus.ts";
 import { apiserverErrors, celErrors, k8sIsIP, type Schema } from "./crd-evaluator.ts";
 
 const crds = generateCrds();
@@ -22,19 +25,20 @@ function rootSchema(kind: string): JsonSchema {
 const part = (kind: string, name: "spec" | "status") =>
   (rootSchema(kind).properties as Record<string, Schema>)[name] as Schema;
 
-const zodFor = {
-  VirtualService: VirtualServiceSpecSchema,
-  RealServer: RealServerSpecSchema,
-  IPVSNode: IPVSNodeStatusSchema,
-};
+const wrap = (kind: Case["kind"], body: unknown) => ({
+  apiVersion: API_GROUP_VERSION,
+  kind,
+  metadata: { name: kind === "IPVSNode" ? "worker-1" : "web" },
+  ...(kind === "IPVSNode" ? { status: body } : { spec: body }),
+});
 
-function zodAccepts(kind: keyof typeof zodFor, body: unknown, old?: unknown): boolean {
-  const r = zodFor[kind].safeParse(body);
-  if (!r.success) return false;
-  if (old === undefined) return true;
-  const o = VirtualServiceSpecSchema.safeParse(old);
-  if (!o.success) return true;
-  return VIRTUAL_SERVICE_TRANSITION_RULES.every((t) => t.check(r.data as never, o.data));
+/** The runtime's verdict, through the same entry points the engine uses. */
+function zodAccepts(c: Case): boolean {
+  const obj = wrap(c.kind, c.body);
+  if (c.old !== undefined) return validateVirtualServiceUpdate(wrap(c.kind, c.old), obj).ok;
+  if (c.kind === "VirtualService") return validateVirtualService(obj).ok;
+  if (c.kind === "RealServer") return validateRealServer(obj).ok;
+  return validateIPVSNode(obj).ok;
 }
 
 describe("CEL + OpenAPI accept exactly what zod accepts", () => {
@@ -46,8 +50,8 @@ describe("CEL + OpenAPI accept exactly what zod accepts", () => {
 
   it.each(CORPUS.map((c) => [c.name, c] as const))("%s", (_n, c) => {
     const schema = part(c.kind, c.kind === "IPVSNode" ? "status" : "spec");
-    const crdErrors = apiserverErrors(schema, c.body, c.old);
-    const zodOk = zodAccepts(c.kind, c.body, c.old);
+    const crdErrors = apiserverErrors(schema, c.body, c.old, "Strict");
+    const zodOk = zodAccepts(c);
     expect({ crdAccepts: crdErrors.length === 0, errors: crdErrors }).toEqual({
       crdAccepts: zodOk,
       errors: zodOk ? [] : expect.anything(),
@@ -55,6 +59,31 @@ describe("CEL + OpenAPI accept exactly what zod accepts", () => {
     expect(zodOk).toBe(c.invalidAt === undefined);
     // CEL evaluation errors (as opposed to rule failures) would mean a broken rule.
     expect(crdErrors.filter((e) => e.includes("CEL error"))).toEqual([]);
+  });
+
+  it.each(
+    CORPUS.map((c) => [c.name, c] as const),
+  )("%s: apiserver without strict field validation", (_n, c) => {
+    const schema = part(c.kind, c.kind === "IPVSNode" ? "status" : "spec");
+    const strict = apiserverErrors(schema, c.body, c.old, "Strict");
+    const ignore = apiserverErrors(schema, c.body, c.old, "Ignore");
+    if (c.unknownField) {
+      // Deliberate difference: the apiserver alone prunes the field and accepts the object; kubectl's
+      // strict field validation rejects it, naming the field, and so does the runtime.
+      expect(ignore).toEqual([]);
+      expect(strict).toEqual([`${c.invalidAt!.replace(/^spec|^status/, "")}: unknown field`]);
+    } else {
+      expect(ignore).toEqual(strict);
+    }
+  });
+
+  it("has null and unknown-field cases", () => {
+    const hasNull = (v: unknown): boolean =>
+      v === null || (typeof v === "object" && Object.values(v as object).some(hasNull));
+    expect(CORPUS.filter((c) => hasNull(c.body) && c.invalidAt === undefined).length).toBeGreaterThanOrEqual(
+      3,
+    );
+    expect(CORPUS.filter((c) => c.unknownField).length).toBeGreaterThanOrEqual(5);
   });
 
   it("every CEL rule of the CRDs is violated by at least one corpus object", () => {

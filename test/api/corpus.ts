@@ -12,6 +12,11 @@ export interface Case {
   old?: Record<string, unknown>;
   /** undefined = valid; otherwise the path of the expected issue, e.g. "spec.port". */
   invalidAt?: string;
+  /**
+   * The object is invalid only through an unknown field: the apiserver itself prunes it and accepts the
+   * rest, but kubectl's default strict field validation rejects it, and so does the runtime validation.
+   */
+  unknownField?: true;
 }
 
 const v4 = { address: "192.0.2.10", port: 80 };
@@ -28,6 +33,7 @@ const rs = (name: string, extra: Record<string, unknown>, invalidAt?: string): C
     ? { name, kind: "RealServer", body }
     : { name, kind: "RealServer", body, invalidAt };
 };
+const unknown = (c: Case): Case => ({ ...c, unknownField: true });
 const upd = (
   name: string,
   old: Record<string, unknown>,
@@ -189,6 +195,21 @@ export const CORPUS: Case[] = [
     "spec.sorryServer.address",
   ),
   vs(
+    "sorry port differs with DirectRouting",
+    { ...v4, forwarding: { method: "DirectRouting" }, sorryServer: { address: "192.0.2.99", port: 8080 } },
+    "spec.sorryServer.port",
+  ),
+  vs("sorry port equal with Tunnel", {
+    ...v4,
+    forwarding: { method: "Tunnel" },
+    sorryServer: { address: "192.0.2.99", port: 80 },
+  }),
+  vs("sorry port with DirectRouting fwmark", {
+    ...fw4,
+    forwarding: { method: "DirectRouting" },
+    sorryServer: { address: "192.0.2.99", port: 8080 },
+  }),
+  vs(
     "backends port name invalid",
     { ...v4, backends: { serviceRef: { name: "w", port: "HTTP_" } } },
     "spec.backends.serviceRef.port",
@@ -213,6 +234,55 @@ export const CORPUS: Case[] = [
   vs("non-integer port", { ...v4, port: 80.5 }, "spec.port"),
   vs("string port", { ...v4, port: "80" }, "spec.port"),
 
+  // ---- nulls: the apiserver prunes them under known fields and then defaults, like absent fields
+  vs("null optional and defaulted fields", {
+    ...v4,
+    scheduler: null,
+    persistence: null,
+    sorryServer: null,
+    healthCheck: null,
+    backends: null,
+    forwarding: null,
+    drain: null,
+    schedulerFlags: null,
+  }),
+  vs("null nested fields", {
+    ...v4,
+    forwarding: { method: null, tunnel: null },
+    drain: { timeoutSeconds: null },
+    healthCheck: { type: "TCP", intervalSeconds: null, port: null },
+    nodeSelector: { matchLabels: { zone: null }, matchExpressions: null },
+  }),
+  vs("null persistence is no persistence", { ...v4, port: 0, persistence: null }, "spec.port"),
+  vs("null key field is absent", { address: null, port: 80 }, "spec"),
+  vs("null list item stays", { ...v4, scheduler: "sh", schedulerFlags: [null] }, "spec.schedulerFlags[0]"),
+
+  // ---- unknown fields: pruned by the apiserver, rejected by kubectl's strict field validation
+  unknown(vs("typo in a field name", { ...v4, shceduler: "rr" }, "spec.shceduler")),
+  unknown(vs("unknown nested field", { ...v4, persistence: { timeout: 60 } }, "spec.persistence.timeout")),
+  unknown(
+    vs(
+      "unknown field in a health check",
+      { ...v4, healthCheck: { type: "TCP", interval: 5 } },
+      "spec.healthCheck.interval",
+    ),
+  ),
+  unknown(
+    vs(
+      "unknown field in serviceRef",
+      { ...v4, backends: { serviceRef: { name: "w", namespace: "other" } } },
+      "spec.backends.serviceRef.namespace",
+    ),
+  ),
+  unknown(
+    vs(
+      "unknown field in a selector requirement",
+      { ...v4, nodeSelector: { matchExpressions: [{ key: "zone", operator: "Exists", value: ["a"] }] } },
+      "spec.nodeSelector.matchExpressions[0].value",
+    ),
+  ),
+  unknown(vs("unknown field with null value", { ...v4, scheduler: null, weight: null }, "spec.weight")),
+
   // ---- updates (key immutability)
   upd("update weight-like field", v4, { ...v4, scheduler: "rr" }),
   upd("update adds matching family", v4, { ...v4, family: "IPv4" }),
@@ -223,6 +293,8 @@ export const CORPUS: Case[] = [
   upd("update changes fwmark", fw4, { ...fw4, firewallMark: 9 }, "spec.firewallMark"),
   upd("update changes family", fw4, { firewallMark: 7, family: "IPv6" }, "spec.family"),
   upd("update fwmark to address", fw4, v4, "spec.address"),
+  upd("update null protocol is TCP", { ...v4, protocol: "TCP" }, { ...v4, protocol: null }),
+  upd("update null port", v4, { ...v4, port: null }, "spec.port"),
 
   // ---- RealServers
   rs("rs minimal", {}),
@@ -247,6 +319,24 @@ export const CORPUS: Case[] = [
   rs("rs tunnel on DR", { forwarding: { method: "DirectRouting", tunnel: {} } }, "spec.forwarding.tunnel"),
   rs("rs exec without command", { healthCheck: { type: "Exec" } }, "spec.healthCheck.command"),
   rs("rs threshold too big", { upperThreshold: 4294967296 }, "spec.upperThreshold"),
+  rs("rs null port, weight, thresholds and overrides", {
+    port: null,
+    weight: null,
+    upperThreshold: null,
+    lowerThreshold: null,
+    forwarding: null,
+    healthCheck: null,
+    enabled: null,
+  }),
+  rs("rs null address", { address: null }, "spec.address"),
+  unknown(rs("rs unknown field", { wieght: 3 }, "spec.wieght")),
+  unknown(
+    rs(
+      "rs unknown field in the reference",
+      { virtualServiceRef: { name: "web", namespace: "x" } },
+      "spec.virtualServiceRef.namespace",
+    ),
+  ),
 
   // ---- IPVSNode status
   {

@@ -1,7 +1,9 @@
 /**
- * A small stand-in for the apiserver's handling of a CRD schema, for tests: defaulting, the OpenAPI
- * value checks (type, enum, bounds, pattern, required, list types) and the CEL x-kubernetes-validations
- * evaluated with @bufbuild/cel. It is independent of the zod schemas, so comparing the two finds drift.
+ * A small stand-in for the apiserver's handling of a CRD schema, for tests: pruning of unknown fields
+ * (reported as errors under kubectl's default strict field validation), pruning of nulls, defaulting,
+ * the OpenAPI value checks (type, enum, bounds, pattern, required, list types) and the CEL
+ * x-kubernetes-validations evaluated with @bufbuild/cel. It works on the generated CRD schema only,
+ * independently of the zod schemas, so comparing the two finds drift.
  */
 
 import { isIP } from "node:net";
@@ -28,13 +30,71 @@ const FUNCS = [celFunc("isIP", [CelScalar.STRING], CelScalar.BOOL, (s: string) =
 const isObj = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
 
-/** Structural defaulting as the apiserver does it: defaults of absent fields, recursively. */
+/**
+ * Structural pruning (apiextensions-apiserver schema/pruning): fields an object schema does not list
+ * (and that no additionalProperties schema or x-kubernetes-preserve-unknown-fields covers) are removed.
+ * Their paths go to `pruned`: under fieldValidation=Strict, kubectl apply's default since Kubernetes 1.27,
+ * the apiserver rejects the request with "unknown field" for each of them instead of dropping them.
+ */
+export function pruneUnknown(schema: Schema, value: unknown, pruned: string[] = [], path = ""): unknown {
+  if (Array.isArray(value)) {
+    return isObj(schema.items)
+      ? value.map((v, i) => pruneUnknown(schema.items as Schema, v, pruned, `${path}[${i}]`))
+      : value;
+  }
+  if (!isObj(value) || schema["x-kubernetes-preserve-unknown-fields"] === true) return value;
+  const props = schema.properties as Record<string, Schema> | undefined;
+  const additional = isObj(schema.additionalProperties) ? (schema.additionalProperties as Schema) : undefined;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    const sub = props?.[k] ?? additional;
+    if (sub === undefined) pruned.push(`${path}.${k}`);
+    else out[k] = pruneUnknown(sub, v, pruned, `${path}.${k}`);
+  }
+  return out;
+}
+
+/** A field's schema: its property, else the additionalProperties schema (getSchemaForField). */
+function fieldSchema(schema: Schema | undefined, k: string): Schema | undefined {
+  const props = schema?.properties as Record<string, Schema> | undefined;
+  if (props && Object.hasOwn(props, k)) return props[k];
+  return isObj(schema?.additionalProperties) ? (schema.additionalProperties as Schema) : undefined;
+}
+
+const isNonNullableNull = (v: unknown, s: Schema | undefined) =>
+  v === null && s !== undefined && s.nullable !== true;
+
+/**
+ * PruneNonNullableNullsWithoutDefaults (schema/defaulting/prunenulls.go): a null under a known,
+ * non-nullable field without a default is removed; one with a default is left for applyDefaults. Nulls
+ * in lists and under unknown fields stay.
+ */
+export function pruneNulls(schema: Schema | undefined, value: unknown): unknown {
+  if (Array.isArray(value)) {
+    const items = isObj(schema?.items) ? (schema.items as Schema) : undefined;
+    return value.map((v) => pruneNulls(items, v));
+  }
+  if (!isObj(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    const sub = fieldSchema(schema, k);
+    if (isNonNullableNull(v, sub) && sub?.default === undefined) continue;
+    out[k] = pruneNulls(sub, v);
+  }
+  return out;
+}
+
+/**
+ * Structural defaulting as the apiserver does it (schema/defaulting/algorithm.go): defaults of absent
+ * fields and of non-nullable nulls, recursively.
+ */
 export function applyDefaults(schema: Schema, value: unknown): unknown {
   if (isObj(value)) {
     const out: Record<string, unknown> = { ...value };
     const props = (schema.properties as Record<string, Schema> | undefined) ?? {};
     for (const [k, sub] of Object.entries(props)) {
-      if (out[k] === undefined && sub.default !== undefined) out[k] = structuredClone(sub.default);
+      if ((out[k] === undefined || isNonNullableNull(out[k], sub)) && sub.default !== undefined)
+        out[k] = structuredClone(sub.default);
       if (out[k] !== undefined) out[k] = applyDefaults(sub, out[k]);
     }
     if (isObj(schema.additionalProperties)) {
@@ -174,11 +234,29 @@ export function celErrors(
   return out;
 }
 
-/** What the apiserver would say about `value` (defaults applied first), as a list of errors. */
-export function apiserverErrors(schema: Schema, value: unknown, oldValue?: unknown): string[] {
-  const defaulted = applyDefaults(schema, value);
-  const oldDefaulted = oldValue === undefined ? undefined : applyDefaults(schema, oldValue);
-  const errors = openApiErrors(schema, defaulted);
-  if (errors.length > 0) return errors; // CEL is not reached with invalid types in practice
-  return celErrors(schema, defaulted, oldDefaulted);
+/**
+ * The request's field validation: Strict (kubectl apply's default) rejects unknown fields, Ignore
+ * (`kubectl apply --validate=false`, and every client that does not ask) silently prunes them.
+ */
+export type FieldValidation = "Strict" | "Ignore";
+
+/** The object as the apiserver stores it: unknown fields and nulls pruned, defaults applied. */
+export function admitted(schema: Schema, value: unknown, pruned: string[] = []): unknown {
+  return applyDefaults(schema, pruneNulls(schema, pruneUnknown(schema, value, pruned)));
+}
+
+/** What the apiserver would say about `value` (pruned and defaulted first), as a list of errors. */
+export function apiserverErrors(
+  schema: Schema,
+  value: unknown,
+  oldValue?: unknown,
+  fieldValidation: FieldValidation = "Strict",
+): string[] {
+  const pruned: string[] = [];
+  const defaulted = admitted(schema, value, pruned);
+  const oldDefaulted = oldValue === undefined ? undefined : admitted(schema, oldValue);
+  const errors = fieldValidation === "Strict" ? pruned.map((p) => `${p}: unknown field`) : [];
+  const typeErrors = openApiErrors(schema, defaulted);
+  if (typeErrors.length > 0) return [...errors, ...typeErrors]; // CEL is not reached with invalid types
+  return [...errors, ...celErrors(schema, defaulted, oldDefaulted)];
 }

@@ -151,6 +151,40 @@ describe("object envelope", () => {
     expect(r.ok && r.value.metadata).toEqual({ name: "web", uid: "u1", generation: 2 });
   });
 
+  it("names an unknown spec field, as kubectl's strict field validation does", () => {
+    const r = validateVirtualService(wrap("VirtualService", { ...spec, shceduler: "rr" }));
+    expect(r).toEqual({ ok: false, issues: [{ path: "spec.shceduler", message: "unknown field" }] });
+    const rs = validateRealServer(
+      wrap("RealServer", {
+        virtualServiceRef: { name: "web" },
+        address: "198.51.100.5",
+        forwarding: { mode: "NAT" },
+      }),
+    );
+    expect(rs).toEqual({ ok: false, issues: [{ path: "spec.forwarding.mode", message: "unknown field" }] });
+  });
+
+  it("rejects an unknown top-level field and keeps unknown status fields out of the way", () => {
+    const r = validateVirtualService({ ...wrap("VirtualService", spec), data: {} });
+    expect(r).toEqual({ ok: false, issues: [{ path: "data", message: "unknown field" }] });
+    const s = validateVirtualService({ ...wrap("VirtualService", spec), status: { future: 1 } });
+    expect(s.ok).toBe(true);
+  });
+
+  it("treats null like an absent field, then defaults it, as the apiserver does", () => {
+    expect(vsSpec({ ...spec, scheduler: null, persistence: null, sorryServer: null, drain: null })).toEqual(
+      vsSpec(spec),
+    );
+    expect(rsSpec({ address: "198.51.100.5", port: null, weight: null })).toEqual(
+      rsSpec({ address: "198.51.100.5" }),
+    );
+    const upd = validateVirtualServiceUpdate(
+      wrap("VirtualService", { ...spec, protocol: "TCP" }),
+      wrap("VirtualService", { ...spec, protocol: null }),
+    );
+    expect(upd.ok).toBe(true);
+  });
+
   it("rejects non-objects without throwing", () => {
     for (const bad of [null, undefined, 42, "x", []]) expect(validateVirtualService(bad).ok).toBe(false);
   });

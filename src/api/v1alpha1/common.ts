@@ -180,7 +180,7 @@ export const ObjectMetaSchema = z
 
 /** metav1.LabelSelector. */
 export const LabelSelectorSchema = z
-  .object({
+  .strictObject({
     matchLabels: z
       .record(z.string().max(317), z.string().max(63))
       .optional()
@@ -188,7 +188,7 @@ export const LabelSelectorSchema = z
     matchExpressions: z
       .array(
         withRules(
-          z.object({
+          z.strictObject({
             key: z.string().min(1).max(317).meta({ description: "Label key the requirement applies to." }),
             operator: z
               .enum(["In", "NotIn", "Exists", "DoesNotExist"])

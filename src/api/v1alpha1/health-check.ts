@@ -10,7 +10,7 @@ export const HealthCheckTypeSchema = z.enum(["None", "TCP", "HTTP", "HTTPS", "UD
 const HTTP_ONLY = ["path", "host", "expectStatus", "expectBody"] as const;
 
 export const HealthCheckSchema = withRules(
-  z.object({
+  z.strictObject({
     type: HealthCheckTypeSchema,
     port: portNumber(
       "Port to probe; default: the real server's port. Not allowed with type None or Exec.",

@@ -15,9 +15,9 @@ import { HealthCheckSchema } from "./health-check.ts";
 import { ForwardingSchema } from "./virtual-service.ts";
 
 export const RealServerSpecSchema = withRules(
-  z.object({
+  z.strictObject({
     virtualServiceRef: z
-      .object({ name: objectName("Name of the VirtualService in the same namespace.") })
+      .strictObject({ name: objectName("Name of the VirtualService in the same namespace.") })
       .meta({ description: "The VirtualService this real server belongs to (same namespace)." }),
     address: ipAddress(
       "Real server address (IPv4 or IPv6 literal); same family as the service unless forwarding is Tunnel.",
@@ -92,7 +92,7 @@ export const RealServerStatusSchema = z
   })
   .meta({ description: "Observed state, aggregated from every node's IPVSNode." });
 
-export const RealServerSchema = z.object({
+export const RealServerSchema = z.strictObject({
   apiVersion: z.literal(API_GROUP_VERSION).meta({ description: "ipvs.dev/v1alpha1" }),
   kind: z.literal("RealServer").meta({ description: "RealServer" }),
   metadata: ObjectMetaSchema,

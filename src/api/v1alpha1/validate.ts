@@ -1,10 +1,13 @@
 /**
- * Runtime validation of whole objects: zod parse (defaults applied), then the family-dependent defaults the
+ * Runtime validation of whole objects, as `kubectl apply` and the apiserver would see them: nulls under
+ * known fields are pruned (see prune-nulls.ts), unknown fields in spec are errors (kubectl's default
+ * strict field validation), then the zod parse (defaults applied), then the family-dependent defaults the
  * CRD cannot express (protocol TCP for address services, persistence netmask / prefixLength by family).
  */
 import type { z } from "zod";
 import { apiIpFamily } from "./common.ts";
 import { type IPVSNode, IPVSNodeSchema } from "./ipvs-node.ts";
+import { pruneNulls } from "./prune-nulls.ts";
 import { type RealServer, RealServerSchema } from "./real-server.ts";
 import {
   specFamily,
@@ -31,11 +34,19 @@ export function formatPath(path: readonly PropertyKey[]): string {
 }
 
 function toIssues(error: z.ZodError): ValidationIssue[] {
-  return error.issues.map((i) => ({ path: formatPath(i.path), message: i.message }));
+  return error.issues.flatMap((i) =>
+    i.code === "unrecognized_keys"
+      ? i.keys.map((k) => ({ path: formatPath([...i.path, k]), message: "unknown field" }))
+      : [{ path: formatPath(i.path), message: i.message }],
+  );
+}
+
+function parse<T>(schema: z.ZodType<T>, obj: unknown) {
+  return schema.safeParse(pruneNulls(obj, schema));
 }
 
 function run<T>(schema: z.ZodType<T>, obj: unknown, normalize?: (v: T) => T): ValidationResult<T> {
-  const r = schema.safeParse(obj);
+  const r = parse(schema, obj);
   if (!r.success) return { ok: false, issues: toIssues(r.error) };
   return { ok: true, value: normalize ? normalize(r.data) : r.data };
 }
@@ -79,8 +90,8 @@ export function validateVirtualServiceUpdate(
 ): ValidationResult<VirtualService> {
   const next = validateVirtualService(newObj);
   if (!next.ok) return next;
-  const oldParsed = VirtualServiceSchema.safeParse(oldObj);
-  const newParsed = VirtualServiceSchema.safeParse(newObj);
+  const oldParsed = parse(VirtualServiceSchema, oldObj);
+  const newParsed = parse(VirtualServiceSchema, newObj);
   // An invalid old object cannot be compared; the new one stands on its own.
   if (!oldParsed.success || !newParsed.success) return next;
   const issues: ValidationIssue[] = [];

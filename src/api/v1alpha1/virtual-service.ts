@@ -29,7 +29,7 @@ export const SchedulerSchema = z.enum(SCHEDULERS).meta({
 export const SCHEDULER_FLAGS = ["sh-fallback", "sh-port", "mh-fallback", "mh-port"] as const;
 
 export const PersistenceSchema = withRules(
-  z.object({
+  z.strictObject({
     timeoutSeconds: z
       .int()
       .min(1)
@@ -65,7 +65,7 @@ export const PersistenceSchema = withRules(
 );
 
 export const TunnelSchema = withRules(
-  z.object({
+  z.strictObject({
     type: z
       .enum(["IPIP", "GUE", "GRE"])
       .default("IPIP")
@@ -94,7 +94,7 @@ export const TunnelSchema = withRules(
 );
 
 export const ForwardingSchema = withRules(
-  z.object({
+  z.strictObject({
     method: z.enum(["NAT", "DirectRouting", "Tunnel"]).default("NAT").meta({
       description:
         "NAT (masquerading, ipvsadm -m), DirectRouting (gatewaying, -g) or Tunnel (ipip/gue/gre, -i).",
@@ -113,7 +113,7 @@ export const ForwardingSchema = withRules(
 );
 
 export const ServiceRefSchema = z
-  .object({
+  .strictObject({
     name: z
       .string()
       .min(1)
@@ -138,7 +138,7 @@ export const ServiceRefSchema = z
   .meta({ description: "A Service in the same namespace whose endpoints become real servers." });
 
 export const BackendsSchema = z
-  .object({
+  .strictObject({
     serviceRef: ServiceRefSchema,
     weight: z
       .int()
@@ -156,14 +156,14 @@ export const BackendsSchema = z
   });
 
 export const SorryServerSchema = z
-  .object({
+  .strictObject({
     address: ipAddress("Address of the sorry server; same family as the service."),
     port: portNumber("Port of the sorry server; absent means the service port.").optional(),
   })
   .meta({ description: "Used only while no real server is healthy (keepalived sorry_server)." });
 
 export const DrainSchema = z
-  .object({
+  .strictObject({
     timeoutSeconds: z.int().min(0).max(86400).default(300).meta({
       description:
         "Seconds a removed real server stays at weight 0 (draining) before it is deleted; 0 deletes at once. UDP services (protocol UDP) never wait: their removed real servers are deleted at once whatever this says, as kube-proxy does, because UDP has no connection end to drain towards.",
@@ -183,7 +183,7 @@ const CEL_IS_V6 =
 const CEL_IS_V4 =
   "(has(self.family) ? self.family == 'IPv4' : (has(self.address) && !self.address.contains(':')))";
 
-const VirtualServiceSpecObject = z.object({
+const VirtualServiceSpecObject = z.strictObject({
   address: ipAddress(
     "Virtual IP (IPv4 or IPv6 literal). Key field, with port and protocol; immutable. Exclusive with firewallMark.",
   ).optional(),
@@ -330,6 +330,17 @@ export const VirtualServiceSpecSchema = withRules(
       fieldPath: ".sorryServer.address",
       check: (s) => s.sorryServer === undefined || apiIpFamily(s.sorryServer.address) === specFamily(s),
     },
+    {
+      rule: "!has(self.sorryServer) || !has(self.sorryServer.port) || self.forwarding.method == 'NAT' || !has(self.port) || self.sorryServer.port == self.port",
+      message:
+        "with forwarding DirectRouting or Tunnel, sorryServer.port must equal the service port or be omitted",
+      fieldPath: ".sorryServer.port",
+      check: (s) =>
+        s.sorryServer?.port === undefined ||
+        s.forwarding.method === "NAT" ||
+        s.port === undefined ||
+        s.sorryServer.port === s.port,
+    },
   ],
   VIRTUAL_SERVICE_TRANSITION_RULES,
 );
@@ -362,7 +373,7 @@ export const VirtualServiceStatusSchema = z
   })
   .meta({ description: "Observed state, aggregated from every node's IPVSNode." });
 
-export const VirtualServiceSchema = z.object({
+export const VirtualServiceSchema = z.strictObject({
   apiVersion: z.literal(API_GROUP_VERSION).meta({ description: "ipvs.dev/v1alpha1" }),
   kind: z.literal("VirtualService").meta({ description: "VirtualService" }),
   metadata: ObjectMetaSchema,
