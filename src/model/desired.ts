@@ -46,9 +46,16 @@
  * - Health: the RealServer's healthCheck, else the service's; type None or none = always healthy. With no
  *   result yet, a backend is in its check's initialState. Unhealthy: onFailure Quiesce -> weight 0,
  *   Remove -> absent.
- * - Sorry server: used when a sorryServer is set and no destination would take new connections (none with
- *   weight > 0 after health, also when there are no real servers at all). Then the desired destinations
- *   are only the sorry server (weight 1, the service's forwarding); the others drain through diff().
+ * - Sorry server (keepalived's sorry_server): added (weight 1, the service's forwarding) when a
+ *   sorryServer is set and NO backend is healthy. A backend (RealServer or endpoint) is healthy when it
+ *   is enabled, not draining (terminating endpoint) and, if it has an active health check, its result
+ *   (or, before the first one, its initialState) is healthy; without a health check it counts as healthy.
+ *   Its weight does not matter: a healthy RealServer at weight 0 is the user's choice, not an outage.
+ *   While the sorry server is active the other destinations stay as they are (quiesced, disabled and
+ *   draining ones at weight 0, as keepalived keeps quiesced servers); unhealthy ones with onFailure
+ *   Remove are absent as always. A sorry server whose address:port is also a real server of the service
+ *   is a Duplicate problem on the VirtualService and is not used: the real server keeps its settings.
+ *   A sorryServer.port the forwarding cannot honour is reported whether or not the sorry server is needed.
  * - Kernel mapping: schedulerFlags sh-fallback / mh-fallback -> schedFlag1, sh-port / mh-port -> schedFlag2;
  *   persistence -> flags.persistent, timeout, netmask (IPv4 dotted mask as a number, IPv6 prefix length)
  *   and engine. Non-persistent services get timeout 0 and netmask 0xffffffff (IPv4) or 128 (IPv6), which is
@@ -316,6 +323,8 @@ interface Candidate {
   destination: DesiredDestination;
   healthCheck: HealthCheck | undefined;
   sourceKind: "RealServer" | "Endpoint";
+  /** False for a RealServer with enabled: false (kept at weight 0, never a healthy backend). */
+  enabled: boolean;
 }
 
 function buildEntry(
@@ -354,6 +363,7 @@ function buildEntry(
       destination: d,
       healthCheck: rs.object.spec.healthCheck ?? spec.healthCheck,
       sourceKind: "RealServer",
+      enabled: rs.object.spec.enabled,
     });
   }
 
@@ -370,16 +380,23 @@ function buildEntry(
         });
         continue;
       }
-      candidates.set(dk, { destination: d, healthCheck: spec.healthCheck, sourceKind: "Endpoint" });
+      candidates.set(dk, {
+        destination: d,
+        healthCheck: spec.healthCheck,
+        sourceKind: "Endpoint",
+        enabled: true,
+      });
     }
   }
 
   const destinations: DesiredDestination[] = [];
+  let healthyBackends = 0;
   for (const c of candidates.values()) {
     const d = c.destination;
     const check = c.healthCheck;
     if (!check || check.type === "None" || d.draining) {
       destinations.push(d);
+      if (c.enabled && !d.draining) healthyBackends++;
       continue;
     }
     const key = healthKey(vs.ref, d.key.address, d.key.port);
@@ -392,8 +409,10 @@ function buildEntry(
       source: { kind: c.sourceKind, namespace: d.source.namespace, name: d.source.name },
     });
     const healthy = health.get(key) ?? check.initialState === "Healthy";
-    if (healthy) destinations.push(d);
-    else if (check.onFailure === "Quiesce") destinations.push({ ...d, config: { ...d.config, weight: 0 } });
+    if (healthy) {
+      destinations.push(d);
+      if (c.enabled) healthyBackends++;
+    } else if (check.onFailure === "Quiesce") destinations.push({ ...d, config: { ...d.config, weight: 0 } });
   }
 
   const service = {
@@ -404,9 +423,21 @@ function buildEntry(
     drainTimeoutSeconds: spec.drain.timeoutSeconds,
   };
 
-  if (spec.sorryServer && !destinations.some((d) => d.config.weight > 0)) {
-    const sorry = sorryDestination(vs, vsObject, problems);
-    if (sorry) return { service, destinations: [sorry] };
+  const sorry = sorryDestination(vs, vsObject, problems);
+  if (sorry) {
+    const sk = destinationKeyString(sorry.key);
+    const clash = candidates.get(sk);
+    if (clash) {
+      const from = clash.destination.source;
+      problems.push({
+        kind: "Duplicate",
+        object: vsObject,
+        field: "spec.sorryServer.address",
+        message: `the sorry server ${sk} is also a real server (${from.kind} ${from.namespace}/${from.name}); it is not used as the sorry server and keeps the real server's settings`,
+      });
+    } else if (healthyBackends === 0) {
+      destinations.push(sorry);
+    }
   }
   return { service, destinations };
 }

@@ -111,7 +111,10 @@ describe("plan and health checks", () => {
   it("plans the initialState (Unhealthy by default: quiesced, sorry server) with --health initial", async () => {
     const run = await runCli(["plan", "-f", manifest(CHECKED), "--node", "n", "--health", "initial"]);
     expect(run.code).toBe(0);
-    expect(run.stdout).toBe("-A -t 192.0.2.1:80 -s rr\n-a -t 192.0.2.1:80 -r 198.51.100.99:80 -m -w 1\n");
+    // The quiesced real server stays at weight 0 next to the sorry server (as keepalived keeps it).
+    expect(run.stdout).toBe(
+      "-A -t 192.0.2.1:80 -s rr\n-a -t 192.0.2.1:80 -r 198.51.100.1:8080 -m -w 0\n-a -t 192.0.2.1:80 -r 198.51.100.99:80 -m -w 1\n",
+    );
     expect(run.stderr).toBe("");
     expect((await runCli(["plan", "-f", manifest(CHECKED), "--health", "maybe"])).code).toBe(2);
   });

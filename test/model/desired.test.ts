@@ -734,14 +734,14 @@ describe("computeDesired: health and sorry server", () => {
       expected: ["198.51.100.140:8080 w=1 NAT", "198.51.100.141:8080 w=0 NAT"],
     },
     {
-      name: "none healthy: sorry server only",
+      name: "none healthy: sorry server, the quiesced ones stay at weight 0",
       health: h(false, false),
-      expected: ["198.51.100.149:8080 w=1 NAT"],
+      expected: ["198.51.100.140:8080 w=0 NAT", "198.51.100.141:8080 w=0 NAT", "198.51.100.149:8080 w=1 NAT"],
     },
     {
       name: "no results yet: initialState Unhealthy (default) -> sorry server",
       health: h(undefined, undefined),
-      expected: ["198.51.100.149:8080 w=1 NAT"],
+      expected: ["198.51.100.140:8080 w=0 NAT", "198.51.100.141:8080 w=0 NAT", "198.51.100.149:8080 w=1 NAT"],
     },
   ])("Quiesce with sorry server: $name", ({ health, expected }) => {
     const r = computeDesired(
@@ -1119,5 +1119,107 @@ describe("computeDesired: malformed Services, EndpointSlices and Endpoints", () 
     expect(summary(r)).toEqual({ "TCP 192.0.2.30:80": c.table });
     expect(problemSummary(r)).toEqual(c.problems);
     for (const p of r.problems) expect(formatProblem(p)).not.toMatch(/undefined|\[object/);
+  });
+});
+
+describe("computeDesired: when the sorry server is used", () => {
+  const SORRY = "198.51.100.149:80 w=1 NAT";
+  const base = { ...WEB, sorryServer: { address: "198.51.100.149" } };
+  const checked = { ...base, healthCheck: { type: "TCP", onFailure: "Quiesce" } };
+  const a = (spec: Record<string, unknown> = {}) => rs("a", { address: "198.51.100.140", ...spec });
+  const b = (spec: Record<string, unknown> = {}) => rs("b", { address: "198.51.100.141", ...spec });
+  const up = (...addresses: string[]) => new Map(addresses.map((x) => [`edge/web|${x}|80`, true]));
+  const down = (...addresses: string[]) => new Map(addresses.map((x) => [`edge/web|${x}|80`, false]));
+  const dup = ["Duplicate VirtualService edge/web spec.sorryServer.address"];
+
+  it.each([
+    { name: "no backend at all: sorry server only", spec: base, servers: [], table: [SORRY] },
+    {
+      name: "only a disabled RealServer: kept at weight 0 next to the sorry server",
+      spec: base,
+      servers: [a({ enabled: false })],
+      table: ["198.51.100.140:80 w=0 NAT", SORRY],
+    },
+    {
+      name: "a healthy RealServer at weight 0 (no health check) counts as healthy: no sorry server",
+      spec: base,
+      servers: [a({ weight: 0 })],
+      table: ["198.51.100.140:80 w=0 NAT"],
+    },
+    {
+      name: "a disabled and a healthy one: no sorry server",
+      spec: base,
+      servers: [a({ enabled: false }), b()],
+      table: ["198.51.100.140:80 w=0 NAT", "198.51.100.141:80 w=1 NAT"],
+    },
+    {
+      name: "health-checked, all unhealthy (Quiesce): kept at 0, sorry server added",
+      spec: checked,
+      servers: [a(), b()],
+      health: down("198.51.100.140", "198.51.100.141"),
+      table: ["198.51.100.140:80 w=0 NAT", "198.51.100.141:80 w=0 NAT", SORRY],
+    },
+    {
+      name: "health-checked, one healthy: no sorry server",
+      spec: checked,
+      servers: [a(), b()],
+      health: up("198.51.100.140"),
+      table: ["198.51.100.140:80 w=1 NAT", "198.51.100.141:80 w=0 NAT"],
+    },
+    {
+      name: "health-checked with onFailure Remove, all unhealthy: sorry server only",
+      spec: { ...base, healthCheck: { type: "TCP", onFailure: "Remove" } },
+      servers: [a(), b()],
+      health: down("198.51.100.140", "198.51.100.141"),
+      table: [SORRY],
+    },
+    {
+      name: "a healthy backend at weight 0 with a health check: no sorry server",
+      spec: checked,
+      servers: [a({ weight: 0 })],
+      health: up("198.51.100.140"),
+      table: ["198.51.100.140:80 w=0 NAT"],
+    },
+    {
+      name: "only a draining (terminating) endpoint: it keeps draining, sorry server added",
+      spec: { ...base, backends: { serviceRef: { name: "api" } } },
+      servers: [],
+      slices: [
+        slice(
+          "api-1",
+          "api",
+          [{ address: "198.51.100.120", ready: false, serving: true, terminating: true }],
+          [{ port: 80 }],
+        ),
+      ],
+      table: ["198.51.100.120:80 w=0 NAT draining", SORRY],
+    },
+    {
+      name: "sorry server = a disabled RealServer: reported, the RealServer's weight 0 is kept",
+      spec: { ...base, sorryServer: { address: "198.51.100.140" } },
+      servers: [a({ enabled: false })],
+      table: ["198.51.100.140:80 w=0 NAT"],
+      problems: dup,
+    },
+    {
+      name: "sorry server = a healthy RealServer: reported, the RealServer is unchanged",
+      spec: { ...base, sorryServer: { address: "198.51.100.140", port: 80 } },
+      servers: [a({ weight: 3 })],
+      table: ["198.51.100.140:80 w=3 NAT"],
+      problems: dup,
+    },
+  ])("$name", (c) => {
+    const r = computeDesired(
+      snapshot({
+        virtualServices: [vs("web", c.spec)],
+        realServers: c.servers,
+        services: [service("api", [{ port: 80 }])],
+        endpointSlices: c.slices ?? [],
+      }),
+      NODE,
+      c.health ?? new Map(),
+    );
+    expect(summary(r)).toEqual({ [KEY]: c.table });
+    expect(problemSummary(r)).toEqual(c.problems ?? []);
   });
 });
