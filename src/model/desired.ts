@@ -18,7 +18,8 @@
  *   come from checkRealServerAgainstService; the kernel also rejects lowerThreshold > upperThreshold
  *   even when upperThreshold is 0 (ERANGE), so that is reported as Invalid here.
  * - Destination ports: address service with NAT: the RealServer port, or the service port when omitted;
- *   with DirectRouting / Tunnel: always the service port (ipvsadm does the same). A fwmark service has no
+ *   with DirectRouting / Tunnel: always the service port (ipvsadm does the same); a RealServer port that
+ *   differs (also any port other than 0 on an all-ports service) is Invalid (spec.port) and skipped. A fwmark service has no
  *   port: the RealServer port, or 0 when omitted (what `ipvsadm -a -f N -r ADDR` sends).
  *   Endpoint-derived destinations: the endpoint port with NAT; the service port with DirectRouting /
  *   Tunnel, and an endpoint port that differs is Unsupported (those modes cannot remap ports), so the
@@ -341,7 +342,10 @@ function buildEntry(
   const rsOwner = new Map<string, ObjectSource>();
 
   for (const rs of realServers) {
-    const issues = checkRealServerAgainstService(spec, rs.object.spec);
+    const issues = [
+      ...checkRealServerAgainstService(spec, rs.object.spec),
+      ...allPortsIssues(spec, rs.object.spec),
+    ];
     if (issues.length > 0) {
       for (const issue of issues) problems.push(invalid("RealServer", rs.ref, issue.path, issue.message));
       continue;
@@ -440,6 +444,26 @@ function buildEntry(
     }
   }
   return { service, destinations };
+}
+
+/**
+ * DirectRouting / Tunnel cannot change the destination port, so on an all-ports service (port 0) the
+ * destination port is 0: a RealServer asking for another port is reported and skipped, exactly like a
+ * port that differs from a non-zero service port (checkRealServerAgainstService covers that case).
+ */
+function allPortsIssues(
+  spec: VirtualServiceSpec,
+  rsSpec: RealServer["spec"],
+): { path: string; message: string }[] {
+  const method = rsSpec.forwarding?.method ?? spec.forwarding.method;
+  if (spec.firewallMark !== undefined || spec.port !== 0 || method === "NAT") return [];
+  if (rsSpec.port === undefined || rsSpec.port === 0) return [];
+  return [
+    {
+      path: "spec.port",
+      message: `with forwarding ${method} on an all-ports service (port 0) the port must be 0 or omitted: these modes cannot change the destination port`,
+    },
+  ];
 }
 
 function forwardingConfig(

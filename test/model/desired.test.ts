@@ -155,6 +155,29 @@ const realServerCases: Case[] = [
     }),
     table: { "TCP 192.0.2.10:0": ["198.51.100.5:0 w=1 DirectRouting"] },
   },
+  {
+    name: "all-ports service with DirectRouting / Tunnel: a RealServer port other than 0 is reported and skipped, like any port mismatch",
+    snapshot: snapshot({
+      virtualServices: [
+        vs("web", {
+          address: "192.0.2.10",
+          port: 0,
+          persistence: {},
+          forwarding: { method: "DirectRouting" },
+        }),
+      ],
+      realServers: [
+        rs("a", { address: "198.51.100.5" }),
+        rs("c", { address: "198.51.100.7", port: 8080 }),
+        rs("d", { address: "198.51.100.8", port: 8080, forwarding: { method: "Tunnel" } }),
+        rs("e", { address: "198.51.100.9", port: 8080, forwarding: { method: "NAT" } }),
+      ],
+    }),
+    table: {
+      "TCP 192.0.2.10:0": ["198.51.100.5:0 w=1 DirectRouting", "198.51.100.9:8080 w=1 NAT"],
+    },
+    problems: ["Invalid RealServer edge/c spec.port", "Invalid RealServer edge/d spec.port"],
+  },
 ];
 
 const virtualServiceCases: Case[] = [
