@@ -4,7 +4,11 @@
  * - It is first set to weight 0 (no new connections; skipped when it already is 0) and recorded.
  * - It is deleted once its active + inactive connections reach 0, or once the drain timeout has
  *   passed since the drain started.
- * - UDP services (no connection state worth waiting for) and a drain timeout of 0 delete at once.
+ * - UDP services and a drain timeout of 0 delete at once. For UDP this is deliberate and ignores
+ *   spec.drain.timeoutSeconds: UDP has no connection end to wait for (the kernel's UDP "connections"
+ *   are only idle timers, so a drain would always run to its timeout while new datagrams of a flow
+ *   keep going to the weight-0 destination). kube-proxy's IPVS mode deletes UDP real servers at once
+ *   too, and docs/api.md says so under spec.drain.
  *   A fwmark service has no protocol in its key, so it drains like TCP.
  * - A destination with no connections at all is deleted at once (nothing to drain).
  * - Restarts keep drains: the caller persists the entries, and an owned destination found at
@@ -40,7 +44,7 @@ export interface DrainInput {
   service: string;
   destination: KernelDestination;
   destinationKey: string;
-  /** True for UDP services: delete without draining. */
+  /** True for UDP services: delete at once, whatever timeoutSeconds says (see the header). */
   udp: boolean;
   timeoutSeconds: number;
   /** The entry recorded by an earlier sync, if any. */

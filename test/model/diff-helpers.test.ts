@@ -175,7 +175,7 @@ describe("decideDrain", () => {
   };
   it.each([
     {
-      name: "UDP",
+      name: "UDP: deleted at once even with connections and a drain timeout (like kube-proxy)",
       input: { udp: true, destination: haveDest("198.51.100.5", 80, {}, { active: 1 }) },
       expected: "delete:Immediate",
     },
