@@ -5,6 +5,10 @@
  * Nothing is dropped silently: whatever the API cannot express (Local / Bypass forwarding, flag-1..3,
  * a non-contiguous persistence mask, a weight above 65535, ...) becomes a problem naming the service
  * or real server, and that object (or real server) is left out rather than imported wrongly.
+ * Every object is then checked with the API's own validation (validateVirtualService,
+ * validateRealServer, checkRealServerAgainstService), so nothing is written that `plan` would reject: an
+ * object that fails (an unknown scheduler name, an IPv4-mapped address, ...) is a problem and left out,
+ * and so are the real servers of a service that is left out.
  *
  * Names are DNS-1123 labels derived from the key, so importing the same table twice gives the same
  * objects: `tcp-192-0-2-10-80`, `udp-2001-db8--10-53`, `fwm-7`, `fwm-7-ipv6`; a real server is the
@@ -13,6 +17,12 @@
  */
 import { createHash } from "node:crypto";
 import { stringify } from "yaml";
+import {
+  checkRealServerAgainstService,
+  type ValidationIssue,
+  validateRealServer,
+  validateVirtualService,
+} from "../api/v1alpha1/index.ts";
 import { isContiguousIpv4Mask, numberToIpv4Mask } from "./ip.ts";
 import { compareDestinationsCanonical, compareServicesCanonical } from "./ipvsadm-text.ts";
 import type { DestinationConfig, IpvsDestination, IpvsService, IpvsTable } from "./table.ts";
@@ -57,8 +67,12 @@ export function importResources(table: IpvsTable, opts: ImportOptions = {}): Imp
   for (const entry of entries) {
     const subject = serviceKeyString(entry.service.key);
     const spec = virtualServiceSpec(entry.service, (message) => problems.push({ subject, message }));
-    if (!spec) continue;
+    if (!spec) {
+      reportLeftOutDestinations(subject, entry.destinations, problems);
+      continue;
+    }
     const vsName = uniqueName(withPrefix(opts.namePrefix, serviceBaseName(entry.service)), used);
+    const firstDestProblem = problems.length;
 
     // Each real server as the API writes it; what the API cannot express is a problem.
     const key = entry.service.key;
@@ -80,7 +94,7 @@ export function importResources(table: IpvsTable, opts: ImportOptions = {}): Imp
       }
       if (c.lowerThreshold > c.upperThreshold) {
         problem(
-          `lowerThreshold ${c.lowerThreshold} exceeds upperThreshold ${c.upperThreshold}, which the API rejects; real server not imported`,
+          `lowerThreshold ${c.lowerThreshold} exceeds upperThreshold ${c.upperThreshold}, which the kernel (ERANGE) and the API reject; real server not imported`,
         );
         continue;
       }
@@ -102,10 +116,28 @@ export function importResources(table: IpvsTable, opts: ImportOptions = {}): Imp
     }
     const serviceForwarding = mostCommonForwarding(dests.map((d) => d.forwarding));
     if (serviceForwarding) spec.forwarding = serviceForwarding;
-    objects.push(resource("VirtualService", vsName, opts.namespace, spec));
+    const vsObject = resource("VirtualService", vsName, opts.namespace, spec);
+    const vsResult = validateVirtualService(vsObject);
+    if (!vsResult.ok) {
+      // The service's problems first, then those of its real servers.
+      problems.splice(
+        firstDestProblem,
+        0,
+        ...vsResult.issues.map((i) => ({ subject, message: `${issueText(i)}; service not imported` })),
+      );
+      used.delete(vsName);
+      reportLeftOutDestinations(
+        subject,
+        dests.map((d) => d.dest),
+        problems,
+      );
+      continue;
+    }
+    objects.push(vsObject);
 
     for (const { dest, forwarding, port } of dests) {
       const c = dest.config;
+      const destSubject = `${subject} -> ${destinationKeyString(dest.key)}`;
       const rsSpec: Record<string, unknown> = {
         virtualServiceRef: { name: vsName },
         address: dest.key.address,
@@ -120,10 +152,40 @@ export function importResources(table: IpvsTable, opts: ImportOptions = {}): Imp
         withPrefix(opts.namePrefix, `${serviceBaseName(entry.service)}-${destBaseName(dest)}`),
         used,
       );
-      objects.push(resource("RealServer", rsName, opts.namespace, rsSpec));
+      const rsObject = resource("RealServer", rsName, opts.namespace, rsSpec);
+      const rsResult = validateRealServer(rsObject);
+      const issues = rsResult.ok
+        ? checkRealServerAgainstService(vsResult.value.spec, rsResult.value.spec)
+        : rsResult.issues;
+      if (issues.length > 0) {
+        for (const i of issues)
+          problems.push({ subject: destSubject, message: `${issueText(i)}; real server not imported` });
+        used.delete(rsName);
+        continue;
+      }
+      objects.push(rsObject);
     }
   }
   return { objects, problems };
+}
+
+/** The real servers of a service that is not imported (those without a problem of their own). */
+function reportLeftOutDestinations(
+  subject: string,
+  destinations: readonly IpvsDestination[],
+  problems: ImportProblem[],
+): void {
+  const sorted = [...destinations].sort((a, b) => compareDestinationsCanonical(a.key, b.key));
+  for (const dest of sorted) {
+    problems.push({
+      subject: `${subject} -> ${destinationKeyString(dest.key)}`,
+      message: "its service is not imported, so neither is this real server",
+    });
+  }
+}
+
+function issueText(issue: ValidationIssue): string {
+  return issue.path === "" ? issue.message : `${issue.path}: ${issue.message}`;
 }
 
 /** Multi-document YAML (`---` between documents), as kubectl apply -f reads it. */

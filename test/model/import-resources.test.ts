@@ -283,6 +283,65 @@ describe("importResources", () => {
     expectValid(objects);
   });
 
+  it("validates every object it writes and leaves out (and reports) what plan would reject", () => {
+    const parsed = parseIpvsadmSave(
+      [
+        "-A -t 10.0.0.1:80 -s foo",
+        "-a -t 10.0.0.1:80 -r 10.1.0.1:80 -m",
+        "-A -t [::ffff:1.2.3.4]:80 -s rr",
+        "-A -t 10.0.0.5:80 -s rr",
+        "-a -t 10.0.0.5:80 -r 10.1.0.1:80 -m -w 1 -x 0 -y 5",
+        "-A -t [2001:db8::1]:80 -s rr",
+        "-a -t [2001:db8::1]:80 -r [::ffff:1.2.3.4]:0 -m",
+        "-a -t [2001:db8::1]:80 -r [::ffff:1.2.3.4]:80 -m",
+        "-a -t [2001:db8::1]:80 -r [2001:db8::9]:80 -m",
+      ].join("\n"),
+    );
+    expect(parsed.problems).toEqual([]);
+    // A NAT real server of the other family: netlink takes it, ipvsadm would not write it.
+    parsed.table[3]!.destinations.push({
+      key: { family: "IPv4", address: "10.1.0.9", port: 80 },
+      config: { ...parsed.table[3]!.destinations[0]!.config },
+    });
+    const { objects, problems } = importResources(parsed.table);
+    expect(problems).toEqual([
+      {
+        subject: "TCP 10.0.0.1:80",
+        message: expect.stringMatching(/^spec\.scheduler: .*; service not imported$/),
+      },
+      {
+        subject: "TCP 10.0.0.1:80 -> 10.1.0.1:80",
+        message: "its service is not imported, so neither is this real server",
+      },
+      {
+        subject: "TCP 10.0.0.5:80 -> 10.1.0.1:80",
+        message: expect.stringMatching(/lowerThreshold 5 exceeds upperThreshold 0/),
+      },
+      {
+        subject: "TCP [::ffff:1.2.3.4]:80",
+        message: expect.stringMatching(/^spec\.address: .*IPv4-mapped.*; service not imported$/),
+      },
+      {
+        subject: "TCP [2001:db8::1]:80 -> [::ffff:1.2.3.4]:0",
+        message: expect.stringMatching(/port 0 .*not imported/),
+      },
+      {
+        subject: "TCP [2001:db8::1]:80 -> 10.1.0.9:80",
+        message: expect.stringMatching(/^spec\.address: address must be IPv6 .*; real server not imported$/),
+      },
+      {
+        subject: "TCP [2001:db8::1]:80 -> [::ffff:1.2.3.4]:80",
+        message: expect.stringMatching(/^spec\.address: .*IPv4-mapped.*; real server not imported$/),
+      },
+    ]);
+    expect(objects.map((o) => `${o.kind}/${(o.metadata as { name: string }).name}`)).toEqual([
+      "VirtualService/tcp-10-0-0-5-80",
+      "VirtualService/tcp-2001-db8--1-80",
+      "RealServer/tcp-2001-db8--1-80-2001-db8--9-80",
+    ]);
+    expectValid(objects);
+  });
+
   it("leaves out a lower threshold without an upper one, which the kernel rejects (ERANGE)", () => {
     const { objects, problems } = imported(
       [
@@ -358,6 +417,120 @@ describe("importResources", () => {
       ),
       { numRuns: 100 },
     );
+  });
+});
+
+describe("importResources on any ipvsadm text", () => {
+  /** Mostly absent (so most lines parse), sometimes one of `values`. */
+  const rarely = <T>(...values: T[]) =>
+    fc.oneof(
+      { arbitrary: fc.constant(undefined), weight: 3 },
+      { arbitrary: fc.constantFrom(...values), weight: 1 },
+    );
+  const v4 = fc.constantFrom("10.0.0.1", "10.0.0.2", "192.0.2.10", "0.0.0.0", "255.255.255.255");
+  const v6 = fc.constantFrom(
+    "2001:db8::1",
+    "2001:db8::2",
+    "::ffff:1.2.3.4",
+    "64:ff9b::1.2.3.4",
+    "fe80::1",
+    "::",
+  );
+  const port = fc.oneof(fc.constantFrom(0, 80, 8080, 65535), fc.integer({ min: 0, max: 65535 }));
+  const hostPort = (six: boolean) =>
+    fc
+      .tuple(six ? v6 : v4, fc.option(port, { nil: undefined }))
+      .map(([a, p]) => (p === undefined ? a : six ? `[${a}]:${p}` : `${a}:${p}`));
+  const service = fc.oneof(
+    fc
+      .tuple(fc.constantFrom("-t", "-u", "--sctp-service"), fc.boolean())
+      .chain(([o, six]) => hostPort(six).map((hp) => ({ text: `${o} ${hp}`, six }))),
+    fc
+      .tuple(fc.constantFrom(0, 1, 7, 4294967295), fc.boolean())
+      .map(([m, six]) => ({ text: `-f ${m}${six ? " -6" : ""}`, six })),
+  );
+  const serviceOptions = fc
+    .record({
+      s: rarely("rr", "wlc", "sh", "mh", "lblc", "foo", "twos"),
+      p: rarely("", "0", "1", "360", "2147483", "2147484"),
+      M: rarely("255.255.255.0", "255.0.255.0", "0.0.0.0", "64", "128", "0"),
+      pe: rarely("sip", "ftp"),
+      o: rarely(true),
+      b: rarely("sh-fallback", "sh-port,sh-fallback", "mh-port", "mh-fallback,flag-3", "flag-1", "flag-2"),
+    })
+    .map((r) =>
+      [
+        r.s === undefined ? "" : ` -s ${r.s}`,
+        r.p === undefined ? "" : ` -p ${r.p}`.trimEnd(),
+        r.M === undefined ? "" : ` -M ${r.M}`,
+        r.pe === undefined ? "" : ` --pe ${r.pe}`,
+        r.o ? " -o" : "",
+        r.b === undefined ? "" : ` -b ${r.b}`,
+      ].join(""),
+    );
+  const destOptions = fc
+    .record({
+      fwd: fc.constantFrom(
+        "-m",
+        "-g",
+        "-i",
+        "-i --tun-type gue --tun-port 6080",
+        "-i --tun-type gre --tun-csum",
+        "",
+      ),
+      w: rarely(0, 1, 65535, 65536),
+      x: rarely(0, 5, 100),
+      y: rarely(0, 5, 100),
+    })
+    .map(
+      (r) =>
+        `${r.fwd}${r.w === undefined ? "" : ` -w ${r.w}`}${r.x === undefined ? "" : ` -x ${r.x}`}${r.y === undefined ? "" : ` -y ${r.y}`}`,
+    );
+  const block = service.chain((svc) =>
+    fc.record({
+      svc: fc.constant(svc.text),
+      opts: serviceOptions,
+      // Mostly the service's family; the other one is only allowed (by ipvsadm) for tunnels.
+      dests: fc.array(
+        fc.tuple(fc.oneof({ arbitrary: hostPort(svc.six), weight: 4 }, hostPort(!svc.six)), destOptions),
+        { maxLength: 4 },
+      ),
+    }),
+  );
+
+  it("emits only objects that validate, and accounts for every service and real server", () => {
+    const seen = { VirtualService: 0, RealServer: 0, problems: 0 };
+    fc.assert(
+      fc.property(fc.array(block, { maxLength: 6 }), (blocks) => {
+        const text = blocks
+          .flatMap((b) => [`-A ${b.svc}${b.opts}`, ...b.dests.map(([hp, o]) => `-a ${b.svc} -r ${hp} ${o}`)])
+          .join("\n");
+        const { table } = parseIpvsadmSave(text); // lines the parser rejects are not in the table
+        const { objects, problems } = importResources(table, { namespace: "ns" });
+        expectValid(objects);
+        const leftOut = (destination: boolean, message: RegExp) =>
+          new Set(
+            problems
+              .filter((p) => p.subject.includes(" -> ") === destination && message.test(p.message))
+              .map((p) => p.subject),
+          ).size;
+        const kinds = objects.map((o) => o.kind);
+        expect(kinds.filter((k) => k === "VirtualService").length).toBe(
+          table.length - leftOut(false, /service not imported$/),
+        );
+        const destinations = table.reduce((n, e) => n + e.destinations.length, 0);
+        expect(kinds.filter((k) => k === "RealServer").length).toBe(
+          destinations - leftOut(true, /not imported|neither is this real server/),
+        );
+        for (const k of kinds) seen[k as "VirtualService" | "RealServer"]++;
+        seen.problems += problems.length;
+      }),
+      { numRuns: 300 },
+    );
+    // The generator reaches both sides: objects written and objects left out.
+    expect(seen.VirtualService).toBeGreaterThan(100);
+    expect(seen.RealServer).toBeGreaterThan(100);
+    expect(seen.problems).toBeGreaterThan(100);
   });
 });
 
