@@ -1,34 +1,63 @@
 /**
- * Programs N services x M destinations three ways and prints the times and ratios:
- * NetlinkIpvsKernel.apply() unbatched (batchSize 1), batched (default and 512), and `ipvsadm -R`.
+ * Programs N services x M destinations and reads them back, printing times and ratios:
+ * - NetlinkIpvsKernel.apply() unbatched (batchSize 1), batched (default and 512) against `ipvsadm -R`;
+ * - reading the table (listServices + one listDestinations per service, awaited one by one, and
+ *   readKernelTable) against `ipvsadm -Sn` on the same table;
+ * - a no-op resync (readKernelTable + diff against the same desired table: what a periodic agent
+ *   sync costs when nothing changed);
+ * - the bench process's peak RSS.
  * Needs a kernel with IPVS and CAP_NET_ADMIN; run it in the test-bed VM:
+ *   npm run bench        (= e2e/vm/run-in-vm.sh -- node bench/kernel-apply.ts)
  *   e2e/vm/run-in-vm.sh -- node bench/kernel-apply.ts [services] [destinations]
+ * Environment: BENCH_APPLY=0 skips the apply() runs (the table is loaded with ipvsadm -R only);
+ * BENCH_ROUNDS=<n> (default 3) rounds per read measurement (the fastest is printed);
+ * BENCH_KERNEL_MODULE=<path> benchmarks another module exporting NetlinkIpvsKernel (to compare
+ * two versions in one boot).
  * It flushes the IPVS table between runs: never run it on a host with real services.
  */
 import { spawnSync } from "node:child_process";
+import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
-import { NetlinkIpvsKernel } from "../src/kernel/netlink-kernel.ts";
+import { pathToFileURL } from "node:url";
+import type { IpvsKernel } from "../src/kernel/ipvs-kernel.ts";
+import type { NetlinkIpvsKernelOptions } from "../src/kernel/netlink-kernel.ts";
+import type { DesiredTable } from "../src/model/desired-table.ts";
+import { diff } from "../src/model/diff.ts";
 import type { Operation } from "../src/model/plan.ts";
-import type { ServiceKey } from "../src/model/table.ts";
+import type { KernelTable, ServiceKey } from "../src/model/table.ts";
 import { NO_FLAGS, NO_TUNNEL } from "../src/model/table.ts";
+import { readKernelTable } from "../src/reconcile/sync-once.ts";
 
 const services = Number(process.argv[2] ?? 1000);
 const dests = Number(process.argv[3] ?? 4);
+const runApply = process.env.BENCH_APPLY !== "0";
+const modulePath = process.env.BENCH_KERNEL_MODULE;
+const { NetlinkIpvsKernel } = (await import(
+  modulePath ? pathToFileURL(resolve(modulePath)).href : "../src/kernel/netlink-kernel.ts"
+)) as { NetlinkIpvsKernel: new (options?: NetlinkIpvsKernelOptions) => IpvsKernel };
 
-function plan(): Operation[] {
-  const ops: Operation[] = [];
+let peakRss = 0;
+function sampleRss(): void {
+  peakRss = Math.max(peakRss, process.memoryUsage().rss);
+}
+
+function serviceKey(i: number): ServiceKey {
+  return {
+    kind: "address",
+    family: "IPv4",
+    protocol: "TCP",
+    address: `10.${(i >> 8) & 0xff}.${i & 0xff}.1`,
+    port: 80 + (i >> 16),
+  };
+}
+
+function desiredTable(): DesiredTable {
+  const source = { namespace: "bench", name: "bench" };
+  const table: DesiredTable = [];
   for (let i = 0; i < services; i++) {
-    const key: ServiceKey = {
-      kind: "address",
-      family: "IPv4",
-      protocol: "TCP",
-      address: `10.${(i >> 8) & 0xff}.${i & 0xff}.1`,
-      port: 80,
-    };
-    ops.push({
-      op: "addService",
+    table.push({
       service: {
-        key,
+        key: serviceKey(i),
         config: {
           scheduler: "wlc",
           flags: { ...NO_FLAGS },
@@ -36,17 +65,26 @@ function plan(): Operation[] {
           netmask: 0xffffffff,
           persistenceEngine: "",
         },
+        source,
+        driftPolicy: "Repair",
+        drainTimeoutSeconds: 0,
       },
+      destinations: Array.from({ length: dests }, (_, j) => ({
+        key: { family: "IPv4" as const, address: `198.51.${100 + (j >> 8)}.${(j & 0xff) + 1}`, port: 8080 },
+        config: { forwarding: "NAT" as const, weight: 1, upperThreshold: 0, lowerThreshold: 0, ...NO_TUNNEL },
+        source: { ...source, kind: "RealServer" as const },
+      })),
     });
-    for (let j = 0; j < dests; j++) {
-      ops.push({
-        op: "addDestination",
-        service: key,
-        destination: {
-          key: { family: "IPv4", address: `198.51.100.${j + 1}`, port: 8080 },
-          config: { forwarding: "NAT", weight: 1, upperThreshold: 0, lowerThreshold: 0, ...NO_TUNNEL },
-        },
-      });
+  }
+  return table;
+}
+
+function plan(table: DesiredTable): Operation[] {
+  const ops: Operation[] = [];
+  for (const { service, destinations } of table) {
+    ops.push({ op: "addService", service: { key: service.key, config: service.config } });
+    for (const d of destinations) {
+      ops.push({ op: "addDestination", service: service.key, destination: { key: d.key, config: d.config } });
     }
   }
   return ops;
@@ -67,55 +105,137 @@ function ipvsadmText(ops: Operation[]): string {
     .join("\n");
 }
 
+async function withKernel<T>(fn: (kernel: IpvsKernel) => Promise<T>, options: NetlinkIpvsKernelOptions = {}) {
+  const kernel = new NetlinkIpvsKernel({
+    timeoutMs: 60_000,
+    ...options,
+  });
+  try {
+    await kernel.getInfo(); // resolve the family outside the timed part
+    return await fn(kernel);
+  } finally {
+    await kernel.close();
+  }
+}
+
 async function flush(): Promise<void> {
-  const k = new NetlinkIpvsKernel();
-  await k.flush();
-  await k.close();
+  await withKernel((k) => k.flush());
 }
 
-async function timeApply(batchSize: number, ops: Operation[]): Promise<number> {
-  await flush();
-  const kernel = new NetlinkIpvsKernel({ batchSize, timeoutMs: 60_000 });
-  await kernel.getInfo(); // resolve the family outside the timed part
+async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
   const t0 = performance.now();
-  const results = await kernel.apply(ops);
+  const value = await fn();
   const ms = performance.now() - t0;
-  const failed = results.filter((r) => !r.ok);
-  if (failed.length) throw new Error(`batchSize ${batchSize}: ${failed.length} operations failed`);
-  await kernel.close();
-  return ms;
+  sampleRss();
+  return { ms, value };
 }
 
-async function timeDump(): Promise<number> {
-  const kernel = new NetlinkIpvsKernel({ timeoutMs: 60_000 });
-  await kernel.getInfo();
-  const t0 = performance.now();
-  const list = await kernel.listServices();
-  for (const s of list) await kernel.listDestinations(s.key);
-  const ms = performance.now() - t0;
-  await kernel.close();
-  return ms;
+function checkComplete(what: string, table: KernelTable): void {
+  if (table.some((e) => e.destinations.length !== dests))
+    throw new Error(`${what}: a service has the wrong destinations`);
+  const n = table.reduce((sum, e) => sum + e.destinations.length, 0);
+  if (table.length !== services || n !== services * dests) {
+    throw new Error(
+      `${what}: read ${table.length} services / ${n} destinations, expected ${services} / ${services * dests}`,
+    );
+  }
 }
 
-const ops = plan();
-const results: Record<string, number> = {};
-results["apply batchSize=1"] = await timeApply(1, ops);
-results["apply batchSize=128"] = await timeApply(128, ops);
-results["apply batchSize=512"] = await timeApply(512, ops);
-results["dump services+destinations"] = await timeDump();
+const desired = desiredTable();
+const ops = plan(desired);
+const applyRows: [string, number][] = [];
+const readRows: [string, number][] = [];
+
+if (runApply) {
+  for (const batchSize of [1, 128, 512]) {
+    await flush();
+    const { ms, value } = await timed(() => withKernel((k) => k.apply(ops), { batchSize }));
+    const failed = value.filter((r) => !r.ok).length;
+    if (failed) throw new Error(`batchSize ${batchSize}: ${failed} operations failed`);
+    applyRows.push([`apply batchSize=${batchSize}`, ms]);
+  }
+}
+
 await flush();
-const text = ipvsadmText(ops);
-const t0 = performance.now();
-const r = spawnSync("ipvsadm", ["-R"], { input: text, encoding: "utf8" });
-results["ipvsadm -R"] = performance.now() - t0;
-if (r.status !== 0) throw new Error(`ipvsadm -R failed: ${r.stderr}`);
+const restore = await timed(async () =>
+  spawnSync("ipvsadm", ["-R"], { input: ipvsadmText(ops), encoding: "utf8" }),
+);
+if (restore.value.status !== 0) throw new Error(`ipvsadm -R failed: ${restore.value.stderr}`);
+applyRows.push(["ipvsadm -R", restore.ms]);
+
+// Twice: the first run also reads the ipvsadm binary and libraries (over 9p in the VM).
+let save = { ms: 0, lines: 0 };
+for (let i = 0; i < 2; i++) {
+  const r = await timed(async () => spawnSync("ipvsadm", ["-Sn"], { encoding: "utf8", maxBuffer: 1 << 30 }));
+  if (r.value.status !== 0) throw new Error(`ipvsadm -Sn failed: ${r.value.stderr}`);
+  save = { ms: r.ms, lines: r.value.stdout.split("\n").filter((l) => l.trim() !== "").length };
+}
+if (save.lines !== services * (dests + 1)) {
+  throw new Error(`ipvsadm -Sn printed ${save.lines} lines, expected ${services * (dests + 1)}`);
+}
+readRows.push(["ipvsadm -Sn (warm)", save.ms]);
+
+// Each read is timed BENCH_ROUNDS times (default 3) after one untimed warm-up read (JIT), and the
+// fastest round is reported: the VM's speed varies a lot with the host's load.
+const rounds = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
+async function fastest<T>(what: string, fn: () => Promise<T>, check: (value: T) => void): Promise<number> {
+  let best = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < rounds; i++) {
+    const { ms, value } = await timed(fn);
+    check(value);
+    best = Math.min(best, ms);
+  }
+  readRows.push([what, best]);
+  return best;
+}
+const listOneByOne = () =>
+  withKernel(async (k) => {
+    const table: KernelTable = [];
+    for (const service of await k.listServices()) {
+      table.push({ service, destinations: await k.listDestinations(service.key) });
+    }
+    return table;
+  });
+checkComplete("warm-up read", (await timed(listOneByOne)).value);
+await fastest("list, one service at a time", listOneByOne, (t) => checkComplete("list one by one", t));
+await fastest(
+  "readKernelTable",
+  () => withKernel((k) => readKernelTable(k)),
+  (t) => checkComplete("readKernelTable", t),
+);
+await fastest(
+  "no-op resync (read + diff)",
+  () =>
+    withKernel(async (k) => {
+      const actual = await readKernelTable(k);
+      return diff(
+        desired,
+        actual,
+        { managedCidrs: ["10.0.0.0/8"], managedFwmarks: [], journal: [] },
+        [],
+        Date.now(),
+      );
+    }),
+  (r) => {
+    if (r.operations.length !== 0) throw new Error(`no-op resync planned ${r.operations.length} operations`);
+  },
+);
 await flush();
 
-const base = results["ipvsadm -R"]!;
-process.stdout.write(`${services} services x ${dests} destinations = ${ops.length} operations\n`);
-for (const [name, ms] of Object.entries(results)) {
-  const per = (ms / ops.length) * 1000;
-  process.stdout.write(
-    `${name.padEnd(28)} ${ms.toFixed(0).padStart(7)} ms  ${per.toFixed(0).padStart(5)} us/op  x${(ms / base).toFixed(2)} of ipvsadm -R\n`,
+const out = (s: string) => process.stdout.write(`${s}\n`);
+out(
+  `${services} services x ${dests} destinations = ${ops.length} operations (${modulePath ?? "src/kernel/netlink-kernel.ts"})`,
+);
+const row = (name: string, ms: number, per: string, base: number, baseName: string) =>
+  out(
+    `${name.padEnd(30)} ${ms.toFixed(0).padStart(7)} ms  ${per}  x${(ms / base).toFixed(2)} of ${baseName}`,
   );
+for (const [name, ms] of applyRows) {
+  row(name, ms, `${((ms / ops.length) * 1000).toFixed(0).padStart(5)} us/op     `, restore.ms, "ipvsadm -R");
 }
+for (const [name, ms] of readRows) {
+  row(name, ms, `${((ms / services) * 1000).toFixed(0).padStart(5)} us/service`, save.ms, "ipvsadm -Sn");
+}
+out(
+  `peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB sampled after each step (getrusage maxrss ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB)`,
+);

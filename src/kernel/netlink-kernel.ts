@@ -315,7 +315,8 @@ export class NetlinkIpvsKernel implements IpvsKernel {
    */
   async #batch(calls: Call[]): Promise<Reply[]> {
     const first = calls[0]!;
-    let familyId = await this.#resolveFamily(first.operation);
+    // The id is almost always known: skip the extra await (measurable per request under emulation).
+    let familyId = this.#familyId ?? (await this.#resolveFamily(first.operation));
     let replies = await this.#exchange(calls, familyId);
     if (replies.some((r) => r.errno === 2)) {
       this.#familyId = undefined;
@@ -349,9 +350,10 @@ export class NetlinkIpvsKernel implements IpvsKernel {
 
   /** Top-level attribute bytes of each generic netlink reply message (NOOPs skipped). */
   #genlMessages(reply: Reply): Buffer[] {
-    return reply.messages
-      .filter((m) => m.type === this.#familyId)
-      .map((m) => decodeGenlPayload(m.payload).attrs);
+    const out: Buffer[] = [];
+    for (const m of reply.messages)
+      if (m.type === this.#familyId) out.push(decodeGenlPayload(m.payload).attrs);
+    return out;
   }
 
   // -------------------------------------------------------------------------------------------

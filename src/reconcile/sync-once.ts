@@ -54,14 +54,14 @@ export interface SyncReport {
   ok: boolean;
 }
 
-/** Reads every service and its destinations. */
+/**
+ * Reads every service and its destinations. The destination lists are all requested at once: the
+ * kernel handle may run them concurrently (NetlinkIpvsKernel uses several sockets).
+ */
 export async function readKernelTable(kernel: IpvsKernel): Promise<KernelTable> {
   const services = await kernel.listServices();
-  const table: KernelTable = [];
-  for (const service of services) {
-    table.push({ service, destinations: await kernel.listDestinations(service.key) });
-  }
-  return table;
+  const destinations = await Promise.all(services.map((service) => kernel.listDestinations(service.key)));
+  return services.map((service, i) => ({ service, destinations: destinations[i]! }));
 }
 
 export async function syncOnce(desired: DesiredTable, options: SyncOptions): Promise<SyncReport> {

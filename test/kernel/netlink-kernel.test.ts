@@ -8,24 +8,35 @@ import { describe, expect, it } from "vitest";
 import { IpvsError, IpvsTimeoutError, IpvsUnavailableError } from "../../src/kernel/errors.ts";
 import type { NetlinkReply } from "../../src/kernel/ipvs-codec.ts";
 import {
+  attributeMap,
   CTRL_ATTR_FAMILY_ID,
   decodeGenlPayload,
   decodeMessages,
+  destinationAttr,
   GENL_ID_CTRL,
   IPVS_CMD,
+  IPVS_CMD_ATTR,
   serviceAttr,
 } from "../../src/kernel/ipvs-codec.ts";
 import type { RawSocket } from "../../src/kernel/netlink-kernel.ts";
 import { NetlinkIpvsKernel } from "../../src/kernel/netlink-kernel.ts";
 import type { Operation } from "../../src/model/plan.ts";
 import type { IpvsService, ServiceKey } from "../../src/model/table.ts";
-import { NO_FLAGS } from "../../src/model/table.ts";
+import { NO_FLAGS, NO_TUNNEL } from "../../src/model/table.ts";
+import { readKernelTable } from "../../src/reconcile/sync-once.ts";
 
 type AddressKey = Extract<ServiceKey, { kind: "address" }>;
 type Responder = (m: NetlinkReply, cmd: number) => Buffer[];
 
 function nlmsg(type: number, seq: number, flags: number, payload: Uint8Array[]): Buffer {
   return Buffer.concat(formatMessage({ type, flags, seq, port: 1234, data: payload }));
+}
+/** The port of the service a GET_DEST request names. */
+function requestedServicePort(m: NetlinkReply): number {
+  const top = attributeMap(decodeGenlPayload(m.payload).attrs, "request");
+  const attrs = top.get(IPVS_CMD_ATTR.SERVICE)!;
+  const svc = attributeMap(attrs, "service");
+  return svc.get(4)!.readUInt16BE(0);
 }
 function ack(m: NetlinkReply, errno = 0): Buffer {
   const e = Buffer.alloc(20);
@@ -206,6 +217,42 @@ describe("NetlinkIpvsKernel (scripted socket)", () => {
       return [ack(m)];
     });
     await Promise.all([1, 2, 3, 4].map((p) => kernel.deleteService({ ...service.key, port: p })));
+    expect(maxInFlight).toBe(1);
+  });
+
+  it("answers readKernelTable's concurrent listDestinations() calls one exchange at a time, each with its own reply", async () => {
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const reply = (m: NetlinkReply, type: number, cmd: number, attrs: Uint8Array[]) =>
+      nlmsg(type, m.seq, 2, [formatGenlHeader({ cmd, version: 1 }), ...attrs]);
+    const ports = [1, 2, 3, 4, 5];
+    const { kernel } = kernelWith((m, cmd) => {
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      setImmediate(() => inFlight--);
+      if (cmd === IPVS_CMD.GET_SERVICE) {
+        return [
+          ...ports.map((port) =>
+            reply(m, 30, IPVS_CMD.NEW_SERVICE, serviceAttr({ ...service, key: { ...key, port } })),
+          ),
+          done(m),
+        ];
+      }
+      // the destination's port tells which service was asked for
+      const port = requestedServicePort(m) + 1000;
+      const destination = {
+        key: { family: "IPv4" as const, address: "198.51.100.1", port },
+        config: { forwarding: "NAT" as const, weight: 1, upperThreshold: 0, lowerThreshold: 0, ...NO_TUNNEL },
+      };
+      return [reply(m, 30, IPVS_CMD.NEW_DEST, destinationAttr(destination)), done(m)];
+    });
+    const table = await readKernelTable(kernel);
+    expect(
+      table.map((e) => [
+        e.service.key.kind === "address" && e.service.key.port,
+        e.destinations.map((d) => d.key.port),
+      ]),
+    ).toEqual(ports.map((p) => [p, [p + 1000]]));
     expect(maxInFlight).toBe(1);
   });
 
