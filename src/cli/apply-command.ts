@@ -6,7 +6,7 @@
  * 1 some operations failed (each reported, the rest applied); 3 some objects were invalid (the rest
  * applied); 4 IPVS is not available on this machine.
  */
-import { IpvsError, IpvsUnavailableError } from "../kernel/errors.ts";
+import { IpvsDecodeError, IpvsError, IpvsUnavailableError } from "../kernel/errors.ts";
 import type { IpvsKernel } from "../kernel/ipvs-kernel.ts";
 import { NetlinkIpvsKernel } from "../kernel/netlink-kernel.ts";
 import type { DesiredTable } from "../model/desired-table.ts";
@@ -146,6 +146,9 @@ export async function runSync(request: SyncRequest, deps: SyncCommandDependencie
       return 4;
     }
     if (error instanceof IpvsError) throw new CliError(error.message, 1);
+    if (error instanceof IpvsDecodeError) {
+      throw new CliError(`the kernel sent a reply this version cannot decode: ${error.message}`, 1);
+    }
     if (error instanceof JournalFormatError) {
       throw new CliError(
         `the state file is not usable: ${error.message}. Move it away to start a new journal ` +

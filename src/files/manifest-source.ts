@@ -90,7 +90,9 @@ export function parseManifestText(
     const value: unknown = doc.toJS();
     if (value === null || value === undefined) return; // empty document
     if (isObject(value) && value.kind === "List" && Array.isArray(value.items)) {
-      value.items.forEach((item, i) => documents.push({ object: item, where: `${where}, item ${i + 1}` }));
+      documents.push(
+        ...value.items.map((item, i) => ({ object: item as unknown, where: `${where}, item ${i + 1}` })),
+      );
     } else {
       documents.push({ object: value, where });
     }

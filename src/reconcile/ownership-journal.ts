@@ -5,7 +5,8 @@
  *
  * JournalStore is the I/O edge; the file implementation writes atomically (temp file + rename).
  */
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { randomUUID } from "node:crypto";
+import { mkdir, open, readFile, rename } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { DrainEntry } from "../model/drain.ts";
 
@@ -60,9 +61,16 @@ export class FileJournalStore implements JournalStore {
 
   async save(journal: Journal): Promise<void> {
     await mkdir(dirname(this.path), { recursive: true });
-    const temp = `${this.path}.tmp-${process.pid}`;
+    // A unique temp name (pids repeat across containers), flushed to disk before it replaces the journal.
+    const temp = `${this.path}.tmp-${process.pid}-${randomUUID()}`;
     const body = { version: 1, services: [...new Set(journal.services)].sort(), drains: journal.drains };
-    await writeFile(temp, `${JSON.stringify(body, null, 2)}\n`, "utf8");
+    const handle = await open(temp, "w", 0o600);
+    try {
+      await handle.writeFile(`${JSON.stringify(body, null, 2)}\n`, "utf8");
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
     await rename(temp, this.path);
   }
 }
@@ -80,15 +88,27 @@ export function parseJournal(text: string, origin: string): Journal {
       `${origin}: not an ipvs-operator journal (version 1 with services and drains)`,
     );
   }
-  const services = v.services.filter((s): s is string => typeof s === "string");
-  const drains = v.drains.filter(
-    (d): d is DrainEntry =>
-      typeof d === "object" &&
-      d !== null &&
-      typeof (d as DrainEntry).service === "string" &&
-      typeof (d as DrainEntry).destination === "string" &&
-      typeof (d as DrainEntry).startedAt === "number" &&
-      typeof (d as DrainEntry).timeoutSeconds === "number",
-  );
+  const badService = v.services.findIndex((entry) => typeof entry !== "string");
+  if (badService >= 0) throw new JournalFormatError(`${origin}: services[${badService}] is not a string`);
+  const badDrain = v.drains.findIndex((d) => !isDrainEntry(d));
+  if (badDrain >= 0) {
+    throw new JournalFormatError(
+      `${origin}: drains[${badDrain}] is not {service, destination, startedAt, timeoutSeconds}`,
+    );
+  }
+  const services = v.services as string[];
+  const drains = v.drains as DrainEntry[];
   return { services, drains };
+}
+
+function isDrainEntry(d: unknown): d is DrainEntry {
+  const e = d as DrainEntry;
+  return (
+    typeof d === "object" &&
+    d !== null &&
+    typeof e.service === "string" &&
+    typeof e.destination === "string" &&
+    Number.isFinite(e.startedAt) &&
+    Number.isFinite(e.timeoutSeconds)
+  );
 }

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { applyCommand } from "../../src/cli/apply-command.ts";
 import { CliError } from "../../src/cli/cli-error.ts";
 import { flushCommand } from "../../src/cli/flush-command.ts";
-import { IpvsUnavailableError } from "../../src/kernel/errors.ts";
+import { IpvsDecodeError, IpvsUnavailableError } from "../../src/kernel/errors.ts";
 import { FakeIpvsKernel } from "../../src/kernel/fake-kernel.ts";
 import { renderIpvsadmSave } from "../../src/model/ipvsadm-text.ts";
 import { NO_FLAGS } from "../../src/model/table.ts";
@@ -107,6 +107,21 @@ describe("apply (fake kernel)", () => {
     );
     expect(result.code).toBe(4);
     expect(result.stderr).toContain("IPVS is not available in this kernel");
+  });
+
+  it("turns a reply it cannot decode into a clear error", async () => {
+    const kernel = new FakeIpvsKernel();
+    kernel.listServices = async () => {
+      throw new IpvsDecodeError("service attribute ADDR has 3 bytes");
+    };
+    const result = await run(
+      ["-f", "examples/nat-round-robin.yaml", "--state-file", join(dir(), "j.json")],
+      kernel,
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      "error: the kernel sent a reply this version cannot decode: service attribute ADDR has 3 bytes\n",
+    );
   });
 
   it("rejects a bad managed CIDR and a corrupt journal with clear errors", async () => {
