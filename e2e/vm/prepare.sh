@@ -9,6 +9,7 @@
 #      VM_CACHE_DIR       cache folder (default <project>/.cache/vm)
 #      VM_QUIET=1         only print errors
 set -euo pipefail
+export PATH="$PATH:/usr/sbin:/sbin" # depmod, for users whose PATH lacks the sbin folders
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 project="$(cd "$here/../.." && pwd)"

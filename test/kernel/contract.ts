@@ -35,6 +35,7 @@ export interface KernelContractOptions {
   daemonInterface?: string;
 }
 
+/** Schedulers of the test-bed kernel: Debian 12 (6.1) has no twos, and run-suite.sh blocks it on newer kernels. */
 export const KERNEL_6_1_SCHEDULERS = IPVS_SCHEDULERS.filter((s) => s !== "twos");
 
 const BASE_CONFIG: ServiceConfig = {
