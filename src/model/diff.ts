@@ -5,8 +5,13 @@
  * - Entries are identified by their keys. A changed key is a different entry: the old one goes
  *   (after draining), the new one is added. Attribute changes are edited in place
  *   (updateService / updateDestination), never delete + add, so connections survive.
- * - Foreign kernel services (not owned, see isOwned) are never touched; each is reported once
- *   as Foreign drift with action Ignored.
+ * - Foreign kernel services (not owned, see isOwned: journal or managed CIDRs / fwmark ranges) are never
+ *   touched; each is reported once as Foreign drift with action Ignored. This holds for a DESIRED key
+ *   too: when the kernel already has a service with that key and the agent does not own it (say,
+ *   keepalived or kube-proxy made it), no operation is planned for it at all (no scheduler edit, no
+ *   destination added, none drained), whatever the driftPolicy; the Foreign item carries a message
+ *   saying the desired key is held by a foreign entry. A desired key absent from the kernel is added:
+ *   the caller journals it before applying (sync-once.ts), so the next call owns it.
  * - Drift is level-based: every difference found now is reported, with the action taken:
  *   Repaired (an operation was planned), Reported (the service is observe-only), Ignored (foreign).
  *   Missing = desired but absent; Unexpected = owned, present, not desired; Modified = present with
@@ -55,6 +60,8 @@ export interface DriftItem {
   field?: string;
   expected?: string;
   actual?: string;
+  /** Why, when kind, field and values do not say it (a desired key held by a foreign entry). */
+  message?: string;
   action: DriftAction;
 }
 
@@ -73,12 +80,14 @@ export interface DiffOptions {
 }
 
 /**
- * `ownership` may omit desiredKeys: the keys of `desired` are always owned, and are added here.
+ * `ownership`: the managed scope and the journal. Desired keys are NOT owned by being desired (see the
+ * header): an existing kernel service with a desired key is changed only when the scope or the journal
+ * owns it.
  */
 export function diff(
   desired: DesiredTable,
   actual: KernelTable,
-  ownership: OwnershipScope & { desiredKeys?: ReadonlySet<string> },
+  ownership: OwnershipScope,
   drains: readonly DrainEntry[],
   now: number,
   options: DiffOptions = {},
@@ -89,8 +98,6 @@ export function diff(
   for (const entry of sortTable(actual)) actualByKey.set(serviceKeyString(entry.service.key), entry);
   const recorded = new Map<string, DrainEntry>();
   for (const d of drains) recorded.set(drainKey(d.service, d.destination), d);
-  const desiredKeys = new Set<string>([...(ownership.desiredKeys ?? []), ...desiredByKey.keys()]);
-  const fullOwnership = { ...ownership, desiredKeys };
 
   const plan: Plan = {
     serviceChanges: [],
@@ -126,9 +133,19 @@ export function diff(
         }
       }
     } else if (want && have) {
+      if (!isOwned(have.service.key, ownership)) {
+        const source = `${want.service.source.namespace}/${want.service.source.name}`;
+        drift.push({
+          kind: "Foreign",
+          service: k,
+          message: `desired by ${source}, but the key is held by a kernel service this agent does not own (not in its journal, outside the managed CIDRs / fwmark ranges); it is left alone`,
+          action: "Ignored",
+        });
+        continue;
+      }
       diffService(ctx, want, have);
     } else if (have) {
-      if (!isOwned(have.service.key, fullOwnership)) {
+      if (!isOwned(have.service.key, ownership)) {
         drift.push({ kind: "Foreign", service: k, action: "Ignored" });
         continue;
       }

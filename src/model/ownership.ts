@@ -1,14 +1,17 @@
 /**
  * The one place that decides whether a kernel service belongs to this agent.
  *
- * IPVS entries carry no labels, so ownership is a rule over the service key. A service is ours
+ * IPVS entries carry no labels, so ownership is a rule over the service key. A kernel service is ours
  * if, and only if, at least one of these holds:
- * - its key is desired right now (desiredKeys: derived from the desired table by diff());
+ * - its key is in the ownership journal: the agent programmed it (the journal is written before the
+ *   kernel is changed, so every service the agent creates is in it, across restarts and after its
+ *   VirtualService was deleted);
  * - it is an address service whose address lies inside one of the managed CIDRs (same family);
- * - it is a fwmark service whose mark lies inside one of the managed fwmark ranges (inclusive);
- * - its key is in the ownership journal (services the agent programmed before, e.g. before a restart
- *   or before their VirtualService was deleted).
- * Everything else is foreign: reported, never modified or deleted.
+ * - it is a fwmark service whose mark lies inside one of the managed fwmark ranges (inclusive).
+ * Everything else is foreign: reported, never modified or deleted. Being DESIRED is no claim: a
+ * VirtualService whose key equals a service keepalived or kube-proxy made must not take it over
+ * (diff() reports it as Foreign). A desired key that is not in the kernel at all is simply created,
+ * and journalled first by the caller, which makes it ours from then on.
  *
  * Malformed scope entries (a CIDR that does not parse, an inverted range) match nothing; they are
  * reported by ownershipScopeProblems() so configuration validation can name them.
@@ -29,11 +32,6 @@ export interface OwnershipScope {
   managedFwmarks: readonly FwmarkRange[];
   /** serviceKeyString() of every service the agent has programmed (the node's journal file). */
   journal: readonly string[];
-}
-
-export interface Ownership extends OwnershipScope {
-  /** serviceKeyString() of every desired service; diff() fills it from the desired table. */
-  desiredKeys: ReadonlySet<string>;
 }
 
 export interface ParsedCidr {
@@ -70,10 +68,8 @@ export function cidrContains(cidr: ParsedCidr, address: string): boolean {
   return true;
 }
 
-export function isOwned(key: ServiceKey, ownership: Ownership): boolean {
-  const text = serviceKeyString(key);
-  if (ownership.desiredKeys.has(text)) return true;
-  if (ownership.journal.includes(text)) return true;
+export function isOwned(key: ServiceKey, ownership: OwnershipScope): boolean {
+  if (ownership.journal.includes(serviceKeyString(key))) return true;
   if (key.kind === "fwmark") {
     return ownership.managedFwmarks.some((r) => r.from <= r.to && key.fwmark >= r.from && key.fwmark <= r.to);
   }

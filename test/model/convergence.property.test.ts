@@ -204,10 +204,19 @@ const actualArb: fc.Arbitrary<KernelTable> = fc
   })
   .chain((keys) => (keys.length === 0 ? fc.constant([]) : fc.tuple(...keys.map(kernelEntryArb))));
 
+/**
+ * Desired tables that may also want keys outside the scope (foreignKeyArb): when the kernel already has
+ * such a key it belongs to someone else and must be left alone; when it does not, the agent creates it.
+ */
+const desiredAnyKeyArb: fc.Arbitrary<DesiredTable> = fc
+  .uniqueArray(fc.oneof(ownedKeyArb, foreignKeyArb), { maxLength: 5, selector: serviceKeyString })
+  .chain((keys) => (keys.length === 0 ? fc.constant([]) : fc.tuple(...keys.map(desiredEntryArb))));
+
 // ---- helpers ----------------------------------------------------------------------------------
 
-function ownershipOf(desired: DesiredTable) {
-  return { ...SCOPE, desiredKeys: new Set(desired.map((e) => serviceKeyString(e.service.key))) };
+/** Desired keys are owned only through the scope or the journal (never by being desired). */
+function ownershipOf(_desired: DesiredTable, journal: readonly string[] = SCOPE.journal): OwnershipScope {
+  return { ...SCOPE, journal };
 }
 
 /** Key + config only, canonical order: what "equal tables" means. */
@@ -360,6 +369,56 @@ describe("diff + kernel simulator", () => {
           expect(reported).toEqual(foreignPart(table, last).map((e) => serviceKeyString(e.service.key)));
         },
       ),
+      { numRuns: RUNS },
+    );
+  });
+
+  it("never takes over a foreign entry whose key is desired; creates, journals and then manages a free one", () => {
+    fc.assert(
+      fc.property(actualArb, desiredAnyKeyArb, (actual, desired) => {
+        // What sync-once does around diff(): journal every service about to be created, then apply.
+        let journal = [...SCOPE.journal];
+        let table = actual;
+        let drains: DrainEntry[] = [];
+        let now = 0;
+        const foreignAtStart = foreignPart(actual, desired);
+        const heldByForeign = new Set(foreignAtStart.map((e) => serviceKeyString(e.service.key)));
+        for (let round = 0; round < 3; round++) {
+          const before = new Set(table.map((e) => serviceKeyString(e.service.key)));
+          const result = diff(desired, table, { ...SCOPE, journal }, drains, now);
+          for (const op of result.operations) {
+            const k = serviceKeyString(opServiceKey(op));
+            // Only owned services are touched, or services this very plan creates.
+            expect(isOwned(opServiceKey(op), { ...SCOPE, journal }) || !before.has(k)).toBe(true);
+            expect(heldByForeign.has(k)).toBe(false);
+            if (op.op === "addService") journal = [...new Set([...journal, k])];
+          }
+          for (const d of result.drift) {
+            if (heldByForeign.has(d.service)) expect(d.kind).toBe("Foreign");
+          }
+          table = apply(table, result.operations);
+          drains = result.drains;
+          now += 301_000;
+        }
+        // Foreign entries are byte for byte what they were, desired or not.
+        for (const f of foreignAtStart) {
+          expect(
+            sortTable(table).find((e) => serviceKeyString(e.service.key) === serviceKeyString(f.service.key)),
+          ).toEqual(f);
+        }
+        // Every desired key that was free is now exactly as desired, and owned (journal or scope).
+        const byKey = new Map(plain(table).map((e) => [serviceKeyString(e.service.key), e]));
+        for (const want of plain(desired)) {
+          const k = serviceKeyString(want.service.key);
+          if (heldByForeign.has(k)) continue;
+          expect(byKey.get(k)).toEqual(want);
+          expect(isOwned(want.service.key, { ...SCOPE, journal })).toBe(true);
+        }
+        // Converged: nothing left to do, and the only drift is Foreign.
+        const last = diff(desired, table, { ...SCOPE, journal }, drains, now);
+        expect(last.operations).toEqual([]);
+        expect(last.drift.filter((d) => d.kind !== "Foreign")).toEqual([]);
+      }),
       { numRuns: RUNS },
     );
   });

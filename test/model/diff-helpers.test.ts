@@ -8,7 +8,6 @@ import { type ServiceKey, serviceKeyString } from "../../src/model/table.ts";
 import { destinationConfig, fwmark, have, haveDest, serviceConfig, tcp, udp } from "./diff-fixtures.ts";
 
 const own = (over: Partial<Parameters<typeof isOwned>[1]> = {}) => ({
-  desiredKeys: new Set<string>(),
   managedCidrs: [],
   managedFwmarks: [],
   journal: [],
@@ -18,10 +17,11 @@ const own = (over: Partial<Parameters<typeof isOwned>[1]> = {}) => ({
 describe("isOwned", () => {
   it.each([
     {
-      name: "desired key",
+      // Being desired is no claim on an existing kernel service: that would take over foreign entries.
+      name: "a key that is merely desired (extra fields are ignored)",
       key: tcp("192.0.2.1", 80),
-      o: own({ desiredKeys: new Set(["TCP 192.0.2.1:80"]) }),
-      owned: true,
+      o: { ...own(), desiredKeys: new Set(["TCP 192.0.2.1:80"]) },
+      owned: false,
     },
     {
       name: "inside v4 CIDR",

@@ -56,8 +56,74 @@ function driftText(d: DiffResult["drift"][number]): string {
     .join(" ");
 }
 
+/** The agent made the services on VIP (they are in its journal) unless a case gives its own scope. */
+const MINE: OwnershipScope = { ...NO_SCOPE, journal: [SVC, `UDP ${VIP}:53`] };
+const FOREIGN_VIP = "203.0.113.1";
+const FOREIGN_SVC = `TCP ${FOREIGN_VIP}:443`;
+
 const cases: Case[] = [
   { name: "empty tables: nothing to do", desired: [], actual: [], ops: [], drift: [] },
+  {
+    name: "desired key held by a foreign service: not taken over (no scheduler edit, no drain, no add)",
+    desired: [
+      want(tcp(FOREIGN_VIP, 443), [wantDest("198.51.100.7", 443)], {
+        config: { ...have(tcp(FOREIGN_VIP, 443), []).service.config, scheduler: "rr" },
+      }),
+    ],
+    actual: [have(tcp(FOREIGN_VIP, 443), [haveDest("198.51.100.5", 443, {}, { active: 4 })])],
+    scope: NO_SCOPE,
+    ops: [],
+    drift: [`Foreign ${FOREIGN_SVC} Ignored`],
+  },
+  {
+    name: "desired key held by a foreign service, Report policy: still only Foreign",
+    desired: [want(tcp(FOREIGN_VIP, 443), [wantDest("198.51.100.7", 443)], { driftPolicy: "Report" })],
+    actual: [have(tcp(FOREIGN_VIP, 443), [haveDest("198.51.100.5", 443)])],
+    scope: NO_SCOPE,
+    ops: [],
+    drift: [`Foreign ${FOREIGN_SVC} Ignored`],
+  },
+  {
+    name: "desired key absent from the kernel, outside any scope: added (the caller journals it first)",
+    desired: [want(tcp(FOREIGN_VIP, 443), [wantDest("198.51.100.7", 443)])],
+    actual: [],
+    scope: NO_SCOPE,
+    ops: [`addService ${FOREIGN_SVC}`, `addDestination ${FOREIGN_SVC} 198.51.100.7:443 weight=1`],
+    drift: [`Missing ${FOREIGN_SVC} Repaired`],
+  },
+  {
+    name: "desired key inside a managed CIDR: adopted and repaired",
+    desired: [want(tcp(FOREIGN_VIP, 443), [wantDest("198.51.100.7", 443)])],
+    actual: [have(tcp(FOREIGN_VIP, 443), [haveDest("198.51.100.5", 443)])],
+    scope: { ...NO_SCOPE, managedCidrs: ["203.0.113.0/24"] },
+    ops: [
+      `addDestination ${FOREIGN_SVC} 198.51.100.7:443 weight=1`,
+      `deleteDestination ${FOREIGN_SVC} 198.51.100.5:443`,
+    ],
+    drift: [
+      `Missing ${FOREIGN_SVC} 198.51.100.7:443 Repaired`,
+      `Unexpected ${FOREIGN_SVC} 198.51.100.5:443 Repaired`,
+    ],
+  },
+  {
+    name: "desired key in the journal: adopted and repaired",
+    desired: [want(tcp(FOREIGN_VIP, 443), [wantDest("198.51.100.5", 443, { weight: 2 })])],
+    actual: [have(tcp(FOREIGN_VIP, 443), [haveDest("198.51.100.5", 443)])],
+    scope: { ...NO_SCOPE, journal: [FOREIGN_SVC] },
+    ops: [`updateDestination ${FOREIGN_SVC} 198.51.100.5:443 weight=2`],
+    drift: [`Modified ${FOREIGN_SVC} 198.51.100.5:443 weight 2->1 Repaired`],
+  },
+  {
+    name: "desired fwmark inside the managed range: adopted; outside it: foreign",
+    desired: [
+      want(fwmark(7), [wantDest("198.51.100.5", 0)]),
+      want(fwmark(70), [wantDest("198.51.100.5", 0)]),
+    ],
+    actual: [have(fwmark(7), []), have(fwmark(70), [])],
+    scope: { ...NO_SCOPE, managedFwmarks: [{ from: 1, to: 9 }] },
+    ops: ["addDestination FWM 7 198.51.100.5:0 weight=1"],
+    drift: ["Missing FWM 7 IPv4 198.51.100.5:0 Repaired", "Foreign FWM 70 IPv4 Ignored"],
+  },
   {
     name: "missing service: added with its destinations",
     desired: [want(tcp(VIP, 80), [wantDest("198.51.100.6", 8080), wantDest("198.51.100.5", 8080)])],
@@ -383,10 +449,30 @@ const cases: Case[] = [
 
 describe("diff", () => {
   it.each(cases)("$name", (c) => {
-    const result = diff(c.desired, c.actual, c.scope ?? NO_SCOPE, c.drains ?? [], c.now ?? NOW);
+    const result = diff(c.desired, c.actual, c.scope ?? MINE, c.drains ?? [], c.now ?? NOW);
     expect(result.operations.map(opText)).toEqual(c.ops);
     expect(result.drift.map(driftText)).toEqual(c.drift);
     expect(result.drains).toEqual(c.nextDrains ?? []);
     expect(result.draining).toBe(result.drains.length);
+  });
+});
+
+describe("diff: a desired key held by a foreign service", () => {
+  it("says in the drift item that the key is held by an entry this agent does not own", () => {
+    const result = diff(
+      [want(tcp(FOREIGN_VIP, 443), [])],
+      [have(tcp(FOREIGN_VIP, 443), [])],
+      NO_SCOPE,
+      [],
+      NOW,
+    );
+    expect(result.drift).toEqual([
+      {
+        kind: "Foreign",
+        service: FOREIGN_SVC,
+        action: "Ignored",
+        message: expect.stringMatching(/desired .*held by a kernel service this agent does not own/),
+      },
+    ]);
   });
 });

@@ -103,6 +103,33 @@ describe("syncOnce", () => {
     expect((await journal.load()).services).toEqual([]);
   });
 
+  it("never takes over a foreign service whose key a VirtualService wants, and never journals it", async () => {
+    const kernel = new FakeIpvsKernel();
+    const journal = new MemoryJournalStore();
+    // keepalived made 203.0.113.9:80 with scheduler wlc and one busy real server.
+    const foreign = entry("203.0.113.9", [dest("198.51.100.9", 2)], "wlc");
+    await kernel.addService(foreign.service);
+    await kernel.addDestination(foreign.service.key, foreign.destinations[0]!);
+    kernel.setConnections(foreign.service.key, dest("198.51.100.9").key, { active: 4 });
+    const desired = [
+      entry("203.0.113.9", [dest("198.51.100.1")]),
+      entry("192.0.2.1", [dest("198.51.100.1")]),
+    ];
+    for (const now of [0, 1, 2]) {
+      const report = await syncOnce(desired, { kernel, journal, scope, now });
+      expect(report.outcomes.map((o) => o.description).filter((d) => d.includes("203.0.113.9"))).toEqual([]);
+      expect(report.drift).toContainEqual(
+        expect.objectContaining({ kind: "Foreign", service: "TCP 203.0.113.9:80", action: "Ignored" }),
+      );
+    }
+    const table = await readKernelTable(kernel);
+    expect(
+      table.find((e) => e.service.key.kind === "address" && e.service.key.address === "203.0.113.9"),
+    ).toMatchObject({ service: { config: { scheduler: "wlc" } }, destinations: [{ config: { weight: 2 } }] });
+    expect(await weights(kernel)).toEqual({ "203.0.113.9>198.51.100.9": 2, "192.0.2.1>198.51.100.1": 1 });
+    expect((await journal.load()).services).toEqual(["TCP 192.0.2.1:80"]);
+  });
+
   it("drains a removed destination that still has connections before deleting it", async () => {
     const kernel = new FakeIpvsKernel();
     const journal = new MemoryJournalStore();
