@@ -87,7 +87,7 @@ if [[ -n "${VM_BIOS:-}" ]]; then bios=(-bios "$VM_BIOS"); elif [[ -f /usr/share/
 fi
 args=(
   "${bios[@]}"
-  -accel tcg,thread=multi -cpu max -m "${VM_MEMORY_MB:-2048}" -smp "${VM_CPUS:-2}"
+  -accel tcg,thread=multi -cpu max -m "${VM_MEMORY_MB:-2048}" -smp "${VM_CPUS:-1}"
   -nographic -nodefaults -no-user-config -no-reboot -serial stdio -monitor none
   -kernel "$VM_KERNEL" -initrd "$VM_INITRD"
   -append "console=ttyS0 panic=-1 quiet mitigations=off"
