@@ -63,6 +63,15 @@ import type { IpvsKernel, OperationResult } from "./ipvs-kernel.ts";
 
 const NETLINK_GENERIC = 16;
 
+/**
+ * The kernel queues one ACK per request of a datagram before sendmsg() returns, so a batch must fit
+ * the receive buffer (capped by net.core.rmem_max, 212992 bytes by default). Past it the kernel drops
+ * ACKs (ENOBUFS), and the netlink package's addon then aborts the process instead of raising an error
+ * (seen with 3000-4000 requests per datagram; 128 and 512 were fine). 256 keeps a wide margin and is
+ * already as fast as `ipvsadm -R` (bench/kernel-apply.ts).
+ */
+export const MAX_BATCH_SIZE = 256;
+
 /** The part of the netlink package's RawNetlinkSocket this module uses (a seam for tests). */
 export interface RawSocket {
   send(msg: Uint8Array | Uint8Array[], options: { port?: number }, cb: (err?: Error) => void): void;
@@ -76,7 +85,7 @@ export interface RawSocket {
 export interface NetlinkIpvsKernelOptions {
   /** Per-exchange timeout in ms (default 5000). */
   timeoutMs?: number;
-  /** Requests per datagram in apply() (default 128; 1 = unbatched). */
+  /** Requests per datagram in apply() (default 128; 1 = unbatched; at most MAX_BATCH_SIZE). */
   batchSize?: number;
   /** SO_RCVBUF to ask for, so a batch's ACKs fit (default 4 MiB; the kernel caps it at rmem_max). */
   recvBufferSize?: number;
@@ -118,7 +127,7 @@ export class NetlinkIpvsKernel implements IpvsKernel {
 
   constructor(options: NetlinkIpvsKernelOptions = {}) {
     this.#timeoutMs = options.timeoutMs ?? 5000;
-    this.#batchSize = Math.max(1, Math.floor(options.batchSize ?? 128));
+    this.#batchSize = Math.min(MAX_BATCH_SIZE, Math.max(1, Math.floor(options.batchSize ?? 128)));
     this.#recvBufferSize = options.recvBufferSize ?? 4 * 1024 * 1024;
     this.#createSocket =
       options.createSocket ??

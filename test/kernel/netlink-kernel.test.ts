@@ -19,7 +19,7 @@ import {
   serviceAttr,
 } from "../../src/kernel/ipvs-codec.ts";
 import type { RawSocket } from "../../src/kernel/netlink-kernel.ts";
-import { NetlinkIpvsKernel } from "../../src/kernel/netlink-kernel.ts";
+import { MAX_BATCH_SIZE, NetlinkIpvsKernel } from "../../src/kernel/netlink-kernel.ts";
 import type { Operation } from "../../src/model/plan.ts";
 import type { IpvsService, ServiceKey } from "../../src/model/table.ts";
 import { NO_FLAGS, NO_TUNNEL } from "../../src/model/table.ts";
@@ -190,6 +190,22 @@ describe("NetlinkIpvsKernel (scripted socket)", () => {
     expect(failed?.ok === false && failed.error.message).toContain("virtual service does not exist");
     const ipvsDatagrams = sockets[0]!.datagrams.filter((d) => d[0]!.type === 30);
     expect(ipvsDatagrams.map((d) => d.length)).toEqual([2, 2]);
+  });
+
+  it("never puts more than MAX_BATCH_SIZE requests in one datagram (the ACKs must fit the receive buffer)", async () => {
+    const { kernel, sockets } = kernelWith(
+      (m) => [ack(m, 3)],
+      () => 30,
+      { batchSize: 100_000 },
+    );
+    const ops: Operation[] = Array.from({ length: MAX_BATCH_SIZE + 10 }, (_, i) => ({
+      op: "deleteService",
+      key: { kind: "fwmark", family: "IPv4", fwmark: i + 1 },
+    }));
+    const results = await kernel.apply(ops);
+    expect(results.filter((r) => !r.ok)).toHaveLength(MAX_BATCH_SIZE + 10);
+    const ipvsDatagrams = sockets[0]!.datagrams.filter((d) => d[0]!.type === 30);
+    expect(ipvsDatagrams.map((d) => d.length)).toEqual([MAX_BATCH_SIZE, 10]);
   });
 
   it("reassembles a dump spread over several datagrams and ignores late replies", async () => {
