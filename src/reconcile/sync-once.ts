@@ -15,9 +15,10 @@ import { IpvsError } from "../kernel/errors.ts";
 import type { IpvsKernel, OperationResult } from "../kernel/ipvs-kernel.ts";
 import type { DesiredTable } from "../model/desired-table.ts";
 import { type DiffResult, type DriftItem, diff } from "../model/diff.ts";
+import { drainKey } from "../model/drain.ts";
 import type { OwnershipScope } from "../model/ownership.ts";
 import type { Operation } from "../model/plan.ts";
-import { type KernelTable, type ServiceKey, serviceKeyString } from "../model/table.ts";
+import { destinationKeyString, type KernelTable, type ServiceKey, serviceKeyString } from "../model/table.ts";
 import type { JournalStore } from "./ownership-journal.ts";
 
 export interface SyncOptions {
@@ -126,17 +127,39 @@ export async function syncOnce(desired: DesiredTable, options: SyncOptions): Pro
       .filter((o) => o.operation.op === "addService" && o.result === "applied")
       .map((o) => key(o.operation)),
   );
+  // A failed add leaves the journal only if this run put it there: an entry journaled earlier (maybe
+  // missed by a dump racing another writer, then refused with EEXIST) stays ours.
   const gone = new Set(
     outcomes
       .filter(
         (o) =>
           (o.operation.op === "deleteService" && o.result === "applied") ||
-          (o.operation.op === "addService" && o.result === "failed"),
+          (o.operation.op === "addService" &&
+            o.result === "failed" &&
+            !journal.services.includes(key(o.operation)) &&
+            !o.reason?.includes("EEXIST")),
       )
       .map((o) => key(o.operation)),
   );
   const services = [...new Set([...journal.services, ...created])].filter((s) => !gone.has(s));
-  await store.save({ services, drains: result.drains });
+  // A drain's clock runs only once its weight-0 update reached the kernel: a drain whose update failed
+  // or was skipped starts again next time instead of timing out with connections never quiesced.
+  const notQuiesced = new Set(
+    outcomes
+      .filter(
+        (o) =>
+          o.operation.op === "updateDestination" &&
+          o.operation.destination.config.weight === 0 &&
+          o.result !== "applied",
+      )
+      .map((o) =>
+        o.operation.op === "updateDestination"
+          ? drainKey(serviceKeyString(o.operation.service), destinationKeyString(o.operation.destination.key))
+          : "",
+      ),
+  );
+  const drains = result.drains.filter((d) => !notQuiesced.has(drainKey(d.service, d.destination)));
+  await store.save({ services, drains });
   return report(outcomes, result);
 }
 

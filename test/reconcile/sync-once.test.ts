@@ -186,4 +186,52 @@ describe("syncOnce", () => {
     expect(kernel.serviceCount).toBe(0);
     expect((await journal.load()).services).toEqual([]);
   });
+
+  it("starts a drain's clock only once the weight-0 update reached the kernel", async () => {
+    const kernel = new FakeIpvsKernel({ schedulers: ["rr"] });
+    const journal = new MemoryJournalStore();
+    await syncOnce([entry("192.0.2.1", [dest("198.51.100.1"), dest("198.51.100.2")])], {
+      kernel,
+      journal,
+      scope,
+      now: 0,
+    });
+    kernel.setConnections(key("192.0.2.1"), dest("198.51.100.2").key, { active: 5 });
+    // The service update fails (no ip_vs_mh), so the weight-0 update of .2 is skipped.
+    const desired = [entry("192.0.2.1", [dest("198.51.100.1")], "mh")];
+    const blocked = await syncOnce(desired, { kernel, journal, scope, now: 1_000 });
+    expect(blocked.outcomes.find((o) => o.result === "skipped")?.description).toContain(
+      "198.51.100.2:8080 (weight 0)",
+    );
+    expect((await journal.load()).drains).toEqual([]);
+    // Much later, with the module back: .2 is quiesced first, not deleted with its 5 connections.
+    kernel.setSchedulerAvailable("mh", true);
+    const later = await syncOnce(desired, { kernel, journal, scope, now: 400_000 });
+    expect(later.outcomes.map((o) => `${o.result} ${o.description}`)).toEqual([
+      "applied update service TCP 192.0.2.1:80",
+      "applied update destination TCP 192.0.2.1:80 -> 198.51.100.2:8080 (weight 0)",
+    ]);
+    expect(await weights(kernel)).toEqual({ "192.0.2.1>198.51.100.1": 1, "192.0.2.1>198.51.100.2": 0 });
+    expect((await journal.load()).drains).toMatchObject([
+      { destination: "198.51.100.2:8080", startedAt: 400_000 },
+    ]);
+  });
+
+  it("keeps a journaled service that a racing dump missed and the kernel then refused with EEXIST", async () => {
+    const kernel = new FakeIpvsKernel();
+    const journal = new MemoryJournalStore();
+    const desired = [entry("192.0.2.1", [dest("198.51.100.1")])];
+    await syncOnce(desired, { kernel, journal, scope, now: 0 });
+    const list = kernel.listServices.bind(kernel);
+    kernel.listServices = async () => []; // index-based dumps can skip entries under concurrent writers
+    const raced = await syncOnce(desired, { kernel, journal, scope, now: 1 });
+    expect(raced.outcomes[0]).toMatchObject({
+      description: "add service TCP 192.0.2.1:80",
+      result: "failed",
+    });
+    expect((await journal.load()).services).toEqual(["TCP 192.0.2.1:80"]);
+    kernel.listServices = list;
+    const removed = await syncOnce([], { kernel, journal, scope, now: 2 });
+    expect(removed.outcomes.map((o) => o.description)).toEqual(["delete service TCP 192.0.2.1:80"]);
+  });
 });
