@@ -24,9 +24,10 @@ export const DEFAULT_STATE_FILE = "/var/lib/ipvs-operator/journal.json";
 const HELP = `Usage: ipvs-operator apply -f PATH... [options]
 
 Reconciles this machine's IPVS table with the manifests once, and reports what changed and what had
-drifted. Only entries this tool owns are touched (desired ones, those inside --managed-cidr or
---managed-fwmarks, and those recorded in the state file); nothing is ever flushed; removed real
-servers are drained (weight 0) before they are deleted.
+drifted. Only entries this tool owns are touched: those it created (recorded in the state file)
+and those inside --managed-cidr or --managed-fwmarks. A desired service whose key is already held
+by a kernel entry it does not own is reported and left alone (adopt it with --managed-cidr).
+Nothing is ever flushed; removed real servers are drained (weight 0) before they are deleted.
   -f, --filename PATH      manifests (repeatable): files or directories
   --node NAME              node to plan for (default: $NODE_NAME, else the host name)
   --node-labels k=v,...    node labels for nodeSelector
@@ -189,7 +190,7 @@ export async function runSync(request: SyncRequest, deps: SyncCommandDependencie
 export function formatDrift(item: DriftItem): string {
   const where = item.destination ? `${item.service} -> ${item.destination}` : item.service;
   const change = item.field ? ` ${item.field}: expected ${item.expected}, found ${item.actual}` : "";
-  return `${item.kind} ${where}${change} (${item.action})`;
+  return `${item.kind} ${where}${change} (${item.action})${item.message ? `: ${item.message}` : ""}`;
 }
 
 export function formatReport(report: SyncReport, dryRun: boolean, milliseconds: number): string {
