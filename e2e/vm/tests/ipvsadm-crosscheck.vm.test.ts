@@ -3,7 +3,7 @@
  * - what our netlink code programs, `ipvsadm -Sn` shows exactly as `plan --output ipvsadm` predicted;
  * - what ipvsadm programs (the whole feature set, thresholds included), our dump decodes to the same table.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NetlinkIpvsKernel } from "../../../src/kernel/netlink-kernel.ts";
 import { parseIpvsadmSave } from "../../../src/model/ipvsadm-text.ts";
@@ -45,6 +45,38 @@ describe("ipvsadm cross-check", () => {
     // And the thresholds, which -Sn does not print, are what ipvsadm -Ln --thresholds reports.
     const thresholds = ipvsadm(["-Ln", "--thresholds"]);
     expect(thresholds).toMatch(/198\.51\.100\.11:8080\s+1000\s+800/);
+    ipvsadm(["-C"]);
+  });
+
+  it("adopts a table ipvsadm built: import, then apply inside a managed range changes nothing", async () => {
+    const script = readFileSync("test/golden/import/feature-set.ipvsadm", "utf8");
+    ipvsadm(["-R"], script);
+    const dir = scratch("adopt-");
+    const save = `${dir}/save.txt`;
+    writeFileSync(save, ipvsadm(["-Sn"]));
+    const imported = await runCli(["import", save, "--namespace", "adopted"]);
+    expect(imported.code).toBe(0);
+    writeFileSync(`${dir}/lb.yaml`, imported.stdout);
+    const adopt = ["apply", "-f", `${dir}/lb.yaml`, "--state-file", `${dir}/j.json`, "--node", "vm"];
+    const scope = [
+      "--managed-cidr",
+      "192.0.2.0/24",
+      "--managed-cidr",
+      "2001:db8::/64",
+      "--managed-fwmarks",
+      "1-100",
+    ];
+    // Without a managed range the entries are foreign: reported, untouched.
+    const foreign = await runCli(adopt);
+    expect(foreign.code).toBe(0);
+    expect(foreign.stdout).toMatch(/^0 operations applied/m);
+    expect(foreign.stdout).toContain("(Ignored): desired by adopted/");
+    const adopted = await runCli([...adopt, ...scope]);
+    expect(adopted.code).toBe(0);
+    expect(adopted.stdout).toMatch(
+      /^0 operations applied, 0 failed, 0 skipped; the kernel matches the plan/m,
+    );
+    expect(ipvsadm(["-Sn"])).toBe(script);
     ipvsadm(["-C"]);
   });
 });
