@@ -83,7 +83,7 @@ export interface RawSocket {
 }
 
 export interface NetlinkIpvsKernelOptions {
-  /** Per-exchange timeout in ms (default 5000). */
+  /** Timeout in ms of an exchange without any reply message arriving (default 5000). */
   timeoutMs?: number;
   /** Requests per datagram in apply() (default 128; 1 = unbatched; at most MAX_BATCH_SIZE). */
   batchSize?: number;
@@ -120,6 +120,8 @@ export class NetlinkIpvsKernel implements IpvsKernel {
   #socket: RawSocket | undefined;
   readonly #pending = new Map<number, Pending>();
   #failPending: ((error: Error) => void) | undefined;
+  /** Restarts the exchange's timeout: it measures silence, so a long dump that keeps arriving lives on. */
+  #progress: (() => void) | undefined;
   #seq = 1;
   #familyId: number | undefined;
   #queue: Promise<unknown> = Promise.resolve();
@@ -427,6 +429,7 @@ export class NetlinkIpvsKernel implements IpvsKernel {
     for (const m of messages) {
       const pending = this.#pending.get(m.seq);
       if (!pending) continue; // a late reply to a request that already ended
+      this.#progress?.();
       if (m.type === NLMSG.ERROR || m.type === NLMSG.DONE) {
         let errno = 0;
         try {
@@ -461,6 +464,7 @@ export class NetlinkIpvsKernel implements IpvsKernel {
       const finish = (error?: Error) => {
         clearTimeout(timer);
         this.#failPending = undefined;
+        this.#progress = undefined;
         for (const seq of seqs) this.#pending.delete(seq);
         socket.unref();
         if (error) reject(error);
@@ -472,12 +476,13 @@ export class NetlinkIpvsKernel implements IpvsKernel {
           first.operation,
           first.object,
           "ETIMEDOUT",
-          `no reply from the kernel within ${this.#timeoutMs} ms${what}; the netlink socket is reopened`,
+          `no reply from the kernel for ${this.#timeoutMs} ms${what}; the netlink socket is reopened`,
         );
         finish(error);
         this.#reset(error);
       }, this.#timeoutMs);
       this.#failPending = (error) => finish(error);
+      this.#progress = () => timer.refresh();
       seqs.forEach((seq, i) => {
         this.#pending.set(seq, {
           messages: [],

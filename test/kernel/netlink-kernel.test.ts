@@ -208,6 +208,41 @@ describe("NetlinkIpvsKernel (scripted socket)", () => {
     expect(ipvsDatagrams.map((d) => d.length)).toEqual([MAX_BATCH_SIZE, 10]);
   });
 
+  it("times a long dump by silence, not by its total length", async () => {
+    // Five datagrams 120 ms apart (600 ms in all) against a 200 ms timeout: the dump keeps arriving.
+    class SlowSocket extends ScriptedSocket {
+      override send(
+        msg: Uint8Array | Uint8Array[],
+        options: { port?: number },
+        cb: (err?: Error) => void,
+      ): void {
+        const msgs = decodeMessages(Buffer.concat(Array.isArray(msg) ? msg : [msg]));
+        const m = msgs[0]!;
+        if (m.type !== 30) return super.send(msg, options, cb);
+        cb();
+        const part = (port: number) =>
+          nlmsg(30, m.seq, 2, [
+            formatGenlHeader({ cmd: IPVS_CMD.NEW_SERVICE, version: 1 }),
+            ...serviceAttr({ ...service, key: { ...service.key, port } }),
+          ]);
+        const datagrams = [part(1), part(2), part(3), part(4), done(m)];
+        datagrams.forEach((d, i) =>
+          setTimeout(() => this.emit("message", d, { port: 0, groups: 0 }), 120 * (i + 1)),
+        );
+      }
+    }
+    const kernel = new NetlinkIpvsKernel({
+      timeoutMs: 200,
+      createSocket: () =>
+        new SlowSocket(
+          () => [],
+          () => 30,
+        ),
+    });
+    const listed = await kernel.listServices();
+    expect(listed).toHaveLength(4);
+  });
+
   it("reassembles a dump spread over several datagrams and ignores late replies", async () => {
     const reply = (m: NetlinkReply, port: number) =>
       nlmsg(30, m.seq, 2, [
