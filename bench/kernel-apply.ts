@@ -1,6 +1,6 @@
 /**
  * Programs N services x M destinations and reads them back, printing times and ratios:
- * - NetlinkIpvsKernel.apply() unbatched (batchSize 1), batched (default 128 and the maximum, 256) against `ipvsadm -R`;
+ * - NetlinkIpvsKernel.apply() unbatched (batchSize 1), batched (128, and the default and maximum 256) against `ipvsadm -R`;
  * - reading the table (listServices + one listDestinations per service, awaited one by one, and
  *   readKernelTable) against `ipvsadm -Sn` on the same table;
  * - a no-op resync (readKernelTable + diff against the same desired table: what a periodic agent

@@ -85,7 +85,7 @@ export interface RawSocket {
 export interface NetlinkIpvsKernelOptions {
   /** Timeout in ms of an exchange without any reply message arriving (default 5000). */
   timeoutMs?: number;
-  /** Requests per datagram in apply() (default 128; 1 = unbatched; at most MAX_BATCH_SIZE). */
+  /** Requests per datagram in apply() (default and maximum MAX_BATCH_SIZE; 1 = unbatched). */
   batchSize?: number;
   /** SO_RCVBUF to ask for, so a batch's ACKs fit (default 4 MiB; the kernel caps it at rmem_max). */
   recvBufferSize?: number;
@@ -129,7 +129,7 @@ export class NetlinkIpvsKernel implements IpvsKernel {
 
   constructor(options: NetlinkIpvsKernelOptions = {}) {
     this.#timeoutMs = options.timeoutMs ?? 5000;
-    this.#batchSize = Math.min(MAX_BATCH_SIZE, Math.max(1, Math.floor(options.batchSize ?? 128)));
+    this.#batchSize = Math.min(MAX_BATCH_SIZE, Math.max(1, Math.floor(options.batchSize ?? MAX_BATCH_SIZE)));
     this.#recvBufferSize = options.recvBufferSize ?? 4 * 1024 * 1024;
     this.#createSocket =
       options.createSocket ??
