@@ -23,7 +23,6 @@ import {
   readS32,
   readU16,
   readU32,
-  readU64,
 } from "netlink";
 import { bytesToIp, ipFamily, ipToBytes } from "../model/ip.ts";
 import type { Operation } from "../model/plan.ts";
@@ -556,11 +555,6 @@ function u16(data: Buffer, field: string): number {
   return readU16.call(data, 0);
 }
 
-function be16(data: Buffer, field: string): number {
-  if (data.length !== 2) decodeFail(`${field} has ${data.length} bytes, expected 2`);
-  return data.readUInt16BE(0);
-}
-
 function u32(data: Buffer, field: string): number {
   if (data.length !== 4) decodeFail(`${field} has ${data.length} bytes, expected 4`);
   return readU32.call(data, 0);
@@ -584,36 +578,179 @@ function decodeAddress(data: Buffer, family: Family, field: string): string {
   return bytesToIp(data.subarray(0, need), family);
 }
 
-/** STATS (32-bit counters, 64-bit bytes) or STATS64: sizes decide the width; PAD and unknown skipped. */
-export function decodeStats(bytes: Buffer, where: string): IpvsStats {
-  const map = attributeMap(bytes, where);
-  const get = (type: number, field: string): bigint => {
-    const d = map.get(type);
-    if (d === undefined) return 0n;
-    if (d.length === 4) return BigInt(readU32.call(d, 0));
-    if (d.length === 8) return readU64.call(d, 0);
-    return decodeFail(`${where} ${field} has ${d.length} bytes`);
-  };
+// Dump replies (GET_SERVICE, GET_DEST) are decoded by offset over the reply's own bytes: one walk
+// records where the last attribute of each type starts (an AttrIndex), then fields are read in
+// place. No Buffer or Map per attribute; for 1000 services x 4 destinations this is most of the
+// JavaScript cost of reading the table. Errors and their messages are those of attributeMap.
+
+/** Attribute types below this are indexed; every IPVS attribute type used here is below it. */
+const INDEX_TYPES = 16;
+
+/** For each type t < INDEX_TYPES: [2t] data start (-1 when absent), [2t + 1] data length. */
+type AttrIndex = Int32Array;
+
+// One index per nesting level; decoding is synchronous and each level only calls the next one,
+// so a level's index is never overwritten while it is still being read.
+const topIndex: AttrIndex = new Int32Array(2 * INDEX_TYPES);
+const entryIndex: AttrIndex = new Int32Array(2 * INDEX_TYPES);
+const statsIndex: AttrIndex = new Int32Array(2 * INDEX_TYPES);
+
+/** Netlink integers are in host order. */
+const isLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+function hostU16(buf: Buffer, at: number): number {
+  return isLE ? buf[at]! | (buf[at + 1]! << 8) : (buf[at]! << 8) | buf[at + 1]!;
+}
+
+function hostU32(buf: Buffer, at: number): number {
+  return isLE
+    ? (buf[at]! | (buf[at + 1]! << 8) | (buf[at + 2]! << 16) | (buf[at + 3]! << 24)) >>> 0
+    : ((buf[at]! << 24) | (buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!) >>> 0;
+}
+
+function netU16(buf: Buffer, at: number): number {
+  return (buf[at]! << 8) | buf[at + 1]!;
+}
+
+function netU32(buf: Buffer, at: number): number {
+  return ((buf[at]! << 24) | (buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!) >>> 0;
+}
+
+/**
+ * Records the attributes in buf[from, to) into `index` (the last of a type wins), with the
+ * netlink package's framing rules: a header needs 4 bytes, a length covers at least the header
+ * and fits the remaining bytes, and the next attribute starts at the 4-byte aligned end.
+ */
+function indexAttributes(buf: Buffer, from: number, to: number, index: AttrIndex, where: string): void {
+  index.fill(-1);
+  let at = from;
+  while (at < to) {
+    if (to - at < 4) decodeFail(`attributes of ${where}: Not enough data`);
+    const length = hostU16(buf, at);
+    if (length < 4 || to - at < length)
+      decodeFail(`attributes of ${where}: Invalid attribute length (${length})`);
+    const type = hostU16(buf, at + 2) & 0x3fff;
+    if (type < INDEX_TYPES) {
+      index[2 * type] = at + 4;
+      index[2 * type + 1] = length - 4;
+    }
+    at += (length + 3) & ~3;
+  }
+}
+
+/** Data start of a required attribute. */
+function needAt(index: AttrIndex, type: number, field: string): number {
+  const start = index[2 * type]!;
+  if (start < 0) decodeFail(`${field} is missing`);
+  return start;
+}
+
+function sizeIs(index: AttrIndex, type: number, size: number, field: string): void {
+  const length = index[2 * type + 1]!;
+  if (length !== size) decodeFail(`${field} has ${length} bytes, expected ${size}`);
+}
+
+function u8At(buf: Buffer, index: AttrIndex, type: number, field: string): number {
+  sizeIs(index, type, 1, field);
+  return buf[index[2 * type]!]!;
+}
+
+function u16At(buf: Buffer, index: AttrIndex, type: number, field: string): number {
+  sizeIs(index, type, 2, field);
+  return hostU16(buf, index[2 * type]!);
+}
+
+function be16At(buf: Buffer, index: AttrIndex, type: number, field: string): number {
+  sizeIs(index, type, 2, field);
+  return netU16(buf, index[2 * type]!);
+}
+
+function u32At(buf: Buffer, index: AttrIndex, type: number, field: string): number {
+  sizeIs(index, type, 4, field);
+  return hostU32(buf, index[2 * type]!);
+}
+
+function requiredU32(buf: Buffer, index: AttrIndex, type: number, field: string): number {
+  needAt(index, type, field);
+  return u32At(buf, index, type, field);
+}
+
+/** NUL-terminated (or attribute-long) UTF-8 string of an attribute. */
+function stringAt(buf: Buffer, index: AttrIndex, type: number): string {
+  const start = index[2 * type]!;
+  const end = start + index[2 * type + 1]!;
+  let stop = start;
+  while (stop < end && buf[stop] !== 0) stop++;
+  return buf.toString("utf8", start, stop);
+}
+
+function addressAt(buf: Buffer, index: AttrIndex, type: number, family: Family, field: string): string {
+  const start = needAt(index, type, field);
+  const length = index[2 * type + 1]!;
+  const size = family === "IPv4" ? 4 : 16;
+  // Replies carry 16 bytes (union nf_inet_addr); requests may carry exactly 4 for IPv4.
+  if (length !== 16 && length !== size) decodeFail(`${field} has ${length} bytes`);
+  if (family === "IPv4") return `${buf[start]}.${buf[start + 1]}.${buf[start + 2]}.${buf[start + 3]}`;
+  return bytesToIp(buf.subarray(start, start + 16), family);
+}
+
+/** A counter of 4 or 8 bytes in host order; 0n when absent. Zero, the usual value, allocates nothing. */
+function counterAt(buf: Buffer, index: AttrIndex, type: number, where: string, field: string): bigint {
+  const start = index[2 * type]!;
+  if (start < 0) return 0n;
+  const length = index[2 * type + 1]!;
+  if (length === 4) {
+    const v = hostU32(buf, start);
+    return v === 0 ? 0n : BigInt(v);
+  }
+  if (length === 8) {
+    const low = hostU32(buf, isLE ? start : start + 4);
+    const high = hostU32(buf, isLE ? start + 4 : start);
+    if (high === 0) return low === 0 ? 0n : BigInt(low);
+    return (BigInt(high) << 32n) | BigInt(low);
+  }
+  return decodeFail(`${where} ${field} has ${length} bytes`);
+}
+
+function statsAt(buf: Buffer, from: number, to: number, where: string): IpvsStats {
+  const m = statsIndex;
+  indexAttributes(buf, from, to, m, where);
   return {
-    connections: get(IPVS_STATS_ATTR.CONNS, "conns"),
-    inPackets: get(IPVS_STATS_ATTR.INPKTS, "inpkts"),
-    outPackets: get(IPVS_STATS_ATTR.OUTPKTS, "outpkts"),
-    inBytes: get(IPVS_STATS_ATTR.INBYTES, "inbytes"),
-    outBytes: get(IPVS_STATS_ATTR.OUTBYTES, "outbytes"),
-    cps: get(IPVS_STATS_ATTR.CPS, "cps"),
-    inPps: get(IPVS_STATS_ATTR.INPPS, "inpps"),
-    outPps: get(IPVS_STATS_ATTR.OUTPPS, "outpps"),
-    inBps: get(IPVS_STATS_ATTR.INBPS, "inbps"),
-    outBps: get(IPVS_STATS_ATTR.OUTBPS, "outbps"),
+    connections: counterAt(buf, m, IPVS_STATS_ATTR.CONNS, where, "conns"),
+    inPackets: counterAt(buf, m, IPVS_STATS_ATTR.INPKTS, where, "inpkts"),
+    outPackets: counterAt(buf, m, IPVS_STATS_ATTR.OUTPKTS, where, "outpkts"),
+    inBytes: counterAt(buf, m, IPVS_STATS_ATTR.INBYTES, where, "inbytes"),
+    outBytes: counterAt(buf, m, IPVS_STATS_ATTR.OUTBYTES, where, "outbytes"),
+    cps: counterAt(buf, m, IPVS_STATS_ATTR.CPS, where, "cps"),
+    inPps: counterAt(buf, m, IPVS_STATS_ATTR.INPPS, where, "inpps"),
+    outPps: counterAt(buf, m, IPVS_STATS_ATTR.OUTPPS, where, "outpps"),
+    inBps: counterAt(buf, m, IPVS_STATS_ATTR.INBPS, where, "inbps"),
+    outBps: counterAt(buf, m, IPVS_STATS_ATTR.OUTBPS, where, "outbps"),
   };
 }
 
-function pickStats(map: AttrMap, stats64: number, stats32: number, where: string): IpvsStats | undefined {
-  const s64 = map.get(stats64);
-  if (s64 !== undefined) return decodeStats(s64, `${where} STATS64`);
-  const s32 = map.get(stats32);
-  if (s32 !== undefined) return decodeStats(s32, `${where} STATS`);
-  return undefined;
+/** STATS (32-bit counters, 64-bit bytes) or STATS64: sizes decide the width; PAD and unknown skipped. */
+export function decodeStats(bytes: Buffer, where: string): IpvsStats {
+  return statsAt(bytes, 0, bytes.length, where);
+}
+
+/** STATS64 when present, else STATS, else undefined. Reads `index` before indexing the nested stats. */
+function pickStats(
+  buf: Buffer,
+  index: AttrIndex,
+  stats64: number,
+  stats32: number,
+  where: string,
+): IpvsStats | undefined {
+  let type = stats64;
+  let start = index[2 * stats64]!;
+  if (start < 0) {
+    type = stats32;
+    start = index[2 * stats32]!;
+    if (start < 0) return undefined;
+  }
+  const end = start + index[2 * type + 1]!;
+  return statsAt(buf, start, end, type === stats64 ? `${where} STATS64` : `${where} STATS`);
 }
 
 export function decodeServiceFlags(flags: number): ServiceFlags {
@@ -628,51 +765,63 @@ export function decodeServiceFlags(flags: number): ServiceFlags {
 
 const PROTOCOL_BY_NUMBER: Record<number, Protocol> = { 6: "TCP", 17: "UDP", 132: "SCTP" };
 
-/** The nested SERVICE attribute's content (as in a NEW_SERVICE reply of a GET_SERVICE dump). */
-export function decodeServiceAttrs(bytes: Buffer): KernelService {
-  const m = attributeMap(bytes, "service");
-  const family = afToFamily(u16(need(m, IPVS_SVC_ATTR.AF, "service AF"), "service AF"), "service AF");
+function serviceAt(buf: Buffer, from: number, to: number): KernelService {
+  const m = entryIndex;
+  indexAttributes(buf, from, to, m, "service");
+  needAt(m, IPVS_SVC_ATTR.AF, "service AF");
+  const family = afToFamily(u16At(buf, m, IPVS_SVC_ATTR.AF, "service AF"), "service AF");
   let key: ServiceKey;
-  const fwmark = m.get(IPVS_SVC_ATTR.FWMARK);
-  if (fwmark !== undefined) {
-    key = { kind: "fwmark", family, fwmark: u32(fwmark, "service FWMARK") };
+  if (m[2 * IPVS_SVC_ATTR.FWMARK]! >= 0) {
+    key = { kind: "fwmark", family, fwmark: u32At(buf, m, IPVS_SVC_ATTR.FWMARK, "service FWMARK") };
   } else {
-    const protoNumber = u16(need(m, IPVS_SVC_ATTR.PROTOCOL, "service PROTOCOL"), "service PROTOCOL");
+    needAt(m, IPVS_SVC_ATTR.PROTOCOL, "service PROTOCOL");
+    const protoNumber = u16At(buf, m, IPVS_SVC_ATTR.PROTOCOL, "service PROTOCOL");
     const protocol = PROTOCOL_BY_NUMBER[protoNumber];
     if (!protocol) decodeFail(`service PROTOCOL ${protoNumber} is not TCP, UDP or SCTP`);
+    const address = addressAt(buf, m, IPVS_SVC_ATTR.ADDR, family, "service ADDR");
+    needAt(m, IPVS_SVC_ATTR.PORT, "service PORT");
     key = {
       kind: "address",
       family,
       protocol,
-      address: decodeAddress(need(m, IPVS_SVC_ATTR.ADDR, "service ADDR"), family, "service ADDR"),
-      port: be16(need(m, IPVS_SVC_ATTR.PORT, "service PORT"), "service PORT"),
+      address,
+      port: be16At(buf, m, IPVS_SVC_ATTR.PORT, "service PORT"),
     };
   }
-  const flagsData = need(m, IPVS_SVC_ATTR.FLAGS, "service FLAGS");
-  if (flagsData.length !== 8) decodeFail(`service FLAGS has ${flagsData.length} bytes, expected 8`);
-  const rawFlags = readU32.call(flagsData, 0) & ~SVC_FLAG.HASHED;
-  const netmaskData = need(m, IPVS_SVC_ATTR.NETMASK, "service NETMASK");
-  if (netmaskData.length !== 4) decodeFail(`service NETMASK has ${netmaskData.length} bytes, expected 4`);
-  const pe = m.get(IPVS_SVC_ATTR.PE_NAME);
+  const flagsAt = needAt(m, IPVS_SVC_ATTR.FLAGS, "service FLAGS");
+  sizeIs(m, IPVS_SVC_ATTR.FLAGS, 8, "service FLAGS");
+  const rawFlags = hostU32(buf, flagsAt) & ~SVC_FLAG.HASHED;
+  const netmaskAt = needAt(m, IPVS_SVC_ATTR.NETMASK, "service NETMASK");
+  sizeIs(m, IPVS_SVC_ATTR.NETMASK, 4, "service NETMASK");
+  needAt(m, IPVS_SVC_ATTR.SCHED_NAME, "service SCHED_NAME");
+  const scheduler = stringAt(buf, m, IPVS_SVC_ATTR.SCHED_NAME);
+  const flags = decodeServiceFlags(rawFlags);
+  const timeout = requiredU32(buf, m, IPVS_SVC_ATTR.TIMEOUT, "service TIMEOUT");
   const service: KernelService = {
     key,
     config: {
-      scheduler: nulString(need(m, IPVS_SVC_ATTR.SCHED_NAME, "service SCHED_NAME")),
-      flags: decodeServiceFlags(rawFlags),
-      timeout: u32(need(m, IPVS_SVC_ATTR.TIMEOUT, "service TIMEOUT"), "service TIMEOUT"),
-      netmask: family === "IPv4" ? netmaskData.readUInt32BE(0) : readU32.call(netmaskData, 0),
-      persistenceEngine: pe === undefined ? "" : nulString(pe),
+      scheduler,
+      flags,
+      timeout,
+      netmask: family === "IPv4" ? netU32(buf, netmaskAt) : hostU32(buf, netmaskAt),
+      persistenceEngine: m[2 * IPVS_SVC_ATTR.PE_NAME]! < 0 ? "" : stringAt(buf, m, IPVS_SVC_ATTR.PE_NAME),
     },
   };
-  const stats = pickStats(m, IPVS_SVC_ATTR.STATS64, IPVS_SVC_ATTR.STATS, "service");
+  const stats = pickStats(buf, m, IPVS_SVC_ATTR.STATS64, IPVS_SVC_ATTR.STATS, "service");
   if (stats) service.stats = stats;
   return service;
 }
 
+/** The nested SERVICE attribute's content (as in a NEW_SERVICE reply of a GET_SERVICE dump). */
+export function decodeServiceAttrs(bytes: Buffer): KernelService {
+  return serviceAt(bytes, 0, bytes.length);
+}
+
 /** A NEW_SERVICE message's top-level attributes (one entry of a GET_SERVICE dump). */
 export function decodeServiceMessage(attrs: Buffer): KernelService {
-  const top = attributeMap(attrs, "service message");
-  return decodeServiceAttrs(need(top, IPVS_CMD_ATTR.SERVICE, "SERVICE attribute"));
+  indexAttributes(attrs, 0, attrs.length, topIndex, "service message");
+  const start = needAt(topIndex, IPVS_CMD_ATTR.SERVICE, "SERVICE attribute");
+  return serviceAt(attrs, start, start + topIndex[2 * IPVS_CMD_ATTR.SERVICE + 1]!);
 }
 
 const FORWARDING_BY_NUMBER: Record<number, ForwardingMethod> = {
@@ -690,60 +839,65 @@ function decodeTunnelChecksum(flags: number): TunnelChecksum {
   return "None";
 }
 
+function optionalCounter(buf: Buffer, index: AttrIndex, type: number, field: string): number {
+  return index[2 * type]! < 0 ? 0 : u32At(buf, index, type, field);
+}
+
+function destinationAt(buf: Buffer, from: number, to: number, serviceFamily: Family): KernelDestination {
+  const m = entryIndex;
+  indexAttributes(buf, from, to, m, "destination");
+  const family =
+    m[2 * IPVS_DEST_ATTR.ADDR_FAMILY]! < 0
+      ? serviceFamily
+      : afToFamily(
+          u16At(buf, m, IPVS_DEST_ATTR.ADDR_FAMILY, "destination ADDR_FAMILY"),
+          "destination ADDR_FAMILY",
+        );
+  const fwd = requiredU32(buf, m, IPVS_DEST_ATTR.FWD_METHOD, "destination FWD_METHOD");
+  const forwarding = FORWARDING_BY_NUMBER[fwd & FWD_MASK];
+  if (!forwarding) decodeFail(`destination FWD_METHOD ${fwd} is not known`);
+  const tunTypeNumber =
+    m[2 * IPVS_DEST_ATTR.TUN_TYPE]! < 0 ? 0 : u8At(buf, m, IPVS_DEST_ATTR.TUN_TYPE, "destination TUN_TYPE");
+  const tunnelType = TUNNEL_BY_NUMBER[tunTypeNumber];
+  if (!tunnelType) decodeFail(`destination TUN_TYPE ${tunTypeNumber} is not known`);
+  const address = addressAt(buf, m, IPVS_DEST_ATTR.ADDR, family, "destination ADDR");
+  needAt(m, IPVS_DEST_ATTR.PORT, "destination PORT");
+  const port = be16At(buf, m, IPVS_DEST_ATTR.PORT, "destination PORT");
+  const weight = requiredU32(buf, m, IPVS_DEST_ATTR.WEIGHT, "destination WEIGHT");
+  const upperThreshold = requiredU32(buf, m, IPVS_DEST_ATTR.U_THRESH, "destination U_THRESH");
+  const lowerThreshold = requiredU32(buf, m, IPVS_DEST_ATTR.L_THRESH, "destination L_THRESH");
+  const tunnelPort =
+    m[2 * IPVS_DEST_ATTR.TUN_PORT]! < 0 ? 0 : be16At(buf, m, IPVS_DEST_ATTR.TUN_PORT, "destination TUN_PORT");
+  const tunnelChecksum = decodeTunnelChecksum(
+    m[2 * IPVS_DEST_ATTR.TUN_FLAGS]! < 0
+      ? 0
+      : u16At(buf, m, IPVS_DEST_ATTR.TUN_FLAGS, "destination TUN_FLAGS"),
+  );
+  const dest: KernelDestination = {
+    key: { family, address, port },
+    config: { forwarding, weight, upperThreshold, lowerThreshold, tunnelType, tunnelPort, tunnelChecksum },
+    activeConnections: optionalCounter(buf, m, IPVS_DEST_ATTR.ACTIVE_CONNS, "destination ACTIVE_CONNS"),
+    inactiveConnections: optionalCounter(buf, m, IPVS_DEST_ATTR.INACT_CONNS, "destination INACT_CONNS"),
+    persistentConnections: optionalCounter(buf, m, IPVS_DEST_ATTR.PERSIST_CONNS, "destination PERSIST_CONNS"),
+  };
+  const stats = pickStats(buf, m, IPVS_DEST_ATTR.STATS64, IPVS_DEST_ATTR.STATS, "destination");
+  if (stats) dest.stats = stats;
+  return dest;
+}
+
 /**
  * The nested DEST attribute's content. `serviceFamily` is the family to assume when the kernel
  * (< 3.18) sends no ADDR_FAMILY.
  */
 export function decodeDestinationAttrs(bytes: Buffer, serviceFamily: Family): KernelDestination {
-  const m = attributeMap(bytes, "destination");
-  const afData = m.get(IPVS_DEST_ATTR.ADDR_FAMILY);
-  const family =
-    afData === undefined
-      ? serviceFamily
-      : afToFamily(u16(afData, "destination ADDR_FAMILY"), "destination ADDR_FAMILY");
-  const fwd = u32(need(m, IPVS_DEST_ATTR.FWD_METHOD, "destination FWD_METHOD"), "destination FWD_METHOD");
-  const forwarding = FORWARDING_BY_NUMBER[fwd & FWD_MASK];
-  if (!forwarding) decodeFail(`destination FWD_METHOD ${fwd} is not known`);
-  const tunType = m.get(IPVS_DEST_ATTR.TUN_TYPE);
-  const tunTypeNumber = tunType === undefined ? 0 : u8(tunType, "destination TUN_TYPE");
-  const tunnelType = TUNNEL_BY_NUMBER[tunTypeNumber];
-  if (!tunnelType) decodeFail(`destination TUN_TYPE ${tunTypeNumber} is not known`);
-  const tunPort = m.get(IPVS_DEST_ATTR.TUN_PORT);
-  const tunFlags = m.get(IPVS_DEST_ATTR.TUN_FLAGS);
-  const counter = (type: number, field: string) => {
-    const d = m.get(type);
-    return d === undefined ? 0 : u32(d, field);
-  };
-  const dest: KernelDestination = {
-    key: {
-      family,
-      address: decodeAddress(need(m, IPVS_DEST_ATTR.ADDR, "destination ADDR"), family, "destination ADDR"),
-      port: be16(need(m, IPVS_DEST_ATTR.PORT, "destination PORT"), "destination PORT"),
-    },
-    config: {
-      forwarding,
-      weight: u32(need(m, IPVS_DEST_ATTR.WEIGHT, "destination WEIGHT"), "destination WEIGHT"),
-      upperThreshold: u32(need(m, IPVS_DEST_ATTR.U_THRESH, "destination U_THRESH"), "destination U_THRESH"),
-      lowerThreshold: u32(need(m, IPVS_DEST_ATTR.L_THRESH, "destination L_THRESH"), "destination L_THRESH"),
-      tunnelType,
-      tunnelPort: tunPort === undefined ? 0 : be16(tunPort, "destination TUN_PORT"),
-      tunnelChecksum: decodeTunnelChecksum(
-        tunFlags === undefined ? 0 : u16(tunFlags, "destination TUN_FLAGS"),
-      ),
-    },
-    activeConnections: counter(IPVS_DEST_ATTR.ACTIVE_CONNS, "destination ACTIVE_CONNS"),
-    inactiveConnections: counter(IPVS_DEST_ATTR.INACT_CONNS, "destination INACT_CONNS"),
-    persistentConnections: counter(IPVS_DEST_ATTR.PERSIST_CONNS, "destination PERSIST_CONNS"),
-  };
-  const stats = pickStats(m, IPVS_DEST_ATTR.STATS64, IPVS_DEST_ATTR.STATS, "destination");
-  if (stats) dest.stats = stats;
-  return dest;
+  return destinationAt(bytes, 0, bytes.length, serviceFamily);
 }
 
 /** A NEW_DEST message's top-level attributes (one entry of a GET_DEST dump). */
 export function decodeDestinationMessage(attrs: Buffer, serviceFamily: Family): KernelDestination {
-  const top = attributeMap(attrs, "destination message");
-  return decodeDestinationAttrs(need(top, IPVS_CMD_ATTR.DEST, "DEST attribute"), serviceFamily);
+  indexAttributes(attrs, 0, attrs.length, topIndex, "destination message");
+  const start = needAt(topIndex, IPVS_CMD_ATTR.DEST, "DEST attribute");
+  return destinationAt(attrs, start, start + topIndex[2 * IPVS_CMD_ATTR.DEST + 1]!, serviceFamily);
 }
 
 /** GET_CONFIG reply. */

@@ -541,4 +541,77 @@ describe("ipvs codec: properties", () => {
     });
     expect(() => decodeServiceMessage(Buffer.concat(noSched.bufs))).toThrow(/FLAGS is missing/);
   });
+
+  it("stats counters decode to exactly the sent values, whatever their width", () => {
+    const u64 = fc.bigInt({ min: 0n, max: 2n ** 64n - 1n });
+    const u32 = fc.integer({ min: 0, max: 0xffffffff });
+    fc.assert(
+      fc.property(fc.array(u64, { minLength: 10, maxLength: 10 }), u32, u64, (wide, conns, inBytes) => {
+        const s64 = new AttrStream();
+        wide.forEach((v, i) => {
+          s64.push(i + 1, putU64(v));
+        });
+        const s32 = new AttrStream();
+        s32.push(1, putU32(conns));
+        s32.push(4, putU64(inBytes));
+        const d = new AttrStream();
+        d.push(IPVS_CMD_ATTR.DEST, (o) => {
+          o.push(IPVS_DEST_ATTR.ADDR, bytes("c6336405 00000000 00000000 00000000"));
+          o.push(IPVS_DEST_ATTR.PORT, bytes("0050"));
+          o.push(IPVS_DEST_ATTR.FWD_METHOD, putU32(0));
+          o.push(IPVS_DEST_ATTR.WEIGHT, putU32(1));
+          o.push(IPVS_DEST_ATTR.U_THRESH, putU32(0));
+          o.push(IPVS_DEST_ATTR.L_THRESH, putU32(0));
+          o.push(IPVS_DEST_ATTR.STATS64, s64.bufs);
+        });
+        const stats = decodeDestinationMessage(Buffer.concat(d.bufs), "IPv4").stats;
+        expect(stats && Object.values(stats)).toEqual(wide);
+        const narrow = decodeStats(Buffer.concat(s32.bufs), "stats");
+        expect([narrow.connections, narrow.inBytes, narrow.outBytes]).toEqual([BigInt(conns), inBytes, 0n]);
+      }),
+    );
+  });
+
+  it("decodes a reply inside a larger buffer, the last attribute of a type winning", () => {
+    const d = new AttrStream();
+    d.push(IPVS_CMD_ATTR.DEST, (o) => {
+      o.push(IPVS_DEST_ATTR.ADDR_FAMILY, putU16(2));
+      o.push(IPVS_DEST_ATTR.ADDR, bytes("c6336405 00000000 00000000 00000000"));
+      o.push(IPVS_DEST_ATTR.PORT, bytes("1f90"));
+      o.push(IPVS_DEST_ATTR.FWD_METHOD, putU32(3));
+      o.push(IPVS_DEST_ATTR.WEIGHT, putU32(7));
+      o.push(IPVS_DEST_ATTR.U_THRESH, putU32(0));
+      o.push(IPVS_DEST_ATTR.L_THRESH, putU32(0));
+      o.push(IPVS_DEST_ATTR.WEIGHT, putU32(9));
+      o.push(IPVS_DEST_ATTR.ACTIVE_CONNS, putU32(4));
+    });
+    const message = Buffer.concat(d.bufs);
+    const around = Buffer.concat([Buffer.alloc(12, 0xee), message, Buffer.alloc(8, 0xee)]);
+    const decoded = decodeDestinationMessage(around.subarray(12, 12 + message.length), "IPv6");
+    expect(decoded.key).toEqual({ family: "IPv4", address: "198.51.100.5", port: 8080 });
+    expect(decoded.config.forwarding).toBe("DirectRouting");
+    expect(decoded.config.weight).toBe(9);
+    expect(decoded.activeConnections).toBe(4);
+    expect(decoded.stats).toBeUndefined();
+  });
+
+  it("names the field and the sizes when an attribute has the wrong width", () => {
+    const badTimeout = new AttrStream();
+    badTimeout.push(IPVS_CMD_ATTR.SERVICE, (o) => {
+      o.push(IPVS_SVC_ATTR.AF, putU16(2));
+      o.push(IPVS_SVC_ATTR.FWMARK, putU32(1));
+      o.push(IPVS_SVC_ATTR.SCHED_NAME, Buffer.from("rr\0"));
+      o.push(IPVS_SVC_ATTR.FLAGS, bytes("00000000 ffffffff"));
+      o.push(IPVS_SVC_ATTR.TIMEOUT, putU16(300));
+      o.push(IPVS_SVC_ATTR.NETMASK, bytes("ffffffff"));
+    });
+    expect(() => decodeServiceMessage(Buffer.concat(badTimeout.bufs))).toThrow(
+      "malformed IPVS reply: service TIMEOUT has 2 bytes, expected 4",
+    );
+    const badCounter = new AttrStream();
+    badCounter.push(IPVS_SVC_ATTR.STATS64, (o) => o.push(2, Buffer.from([1, 2, 3])));
+    expect(() => decodeStats(Buffer.concat(badCounter.bufs).subarray(4), "service STATS64")).toThrow(
+      "malformed IPVS reply: service STATS64 inpkts has 3 bytes",
+    );
+  });
 });
