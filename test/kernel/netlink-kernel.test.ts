@@ -209,7 +209,8 @@ describe("NetlinkIpvsKernel (scripted socket)", () => {
   });
 
   it("times a long dump by silence, not by its total length", async () => {
-    // Five datagrams 120 ms apart (600 ms in all) against a 200 ms timeout: the dump keeps arriving.
+    // Five datagrams 300 ms apart (1.5 s in all) against a 1 s timeout: the dump keeps arriving.
+    // (Wide margins: a loaded machine may delay a datagram by a few hundred ms and the test still holds.)
     class SlowSocket extends ScriptedSocket {
       override send(
         msg: Uint8Array | Uint8Array[],
@@ -218,7 +219,10 @@ describe("NetlinkIpvsKernel (scripted socket)", () => {
       ): void {
         const msgs = decodeMessages(Buffer.concat(Array.isArray(msg) ? msg : [msg]));
         const m = msgs[0]!;
-        if (m.type !== 30) return super.send(msg, options, cb);
+        if (m.type !== 30) {
+          super.send(msg, options, cb);
+          return;
+        }
         cb();
         const part = (port: number) =>
           nlmsg(30, m.seq, 2, [
@@ -226,13 +230,13 @@ describe("NetlinkIpvsKernel (scripted socket)", () => {
             ...serviceAttr({ ...service, key: { ...service.key, port } }),
           ]);
         const datagrams = [part(1), part(2), part(3), part(4), done(m)];
-        datagrams.forEach((d, i) =>
-          setTimeout(() => this.emit("message", d, { port: 0, groups: 0 }), 120 * (i + 1)),
-        );
+        for (const [i, d] of datagrams.entries()) {
+          setTimeout(() => this.emit("message", d, { port: 0, groups: 0 }), 300 * (i + 1));
+        }
       }
     }
     const kernel = new NetlinkIpvsKernel({
-      timeoutMs: 200,
+      timeoutMs: 1000,
       createSocket: () =>
         new SlowSocket(
           () => [],
