@@ -48,14 +48,20 @@ export interface SyncCommandDependencies {
   now: () => number;
 }
 
-const defaults: SyncCommandDependencies = {
+/** The real kernel and clock. */
+export const defaultDependencies: SyncCommandDependencies = {
   makeKernel: () => new NetlinkIpvsKernel(),
   now: () => Date.now(),
 };
 
+/** --state-file, else $IPVS_OPERATOR_STATE_FILE, else DEFAULT_STATE_FILE. */
+export function statePath(flag: string | undefined): string {
+  return flag ?? process.env.IPVS_OPERATOR_STATE_FILE ?? DEFAULT_STATE_FILE;
+}
+
 export async function applyCommand(
   args: string[],
-  deps: SyncCommandDependencies = defaults,
+  deps: SyncCommandDependencies = defaultDependencies,
 ): Promise<number> {
   const { values } = parseOptions("apply", args, {
     filename: { type: "string", short: "f", multiple: true },
@@ -84,7 +90,7 @@ export async function applyCommand(
       desired: input.table,
       inputIssues: reportInputIssues(input),
       nodeName: input.node.name,
-      statePath: values["state-file"] ?? process.env.IPVS_OPERATOR_STATE_FILE ?? DEFAULT_STATE_FILE,
+      statePath: statePath(values["state-file"]),
       managedCidrs: values["managed-cidr"] ?? [],
       managedFwmarks: values["managed-fwmarks"] ?? [],
       dryRun: values["dry-run"] ?? false,

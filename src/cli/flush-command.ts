@@ -3,10 +3,8 @@
  * --managed-fwmarks) and nothing else. Foreign services stay. Destinations with connections drain
  * first (weight 0; run again to finish) unless --no-drain. There is deliberately no "flush all".
  */
-import type { IpvsKernel } from "../kernel/ipvs-kernel.ts";
-import { NetlinkIpvsKernel } from "../kernel/netlink-kernel.ts";
 import { FileJournalStore } from "../reconcile/ownership-journal.ts";
-import { DEFAULT_STATE_FILE, runSync, type SyncCommandDependencies } from "./apply-command.ts";
+import { defaultDependencies, runSync, type SyncCommandDependencies, statePath } from "./apply-command.ts";
 import { CliError } from "./cli-error.ts";
 import { parseOptions } from "./options.ts";
 
@@ -19,14 +17,9 @@ Services it does not own are never touched. Destinations that still have connect
 Exit status: 0 done (or draining); 1 operations failed; 4 IPVS unavailable.
 `;
 
-const defaults: SyncCommandDependencies = {
-  makeKernel: (): IpvsKernel => new NetlinkIpvsKernel(),
-  now: () => Date.now(),
-};
-
 export async function flushCommand(
   args: string[],
-  deps: SyncCommandDependencies = defaults,
+  deps: SyncCommandDependencies = defaultDependencies,
 ): Promise<number> {
   const { values } = parseOptions("flush", args, {
     owned: { type: "boolean" },
@@ -46,7 +39,7 @@ export async function flushCommand(
   }
   if (values["no-drain"] && !values["dry-run"]) {
     // Forget recorded drains, so everything goes now.
-    const store = new FileJournalStore(statePathOf(values["state-file"]));
+    const store = new FileJournalStore(statePath(values["state-file"]));
     const journal = await store.load();
     await store.save({ ...journal, drains: [] });
   }
@@ -55,7 +48,7 @@ export async function flushCommand(
       desired: [],
       inputIssues: 0,
       nodeName: "",
-      statePath: statePathOf(values["state-file"]),
+      statePath: statePath(values["state-file"]),
       managedCidrs: values["managed-cidr"] ?? [],
       managedFwmarks: values["managed-fwmarks"] ?? [],
       dryRun: values["dry-run"] ?? false,
@@ -64,8 +57,4 @@ export async function flushCommand(
     },
     deps,
   );
-}
-
-function statePathOf(flag: string | undefined): string {
-  return flag ?? process.env.IPVS_OPERATOR_STATE_FILE ?? DEFAULT_STATE_FILE;
 }

@@ -9,7 +9,7 @@
  * GUE port (EINVAL) -> destination lookup (EEXIST / ENOENT) -> address type (EINVAL).
  */
 import { ipToBytes } from "../model/ip.ts";
-import type { Operation, OperationKind } from "../model/plan.ts";
+import { type Operation, type OperationKind, operationServiceKey } from "../model/plan.ts";
 import type {
   DestinationKey,
   IpvsDestination,
@@ -89,18 +89,6 @@ function unicastDestination(key: DestinationKey): boolean {
   if (b[0] === 0xff) return false; // multicast
   if (b[0] === 0xfe && (b[1]! & 0xc0) === 0x80) return false; // link-local
   return true;
-}
-
-function serviceKeyOf(op: Operation): ServiceKey {
-  switch (op.op) {
-    case "addService":
-    case "updateService":
-      return op.service.key;
-    case "deleteService":
-      return op.key;
-    default:
-      return op.service;
-  }
 }
 
 export class FakeIpvsKernel implements IpvsKernel {
@@ -331,7 +319,7 @@ export class FakeIpvsKernel implements IpvsKernel {
       if (e instanceof IpvsEncodeError) throw new IpvsError(op.op, object, "EINVAL", e.message);
       throw e;
     }
-    const svc = this.#services.get(serviceKeyString(serviceKeyOf(op)));
+    const svc = this.#services.get(serviceKeyString(operationServiceKey(op)));
 
     if (op.op === "addService" || op.op === "updateService") {
       if (op.op === "addService" && svc) throw fail("EEXIST");

@@ -12,3 +12,16 @@ export type Operation =
   | { op: "deleteDestination"; service: ServiceKey; key: DestinationKey };
 
 export type OperationKind = Operation["op"];
+
+/** The key of the service an operation is about. */
+export function operationServiceKey(operation: Operation): ServiceKey {
+  switch (operation.op) {
+    case "addService":
+    case "updateService":
+      return operation.service.key;
+    case "deleteService":
+      return operation.key;
+    default:
+      return operation.service;
+  }
+}

@@ -17,8 +17,8 @@ import type { DesiredTable } from "../model/desired-table.ts";
 import { type DiffResult, type DriftItem, diff } from "../model/diff.ts";
 import { drainKey } from "../model/drain.ts";
 import type { OwnershipScope } from "../model/ownership.ts";
-import type { Operation } from "../model/plan.ts";
-import { destinationKeyString, type KernelTable, type ServiceKey, serviceKeyString } from "../model/table.ts";
+import { type Operation, operationServiceKey } from "../model/plan.ts";
+import { destinationKeyString, type KernelTable, serviceKeyString } from "../model/table.ts";
 import type { JournalStore } from "./ownership-journal.ts";
 
 export interface SyncOptions {
@@ -102,12 +102,12 @@ export async function syncOnce(desired: DesiredTable, options: SyncOptions): Pro
     const outcome = toOutcome(operation, serviceResults[i]);
     outcomes.push(outcome);
     if (outcome.result === "failed")
-      failedServices.set(serviceKeyString(operationService(operation)), outcome.reason!);
+      failedServices.set(serviceKeyString(operationServiceKey(operation)), outcome.reason!);
   });
 
   const runnable: Operation[] = [];
   for (const operation of otherOps) {
-    const failed = failedServices.get(serviceKeyString(operationService(operation)));
+    const failed = failedServices.get(serviceKeyString(operationServiceKey(operation)));
     if (failed !== undefined) {
       outcomes.push({
         operation,
@@ -181,20 +181,8 @@ function toOutcome(operation: Operation, result: OperationResult | undefined): O
   };
 }
 
-function operationService(operation: Operation): ServiceKey {
-  switch (operation.op) {
-    case "addService":
-    case "updateService":
-      return operation.service.key;
-    case "deleteService":
-      return operation.key;
-    default:
-      return operation.service;
-  }
-}
-
 function key(operation: Operation): string {
-  return serviceKeyString(operationService(operation));
+  return serviceKeyString(operationServiceKey(operation));
 }
 
 const VERBS: Record<Operation["op"], string> = {
