@@ -21,12 +21,12 @@ import { performance } from "node:perf_hooks";
 import { pathToFileURL } from "node:url";
 import type { IpvsKernel } from "../src/kernel/ipvs-kernel.ts";
 import type { NetlinkIpvsKernelOptions } from "../src/kernel/netlink-kernel.ts";
+import { readKernelTable } from "../src/kernel/read-kernel-table.ts";
 import type { DesiredTable } from "../src/model/desired-table.ts";
 import { diff } from "../src/model/diff.ts";
 import type { Operation } from "../src/model/plan.ts";
 import type { KernelTable, ServiceKey } from "../src/model/table.ts";
 import { NO_FLAGS, NO_TUNNEL } from "../src/model/table.ts";
-import { readKernelTable } from "../src/reconcile/sync-once.ts";
 
 const services = Number(process.argv[2] ?? 1000);
 const dests = Number(process.argv[3] ?? 4);

@@ -19,6 +19,7 @@ import type {
   IpvsTimeouts,
   KernelDestination,
   KernelService,
+  KernelSnapshot,
   ServiceKey,
   SyncDaemonConfig,
   SyncDaemonState,
@@ -29,6 +30,7 @@ import type { ErrnoName } from "./errors.ts";
 import { IpvsError } from "./errors.ts";
 import { encodeOperation, IpvsEncodeError, newDaemonRequest } from "./ipvs-codec.ts";
 import type { IpvsKernel, OperationResult } from "./ipvs-kernel.ts";
+import { readTableByListing } from "./read-kernel-table.ts";
 
 /** Schedulers of a stock kernel (twos arrived in 6.2). */
 export const DEFAULT_SCHEDULERS: readonly string[] = IPVS_SCHEDULERS;
@@ -147,6 +149,10 @@ export class FakeIpvsKernel implements IpvsKernel {
 
   // -------------------------------------------------------------------------------------------
   // IpvsKernel
+
+  readTable(): Promise<KernelSnapshot> {
+    return readTableByListing(this);
+  }
 
   async listServices(): Promise<KernelService[]> {
     this.#enter("listServices", "");

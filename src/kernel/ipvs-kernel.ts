@@ -11,16 +11,27 @@ import type {
   IpvsTimeouts,
   KernelDestination,
   KernelService,
+  KernelSnapshot,
   ServiceKey,
   SyncDaemonConfig,
   SyncDaemonState,
 } from "../model/table.ts";
 import type { IpvsError } from "./errors.ts";
 
-/** Outcome of one operation of a batch: ok, or the typed error the kernel gave for it. */
-export type OperationResult = { ok: true } | { ok: false; error: IpvsError };
+/**
+ * Outcome of one operation of a batch: ok, or the typed error the kernel gave for it. `unknown: true`
+ * means the request was sent but its acknowledgement was lost (a transport failure): it may or may not
+ * have been applied, so the caller must re-read the kernel before relying on either.
+ */
+export type OperationResult = { ok: true } | { ok: false; error: IpvsError; unknown?: boolean };
 
 export interface IpvsKernel {
+  /**
+   * The whole table in one read, decoded entry by entry: an entry that cannot be decoded is returned
+   * in `undecodable` with the reason (never thrown), and the rest of the table is still read.
+   */
+  readTable(): Promise<KernelSnapshot>;
+  /** The services that decode (see readTable for the ones that do not). */
   listServices(): Promise<KernelService[]>;
   /** Destinations of one service with connection counters; [] for a service that does not exist. */
   listDestinations(service: ServiceKey): Promise<KernelDestination[]>;
@@ -32,7 +43,8 @@ export interface IpvsKernel {
   deleteDestination(service: ServiceKey, key: DestinationKey): Promise<void>;
   /**
    * Runs operations in order (several per sendmsg where the implementation can) and reports
-   * each one's result; a failed operation does not stop the ones after it.
+   * each one's result; a failed operation does not stop the ones after it. Never rejects for a
+   * transport failure: the operations it hit are reported failed (not sent) or unknown (sent, ack lost).
    */
   apply(operations: readonly Operation[]): Promise<OperationResult[]>;
   getTimeouts(): Promise<IpvsTimeouts>;

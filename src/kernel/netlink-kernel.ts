@@ -22,6 +22,7 @@ import type {
   IpvsTimeouts,
   KernelDestination,
   KernelService,
+  KernelSnapshot,
   ServiceKey,
   SyncDaemonConfig,
   SyncDaemonState,
@@ -60,6 +61,7 @@ import {
   zeroRequest,
 } from "./ipvs-codec.ts";
 import type { IpvsKernel, OperationResult } from "./ipvs-kernel.ts";
+import { readTableByListing } from "./read-kernel-table.ts";
 
 const NETLINK_GENERIC = 16;
 
@@ -143,6 +145,10 @@ export class NetlinkIpvsKernel implements IpvsKernel {
 
   // -------------------------------------------------------------------------------------------
   // IpvsKernel
+
+  readTable(): Promise<KernelSnapshot> {
+    return readTableByListing(this);
+  }
 
   listServices(): Promise<KernelService[]> {
     return this.#exclusive(async () => {

@@ -132,6 +132,28 @@ export interface IpvsTableEntry<
 export type IpvsTable = IpvsTableEntry[];
 export type KernelTable = IpvsTableEntry<KernelService, KernelDestination>[];
 
+/**
+ * A kernel entry the decoder could not read: an unknown protocol, address family, forwarding method or
+ * tunnel type, or a malformed attribute. It is never modified or deleted (the agent cannot know what it
+ * is), and it is reported as Foreign drift with the reason. The rest of the table is read as usual.
+ */
+export interface UndecodableEntry {
+  /** What could be read of the service: serviceKeyString() when its key decoded, else a description. */
+  service: string;
+  /** The service key, when it decoded (then no desired service may take that key). */
+  key?: ServiceKey;
+  /** destinationKeyString() or a description, when the entry is a destination of a readable service. */
+  destination?: string;
+  /** Why it could not be decoded. */
+  reason: string;
+}
+
+/** One full read of the kernel: the decodable table plus every entry that could not be decoded. */
+export interface KernelSnapshot {
+  table: KernelTable;
+  undecodable: UndecodableEntry[];
+}
+
 /** Kernel-wide connection timeouts in seconds (ipvsadm --set tcp tcpfin udp). */
 export interface IpvsTimeouts {
   tcp: number;

@@ -13,6 +13,7 @@
 import { operationObject } from "../kernel/error-hints.ts";
 import { IpvsError } from "../kernel/errors.ts";
 import type { IpvsKernel, OperationResult } from "../kernel/ipvs-kernel.ts";
+import { readKernelTable } from "../kernel/read-kernel-table.ts";
 import type { DesiredTable } from "../model/desired-table.ts";
 import { type DiffResult, type DriftItem, diff } from "../model/diff.ts";
 import { drainKey } from "../model/drain.ts";
@@ -53,16 +54,6 @@ export interface SyncReport {
   failed: number;
   /** No operation failed or was skipped. */
   ok: boolean;
-}
-
-/**
- * Reads every service and its destinations. The destination lists are all requested at once: the
- * kernel handle may run them concurrently (NetlinkIpvsKernel uses several sockets).
- */
-export async function readKernelTable(kernel: IpvsKernel): Promise<KernelTable> {
-  const services = await kernel.listServices();
-  const destinations = await Promise.all(services.map((service) => kernel.listDestinations(service.key)));
-  return services.map((service, i) => ({ service, destinations: destinations[i]! }));
 }
 
 export async function syncOnce(desired: DesiredTable, options: SyncOptions): Promise<SyncReport> {

@@ -8,9 +8,9 @@ import { CliError } from "../../src/cli/cli-error.ts";
 import { flushCommand } from "../../src/cli/flush-command.ts";
 import { IpvsDecodeError, IpvsUnavailableError } from "../../src/kernel/errors.ts";
 import { FakeIpvsKernel } from "../../src/kernel/fake-kernel.ts";
+import { readKernelTable } from "../../src/kernel/read-kernel-table.ts";
 import { renderIpvsadmSave } from "../../src/model/ipvsadm-text.ts";
 import { NO_FLAGS } from "../../src/model/table.ts";
-import { readKernelTable } from "../../src/reconcile/sync-once.ts";
 import { captureOutput } from "./run-cli.ts";
 
 type Command = typeof applyCommand;

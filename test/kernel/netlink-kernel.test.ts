@@ -20,10 +20,10 @@ import {
 } from "../../src/kernel/ipvs-codec.ts";
 import type { RawSocket } from "../../src/kernel/netlink-kernel.ts";
 import { MAX_BATCH_SIZE, NetlinkIpvsKernel } from "../../src/kernel/netlink-kernel.ts";
+import { readKernelTable } from "../../src/kernel/read-kernel-table.ts";
 import type { Operation } from "../../src/model/plan.ts";
 import type { IpvsService, ServiceKey } from "../../src/model/table.ts";
 import { NO_FLAGS, NO_TUNNEL } from "../../src/model/table.ts";
-import { readKernelTable } from "../../src/reconcile/sync-once.ts";
 
 type AddressKey = Extract<ServiceKey, { kind: "address" }>;
 type Responder = (m: NetlinkReply, cmd: number) => Buffer[];

@@ -1,9 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { FakeIpvsKernel } from "../../src/kernel/fake-kernel.ts";
+import { readKernelTable } from "../../src/kernel/read-kernel-table.ts";
 import type { DesiredDestination, DesiredEntry, DesiredTable } from "../../src/model/desired-table.ts";
 import { NO_FLAGS, NO_TUNNEL, type ServiceKey } from "../../src/model/table.ts";
 import { MemoryJournalStore } from "../../src/reconcile/ownership-journal.ts";
-import { readKernelTable, syncOnce } from "../../src/reconcile/sync-once.ts";
+import { syncOnce } from "../../src/reconcile/sync-once.ts";
 
 const key = (address: string, port = 80): ServiceKey => ({
   kind: "address",

@@ -10,8 +10,8 @@ import { createConnection } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NetlinkIpvsKernel } from "../../../src/kernel/netlink-kernel.ts";
+import { readKernelTable } from "../../../src/kernel/read-kernel-table.ts";
 import type { ServiceKey } from "../../../src/model/table.ts";
-import { readKernelTable } from "../../../src/reconcile/sync-once.ts";
 import { runCli } from "../../../test/cli/run-cli.ts";
 import { ipvsadm, scratch, writeManifest } from "./vm-helpers.ts";
 
