@@ -2,6 +2,7 @@
  * The standalone front half of the engine: manifests -> snapshot -> computeDesired for one node.
  * Shared by `plan` and `apply` so both plan exactly the same table.
  */
+import { isDeepStrictEqual } from "node:util";
 import { loadManifests } from "../files/manifest-source.ts";
 import { computeDesired } from "../model/desired.ts";
 import type { DesiredTable } from "../model/desired-table.ts";
@@ -18,6 +19,8 @@ export interface DesiredFromFiles {
   notes: string[];
   /** Files or documents that could not be read. */
   errors: string[];
+  /** The objects read (keep-last-good looks up the VirtualService of an invalid RealServer). */
+  snapshot: Snapshot;
 }
 
 /**
@@ -43,14 +46,16 @@ export async function desiredFromFiles(
   let result = initial;
   if (health === "healthy" && initial.healthTargets.length > 0) {
     result = computeDesired(snapshot, node, new Map(initial.healthTargets.map((t) => [t.key, true])));
-    if (JSON.stringify(result.table) !== JSON.stringify(initial.table)) {
+    // Both tables are plain data from one snapshot (same key order, no undefined fields), so deep
+    // equality is JSON equality without serializing tens of megabytes twice.
+    if (!isDeepStrictEqual(result.table, initial.table)) {
       notes.push(
         "health checks are not run by plan/apply: backends with a healthCheck are taken as healthy " +
           "(--health initial plans them in their initialState instead)",
       );
     }
   }
-  return { node, table: result.table, problems: result.problems, notes, errors: load.errors };
+  return { node, table: result.table, problems: result.problems, notes, errors: load.errors, snapshot };
 }
 
 export function parseHealthAssumption(value: string | undefined): HealthAssumption {

@@ -61,6 +61,9 @@
  *   persistence -> flags.persistent, timeout, netmask (IPv4 dotted mask as a number, IPv6 prefix length)
  *   and engine. Non-persistent services get timeout 0 and netmask 0xffffffff (IPv4) or 128 (IPv6), which is
  *   what ipvsadm sends by default, so the table reads back the same.
+ * - Cost: linear in the snapshot apart from sorting. Services, Endpoints and EndpointSlices are looked up
+ *   through an index (kube-objects.ts indexCoreObjects), never by scanning the snapshot per
+ *   VirtualService; objects are serialized (JSON) only to order two objects that share a name.
  */
 import {
   checkRealServerAgainstService,
@@ -76,12 +79,14 @@ import {
 import type { DesiredDestination, DesiredEntry, DesiredTable, ObjectSource } from "./desired-table.ts";
 import { canonicalIp, ipFamily, ipv4MaskToNumber } from "./ip.ts";
 import {
+  type CoreObjectIndex,
+  indexCoreObjects,
   type ObjectIssue,
-  objectMeta,
   type PortView,
   readEndpointSlice,
   readEndpoints,
   readService,
+  SERVICE_NAME_LABEL,
 } from "./kube-objects.ts";
 import { normalizeProblems, type Problem, type ProblemObject } from "./problems.ts";
 import { type HealthState, type HealthTarget, healthKey, type NodeInfo, type Snapshot } from "./snapshot.ts";
@@ -103,7 +108,7 @@ export interface DesiredResult {
   healthTargets: HealthTarget[];
 }
 
-export const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
+export { SERVICE_NAME_LABEL };
 
 export function computeDesired(
   snapshot: Snapshot,
@@ -115,13 +120,14 @@ export function computeDesired(
 
   const services = acceptVirtualServices(snapshot.virtualServices, problems);
   const realServers = collectRealServers(snapshot.realServers, services, problems);
+  const core = indexCoreObjects(snapshot);
 
   const table: DesiredTable = [];
   for (const vs of services.accepted) {
     if (!selectsNode(vs.object.spec.nodeSelector, node.labels)) continue;
     try {
       table.push(
-        buildEntry(vs, realServers.get(refText(vs.ref)) ?? [], snapshot, health, problems, healthTargets),
+        buildEntry(vs, realServers.get(refText(vs.ref)) ?? [], core, health, problems, healthTargets),
       );
     } catch (error) {
       problems.push({
@@ -169,7 +175,7 @@ function acceptVirtualServices(raws: readonly unknown[], problems: Problem[]): V
   }
 
   const byKey = new Map<string, AcceptedVirtualService[]>();
-  for (const vs of valid) byKey.set(vs.keyText, [...(byKey.get(vs.keyText) ?? []), vs]);
+  for (const vs of valid) pushTo(byKey, vs.keyText, vs);
   const accepted: AcceptedVirtualService[] = [];
   for (const group of byKey.values()) {
     group.sort(byAgeThenName);
@@ -309,10 +315,7 @@ function collectRealServers(
       });
       continue;
     }
-    byService.set(target, [
-      ...(byService.get(target) ?? []),
-      { ref, object: result.value, created: createdAt(raw) },
-    ]);
+    pushTo(byService, target, { ref, object: result.value, created: createdAt(raw) });
   }
   for (const list of byService.values()) list.sort(byAgeThenName);
   return byService;
@@ -331,7 +334,7 @@ interface Candidate {
 function buildEntry(
   vs: AcceptedVirtualService,
   realServers: readonly AcceptedRealServer[],
-  snapshot: Snapshot,
+  core: CoreObjectIndex,
   health: HealthState,
   problems: Problem[],
   healthTargets: HealthTarget[],
@@ -372,7 +375,7 @@ function buildEntry(
   }
 
   if (spec.backends) {
-    for (const d of endpointDestinations(vs, snapshot, problems)) {
+    for (const d of endpointDestinations(vs, core, problems)) {
       const dk = destinationKeyString(d.key);
       const owner = rsOwner.get(dk);
       if (owner) {
@@ -542,7 +545,7 @@ interface EndpointAddress {
 
 function endpointDestinations(
   vs: AcceptedVirtualService,
-  snapshot: Snapshot,
+  core: CoreObjectIndex,
   problems: Problem[],
 ): DesiredDestination[] {
   const spec = vs.object.spec;
@@ -550,10 +553,7 @@ function endpointDestinations(
   if (!backends) return [];
   const vsObject: ProblemObject = { kind: "VirtualService", ...vs.ref };
   const ref = backends.serviceRef;
-  const svc = snapshot.services.find((s) => {
-    const m = objectMeta(s);
-    return m.namespace === vs.ref.namespace && m.name === ref.name;
-  });
+  const svc = core.service(vs.ref.namespace, ref.name);
   if (svc === undefined) {
     problems.push({
       kind: "NotFound",
@@ -593,8 +593,8 @@ function endpointDestinations(
 
   const found =
     backends.source === "Endpoints"
-      ? fromEndpoints(snapshot.endpoints, vs, ref.name, servicePort, problems)
-      : fromEndpointSlices(snapshot.endpointSlices, vs, ref.name, servicePort, problems);
+      ? fromEndpoints(core, vs, ref.name, servicePort, problems)
+      : fromEndpointSlices(core, vs, ref.name, servicePort, problems);
 
   const forwarding = spec.forwarding;
   const config = forwardingConfig(forwarding);
@@ -693,25 +693,21 @@ function matchingPort(ports: readonly PortView[], servicePort: ServicePort): num
 }
 
 function fromEndpointSlices(
-  slices: readonly unknown[],
+  core: CoreObjectIndex,
   vs: AcceptedVirtualService,
   serviceName: string,
   servicePort: ServicePort,
   problems: Problem[],
 ): EndpointAddress[] {
   const out: EndpointAddress[] = [];
-  const mine = slices
-    .map((slice) => ({ slice, meta: objectMeta(slice) }))
-    .filter(
-      ({ slice, meta }) =>
-        meta.namespace === vs.ref.namespace &&
-        meta.labels[SERVICE_NAME_LABEL] === serviceName &&
-        isRecord(slice) &&
-        slice.addressType === vs.key.family,
-    )
+  const mine = sortByTextThenJson(
+    core
+      .endpointSlices(vs.ref.namespace, serviceName)
+      .filter(({ slice }) => isRecord(slice) && slice.addressType === vs.key.family),
     // By name, then by content: two slices can only share a name when they come from files.
-    .map((x) => ({ ...x, text: safeJson(x.slice) }))
-    .sort((a, b) => compareText(a.meta.name, b.meta.name) || compareText(a.text, b.text));
+    (x) => x.meta.name,
+    (x) => x.slice,
+  );
   for (const { slice, meta } of mine) {
     const source = { namespace: vs.ref.namespace, name: meta.name || UNNAMED };
     const read = readEndpointSlice(slice, vs.key.family);
@@ -729,17 +725,14 @@ function fromEndpointSlices(
 }
 
 function fromEndpoints(
-  all: readonly unknown[],
+  core: CoreObjectIndex,
   vs: AcceptedVirtualService,
   serviceName: string,
   servicePort: ServicePort,
   problems: Problem[],
 ): EndpointAddress[] {
   const out: EndpointAddress[] = [];
-  const ep = all.find((e) => {
-    const m = objectMeta(e);
-    return m.namespace === vs.ref.namespace && m.name === serviceName;
-  });
+  const ep = core.endpoints(vs.ref.namespace, serviceName);
   if (ep === undefined) return out;
   const source = { namespace: vs.ref.namespace, name: serviceName };
   const read = readEndpoints(ep);
@@ -791,6 +784,12 @@ function refText(ref: ObjectSource): string {
   return `${ref.namespace}/${ref.name}`;
 }
 
+function pushTo<T>(map: Map<string, T[]>, key: string, value: T): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}
+
 function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
@@ -813,12 +812,18 @@ function invalid(kind: ProblemObject["kind"], ref: ObjectSource, path: string, m
  * independent of input order.
  */
 function dedupeByName(raws: readonly unknown[], kind: ProblemObject["kind"], problems: Problem[]): unknown[] {
-  const withText = raws.map((raw) => ({ raw, ref: rawRef(raw), text: safeJson(raw) }));
-  withText.sort((a, b) => compareText(refText(a.ref), refText(b.ref)) || compareText(a.text, b.text));
+  const sorted = sortByTextThenJson(
+    raws.map((raw) => {
+      const ref = rawRef(raw);
+      return { raw, ref, refText: refText(ref) };
+    }),
+    (x) => x.refText,
+    (x) => x.raw,
+  );
   const seen = new Set<string>();
   const out: unknown[] = [];
-  for (const x of withText) {
-    const k = refText(x.ref);
+  for (const x of sorted) {
+    const k = x.refText;
     if (x.ref.name === UNNAMED) {
       // Without a name it fails validation anyway; let each one be reported for what it is.
       out.push(x.raw);
@@ -836,6 +841,20 @@ function dedupeByName(raws: readonly unknown[], kind: ProblemObject["kind"], pro
     out.push(x.raw);
   }
   return out;
+}
+
+/**
+ * `items` sorted by `text`, ties broken by the JSON text of `raw` (stable for equal JSON). The JSON text
+ * is computed only for items whose `text` ties, so the common case (unique names) costs no stringify.
+ */
+function sortByTextThenJson<T>(items: readonly T[], text: (x: T) => string, raw: (x: T) => unknown): T[] {
+  const decorated = items.map((item) => ({ item, text: text(item), json: undefined as string | undefined }));
+  const json = (x: (typeof decorated)[number]) => {
+    x.json ??= safeJson(raw(x.item));
+    return x.json;
+  };
+  decorated.sort((a, b) => compareText(a.text, b.text) || compareText(json(a), json(b)));
+  return decorated.map((x) => x.item);
 }
 
 function safeJson(x: unknown): string {

@@ -16,7 +16,11 @@
  * Pure: no I/O; never throws, whatever it is given.
  */
 import { canonicalIp, ipFamily } from "./ip.ts";
+import type { Snapshot } from "./snapshot.ts";
 import type { Family } from "./table.ts";
+
+/** The label of an EndpointSlice that names its Service. */
+export const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
 
 export interface ObjectIssue {
   /** Path inside the object: "endpoints[2].addresses". */
@@ -81,6 +85,87 @@ export function objectMeta(raw: unknown): ObjectMeta {
     name: typeof meta.name === "string" ? meta.name : "",
     labels: isRecord(meta.labels) ? meta.labels : {},
   };
+}
+
+/** An EndpointSlice with its metadata as objectMeta() reads it. */
+export interface IndexedSlice {
+  slice: unknown;
+  meta: ObjectMeta;
+}
+
+/**
+ * Where computeDesired() looks core objects up, so each lookup is one map access instead of a scan of
+ * the whole snapshot. Answers are exactly what a scan in snapshot order gives: a Service or Endpoints
+ * is the FIRST object with that namespace and name (objectMeta(): namespace "default", name "" when
+ * absent); the EndpointSlices of a Service are all those of its namespace whose kubernetes.io/service-name
+ * label is that name, in snapshot order. Each map is built on first use.
+ */
+export interface CoreObjectIndex {
+  service(namespace: string, name: string): unknown;
+  endpoints(namespace: string, name: string): unknown;
+  endpointSlices(namespace: string, serviceName: string): readonly IndexedSlice[];
+}
+
+export function indexCoreObjects(
+  snapshot: Pick<Snapshot, "services" | "endpoints" | "endpointSlices">,
+): CoreObjectIndex {
+  let services: NamespacedMap<unknown> | undefined;
+  let endpoints: NamespacedMap<unknown> | undefined;
+  let slices: NamespacedMap<IndexedSlice[]> | undefined;
+  const firstByName = (objects: readonly unknown[]): NamespacedMap<unknown> => {
+    const map = new NamespacedMap<unknown>();
+    for (const object of objects) {
+      const meta = objectMeta(object);
+      if (!map.has(meta.namespace, meta.name)) map.set(meta.namespace, meta.name, object);
+    }
+    return map;
+  };
+  return {
+    service(namespace, name) {
+      services ??= firstByName(snapshot.services);
+      return services.get(namespace, name);
+    },
+    endpoints(namespace, name) {
+      endpoints ??= firstByName(snapshot.endpoints);
+      return endpoints.get(namespace, name);
+    },
+    endpointSlices(namespace, serviceName) {
+      if (!slices) {
+        slices = new NamespacedMap<IndexedSlice[]>();
+        for (const slice of snapshot.endpointSlices) {
+          const meta = objectMeta(slice);
+          const label = meta.labels[SERVICE_NAME_LABEL];
+          if (typeof label !== "string") continue;
+          const list = slices.get(meta.namespace, label);
+          if (list) list.push({ slice, meta });
+          else slices.set(meta.namespace, label, [{ slice, meta }]);
+        }
+      }
+      return slices.get(namespace, serviceName) ?? [];
+    },
+  };
+}
+
+/** A map keyed by (namespace, name) without joining them into one string (names may hold any character). */
+class NamespacedMap<T> {
+  readonly #byNamespace = new Map<string, Map<string, T>>();
+
+  has(namespace: string, name: string): boolean {
+    return this.#byNamespace.get(namespace)?.has(name) ?? false;
+  }
+
+  get(namespace: string, name: string): T | undefined {
+    return this.#byNamespace.get(namespace)?.get(name);
+  }
+
+  set(namespace: string, name: string, value: T): void {
+    let inner = this.#byNamespace.get(namespace);
+    if (!inner) {
+      inner = new Map();
+      this.#byNamespace.set(namespace, inner);
+    }
+    inner.set(name, value);
+  }
 }
 
 export function readService(raw: unknown): Read<ServiceView> {
