@@ -6,15 +6,18 @@
  * 1 some operations failed (each reported, the rest applied); 3 some objects were invalid (the rest
  * applied); 4 IPVS is not available on this machine.
  */
-import { IpvsDecodeError, IpvsError, IpvsUnavailableError } from "../kernel/errors.ts";
+import { IpvsDecodeError } from "../kernel/errors.ts";
 import type { IpvsKernel } from "../kernel/ipvs-kernel.ts";
 import { NetlinkIpvsKernel } from "../kernel/netlink-kernel.ts";
 import type { DesiredTable } from "../model/desired-table.ts";
 import type { DriftItem } from "../model/diff.ts";
+import { lastGoodHolds } from "../model/last-good.ts";
 import { type FwmarkRange, ownershipScopeProblems } from "../model/ownership.ts";
 import { createRootLogger } from "../observability/logger.ts";
+import { readBootId } from "../reconcile/boot-id.ts";
+import { FileNodeLock } from "../reconcile/node-lock.ts";
 import { FileJournalStore, JournalFormatError } from "../reconcile/ownership-journal.ts";
-import { type SyncReport, syncOnce } from "../reconcile/sync-once.ts";
+import { Reconciler, type SyncError, type SyncResult } from "../reconcile/reconciler.ts";
 import { CliError } from "./cli-error.ts";
 import { desiredFromFiles, parseHealthAssumption, reportInputIssues } from "./desired-from-files.ts";
 import { nodeName, parseLabels, parseOptions } from "./options.ts";
@@ -35,23 +38,29 @@ Nothing is ever flushed; removed real servers are drained (weight 0) before they
   --managed-cidr CIDR      services with an address inside are owned (repeatable)
   --managed-fwmarks A-B    fwmark services in this range are owned (repeatable)
   --dry-run                print the plan against the live kernel, change nothing
+  --delete-despite-errors  when a manifest cannot be read, still delete and drain what it no longer
+                           lists (default: nothing is removed then; additions and updates still apply)
+  --lock-timeout SECONDS   how long to wait for another writer on this node (agent, apply) (default 30)
   --health healthy|initial backends with a healthCheck count as healthy (default: apply runs no probes)
                            or as their check's initialState
   -o, --output text|json   report format (default text)
   --log-level LEVEL        pino level for the JSON log on stderr (default warn)
-Exit status: 0 in sync; 1 operations failed; 3 invalid objects (rest applied); 4 IPVS unavailable.
+Exit status: 0 in sync; 1 operations failed; 3 invalid objects or unreadable manifests (rest
+applied); 4 IPVS unavailable.
 `;
 
 /** The dependencies of every command that syncs a kernel (tests pass a fake kernel and clock). */
 export interface SyncCommandDependencies {
   makeKernel: () => IpvsKernel;
   now: () => number;
+  bootId: () => Promise<string>;
 }
 
-/** The real kernel and clock. */
+/** The real kernel, clock and boot id. */
 export const defaultDependencies: SyncCommandDependencies = {
   makeKernel: () => new NetlinkIpvsKernel(),
   now: () => Date.now(),
+  bootId: () => readBootId(),
 };
 
 /** --state-file, else $IPVS_OPERATOR_STATE_FILE, else DEFAULT_STATE_FILE. */
@@ -74,6 +83,8 @@ export async function applyCommand(
     output: { type: "string", short: "o", default: "text" },
     "log-level": { type: "string", default: "warn" },
     health: { type: "string", default: "healthy" },
+    "delete-despite-errors": { type: "boolean" },
+    "lock-timeout": { type: "string", default: "30" },
   });
   if (values.help) {
     process.stdout.write(HELP);
@@ -85,10 +96,17 @@ export async function applyCommand(
     parseLabels(values["node-labels"]),
     parseHealthAssumption(values.health),
   );
+  const invalid = lastGoodHolds(input.problems, input.snapshot.realServers);
   return runSync(
     {
       desired: input.table,
       inputIssues: reportInputIssues(input),
+      ...(input.errors.length > 0 && !values["delete-despite-errors"]
+        ? { partialInput: `${input.errors.length} manifest files or documents could not be read` }
+        : {}),
+      invalidVirtualServices: invalid.invalidVirtualServices,
+      holdRemovalsFor: invalid.holdRemovalsFor,
+      lockTimeoutSeconds: parseSeconds("--lock-timeout", values["lock-timeout"]),
       nodeName: input.node.name,
       statePath: statePath(values["state-file"]),
       managedCidrs: values["managed-cidr"] ?? [],
@@ -116,6 +134,14 @@ export interface SyncRequest {
   logLevel?: string;
   /** For services no longer desired; undefined = diff's default. */
   drainTimeoutSeconds?: number | undefined;
+  /** The input was read only in part: nothing is removed (see Reconciler). */
+  partialInput?: string;
+  invalidVirtualServices?: ReadonlyMap<string, string>;
+  holdRemovalsFor?: ReadonlyMap<string, string>;
+  /** Recorded drains are forgotten: everything goes at once (flush --no-drain). */
+  forgetDrains?: boolean;
+  /** How long to wait for the node lock (default 30 s). */
+  lockTimeoutSeconds?: number;
 }
 
 /** One sync of the kernel against `desired`, the report on stdout, and the exit status. */
@@ -134,43 +160,46 @@ export async function runSync(request: SyncRequest, deps: SyncCommandDependencie
   });
   const { statePath } = request;
   const kernel = deps.makeKernel();
-  let report: SyncReport;
+  let report: SyncResult;
   const started = performance.now();
   try {
-    report = await syncOnce(request.desired, {
+    const reconciler = new Reconciler({
       kernel,
       journal: new FileJournalStore(statePath),
+      lock: new FileNodeLock(statePath, {
+        holder: `ipvs-operator ${request.nodeName ? "apply" : "flush"}`,
+        waitMs: (request.lockTimeoutSeconds ?? 30) * 1000,
+      }),
       scope,
+      bootId: await deps.bootId(),
+      logger,
+    });
+    report = await reconciler.sync({
+      desired: request.desired,
       now: deps.now(),
       dryRun: request.dryRun,
       ...(request.drainTimeoutSeconds === undefined
         ? {}
         : { defaultDrainTimeoutSeconds: request.drainTimeoutSeconds }),
+      ...(request.partialInput === undefined ? {} : { partialInput: request.partialInput }),
+      ...(request.invalidVirtualServices ? { invalidVirtualServices: request.invalidVirtualServices } : {}),
+      ...(request.holdRemovalsFor ? { holdRemovalsFor: request.holdRemovalsFor } : {}),
+      forgetDrains: request.forgetDrains ?? false,
     });
-  } catch (error) {
-    if (error instanceof IpvsUnavailableError) {
-      process.stderr.write(`error: ${error.message}\n`);
-      return 4;
-    }
-    if (error instanceof IpvsError) throw new CliError(error.message, 1);
-    if (error instanceof IpvsDecodeError) {
-      throw new CliError(`the kernel sent a reply this version cannot decode: ${error.message}`, 1);
-    }
-    if (error instanceof JournalFormatError) {
-      throw new CliError(
-        `the state file is not usable: ${error.message}. Move it away to start a new journal ` +
-          "(the services it recorded are then left in place as Foreign, never deleted).",
-        1,
-      );
-    }
-    const code = (error as NodeJS.ErrnoException).code;
-    if (["EACCES", "EROFS", "ENOTDIR", "EISDIR", "EPERM", "ENOENT"].includes(code ?? "")) {
-      throw new CliError(`cannot use the state file ${statePath}: ${code} (see --state-file)`, 1);
-    }
-    throw error;
   } finally {
     await kernel.close();
   }
+  for (const note of report.notes) process.stderr.write(`note: ${note}\n`);
+  // Transport and late journal errors come with a report; the others stop the sync before any change.
+  const fatal = report.snapshot === undefined ? report.errors[0] : undefined;
+  if (fatal) {
+    if (fatal.kind === "Unavailable") {
+      process.stderr.write(`error: ${fatal.message}\n`);
+      return 4;
+    }
+    throw new CliError(fatalMessage(fatal, statePath), 1);
+  }
+  for (const error of report.errors) process.stderr.write(`error: ${error.message}\n`);
   const milliseconds = Math.round(performance.now() - started);
   logger.info(
     { node: request.nodeName, operations: report.outcomes.length, failed: report.failed, milliseconds },
@@ -184,6 +213,7 @@ export async function runSync(request: SyncRequest, deps: SyncCommandDependencie
       draining: report.draining,
       operations: report.outcomes.map(({ description, result, reason }) => ({ description, result, reason })),
       drift: report.drift,
+      errors: report.errors.map(({ kind, message }) => ({ kind, message })),
     };
     process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
   } else {
@@ -199,7 +229,7 @@ export function formatDrift(item: DriftItem): string {
   return `${item.kind} ${where}${change} (${item.action})${item.message ? `: ${item.message}` : ""}`;
 }
 
-export function formatReport(report: SyncReport, dryRun: boolean, milliseconds: number): string {
+export function formatReport(report: SyncResult, dryRun: boolean, milliseconds: number): string {
   const lines: string[] = [];
   for (const item of report.drift) lines.push(`drift: ${formatDrift(item)}`);
   for (const o of report.outcomes)
@@ -207,7 +237,8 @@ export function formatReport(report: SyncReport, dryRun: boolean, milliseconds: 
   const count = (r: string) => report.outcomes.filter((o) => o.result === r).length;
   const summary = dryRun
     ? `${count("planned")} operations planned (dry run, nothing changed)`
-    : `${count("applied")} operations applied, ${count("failed")} failed, ${count("skipped")} skipped`;
+    : `${count("applied")} operations applied, ${count("failed")} failed, ${count("skipped")} skipped` +
+      (count("unknown") > 0 ? `, ${count("unknown")} unknown (acknowledgement lost)` : "");
   const state = dryRun
     ? ""
     : report.ok
@@ -224,4 +255,31 @@ function parseFwmarkRange(text: string): FwmarkRange {
   if (!match) throw new CliError(`--managed-fwmarks "${text}" is not a number or a FROM-TO range`);
   const from = Number(match[1]);
   return { from, to: match[2] === undefined ? from : Number(match[2]) };
+}
+
+function parseSeconds(flag: string, text: string | undefined): number {
+  const value = Number(text);
+  if (text === undefined || !Number.isFinite(value) || value < 0) {
+    throw new CliError(`${flag} must be a number of seconds, not "${text}"`);
+  }
+  return value;
+}
+
+const STATE_FILE_ERRNOS = ["EACCES", "EROFS", "ENOTDIR", "EISDIR", "EPERM", "ENOENT"];
+
+function fatalMessage(error: SyncError, statePath: string): string {
+  const code = (error.cause as NodeJS.ErrnoException | undefined)?.code;
+  if ((error.kind === "Journal" || error.kind === "Lock") && STATE_FILE_ERRNOS.includes(code ?? "")) {
+    return `cannot use the state file ${statePath}: ${code} (see --state-file)`;
+  }
+  if (error.cause instanceof JournalFormatError) {
+    return (
+      `the state file is not usable: ${error.cause.message}. Move it away to start a new journal ` +
+      "(the services it recorded are then left in place as Foreign, never deleted)."
+    );
+  }
+  if (error.cause instanceof IpvsDecodeError) {
+    return `the kernel sent a reply this version cannot decode: ${error.cause.message}`;
+  }
+  return error.message;
 }

@@ -3,7 +3,6 @@
  * --managed-fwmarks) and nothing else. Foreign services stay. Destinations with connections drain
  * first (weight 0; run again to finish) unless --no-drain. There is deliberately no "flush all".
  */
-import { FileJournalStore } from "../reconcile/ownership-journal.ts";
 import { defaultDependencies, runSync, type SyncCommandDependencies, statePath } from "./apply-command.ts";
 import { CliError } from "./cli-error.ts";
 import { parseOptions } from "./options.ts";
@@ -37,12 +36,6 @@ export async function flushCommand(
   if (!values.owned) {
     throw new CliError("flush: only --owned is supported: this tool never deletes entries it does not own");
   }
-  if (values["no-drain"] && !values["dry-run"]) {
-    // Forget recorded drains, so everything goes now.
-    const store = new FileJournalStore(statePath(values["state-file"]));
-    const journal = await store.load();
-    await store.save({ ...journal, drains: [] });
-  }
   return runSync(
     {
       desired: [],
@@ -54,6 +47,7 @@ export async function flushCommand(
       dryRun: values["dry-run"] ?? false,
       output: values.output ?? "text",
       drainTimeoutSeconds: values["no-drain"] ? 0 : undefined,
+      forgetDrains: values["no-drain"] ?? false,
     },
     deps,
   );

@@ -31,7 +31,7 @@
 import type { DesiredDestination, DesiredEntry, DesiredService, DesiredTable } from "./desired-table.ts";
 import { DEFAULT_DRAIN_TIMEOUT_SECONDS, type DrainEntry, decideDrain, drainKey } from "./drain.ts";
 import { numberToIpv4Mask } from "./ip.ts";
-import { isOwned, type OwnershipScope } from "./ownership.ts";
+import { type OwnershipScope, ownershipRule } from "./ownership.ts";
 import type { Operation } from "./plan.ts";
 import { compareServiceKey, sortTable } from "./sort.ts";
 import {
@@ -44,6 +44,7 @@ import {
   type ServiceFlags,
   type ServiceKey,
   serviceKeyString,
+  type UndecodableEntry,
 } from "./table.ts";
 
 export type DriftKind = "Missing" | "Unexpected" | "Modified" | "Foreign";
@@ -77,6 +78,24 @@ export interface DiffResult {
 export interface DiffOptions {
   /** Drain timeout for a destination of a service that is no longer desired and has no recorded drain. */
   defaultDrainTimeoutSeconds?: number;
+  /**
+   * Kernel entries the decoder could not read: each is reported as Foreign (Ignored) with its reason,
+   * and a desired service whose key one of them holds is left alone like any foreign key.
+   */
+  undecodable?: readonly UndecodableEntry[];
+  /**
+   * Keep-last-good: owned services (serviceKeyString -> why) kept exactly as the kernel has them, because
+   * the object they come from became invalid. Their differences are reported (action Reported), none is
+   * repaired, nothing of them is drained or deleted.
+   */
+  frozen?: ReadonlyMap<string, string>;
+  /**
+   * No removals: nothing is deleted and no drain starts, for every service (`all`, the reason: the input
+   * was read only in part) or for some (serviceKeyString -> reason: one of its real servers is invalid).
+   * Additions and updates still go ahead; what would have been removed is reported (Reported), and drains
+   * already recorded are kept, not finished.
+   */
+  removalsBlocked?: { all?: string; services?: ReadonlyMap<string, string> };
 }
 
 /**
@@ -93,6 +112,11 @@ export function diff(
   options: DiffOptions = {},
 ): DiffResult {
   const defaultTimeout = options.defaultDrainTimeoutSeconds ?? DEFAULT_DRAIN_TIMEOUT_SECONDS;
+  const owned = ownershipRule(ownership);
+  const frozen = options.frozen ?? new Map<string, string>();
+  const blocked = options.removalsBlocked ?? {};
+  const undecodableKeys = new Map<string, UndecodableEntry>();
+  for (const u of options.undecodable ?? []) if (u.key) undecodableKeys.set(serviceKeyString(u.key), u);
   const desiredByKey = indexDesired(desired);
   const actualByKey = new Map<string, KernelTableEntry>();
   for (const entry of sortTable(actual)) actualByKey.set(serviceKeyString(entry.service.key), entry);
@@ -118,7 +142,39 @@ export function diff(
   for (const [k] of ordered) {
     const want = desiredByKey.get(k);
     const have = actualByKey.get(k);
-    const ctx: ServiceContext = { serviceText: k, plan, drift, recorded, nextDrains, now };
+    const noRemovals = blocked.all ?? blocked.services?.get(k);
+    const ctx: ServiceContext = {
+      serviceText: k,
+      plan,
+      drift,
+      recorded,
+      nextDrains,
+      now,
+      ...(noRemovals === undefined ? {} : { noRemovals }),
+    };
+    const opaque = undecodableKeys.get(k);
+    if (opaque) {
+      if (want) {
+        const source = `${want.service.source.namespace}/${want.service.source.name}`;
+        drift.push({
+          kind: "Foreign",
+          service: k,
+          message: `desired by ${source}, but the key is held by a kernel entry this version cannot decode (${opaque.reason}); it is left alone`,
+          action: "Ignored",
+        });
+      }
+      continue; // the entry itself is reported below, once
+    }
+    if (have && frozen.has(k) && owned(have.service.key)) {
+      const why = frozen.get(k)!;
+      if (want) {
+        diffService({ ...ctx, frozen: why }, want, have);
+      } else {
+        drift.push({ kind: "Unexpected", service: k, message: why, action: "Reported" });
+        keepRecordedDrains(ctx, have);
+      }
+      continue;
+    }
     if (want && !have) {
       const report = want.service.driftPolicy === "Report";
       drift.push({ kind: "Missing", service: k, action: report ? "Reported" : "Repaired" });
@@ -133,7 +189,7 @@ export function diff(
         }
       }
     } else if (want && have) {
-      if (!isOwned(have.service.key, ownership)) {
+      if (!owned(have.service.key)) {
         const source = `${want.service.source.namespace}/${want.service.source.name}`;
         drift.push({
           kind: "Foreign",
@@ -145,12 +201,26 @@ export function diff(
       }
       diffService(ctx, want, have);
     } else if (have) {
-      if (!isOwned(have.service.key, ownership)) {
+      if (!owned(have.service.key)) {
         drift.push({ kind: "Foreign", service: k, action: "Ignored" });
+        continue;
+      }
+      if (ctx.noRemovals !== undefined) {
+        drift.push({ kind: "Unexpected", service: k, message: ctx.noRemovals, action: "Reported" });
+        keepRecordedDrains(ctx, have);
         continue;
       }
       removeService(ctx, have, defaultTimeout);
     }
+  }
+  for (const u of options.undecodable ?? []) {
+    drift.push({
+      kind: "Foreign",
+      service: u.service,
+      ...(u.destination === undefined ? {} : { destination: u.destination }),
+      message: `cannot be decoded (${u.reason}); never modified or deleted`,
+      action: "Ignored",
+    });
   }
 
   return {
@@ -186,6 +256,18 @@ interface ServiceContext {
   recorded: Map<string, DrainEntry>;
   nextDrains: DrainEntry[];
   now: number;
+  /** Set when removals are blocked for this service: the reason. */
+  noRemovals?: string;
+  /** Set when the service is frozen (keep-last-good): the reason; nothing is changed. */
+  frozen?: string;
+}
+
+/** Drains recorded earlier stay recorded (their clocks keep running) while removals are held back. */
+function keepRecordedDrains(ctx: ServiceContext, have: KernelTableEntry): void {
+  for (const d of have.destinations) {
+    const rec = ctx.recorded.get(drainKey(ctx.serviceText, destinationKeyString(d.key)));
+    if (rec) ctx.nextDrains.push(rec);
+  }
 }
 
 /**
@@ -217,12 +299,13 @@ function indexDesired(desired: DesiredTable): Map<string, DesiredEntry> {
 
 function diffService(ctx: ServiceContext, want: DesiredEntry, have: KernelTableEntry): void {
   const { serviceText: k, plan, drift } = ctx;
-  const report = want.service.driftPolicy === "Report";
+  const report = want.service.driftPolicy === "Report" || ctx.frozen !== undefined;
   const action: DriftAction = report ? "Reported" : "Repaired";
   const key = want.service.key;
+  const message = ctx.frozen === undefined ? {} : { message: ctx.frozen };
 
   const serviceFields = compareService(want.service, have.service);
-  for (const f of serviceFields) drift.push({ kind: "Modified", service: k, ...f, action });
+  for (const f of serviceFields) drift.push({ kind: "Modified", service: k, ...f, action, ...message });
   if (serviceFields.length > 0 && !report) {
     plan.serviceChanges.push({ op: "updateService", service: plainService(want.service) });
   }
@@ -235,14 +318,15 @@ function diffService(ctx: ServiceContext, want: DesiredEntry, have: KernelTableE
     wantKeys.add(dk);
     const current = haveDests.get(dk);
     if (!current) {
-      drift.push({ kind: "Missing", service: k, destination: dk, action });
+      drift.push({ kind: "Missing", service: k, destination: dk, action, ...message });
       if (!report) {
         plan.destinationAdds.push({ op: "addDestination", service: key, destination: plainDestination(d) });
       }
       continue;
     }
     const fields = compareDestination(d, current);
-    for (const f of fields) drift.push({ kind: "Modified", service: k, destination: dk, ...f, action });
+    for (const f of fields)
+      drift.push({ kind: "Modified", service: k, destination: dk, ...f, action, ...message });
     if (fields.length > 0 && !report) {
       plan.destinationUpdates.push({
         op: "updateDestination",
@@ -255,8 +339,17 @@ function diffService(ctx: ServiceContext, want: DesiredEntry, have: KernelTableE
   for (const d of have.destinations) {
     const dk = destinationKeyString(d.key);
     if (wantKeys.has(dk)) continue;
-    if (report) {
-      drift.push({ kind: "Unexpected", service: k, destination: dk, action: "Reported" });
+    const held = ctx.frozen ?? ctx.noRemovals;
+    if (report || held !== undefined) {
+      drift.push({
+        kind: "Unexpected",
+        service: k,
+        destination: dk,
+        action: "Reported",
+        ...(held === undefined ? {} : { message: held }),
+      });
+      const rec = ctx.recorded.get(drainKey(k, dk));
+      if (held !== undefined && rec) ctx.nextDrains.push(rec);
       continue;
     }
     const outcome = removeDestination(ctx, key, d, want.service.drainTimeoutSeconds);

@@ -68,15 +68,23 @@ export function cidrContains(cidr: ParsedCidr, address: string): boolean {
   return true;
 }
 
+/** A scope compiled for lookups: the journal as a set, the CIDRs parsed once. */
+export type OwnershipRule = (key: ServiceKey) => boolean;
+
+export function ownershipRule(ownership: OwnershipScope): OwnershipRule {
+  const journal = new Set(ownership.journal);
+  const cidrs = ownership.managedCidrs.flatMap((c) => parseCidr(c) ?? []);
+  const fwmarks = ownership.managedFwmarks.filter((r) => r.from <= r.to);
+  return (key) => {
+    if (journal.has(serviceKeyString(key))) return true;
+    if (key.kind === "fwmark") return fwmarks.some((r) => key.fwmark >= r.from && key.fwmark <= r.to);
+    return cidrs.some((cidr) => cidrContains(cidr, key.address));
+  };
+}
+
+/** One-off check; diff() compiles the scope once with ownershipRule() instead. */
 export function isOwned(key: ServiceKey, ownership: OwnershipScope): boolean {
-  if (ownership.journal.includes(serviceKeyString(key))) return true;
-  if (key.kind === "fwmark") {
-    return ownership.managedFwmarks.some((r) => r.from <= r.to && key.fwmark >= r.from && key.fwmark <= r.to);
-  }
-  return ownership.managedCidrs.some((c) => {
-    const cidr = parseCidr(c);
-    return cidr !== undefined && cidrContains(cidr, key.address);
-  });
+  return ownershipRule(ownership)(key);
 }
 
 /** Human-readable problems with a scope (empty when it is fine). */

@@ -21,7 +21,11 @@ async function run(args: string[], kernel: FakeIpvsKernel, command: Command = ap
   let usageError = "";
   const result = await captureOutput(async () => {
     try {
-      return await command(args, { makeKernel: () => kernel, now: () => 1_000 });
+      return await command(args, {
+        makeKernel: () => kernel,
+        now: () => 1_000,
+        bootId: async () => "boot-1",
+      });
     } catch (error) {
       // What main() does with usage and input errors.
       if (!(error instanceof CliError)) throw error;
@@ -50,7 +54,9 @@ describe("apply (fake kernel)", () => {
       readFileSync("test/golden/plan/all-examples.ipvsadm", "utf8").replace(/.*192\.0\.2\.31.*\n/g, ""),
     );
     const journal = JSON.parse(readFileSync(state, "utf8"));
-    expect(journal.version).toBe(1);
+    expect(journal.version).toBe(2);
+    expect(journal.bootId).toBe("boot-1");
+    expect(journal.owners["TCP 192.0.2.10:80"]).toMatch(/^[a-z0-9-]+\/[a-z0-9-]+$/);
     expect(journal.services).toContain("TCP 192.0.2.10:80");
     const second = await run(args, kernel);
     expect(second.stdout).toMatch(/^0 operations applied, 0 failed, 0 skipped; the kernel matches the plan/);

@@ -8,7 +8,7 @@ describe("ownership journal file", () => {
   it("starts empty, saves sorted unique services with drains, and leaves no temp file", async () => {
     const dir = mkdtempSync(join(tmpdir(), "journal-"));
     const store = new FileJournalStore(join(dir, "state", "journal.json"));
-    expect(await store.load()).toEqual({ services: [], drains: [] });
+    expect(await store.load()).toEqual({ services: [], owners: {}, drains: [] });
     const drain = {
       service: "TCP 192.0.2.1:80",
       destination: "198.51.100.1:80",
@@ -16,25 +16,50 @@ describe("ownership journal file", () => {
       timeoutSeconds: 300,
     };
     await store.save({
+      bootId: "b1",
       services: ["UDP 192.0.2.2:53", "TCP 192.0.2.1:80", "TCP 192.0.2.1:80"],
+      owners: { "TCP 192.0.2.1:80": "demo/web", "TCP 192.0.2.9:80": "demo/gone" },
       drains: [drain],
     });
     expect(await store.load()).toEqual({
+      bootId: "b1",
       services: ["TCP 192.0.2.1:80", "UDP 192.0.2.2:53"],
+      owners: { "TCP 192.0.2.1:80": "demo/web" },
       drains: [drain],
     });
     expect(readdirSync(join(dir, "state"))).toEqual(["journal.json"]);
-    expect(JSON.parse(readFileSync(join(dir, "state", "journal.json"), "utf8")).version).toBe(1);
+    expect(JSON.parse(readFileSync(join(dir, "state", "journal.json"), "utf8")).version).toBe(2);
   });
 
   it.each([
     ["{oops", /not JSON/],
-    ['{"version": 2, "services": [], "drains": []}', /not an ipvs-operator journal/],
+    ['{"version": 3, "services": [], "drains": []}', /not an ipvs-operator journal/],
+    ['{"version": 2, "services": [], "drains": []}', /bootId is not a string/],
+    ['{"version": 2, "bootId": "b", "services": [], "owners": [], "drains": []}', /owners is not a map/],
     ['{"version": 1, "services": ["TCP 192.0.2.1:80", 5], "drains": []}', /services\[1\] is not a string/],
     ['{"version": 1, "services": [], "drains": [{"service": "x"}]}', /drains\[0\] is not/],
   ])("rejects %s instead of silently forgetting entries", (text, message) => {
     expect(() => parseJournal(text, "j.json")).toThrow(JournalFormatError);
     expect(() => parseJournal(text, "j.json")).toThrow(message);
+  });
+
+  it("reads a version 1 journal (no boot id, no owners)", () => {
+    const j = parseJournal('{"version": 1, "services": ["TCP 192.0.2.1:80"], "drains": []}', "j.json");
+    expect(j).toEqual({ services: ["TCP 192.0.2.1:80"], owners: {}, drains: [] });
+  });
+
+  it("cleans temporary files an interrupted writer left, and its fingerprint follows every save", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "journal-"));
+    const store = new FileJournalStore(join(dir, "journal.json"));
+    expect(await store.fingerprint()).toBe("absent");
+    writeFileSync(join(dir, "journal.json.tmp-123-abc"), "{");
+    writeFileSync(join(dir, "other.json.tmp-1-x"), "{");
+    expect(await store.cleanTemporaryFiles()).toBe(1);
+    expect(readdirSync(dir).sort()).toEqual(["other.json.tmp-1-x"]);
+    await store.save({ bootId: "b", services: ["TCP 192.0.2.1:80"], owners: {}, drains: [] });
+    const first = await store.fingerprint();
+    await store.save({ bootId: "b", services: [], owners: {}, drains: [] });
+    expect(await store.fingerprint()).not.toBe(first);
   });
 
   it("reports a corrupt file through load()", async () => {

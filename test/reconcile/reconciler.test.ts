@@ -1,10 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { FakeIpvsKernel } from "../../src/kernel/fake-kernel.ts";
+import type { IpvsKernel } from "../../src/kernel/ipvs-kernel.ts";
 import { readKernelTable } from "../../src/kernel/read-kernel-table.ts";
 import type { DesiredDestination, DesiredEntry, DesiredTable } from "../../src/model/desired-table.ts";
 import { NO_FLAGS, NO_TUNNEL, type ServiceKey } from "../../src/model/table.ts";
-import { MemoryJournalStore } from "../../src/reconcile/ownership-journal.ts";
-import { syncOnce } from "../../src/reconcile/sync-once.ts";
+import { type JournalStore, MemoryJournalStore } from "../../src/reconcile/ownership-journal.ts";
+import { Reconciler, type SyncInput } from "../../src/reconcile/reconciler.ts";
 
 const key = (address: string, port = 80): ServiceKey => ({
   kind: "address",
@@ -37,6 +38,18 @@ function entry(address: string, dests: DesiredDestination[], scheduler = "rr"): 
 
 const scope = { managedCidrs: [], managedFwmarks: [] };
 
+/** One sync through a fresh Reconciler (what `apply` does per run). */
+function syncOnce(
+  desired: DesiredTable,
+  o: { kernel: IpvsKernel; journal: JournalStore; scope: typeof scope; now: number } & Omit<
+    SyncInput,
+    "desired" | "now"
+  >,
+) {
+  const { kernel, journal, scope: s, ...input } = o;
+  return new Reconciler({ kernel, journal, scope: s, bootId: "boot-1" }).sync({ desired, ...input });
+}
+
 async function weights(kernel: FakeIpvsKernel) {
   const table = await readKernelTable(kernel);
   return Object.fromEntries(
@@ -49,7 +62,7 @@ async function weights(kernel: FakeIpvsKernel) {
   );
 }
 
-describe("syncOnce", () => {
+describe("Reconciler: one sync", () => {
   it("programs an empty kernel and then has nothing left to do", async () => {
     const kernel = new FakeIpvsKernel();
     const journal = new MemoryJournalStore();
@@ -188,7 +201,7 @@ describe("syncOnce", () => {
     expect((await journal.load()).services).toEqual([]);
   });
 
-  it("starts a drain's clock only once the weight-0 update reached the kernel", async () => {
+  it("reports a failed update of an existing service and still applies its destination changes", async () => {
     const kernel = new FakeIpvsKernel({ schedulers: ["rr"] });
     const journal = new MemoryJournalStore();
     await syncOnce([entry("192.0.2.1", [dest("198.51.100.1"), dest("198.51.100.2")])], {
@@ -198,18 +211,43 @@ describe("syncOnce", () => {
       now: 0,
     });
     kernel.setConnections(key("192.0.2.1"), dest("198.51.100.2").key, { active: 5 });
-    // The service update fails (no ip_vs_mh), so the weight-0 update of .2 is skipped.
-    const desired = [entry("192.0.2.1", [dest("198.51.100.1")], "mh")];
-    const blocked = await syncOnce(desired, { kernel, journal, scope, now: 1_000 });
-    expect(blocked.outcomes.find((o) => o.result === "skipped")?.description).toContain(
-      "198.51.100.2:8080 (weight 0)",
-    );
+    // The service update fails (no ip_vs_mh); the removed real server is still quiesced and drained.
+    const desired = [entry("192.0.2.1", [dest("198.51.100.1"), dest("198.51.100.3")], "mh")];
+    const result = await syncOnce(desired, { kernel, journal, scope, now: 1_000 });
+    expect(result.outcomes.map((o) => `${o.result} ${o.description}`)).toEqual([
+      "failed update service TCP 192.0.2.1:80",
+      "applied add destination TCP 192.0.2.1:80 -> 198.51.100.3:8080 (weight 1)",
+      "applied update destination TCP 192.0.2.1:80 -> 198.51.100.2:8080 (weight 0)",
+    ]);
+    expect(result.outcomes[0]?.reason).toContain("ENOENT");
+    expect(await weights(kernel)).toEqual({
+      "192.0.2.1>198.51.100.1": 1,
+      "192.0.2.1>198.51.100.2": 0,
+      "192.0.2.1>198.51.100.3": 1,
+    });
+    expect((await journal.load()).drains).toMatchObject([
+      { destination: "198.51.100.2:8080", startedAt: 1_000 },
+    ]);
+  });
+
+  it("starts a drain's clock only once the weight-0 update reached the kernel", async () => {
+    const kernel = new FakeIpvsKernel();
+    const journal = new MemoryJournalStore();
+    await syncOnce([entry("192.0.2.1", [dest("198.51.100.1"), dest("198.51.100.2")])], {
+      kernel,
+      journal,
+      scope,
+      now: 0,
+    });
+    kernel.setConnections(key("192.0.2.1"), dest("198.51.100.2").key, { active: 5 });
+    const desired = [entry("192.0.2.1", [dest("198.51.100.1")])];
+    kernel.failNext("updateDestination", "EIO");
+    const failed = await syncOnce(desired, { kernel, journal, scope, now: 1_000 });
+    expect(failed.outcomes.map((o) => o.result)).toEqual(["failed"]);
     expect((await journal.load()).drains).toEqual([]);
-    // Much later, with the module back: .2 is quiesced first, not deleted with its 5 connections.
-    kernel.setSchedulerAvailable("mh", true);
+    // Much later: .2 is quiesced first, not deleted with its 5 connections.
     const later = await syncOnce(desired, { kernel, journal, scope, now: 400_000 });
     expect(later.outcomes.map((o) => `${o.result} ${o.description}`)).toEqual([
-      "applied update service TCP 192.0.2.1:80",
       "applied update destination TCP 192.0.2.1:80 -> 198.51.100.2:8080 (weight 0)",
     ]);
     expect(await weights(kernel)).toEqual({ "192.0.2.1>198.51.100.1": 1, "192.0.2.1>198.51.100.2": 0 });
@@ -218,21 +256,23 @@ describe("syncOnce", () => {
     ]);
   });
 
-  it("keeps a journaled service that a racing dump missed and the kernel then refused with EEXIST", async () => {
+  it("gives up a journaled service that a dump did not show: it may be someone else's now", async () => {
     const kernel = new FakeIpvsKernel();
     const journal = new MemoryJournalStore();
     const desired = [entry("192.0.2.1", [dest("198.51.100.1")])];
     await syncOnce(desired, { kernel, journal, scope, now: 0 });
     const list = kernel.listServices.bind(kernel);
-    kernel.listServices = async () => []; // index-based dumps can skip entries under concurrent writers
+    kernel.listServices = async () => []; // as after an out-of-band delete and a foreign re-create in between
     const raced = await syncOnce(desired, { kernel, journal, scope, now: 1 });
     expect(raced.outcomes[0]).toMatchObject({
       description: "add service TCP 192.0.2.1:80",
       result: "failed",
     });
-    expect((await journal.load()).services).toEqual(["TCP 192.0.2.1:80"]);
+    expect((await journal.load()).services).toEqual([]);
     kernel.listServices = list;
-    const removed = await syncOnce([], { kernel, journal, scope, now: 2 });
-    expect(removed.outcomes.map((o) => o.description)).toEqual(["delete service TCP 192.0.2.1:80"]);
+    const next = await syncOnce([], { kernel, journal, scope, now: 2 });
+    expect(next.outcomes).toEqual([]);
+    expect(next.drift).toEqual([{ kind: "Foreign", service: "TCP 192.0.2.1:80", action: "Ignored" }]);
+    expect(kernel.serviceCount).toBe(1);
   });
 });

@@ -1,0 +1,529 @@
+/**
+ * The Reconciler: the one object that changes a node's IPVS table. `apply`, `flush --owned` and the
+ * agent all sync through it. It holds the kernel handle, the cached ownership journal and the compiled
+ * ownership scope, and runs one sync at a time (calls that arrive while one runs are coalesced: the
+ * latest input runs next and every waiting caller gets its result).
+ *
+ * One sync, under the node lock (node-lock.ts, shared with every other writer on the node):
+ * 1. read the journal if it changed on disk (a stat otherwise); entries of another boot own nothing;
+ * 2. read the whole kernel table (entry by entry: undecodable entries come back as data);
+ * 3. prune the journal to keys that are in the kernel (an out-of-band delete ends a claim);
+ * 4. diff (pure) -> operations, drift, drains; with keep-last-good (frozen services of invalid
+ *    VirtualServices) and no removals at all when the input was read only in part;
+ * 5. journal every service about to be created (before touching the kernel), only if that changes it;
+ * 6. apply service additions and updates, then the rest, in chunks (cancellation is checked between
+ *    chunks): only a FAILED addService skips its service's destination operations; a failed
+ *    updateService is reported and its destination operations still go ahead;
+ *    after a transport failure nothing more is sent (results: applied / failed / unknown);
+ * 7. journal the outcome (created, deleted, drains) if it changed, and say when to come back
+ *    (`nextWakeAt`: the earliest drain deadline, or a poll while drains wait for connections).
+ *
+ * Kernel, transport, journal and lock failures never throw: they come back in `errors`.
+ */
+import { operationObject } from "../kernel/error-hints.ts";
+import { IpvsError, IpvsUnavailableError } from "../kernel/errors.ts";
+import type { IpvsKernel, OperationResult } from "../kernel/ipvs-kernel.ts";
+import type { DesiredTable } from "../model/desired-table.ts";
+import { type DiffResult, type DriftItem, diff } from "../model/diff.ts";
+import { type DrainEntry, drainKey } from "../model/drain.ts";
+import type { FwmarkRange } from "../model/ownership.ts";
+import { type Operation, operationServiceKey } from "../model/plan.ts";
+import { destinationKeyString, type KernelSnapshot, serviceKeyString } from "../model/table.ts";
+import type { Logger } from "../observability/logger.ts";
+import { NO_LOCK, type NodeLock } from "./node-lock.ts";
+import { emptyJournal, type Journal, type JournalStore, sameJournal } from "./ownership-journal.ts";
+
+export interface ReconcilerOptions {
+  kernel: IpvsKernel;
+  journal: JournalStore;
+  /** The node lock shared with other writers (default: none, for tests and single-writer use). */
+  lock?: NodeLock;
+  /** Managed CIDRs and fwmark ranges (validated by the caller); the journal part comes from `journal`. */
+  scope: { managedCidrs: readonly string[]; managedFwmarks: readonly FwmarkRange[] };
+  /** The kernel's boot id (boot-id.ts); journal entries of another boot own nothing. */
+  bootId: string;
+  /** Operations per kernel.apply() call: the granularity of cancellation (default 256). */
+  chunkSize?: number;
+  /** How soon to look again at drains that wait for their connections, in ms (default 5000). */
+  drainPollMs?: number;
+  logger?: Logger;
+}
+
+export interface SyncInput {
+  desired: DesiredTable;
+  /** The caller's clock, in ms; a step backwards is clamped to the last value seen. */
+  now: number;
+  signal?: AbortSignal;
+  /** Plan only: read and compute, change neither the kernel nor the journal (takes no lock). */
+  dryRun?: boolean;
+  /** Drain timeout for owned destinations of services no longer desired (diff's default: 300 s). */
+  defaultDrainTimeoutSeconds?: number;
+  /** Set when the input was read only in part (the reason): nothing is deleted or drained. */
+  partialInput?: string;
+  /** VirtualServices ("namespace/name" -> why) that exist but are invalid: their services keep their last valid state. */
+  invalidVirtualServices?: ReadonlyMap<string, string>;
+  /** Drains recorded earlier are forgotten, so a drain timeout of 0 removes everything now (flush --no-drain). */
+  forgetDrains?: boolean;
+  /** VirtualServices ("namespace/name" -> why) with invalid real servers: none of their destinations is removed. */
+  holdRemovalsFor?: ReadonlyMap<string, string>;
+}
+
+export type OutcomeResult = "applied" | "failed" | "skipped" | "planned" | "unknown";
+
+export interface OperationOutcome {
+  operation: Operation;
+  /** "add service TCP 192.0.2.10:80", "update destination TCP 192.0.2.10:80 -> 198.51.100.5:8080 (weight 1)". */
+  description: string;
+  result: OutcomeResult;
+  /** For failed, skipped and unknown operations: why. */
+  reason?: string;
+}
+
+export type SyncErrorKind = "Unavailable" | "KernelRead" | "Transport" | "Journal" | "Lock" | "Cancelled";
+
+export interface SyncError {
+  kind: SyncErrorKind;
+  message: string;
+  cause?: unknown;
+}
+
+export interface SyncResult {
+  outcomes: OperationOutcome[];
+  drift: DriftItem[];
+  /** Destinations still draining (weight 0, waiting for connections or the drain timeout). */
+  draining: number;
+  /** Operations that failed, were skipped or whose result is unknown. */
+  failed: number;
+  /** Every planned operation applied and no error. */
+  ok: boolean;
+  errors: SyncError[];
+  /** The kernel table as read at the start of this sync (undefined when it could not be read). */
+  snapshot: KernelSnapshot | undefined;
+  /** When to sync again at the latest, in the caller's clock (drains); undefined: no need. */
+  nextWakeAt: number | undefined;
+  /** Things worth telling the user that are not errors (a journal of another boot, stale temp files). */
+  notes: string[];
+}
+
+const DEFAULT_CHUNK = 256;
+
+export class Reconciler {
+  readonly #options: ReconcilerOptions;
+  #journal: Journal | undefined;
+  #fingerprint: string | undefined;
+  /** The stored journal equals #journal (false after a journal of another boot was set aside). */
+  #stored = false;
+  #lastNow = Number.NEGATIVE_INFINITY;
+  #cleaned = false;
+  #active: Promise<SyncResult> | undefined;
+  #queued:
+    | { input: SyncInput; promise: Promise<SyncResult>; settle: (r: Promise<SyncResult>) => void }
+    | undefined;
+
+  constructor(options: ReconcilerOptions) {
+    this.#options = options;
+  }
+
+  /** One sync (see the header). Calls made while one runs are coalesced: the latest input wins. */
+  sync(input: SyncInput): Promise<SyncResult> {
+    if (!this.#active) return this.#start(input);
+    if (this.#queued) {
+      this.#queued.input = input;
+      return this.#queued.promise;
+    }
+    let settle!: (r: Promise<SyncResult>) => void;
+    const promise = new Promise<SyncResult>((resolve) => {
+      settle = resolve;
+    });
+    this.#queued = { input, promise, settle };
+    return promise;
+  }
+
+  /** The journal as last read or written (undefined before the first sync). */
+  get journal(): Journal | undefined {
+    return this.#journal === undefined ? undefined : structuredClone(this.#journal);
+  }
+
+  #start(input: SyncInput): Promise<SyncResult> {
+    const run = this.#run(input).finally(() => {
+      this.#active = undefined;
+      const next = this.#queued;
+      this.#queued = undefined;
+      if (next) next.settle(this.#start(next.input));
+    });
+    this.#active = run;
+    return run;
+  }
+
+  async #run(input: SyncInput): Promise<SyncResult> {
+    const now = Math.max(input.now, this.#lastNow);
+    this.#lastNow = now;
+    const notes: string[] = [];
+    if (input.signal?.aborted) return failure("Cancelled", "cancelled before it started", notes);
+    let release: (() => Promise<void>) | undefined;
+    if (!input.dryRun) {
+      try {
+        release = await (this.#options.lock ?? NO_LOCK).acquire(input.signal);
+      } catch (error) {
+        return failure("Lock", (error as Error).message, notes, error);
+      }
+    }
+    try {
+      return await this.#locked(input, now, notes);
+    } finally {
+      await release?.();
+    }
+  }
+
+  async #locked(input: SyncInput, now: number, notes: string[]): Promise<SyncResult> {
+    const { kernel, journal: store } = this.#options;
+    let journal: Journal;
+    try {
+      journal = await this.#loadJournal(notes, !input.dryRun);
+    } catch (error) {
+      return failure(
+        "Journal",
+        `the ownership journal is not usable: ${(error as Error).message}`,
+        notes,
+        error,
+      );
+    }
+    let snapshot: KernelSnapshot;
+    try {
+      snapshot = await kernel.readTable();
+    } catch (error) {
+      const kind = error instanceof IpvsUnavailableError ? "Unavailable" : "KernelRead";
+      return failure(kind, `reading the IPVS table failed: ${(error as Error).message}`, notes, error);
+    }
+
+    // Only keys in the kernel stay ours: an out-of-band delete (or a reboot) ends the claim.
+    const inKernel = new Set(snapshot.table.map((e) => serviceKeyString(e.service.key)));
+    for (const u of snapshot.undecodable) if (u.key) inKernel.add(serviceKeyString(u.key));
+    const pruned = journal.services.filter((k) => inKernel.has(k));
+    if (pruned.length < journal.services.length) {
+      this.#options.logger?.info(
+        { forgotten: journal.services.filter((k) => !inKernel.has(k)) },
+        "journal entries no longer in the kernel own nothing now",
+      );
+    }
+    const drains = (input.forgetDrains ? [] : journal.drains)
+      .filter((d) => inKernel.has(d.service))
+      .map((d) => (d.startedAt > now ? { ...d, startedAt: now } : d)); // a clock step back
+    const owners = journal.owners;
+
+    const frozen = new Map<string, string>();
+    for (const [owner, why] of input.invalidVirtualServices ?? []) {
+      for (const k of pruned) {
+        if (owners[k] === owner) {
+          frozen.set(k, `VirtualService ${owner} is invalid (${why}): its last valid state is kept`);
+        }
+      }
+    }
+    const heldServices = new Map<string, string>();
+    for (const [owner, why] of input.holdRemovalsFor ?? []) {
+      const keys = [
+        ...pruned.filter((k) => owners[k] === owner),
+        ...input.desired
+          .filter((e) => `${e.service.source.namespace}/${e.service.source.name}` === owner)
+          .map((e) => serviceKeyString(e.service.key)),
+      ];
+      for (const k of keys) heldServices.set(k, `not removed while ${why}`);
+    }
+    const result: DiffResult = diff(
+      input.desired,
+      snapshot.table,
+      { ...this.#options.scope, journal: pruned },
+      drains,
+      now,
+      {
+        ...(input.defaultDrainTimeoutSeconds === undefined
+          ? {}
+          : { defaultDrainTimeoutSeconds: input.defaultDrainTimeoutSeconds }),
+        undecodable: snapshot.undecodable,
+        frozen,
+        removalsBlocked: {
+          ...(input.partialInput === undefined
+            ? {}
+            : { all: `not removed: the input was read only in part (${input.partialInput})` }),
+          services: heldServices,
+        },
+      },
+    );
+
+    if (input.dryRun) {
+      const outcomes = result.operations.map(
+        (operation): OperationOutcome => ({ operation, description: describe(operation), result: "planned" }),
+      );
+      return report(outcomes, result, [], snapshot, undefined, notes);
+    }
+
+    // The owner of every desired key, so keep-last-good can find a VirtualService's service later.
+    const nextOwners: Record<string, string> = { ...owners };
+    for (const e of input.desired) {
+      nextOwners[serviceKeyString(e.service.key)] = `${e.service.source.namespace}/${e.service.source.name}`;
+    }
+    const serviceOps = result.operations.filter((o) => o.op === "addService" || o.op === "updateService");
+    const otherOps = result.operations.filter((o) => o.op !== "addService" && o.op !== "updateService");
+    const adding = serviceOps.flatMap((o) =>
+      o.op === "addService" ? [serviceKeyString(o.service.key)] : [],
+    );
+    const before: Journal = {
+      bootId: this.#options.bootId,
+      services: [...new Set([...pruned, ...adding])],
+      owners: nextOwners,
+      drains,
+    };
+    const errors: SyncError[] = [];
+    try {
+      await this.#saveJournal(before);
+    } catch (error) {
+      return failure(
+        "Journal",
+        `the ownership journal cannot be written: ${(error as Error).message}`,
+        notes,
+        error,
+      );
+    }
+
+    const outcomes: OperationOutcome[] = [];
+    const serviceOutcomes = await this.#applyChunks(serviceOps, input.signal, errors);
+    outcomes.push(...serviceOutcomes);
+    // Only a service that could not be created takes its destinations with it.
+    const notCreated = new Map<string, string>();
+    for (const o of serviceOutcomes) {
+      if (o.operation.op === "addService" && (o.result === "failed" || o.result === "skipped"))
+        notCreated.set(key(o.operation), o.reason ?? "");
+    }
+    const runnable: Operation[] = [];
+    for (const operation of otherOps) {
+      const reason = notCreated.get(key(operation));
+      if (reason === undefined) runnable.push(operation);
+      else
+        outcomes.push({
+          operation,
+          description: describe(operation),
+          result: "skipped",
+          reason: `its service could not be created: ${reason}`,
+        });
+    }
+    outcomes.push(...(await this.#applyChunks(runnable, input.signal, errors)));
+
+    const journaledBefore = new Set(pruned);
+    const created = new Set<string>();
+    const gone = new Set<string>();
+    for (const o of outcomes) {
+      const k = key(o.operation);
+      if (o.operation.op === "addService" && (o.result === "applied" || o.result === "unknown"))
+        created.add(k);
+      if (o.operation.op === "deleteService" && o.result === "applied") gone.add(k);
+      // A failed add leaves the journal only if this run put it there: an entry journaled earlier
+      // (maybe missed by a dump racing another writer, then refused with EEXIST) stays ours.
+      if (
+        o.operation.op === "addService" &&
+        (o.result === "failed" || o.result === "skipped") &&
+        !journaledBefore.has(k) &&
+        !o.reason?.includes("EEXIST")
+      )
+        gone.add(k);
+    }
+    // A drain's clock runs only once its weight-0 update reached the kernel.
+    const notQuiesced = new Set<string>();
+    for (const o of outcomes) {
+      const op = o.operation;
+      if (op.op === "updateDestination" && op.destination.config.weight === 0 && o.result !== "applied")
+        notQuiesced.add(drainKey(serviceKeyString(op.service), destinationKeyString(op.destination.key)));
+    }
+    const nextDrains = result.drains.filter((d) => !notQuiesced.has(drainKey(d.service, d.destination)));
+    const after: Journal = {
+      bootId: this.#options.bootId,
+      services: [...new Set([...pruned, ...created])].filter((s) => !gone.has(s)),
+      owners: nextOwners,
+      drains: nextDrains,
+    };
+    try {
+      await this.#saveJournal(after);
+    } catch (error) {
+      errors.push({
+        kind: "Journal",
+        message: `the ownership journal cannot be written: ${(error as Error).message}`,
+        cause: error,
+      });
+    }
+    return report(
+      outcomes,
+      { ...result, drains: nextDrains },
+      errors,
+      snapshot,
+      nextWake(nextDrains, now, this.#options.drainPollMs ?? 5000),
+      notes,
+    );
+  }
+
+  async #loadJournal(notes: string[], write: boolean): Promise<Journal> {
+    const store = this.#options.journal;
+    if (write && !this.#cleaned) {
+      const removed = await store.cleanTemporaryFiles();
+      if (removed > 0) notes.push(`removed ${removed} temporary journal files left by an interrupted writer`);
+      this.#cleaned = true;
+    }
+    const fingerprint = await store.fingerprint();
+    if (this.#journal === undefined || fingerprint !== this.#fingerprint) {
+      let journal = await store.load();
+      if (journal.bootId !== this.#options.bootId) {
+        if (journal.services.length + journal.drains.length > 0) {
+          notes.push(
+            journal.bootId === undefined
+              ? `the journal has no boot id (written by an older version): its ${journal.services.length} services own nothing now; adopt them with a managed CIDR or fwmark range if they are ours`
+              : `the journal was written in another boot (${journal.bootId}): its ${journal.services.length} services own nothing now (the kernel table was empty at boot)`,
+          );
+        }
+      }
+      // An empty journal (or no file) needs no rewrite; one of another boot is rewritten once.
+      const entries = journal.services.length + journal.drains.length;
+      this.#stored = journal.bootId === this.#options.bootId || entries === 0;
+      if (!this.#stored) journal = emptyJournal(this.#options.bootId);
+      this.#journal = journal;
+      this.#fingerprint = fingerprint;
+    }
+    return structuredClone(this.#journal);
+  }
+
+  /** Writes the journal only when it changed. */
+  async #saveJournal(journal: Journal): Promise<void> {
+    if (this.#stored && this.#journal !== undefined && sameJournal(journal, this.#journal)) return;
+    const store = this.#options.journal;
+    await store.save(journal);
+    this.#journal = structuredClone(journal);
+    this.#stored = true;
+    this.#fingerprint = await store.fingerprint();
+  }
+
+  /** Applies operations chunk by chunk; stops (the rest skipped) when cancelled or after a transport failure. */
+  async #applyChunks(
+    operations: Operation[],
+    signal: AbortSignal | undefined,
+    errors: SyncError[],
+  ): Promise<OperationOutcome[]> {
+    const size = Math.max(1, this.#options.chunkSize ?? DEFAULT_CHUNK);
+    const outcomes: OperationOutcome[] = [];
+    let stop: string | undefined = errors.some((e) => e.kind === "Transport" || e.kind === "Cancelled")
+      ? "not sent: an earlier part of this sync stopped"
+      : undefined;
+    for (let start = 0; start < operations.length; start += size) {
+      const chunk = operations.slice(start, start + size);
+      if (stop === undefined && signal?.aborted) {
+        stop = "not sent: the sync was cancelled";
+        errors.push({
+          kind: "Cancelled",
+          message: "the sync was cancelled; the next one re-reads the kernel",
+        });
+      }
+      if (stop !== undefined) {
+        outcomes.push(
+          ...chunk.map(
+            (operation): OperationOutcome => ({
+              operation,
+              description: describe(operation),
+              result: "skipped",
+              reason: stop!,
+            }),
+          ),
+        );
+        continue;
+      }
+      let results: OperationResult[];
+      try {
+        results = await this.#options.kernel.apply(chunk);
+      } catch (error) {
+        // The kernel handle should report transport failures per request; be safe if one throws.
+        const message = (error as Error).message;
+        results = chunk.map(() => ({
+          ok: false,
+          unknown: true,
+          error: error instanceof IpvsError ? error : new IpvsError("apply", "", "EIO", message),
+        }));
+      }
+      const chunkOutcomes = chunk.map((operation, i) => toOutcome(operation, results[i]));
+      outcomes.push(...chunkOutcomes);
+      const lost = chunkOutcomes.find((o) => o.result === "unknown");
+      if (lost) {
+        stop = "not sent after a transport failure; the next sync re-reads the kernel";
+        errors.push({ kind: "Transport", message: `the netlink exchange failed: ${lost.reason}` });
+      }
+    }
+    return outcomes;
+  }
+}
+
+function failure(kind: SyncErrorKind, message: string, notes: string[], cause?: unknown): SyncResult {
+  return {
+    outcomes: [],
+    drift: [],
+    draining: 0,
+    failed: 0,
+    ok: false,
+    errors: [{ kind, message, ...(cause === undefined ? {} : { cause }) }],
+    snapshot: undefined,
+    nextWakeAt: undefined,
+    notes,
+  };
+}
+
+function report(
+  outcomes: OperationOutcome[],
+  result: DiffResult,
+  errors: SyncError[],
+  snapshot: KernelSnapshot,
+  nextWakeAt: number | undefined,
+  notes: string[],
+): SyncResult {
+  const failed = outcomes.filter(
+    (o) => o.result === "failed" || o.result === "skipped" || o.result === "unknown",
+  ).length;
+  return {
+    outcomes,
+    drift: result.drift,
+    draining: result.drains.length,
+    failed,
+    ok: failed === 0 && errors.length === 0,
+    errors,
+    snapshot,
+    nextWakeAt,
+    notes,
+  };
+}
+
+/** The earliest drain deadline, or a poll while a drain waits for its connections to end. */
+function nextWake(drains: readonly DrainEntry[], now: number, pollMs: number): number | undefined {
+  if (drains.length === 0) return undefined;
+  const deadline = Math.min(...drains.map((d) => d.startedAt + d.timeoutSeconds * 1000));
+  return Math.max(now, Math.min(deadline, now + pollMs));
+}
+
+function toOutcome(operation: Operation, result: OperationResult | undefined): OperationOutcome {
+  const description = describe(operation);
+  if (!result) return { operation, description, result: "failed", reason: "no result from the kernel" };
+  if (result.ok) return { operation, description, result: "applied" };
+  const reason = result.error instanceof IpvsError ? result.error.message : String(result.error);
+  return { operation, description, result: result.unknown ? "unknown" : "failed", reason };
+}
+
+function key(operation: Operation): string {
+  return serviceKeyString(operationServiceKey(operation));
+}
+
+const VERBS: Record<Operation["op"], string> = {
+  addService: "add service",
+  updateService: "update service",
+  deleteService: "delete service",
+  addDestination: "add destination",
+  updateDestination: "update destination",
+  deleteDestination: "delete destination",
+};
+
+export function describe(operation: Operation): string {
+  if (operation.op === "updateDestination" || operation.op === "addDestination") {
+    return `${VERBS[operation.op]} ${operationObject(operation)} (weight ${operation.destination.config.weight})`;
+  }
+  return `${VERBS[operation.op]} ${operationObject(operation)}`;
+}
