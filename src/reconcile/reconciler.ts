@@ -294,19 +294,22 @@ export class Reconciler {
       if (o.operation.op === "addService" && (o.result === "failed" || o.result === "skipped"))
         notCreated.set(key(o.operation), o.reason ?? "");
     }
-    const runnable: Operation[] = [];
+    const runnable = otherOps.filter((operation) => !notCreated.has(key(operation)));
+    const ran = await this.#applyChunks(runnable, input.signal, errors);
+    let next = 0;
     for (const operation of otherOps) {
       const reason = notCreated.get(key(operation));
-      if (reason === undefined) runnable.push(operation);
-      else
-        outcomes.push({
-          operation,
-          description: describe(operation),
-          result: "skipped",
-          reason: `its service could not be created: ${reason}`,
-        });
+      outcomes.push(
+        reason === undefined
+          ? ran[next++]!
+          : {
+              operation,
+              description: describe(operation),
+              result: "skipped",
+              reason: `its service could not be created: ${reason}`,
+            },
+      );
     }
-    outcomes.push(...(await this.#applyChunks(runnable, input.signal, errors)));
 
     const journaledBefore = new Set(pruned);
     const created = new Set<string>();
@@ -381,7 +384,7 @@ export class Reconciler {
       // An empty journal (or no file) needs no rewrite; one of another boot is rewritten once.
       const entries = journal.services.length + journal.drains.length;
       this.#stored = journal.bootId === this.#options.bootId || entries === 0;
-      if (!this.#stored) journal = emptyJournal(this.#options.bootId);
+      if (journal.bootId !== this.#options.bootId) journal = emptyJournal(this.#options.bootId);
       this.#journal = journal;
       this.#fingerprint = fingerprint;
     }
