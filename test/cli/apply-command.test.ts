@@ -151,6 +151,59 @@ describe("apply (fake kernel)", () => {
   });
 });
 
+describe("apply on partial or invalid input (fake kernel)", () => {
+  const vs = (name: string, address: string, port = "80") =>
+    `apiVersion: ipvs.dev/v1alpha1\nkind: VirtualService\nmetadata: {name: ${name}, namespace: t}\nspec: {address: ${address}, port: ${port}, scheduler: rr}\n`;
+
+  it("removes nothing when a file does not parse, applies what loaded, exits 3; --delete-despite-errors opts in", async () => {
+    const kernel = new FakeIpvsKernel();
+    const d = dir();
+    const state = join(dir(), "journal.json");
+    writeFileSync(join(d, "a.yaml"), vs("a", "192.0.2.1"));
+    writeFileSync(join(d, "b.yaml"), vs("b", "192.0.2.2"));
+    const args = ["-f", d, "--node", "n", "--state-file", state];
+    expect((await run(args, kernel)).code).toBe(0);
+    writeFileSync(
+      join(d, "b.yaml"),
+      "apiVersion: ipvs.dev/v1alpha1\nkind: VirtualService\nmetadata: {name: b, nam",
+    );
+    writeFileSync(join(d, "c.yaml"), vs("c", "192.0.2.3"));
+    const partial = await run(args, kernel);
+    expect(partial.code).toBe(3);
+    expect(partial.stderr).toMatch(/error: .*b\.yaml: document 1: /);
+    expect(partial.stdout).toContain(
+      "drift: Unexpected TCP 192.0.2.2:80 (Reported): not removed: the input was read only in part (1 manifest files or documents could not be read)",
+    );
+    expect(partial.stdout).toContain("applied: add service TCP 192.0.2.3:80");
+    expect(kernel.serviceCount).toBe(3);
+    const forced = await run([...args, "--delete-despite-errors"], kernel);
+    expect(forced.code).toBe(3);
+    expect(forced.stdout).toContain("applied: delete service TCP 192.0.2.2:80");
+    expect(kernel.serviceCount).toBe(2);
+  });
+
+  it("keeps the last valid state of a VirtualService an edit made invalid, and reports the problem", async () => {
+    const kernel = new FakeIpvsKernel();
+    const d = dir();
+    const state = join(dir(), "journal.json");
+    writeFileSync(join(d, "a.yaml"), vs("a", "192.0.2.1"));
+    const args = ["-f", d, "--node", "n", "--state-file", state];
+    expect((await run(args, kernel)).code).toBe(0);
+    writeFileSync(join(d, "a.yaml"), vs("a", "192.0.2.1", "99999"));
+    const invalid = await run(args, kernel);
+    expect(invalid.code).toBe(3);
+    expect(invalid.stderr).toMatch(/problem: Invalid: VirtualService t\/a spec\.port: /);
+    expect(invalid.stdout).toMatch(
+      /drift: Unexpected TCP 192\.0\.2\.1:80 \(Reported\): VirtualService t\/a is invalid/,
+    );
+    expect(kernel.serviceCount).toBe(1);
+    // Deleting the object is how the service goes.
+    writeFileSync(join(d, "a.yaml"), "");
+    const gone = await run(args, kernel);
+    expect(gone.stdout).toContain("applied: delete service TCP 192.0.2.1:80");
+  });
+});
+
 describe("flush --owned (fake kernel)", () => {
   it("deletes what it owns, drains what has connections, and never touches a foreign service", async () => {
     const kernel = new FakeIpvsKernel();

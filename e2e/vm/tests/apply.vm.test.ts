@@ -3,6 +3,7 @@
  * removal with the journal, and the error cases (missing scheduler module, an address the kernel rejects).
  * The "IPVS module missing" case needs a VM booted without ip_vs: e2e/vm/check-no-ipvs.sh.
  */
+import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../../../test/cli/run-cli.ts";
 import { ipvsadm, scratch, writeManifest } from "./vm-helpers.ts";
@@ -134,6 +135,105 @@ spec: {virtualServiceRef: {name: fine}, address: 198.51.100.42, port: 80}
     expect(live).toContain("-A -t 192.0.2.41:80 -s rr\n-a -t 192.0.2.41:80 -r 198.51.100.42:80 -m -w 1\n");
     expect(live).not.toContain("192.0.2.40");
     expect(live).toContain("-a -t 203.0.113.50:80 -r 198.51.100.250:80 -m -w 7");
+  });
+
+  it("an unknown-scheduler update fails alone: the real server removed in the same change still drains", async () => {
+    const before = writeManifest(
+      dir,
+      "sched.yaml",
+      `apiVersion: ipvs.dev/v1alpha1
+kind: VirtualService
+metadata: {name: sched, namespace: t}
+spec: {address: 192.0.2.43, port: 80, scheduler: rr, drain: {timeoutSeconds: 0}}
+---
+apiVersion: ipvs.dev/v1alpha1
+kind: RealServer
+metadata: {name: sched-a, namespace: t}
+spec: {virtualServiceRef: {name: sched}, address: 198.51.100.43, port: 80}
+---
+apiVersion: ipvs.dev/v1alpha1
+kind: RealServer
+metadata: {name: sched-b, namespace: t}
+spec: {virtualServiceRef: {name: sched}, address: 198.51.100.44, port: 80}
+`,
+    );
+    expect((await apply(before)).code).toBe(0);
+    // The scheduler becomes one this kernel lacks, and sched-b goes in the same change.
+    const after = writeManifest(
+      dir,
+      "sched.yaml",
+      `apiVersion: ipvs.dev/v1alpha1
+kind: VirtualService
+metadata: {name: sched, namespace: t}
+spec: {address: 192.0.2.43, port: 80, scheduler: twos, drain: {timeoutSeconds: 0}}
+---
+apiVersion: ipvs.dev/v1alpha1
+kind: RealServer
+metadata: {name: sched-a, namespace: t}
+spec: {virtualServiceRef: {name: sched}, address: 198.51.100.43, port: 80}
+`,
+    );
+    const run = await apply(after);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(/failed: update service TCP 192\.0\.2\.43:80: .*ENOENT/);
+    expect(run.stdout).toContain("applied: delete destination TCP 192.0.2.43:80 -> 198.51.100.44:80");
+    expect(ipvsadm(["-Sn"])).toContain(
+      "-A -t 192.0.2.43:80 -s rr\n-a -t 192.0.2.43:80 -r 198.51.100.43:80 -m -w 1\n",
+    );
+    expect(ipvsadm(["-Sn"])).not.toContain("198.51.100.44");
+  });
+
+  it("a half-written manifest file removes nothing, still applies what loaded, and exits non-zero", async () => {
+    const part = scratch("partial-");
+    writeManifest(part, "a.yaml", readFileSync("examples/nat-round-robin.yaml", "utf8"));
+    writeManifest(
+      part,
+      "b.yaml",
+      `apiVersion: ipvs.dev/v1alpha1
+kind: VirtualService
+metadata: {name: half, namespace: t}
+spec: {address: 192.0.2.44, port: 80, scheduler: rr}
+`,
+    );
+    expect((await apply(part)).code).toBe(0);
+    const whole = ipvsadm(["-Sn"]);
+    expect(whole).toContain("192.0.2.44:80");
+    // An editor is mid-save: b.yaml is cut off in the middle of a flow mapping; a.yaml gained a weight.
+    writeManifest(
+      part,
+      "b.yaml",
+      "apiVersion: ipvs.dev/v1alpha1\nkind: VirtualService\nmetadata: {name: half, namesp",
+    );
+    writeManifest(
+      part,
+      "a.yaml",
+      readFileSync("examples/nat-round-robin.yaml", "utf8").replace(
+        "port: 8080\n---",
+        "port: 8080\n  weight: 3\n---",
+      ),
+    );
+    const run = await apply(part);
+    expect(run.code).toBe(3);
+    expect(run.stderr).toMatch(/error: .*b\.yaml: document 1/);
+    expect(run.stdout).toMatch(
+      /drift: Unexpected TCP 192\.0\.2\.44:80 \(Reported\): not removed: the input was read only in part/,
+    );
+    expect(run.stdout).toContain(
+      "applied: update destination TCP 192.0.2.10:80 -> 198.51.100.10:8080 (weight 3)",
+    );
+    expect(ipvsadm(["-Sn"])).toContain("-A -t 192.0.2.44:80 -s rr");
+    // Opting in deletes it.
+    const forced = await runCli([
+      "apply",
+      "-f",
+      part,
+      ...NODE,
+      "--state-file",
+      state,
+      "--delete-despite-errors",
+    ]);
+    expect(forced.code).toBe(3);
+    expect(ipvsadm(["-Sn"])).not.toContain("192.0.2.44");
   });
 
   it("flush --owned deletes what it owns and leaves the foreign service", async () => {
