@@ -45,6 +45,7 @@ import type {
   TunnelChecksum,
   TunnelType,
 } from "../model/table.ts";
+import { serviceKeyString } from "../model/table.ts";
 import { IpvsDecodeError } from "./errors.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -458,11 +459,19 @@ export function getFamilyRequest(name: string): GenlRequest {
 
 /**
  * One complete netlink message (nlmsghdr + genlmsghdr + attributes) for a request.
- * Doit requests ask for an ACK so that every request ends with exactly one NLMSG_ERROR;
- * dumps end with NLMSG_DONE.
+ * Doit requests ask for an ACK (unless `ack` is false) so that every request ends with exactly one
+ * NLMSG_ERROR; dumps end with NLMSG_DONE. Without NLM_F_ACK the kernel answers a doit request only
+ * when it fails (netlink_rcv_skb acks `if (flags & NLM_F_ACK || err)`): NetlinkIpvsKernel.apply()
+ * asks for the ACK of the last request of a datagram only, and reads silence before it as success.
  */
-export function frameRequest(request: GenlRequest, familyId: number, seq: number, port = 0): Buffer {
-  const flags = NLM_F.REQUEST | (request.dump ? NLM_F.DUMP : NLM_F.ACK);
+export function frameRequest(
+  request: GenlRequest,
+  familyId: number,
+  seq: number,
+  port = 0,
+  ack = true,
+): Buffer {
+  const flags = NLM_F.REQUEST | (request.dump ? NLM_F.DUMP : ack ? NLM_F.ACK : 0);
   const version = familyId === GENL_ID_CTRL ? 1 : IPVS_GENL_VERSION;
   const data = [formatGenlHeader({ cmd: request.cmd, version }), ...request.attrs];
   return Buffer.concat(formatMessage({ type: familyId, flags, seq, port, data }));
@@ -765,29 +774,33 @@ export function decodeServiceFlags(flags: number): ServiceFlags {
 
 const PROTOCOL_BY_NUMBER: Record<number, Protocol> = { 6: "TCP", 17: "UDP", 132: "SCTP" };
 
+/** The key of an indexed SERVICE attribute. */
+function serviceKeyAt(buf: Buffer, m: AttrIndex): ServiceKey {
+  needAt(m, IPVS_SVC_ATTR.AF, "service AF");
+  const family = afToFamily(u16At(buf, m, IPVS_SVC_ATTR.AF, "service AF"), "service AF");
+  if (m[2 * IPVS_SVC_ATTR.FWMARK]! >= 0) {
+    return { kind: "fwmark", family, fwmark: u32At(buf, m, IPVS_SVC_ATTR.FWMARK, "service FWMARK") };
+  }
+  needAt(m, IPVS_SVC_ATTR.PROTOCOL, "service PROTOCOL");
+  const protoNumber = u16At(buf, m, IPVS_SVC_ATTR.PROTOCOL, "service PROTOCOL");
+  const protocol = PROTOCOL_BY_NUMBER[protoNumber];
+  if (!protocol) decodeFail(`service PROTOCOL ${protoNumber} is not TCP, UDP or SCTP`);
+  const address = addressAt(buf, m, IPVS_SVC_ATTR.ADDR, family, "service ADDR");
+  needAt(m, IPVS_SVC_ATTR.PORT, "service PORT");
+  return {
+    kind: "address",
+    family,
+    protocol,
+    address,
+    port: be16At(buf, m, IPVS_SVC_ATTR.PORT, "service PORT"),
+  };
+}
+
 function serviceAt(buf: Buffer, from: number, to: number): KernelService {
   const m = entryIndex;
   indexAttributes(buf, from, to, m, "service");
-  needAt(m, IPVS_SVC_ATTR.AF, "service AF");
-  const family = afToFamily(u16At(buf, m, IPVS_SVC_ATTR.AF, "service AF"), "service AF");
-  let key: ServiceKey;
-  if (m[2 * IPVS_SVC_ATTR.FWMARK]! >= 0) {
-    key = { kind: "fwmark", family, fwmark: u32At(buf, m, IPVS_SVC_ATTR.FWMARK, "service FWMARK") };
-  } else {
-    needAt(m, IPVS_SVC_ATTR.PROTOCOL, "service PROTOCOL");
-    const protoNumber = u16At(buf, m, IPVS_SVC_ATTR.PROTOCOL, "service PROTOCOL");
-    const protocol = PROTOCOL_BY_NUMBER[protoNumber];
-    if (!protocol) decodeFail(`service PROTOCOL ${protoNumber} is not TCP, UDP or SCTP`);
-    const address = addressAt(buf, m, IPVS_SVC_ATTR.ADDR, family, "service ADDR");
-    needAt(m, IPVS_SVC_ATTR.PORT, "service PORT");
-    key = {
-      kind: "address",
-      family,
-      protocol,
-      address,
-      port: be16At(buf, m, IPVS_SVC_ATTR.PORT, "service PORT"),
-    };
-  }
+  const key = serviceKeyAt(buf, m);
+  const family = key.family;
   const flagsAt = needAt(m, IPVS_SVC_ATTR.FLAGS, "service FLAGS");
   sizeIs(m, IPVS_SVC_ATTR.FLAGS, 8, "service FLAGS");
   const rawFlags = hostU32(buf, flagsAt) & ~SVC_FLAG.HASHED;
@@ -898,6 +911,129 @@ export function decodeDestinationMessage(attrs: Buffer, serviceFamily: Family): 
   indexAttributes(attrs, 0, attrs.length, topIndex, "destination message");
   const start = needAt(topIndex, IPVS_CMD_ATTR.DEST, "DEST attribute");
   return destinationAt(attrs, start, start + topIndex[2 * IPVS_CMD_ATTR.DEST + 1]!, serviceFamily);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entry by entry: one entry that does not decode is described, not thrown (NetlinkIpvsKernel.readTable)
+
+/** One entry of a dump: decoded, or the reason it could not be (with what could be read of its key). */
+export type DecodedEntry<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+function reasonOf(e: unknown): string {
+  if (e instanceof IpvsDecodeError) return e.message.replace(/^malformed IPVS reply: /, "");
+  throw e;
+}
+
+/** A GET_SERVICE dump entry (top-level attributes): the service, or why it does not decode. */
+export function decodeServiceEntry(attrs: Buffer): DecodedEntry<KernelService> {
+  try {
+    return { ok: true, value: decodeServiceMessage(attrs) };
+  } catch (e) {
+    return { ok: false, reason: reasonOf(e) };
+  }
+}
+
+/** A GET_DEST dump entry (top-level attributes): the destination, or why it does not decode. */
+export function decodeDestinationEntry(
+  attrs: Buffer,
+  serviceFamily: Family,
+): DecodedEntry<KernelDestination> {
+  try {
+    return { ok: true, value: decodeDestinationMessage(attrs, serviceFamily) };
+  } catch (e) {
+    return { ok: false, reason: reasonOf(e) };
+  }
+}
+
+/** Raw integer of an attribute of 1, 2 or 4 bytes, for descriptions; undefined when absent or odd. */
+function rawNumber(buf: Buffer, index: AttrIndex, type: number, network = false): number | undefined {
+  const start = index[2 * type]!;
+  if (start < 0) return undefined;
+  const length = index[2 * type + 1]!;
+  if (length === 1) return buf[start]!;
+  if (length === 2) return network ? netU16(buf, start) : hostU16(buf, start);
+  if (length === 4) return network ? netU32(buf, start) : hostU32(buf, start);
+  return undefined;
+}
+
+/** Address bytes in the usual text form when their length fits a family, else hex. */
+function rawAddress(buf: Buffer, index: AttrIndex, type: number, af: number | undefined): string | undefined {
+  const start = index[2 * type]!;
+  if (start < 0) return undefined;
+  const length = index[2 * type + 1]!;
+  const bytes = buf.subarray(start, start + length);
+  if (af === AF.INET && (length === 4 || length === 16)) return bytesToIp(bytes.subarray(0, 4), "IPv4");
+  if (af === AF.INET6 && length === 16) return bytesToIp(bytes, "IPv6");
+  return `0x${bytes.toString("hex")}`;
+}
+
+/**
+ * What can be read of an undecodable GET_SERVICE entry: its key when the key decodes (then the
+ * entry's other attributes were the problem) and a text for reports, e.g. "TCP 192.0.2.1:80" or
+ * "protocol 99 192.0.2.1:80 (AF 2)". Never throws.
+ */
+export function describeServiceEntry(attrs: Buffer): { key?: ServiceKey; text: string } {
+  let key: ServiceKey | undefined;
+  try {
+    key = serviceKeyOf(attrs);
+  } catch (e) {
+    if (!(e instanceof IpvsDecodeError)) throw e;
+  }
+  if (key) return { key, text: serviceKeyString(key) };
+  try {
+    indexAttributes(attrs, 0, attrs.length, topIndex, "service message");
+    const start = topIndex[2 * IPVS_CMD_ATTR.SERVICE]!;
+    if (start < 0) return { text: "a service entry without a SERVICE attribute" };
+    const m = entryIndex;
+    indexAttributes(attrs, start, start + topIndex[2 * IPVS_CMD_ATTR.SERVICE + 1]!, m, "service");
+    const af = rawNumber(attrs, m, IPVS_SVC_ATTR.AF);
+    const fwmark = rawNumber(attrs, m, IPVS_SVC_ATTR.FWMARK);
+    const family = af === AF.INET ? "IPv4" : af === AF.INET6 ? "IPv6" : `AF ${af ?? "?"}`;
+    if (fwmark !== undefined) return { text: `FWM ${fwmark} ${family}` };
+    const protocolNumber = rawNumber(attrs, m, IPVS_SVC_ATTR.PROTOCOL);
+    const protocol =
+      (protocolNumber !== undefined && PROTOCOL_BY_NUMBER[protocolNumber]) ||
+      `protocol ${protocolNumber ?? "?"}`;
+    const address = rawAddress(attrs, m, IPVS_SVC_ATTR.ADDR, af) ?? "?";
+    const port = rawNumber(attrs, m, IPVS_SVC_ATTR.PORT, true) ?? "?";
+    const host = af === AF.INET6 ? `[${address}]:${port}` : `${address}:${port}`;
+    return { text: `${protocol} ${host}${af === AF.INET || af === AF.INET6 ? "" : ` (${family})`}` };
+  } catch (e) {
+    if (!(e instanceof IpvsDecodeError)) throw e;
+    return { text: "a service entry with malformed attributes" };
+  }
+}
+
+/** The key of a GET_SERVICE entry alone (AF, then FWMARK or PROTOCOL + ADDR + PORT). */
+function serviceKeyOf(attrs: Buffer): ServiceKey {
+  indexAttributes(attrs, 0, attrs.length, topIndex, "service message");
+  const start = needAt(topIndex, IPVS_CMD_ATTR.SERVICE, "SERVICE attribute");
+  const m = entryIndex;
+  indexAttributes(attrs, start, start + topIndex[2 * IPVS_CMD_ATTR.SERVICE + 1]!, m, "service");
+  return serviceKeyAt(attrs, m);
+}
+
+/**
+ * What can be read of an undecodable GET_DEST entry's key, for reports: "198.51.100.5:8080", or the
+ * raw address and port when the family is unknown. Never throws.
+ */
+export function describeDestinationEntry(attrs: Buffer, serviceFamily: Family): string {
+  try {
+    indexAttributes(attrs, 0, attrs.length, topIndex, "destination message");
+    const start = topIndex[2 * IPVS_CMD_ATTR.DEST]!;
+    if (start < 0) return "a destination entry without a DEST attribute";
+    const m = entryIndex;
+    indexAttributes(attrs, start, start + topIndex[2 * IPVS_CMD_ATTR.DEST + 1]!, m, "destination");
+    const af =
+      rawNumber(attrs, m, IPVS_DEST_ATTR.ADDR_FAMILY) ?? (serviceFamily === "IPv4" ? AF.INET : AF.INET6);
+    const address = rawAddress(attrs, m, IPVS_DEST_ATTR.ADDR, af) ?? "?";
+    const port = rawNumber(attrs, m, IPVS_DEST_ATTR.PORT, true) ?? "?";
+    const host = af === AF.INET6 ? `[${address}]:${port}` : `${address}:${port}`;
+    return af === AF.INET || af === AF.INET6 ? host : `${host} (AF ${af})`;
+  } catch (e) {
+    if (!(e instanceof IpvsDecodeError)) throw e;
+    return "a destination entry with malformed attributes";
+  }
 }
 
 /** GET_CONFIG reply. */

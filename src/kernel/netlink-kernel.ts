@@ -7,9 +7,16 @@
  *   (a stale id after ip_vs was reloaded); a missing family gives IpvsUnavailableError.
  * - One exchange in flight per socket (promise queue); every exchange has a timeout, after which
  *   the socket is closed and a new one opened on the next call.
- * - apply() sends up to `batchSize` requests in one datagram; the kernel processes them in order
- *   and acknowledges each, so one failure does not stop the rest.
+ * - apply() sends up to `batchSize` requests in one datagram (fewer when the receive buffer is small,
+ *   see batchSizeFor); the kernel processes them in order inside sendmsg(). Only the last request of
+ *   a datagram asks for an ACK: the kernel answers the others only when they fail, so silence before
+ *   the last ACK means success. One failure does not stop the rest. A transport failure (timeout,
+ *   socket error, sendmsg failure) never throws out of apply(): requests answered keep their result,
+ *   requests sent but unanswered are `unknown`, requests not sent (and later chunks) fail.
+ * - readTable() dumps the services, then every service's destinations over `readConcurrency`
+ *   sockets at once (the kernel runs one dump per socket at a time), and decodes entry by entry.
  */
+import { readFileSync } from "node:fs";
 import type { MessageInfo } from "netlink";
 import { RawNetlinkSocket } from "netlink";
 import type { Operation } from "../model/plan.ts";
@@ -23,9 +30,11 @@ import type {
   KernelDestination,
   KernelService,
   KernelSnapshot,
+  KernelTable,
   ServiceKey,
   SyncDaemonConfig,
   SyncDaemonState,
+  UndecodableEntry,
 } from "../model/table.ts";
 import { serviceKeyString } from "../model/table.ts";
 import { ipvsError, operationObject } from "./error-hints.ts";
@@ -34,15 +43,17 @@ import { errnoName, IpvsError, IpvsTimeoutError, IpvsUnavailableError } from "./
 import type { GenlRequest, NetlinkReply } from "./ipvs-codec.ts";
 import {
   decodeDaemonMessage,
-  decodeDestinationMessage,
+  decodeDestinationEntry,
   decodeErrorPayload,
   decodeFamilyId,
   decodeGenlPayload,
   decodeInfo,
   decodeMessages,
-  decodeServiceMessage,
+  decodeServiceEntry,
   decodeTimeouts,
   delDaemonRequest,
+  describeDestinationEntry,
+  describeServiceEntry,
   encodeOperation,
   flushRequest,
   frameRequest,
@@ -61,18 +72,45 @@ import {
   zeroRequest,
 } from "./ipvs-codec.ts";
 import type { IpvsKernel, OperationResult } from "./ipvs-kernel.ts";
-import { readTableByListing } from "./read-kernel-table.ts";
 
 const NETLINK_GENERIC = 16;
 
 /**
- * The kernel queues one ACK per request of a datagram before sendmsg() returns, so a batch must fit
- * the receive buffer (capped by net.core.rmem_max, 212992 bytes by default). Past it the kernel drops
- * ACKs (ENOBUFS), and the netlink package's addon then aborts the process instead of raising an error
- * (seen with 3000-4000 requests per datagram; 128 and 512 were fine). 256 keeps a wide margin and is
- * already as fast as `ipvsadm -R` (bench/kernel-apply.ts).
+ * Most requests in one apply() datagram. The kernel runs every request of a datagram inside sendmsg()
+ * and queues each answer (an ACK, or an error echoing the request) on the socket before sendmsg()
+ * returns, so the answers of one datagram must fit the socket's receive buffer. Past it the kernel
+ * drops them and the socket reports ENOBUFS (the requests are still applied: their results are then
+ * unknown). Measured in the test-bed VM (Linux 6.1): every answer to our requests takes 768 bytes of
+ * receive buffer (skb truesize: one answer per skb; the same for an ACK and for an error echoing a
+ * 164-byte request), and the default rmem_max (212992) gives SO_RCVBUF 425984, i.e. 554 answers.
+ * 256 was measured safe there and is already as fast as `ipvsadm -R` (bench/kernel-apply.ts).
  */
 export const MAX_BATCH_SIZE = 256;
+
+/** Receive-buffer bytes of one answer, measured (see MAX_BATCH_SIZE). */
+export const ANSWER_TRUESIZE = 768;
+
+/**
+ * Requests per datagram for a receive buffer of `rcvbuf` bytes (SO_RCVBUF as getsockopt reports it,
+ * i.e. already doubled by the kernel): answers may fill half of it, so a larger answer (an error
+ * echoing a request past ~190 bytes takes the next slab, 1280 bytes) still fits; never more than
+ * `requested` or MAX_BATCH_SIZE, never less than 1.
+ * 425984 (default rmem_max) -> 256; 131072 -> 85; 16384 -> 10.
+ */
+export function batchSizeFor(rcvbuf: number, requested = MAX_BATCH_SIZE): number {
+  const fits = Math.floor(rcvbuf / (2 * ANSWER_TRUESIZE));
+  return Math.max(1, Math.min(requested, MAX_BATCH_SIZE, fits));
+}
+
+/** net.core.rmem_max; the kernel's default when it cannot be read. */
+function readRmemMax(): number {
+  try {
+    const value = Number(readFileSync("/proc/sys/net/core/rmem_max", "utf8").trim());
+    return Number.isFinite(value) && value > 0 ? value : 212992;
+  } catch {
+    return 212992;
+  }
+}
 
 /** The part of the netlink package's RawNetlinkSocket this module uses (a seam for tests). */
 export interface RawSocket {
@@ -82,15 +120,22 @@ export interface RawSocket {
   close(): void;
   ref(): void;
   unref(): void;
+  /** getsockopt(SO_RCVBUF): the receive buffer the kernel granted (the netlink package has it). */
+  getRecvBufferSize?(): number;
 }
 
 export interface NetlinkIpvsKernelOptions {
   /** Timeout in ms of an exchange without any reply message arriving (default 5000). */
   timeoutMs?: number;
-  /** Requests per datagram in apply() (default and maximum MAX_BATCH_SIZE; 1 = unbatched). */
+  /**
+   * Requests per datagram in apply() (default and maximum MAX_BATCH_SIZE; 1 = unbatched). Fewer
+   * when the socket's receive buffer cannot hold that many answers (batchSizeFor).
+   */
   batchSize?: number;
   /** SO_RCVBUF to ask for, so a batch's ACKs fit (default 4 MiB; the kernel caps it at rmem_max). */
   recvBufferSize?: number;
+  /** Destination lists readTable() dumps at once, one socket each (default 4; 1 = one at a time). */
+  readConcurrency?: number;
   /** Socket factory (tests); default: the netlink package's RawNetlinkSocket on NETLINK_GENERIC. */
   createSocket?: () => RawSocket;
 }
@@ -106,6 +151,20 @@ interface Pending {
   done: (reply: Reply) => void;
 }
 
+/**
+ * What one exchange ended with. `replies[i]` is the end of request i when it arrived (or, for a
+ * request sent without NLM_F_ACK, when a later answer proved it succeeded). On a transport failure
+ * `failure` is set, and a request without a reply was sent but not answered (`sent`), or never sent.
+ */
+interface Outcome {
+  replies: (Reply | undefined)[];
+  /** An IpvsError, or the IpvsDecodeError of a reply that does not parse. */
+  failure?: Error;
+  sent: boolean;
+}
+
+const SUCCESS: Reply = Object.freeze({ errno: 0, messages: [] }) as Reply;
+
 /** A request plus what to say about it in errors. */
 interface Call {
   operation: string;
@@ -118,8 +177,13 @@ export class NetlinkIpvsKernel implements IpvsKernel {
   readonly #timeoutMs: number;
   readonly #batchSize: number;
   readonly #recvBufferSize: number;
+  readonly #readConcurrency: number;
   readonly #createSocket: () => RawSocket;
   #socket: RawSocket | undefined;
+  /** The receive buffer of #socket (bytes), read once per socket. */
+  #socketRcvbuf: number | undefined;
+  /** Extra sockets readTable() dumps destination lists on (kept open between reads). */
+  #lanes: RawSocket[] = [];
   readonly #pending = new Map<number, Pending>();
   #failPending: ((error: Error) => void) | undefined;
   /** Restarts the exchange's timeout: it measures silence, so a long dump that keeps arriving lives on. */
@@ -133,6 +197,7 @@ export class NetlinkIpvsKernel implements IpvsKernel {
     this.#timeoutMs = options.timeoutMs ?? 5000;
     this.#batchSize = Math.min(MAX_BATCH_SIZE, Math.max(1, Math.floor(options.batchSize ?? MAX_BATCH_SIZE)));
     this.#recvBufferSize = options.recvBufferSize ?? 4 * 1024 * 1024;
+    this.#readConcurrency = Math.max(1, Math.floor(options.readConcurrency ?? 4));
     this.#createSocket =
       options.createSocket ??
       (() =>
@@ -146,10 +211,60 @@ export class NetlinkIpvsKernel implements IpvsKernel {
   // -------------------------------------------------------------------------------------------
   // IpvsKernel
 
+  /**
+   * One GET_SERVICE dump, then every service's GET_DEST dump, decoded entry by entry.
+   *
+   * Rule for a service with an undecodable destination: the whole service is reported undecodable
+   * (one entry per such destination, each naming the service, its key and the destination) and left
+   * out of the table, so nothing of it is touched. Reading it as a service with fewer destinations
+   * would let a sync add, weigh or delete destinations next to one it cannot see.
+   */
   readTable(): Promise<KernelSnapshot> {
-    return readTableByListing(this);
+    return this.#exclusive(async () => {
+      const reply = await this.#call({ operation: "readTable", object: "", request: listServicesRequest() });
+      const undecodable: UndecodableEntry[] = [];
+      const services: KernelService[] = [];
+      for (const m of reply.messages) {
+        if (m.type !== this.#familyId) continue;
+        const attrs = genlAttrs(m.payload);
+        const entry = attrs ? decodeServiceEntry(attrs) : NO_GENL_HEADER;
+        if (entry.ok) {
+          services.push(entry.value);
+          continue;
+        }
+        const { key, text } = attrs
+          ? describeServiceEntry(attrs)
+          : { key: undefined, text: "a service entry" };
+        undecodable.push({ service: text, ...(key ? { key } : {}), reason: entry.reason });
+      }
+      const lists = await this.#dumpDestinations(services);
+      const table: KernelTable = [];
+      services.forEach((service, i) => {
+        const family = service.key.family;
+        const destinations: KernelDestination[] = [];
+        let readable = true;
+        for (const payload of lists[i]!) {
+          const attrs = genlAttrs(payload);
+          const entry = attrs ? decodeDestinationEntry(attrs, family) : NO_GENL_HEADER;
+          if (entry.ok) {
+            destinations.push(entry.value);
+            continue;
+          }
+          readable = false;
+          undecodable.push({
+            service: serviceKeyString(service.key),
+            key: service.key,
+            destination: attrs ? describeDestinationEntry(attrs, family) : "a destination entry",
+            reason: entry.reason,
+          });
+        }
+        if (readable) table.push({ service, destinations });
+      });
+      return { table, undecodable };
+    });
   }
 
+  /** The services that decode (readTable() reports the others). */
   listServices(): Promise<KernelService[]> {
     return this.#exclusive(async () => {
       const reply = await this.#call({
@@ -157,10 +272,16 @@ export class NetlinkIpvsKernel implements IpvsKernel {
         object: "",
         request: listServicesRequest(),
       });
-      return this.#genlMessages(reply).map((attrs) => decodeServiceMessage(attrs));
+      const services: KernelService[] = [];
+      for (const attrs of this.#genlMessages(reply)) {
+        const entry = decodeServiceEntry(attrs);
+        if (entry.ok) services.push(entry.value);
+      }
+      return services;
     });
   }
 
+  /** The destinations that decode (readTable() reports the others). */
   listDestinations(service: ServiceKey): Promise<KernelDestination[]> {
     return this.#exclusive(async () => {
       const call = this.#encode("listDestinations", serviceKeyString(service), () =>
@@ -168,7 +289,12 @@ export class NetlinkIpvsKernel implements IpvsKernel {
       );
       const reply = await this.#call(call);
       const family: Family = service.family;
-      return this.#genlMessages(reply).map((attrs) => decodeDestinationMessage(attrs, family));
+      const destinations: KernelDestination[] = [];
+      for (const attrs of this.#genlMessages(reply)) {
+        const entry = decodeDestinationEntry(attrs, family);
+        if (entry.ok) destinations.push(entry.value);
+      }
+      return destinations;
     });
   }
 
@@ -208,16 +334,38 @@ export class NetlinkIpvsKernel implements IpvsKernel {
           results[index] = { ok: false, error: e };
         }
       });
-      for (let start = 0; start < calls.length; start += this.#batchSize) {
-        const chunk = calls.slice(start, start + this.#batchSize);
-        const replies = await this.#batch(chunk.map((c) => c.call));
+      let failure: Error | undefined;
+      let size = this.#batchSize;
+      try {
+        if (calls.length > 0) size = batchSizeFor(this.#receiveBuffer(), this.#batchSize);
+      } catch (e) {
+        if (!(e instanceof IpvsError)) throw e;
+        failure = e; // the socket could not be opened: nothing is sent
+      }
+      for (let start = 0; start < calls.length; start += size) {
+        const chunk = calls.slice(start, start + size);
+        // After a transport failure the kernel's state is unknown: later chunks are not sent.
+        const outcome: Outcome = failure
+          ? { replies: [], failure, sent: false }
+          : await this.#batch(
+              chunk.map((c) => c.call),
+              false,
+            );
         chunk.forEach(({ index, call }, i) => {
-          const errno = replies[i]!.errno;
-          results[index] =
-            errno === 0
-              ? { ok: true }
-              : { ok: false, error: ipvsError(call.operation, call.object, errnoName(errno), call.op) };
+          const reply = outcome.replies[i];
+          if (reply) {
+            results[index] =
+              reply.errno === 0
+                ? { ok: true }
+                : {
+                    ok: false,
+                    error: ipvsError(call.operation, call.object, errnoName(reply.errno), call.op),
+                  };
+          } else {
+            results[index] = transportResult(call, outcome.failure!, outcome.sent);
+          }
         });
+        failure ??= outcome.failure;
       }
       return results;
     });
@@ -284,6 +432,7 @@ export class NetlinkIpvsKernel implements IpvsKernel {
     return this.#exclusive(async () => {
       this.#closed = true;
       this.#reset(new IpvsError("close", "", "EIO", "kernel handle closed"));
+      this.#closeLanes();
     });
   }
 
@@ -319,38 +468,53 @@ export class NetlinkIpvsKernel implements IpvsKernel {
     });
   }
 
-  /** One request; a non-zero errno becomes an IpvsError. */
+  /** One request; a non-zero errno becomes an IpvsError, a transport failure its IpvsError. */
   async #call(call: Call): Promise<Reply> {
-    const [reply] = await this.#batch([call]);
-    if (reply!.errno !== 0) throw ipvsError(call.operation, call.object, errnoName(reply!.errno), call.op);
-    return reply!;
+    const outcome = await this.#batch([call], true);
+    const reply = outcome.replies[0];
+    if (!reply) throw outcome.failure!;
+    if (reply.errno !== 0) throw ipvsError(call.operation, call.object, errnoName(reply.errno), call.op);
+    return reply;
   }
 
   /**
    * Requests in one datagram, one reply each. ENOENT may mean the family id went stale (ip_vs
-   * reloaded): then the id is re-resolved and, if it changed, the whole batch is sent again.
+   * reloaded): then the id is re-resolved and, if it changed, the whole batch is sent again (a stale
+   * id reaches no IPVS code, so nothing of the first send was applied). Never rejects with an
+   * IpvsError: a family lookup that fails is an outcome with nothing sent.
    */
-  async #batch(calls: Call[]): Promise<Reply[]> {
+  async #batch(calls: Call[], ackEach: boolean): Promise<Outcome> {
     const first = calls[0]!;
-    // The id is almost always known: skip the extra await (measurable per request under emulation).
-    let familyId = this.#familyId ?? (await this.#resolveFamily(first.operation));
-    let replies = await this.#exchange(calls, familyId);
-    if (replies.some((r) => r.errno === 2)) {
-      this.#familyId = undefined;
-      const fresh = await this.#resolveFamily(first.operation);
-      if (fresh !== familyId) {
-        familyId = fresh;
-        replies = await this.#exchange(calls, familyId);
-      }
+    let familyId: number;
+    try {
+      // The id is almost always known: skip the extra await (measurable per request under emulation).
+      familyId = this.#familyId ?? (await this.#resolveFamily(first.operation));
+    } catch (e) {
+      if (!(e instanceof IpvsError)) throw e;
+      return { replies: [], failure: e, sent: false };
     }
-    return replies;
+    let outcome = await this.#exchange(calls, familyId, ackEach);
+    if (!outcome.failure && outcome.replies.some((r) => r?.errno === 2)) {
+      this.#familyId = undefined;
+      let fresh: number;
+      try {
+        fresh = await this.#resolveFamily(first.operation);
+      } catch (e) {
+        if (!(e instanceof IpvsError)) throw e;
+        return outcome; // keep the kernel's answers (ENOENT) rather than the lookup's failure
+      }
+      if (fresh !== familyId) outcome = await this.#exchange(calls, fresh, ackEach);
+    }
+    return outcome;
   }
 
   async #resolveFamily(operation: string): Promise<number> {
     if (this.#familyId !== undefined) return this.#familyId;
     const call = { operation, object: "", request: getFamilyRequest(IPVS_GENL_NAME) };
-    const [reply] = await this.#exchange([call], GENL_ID_CTRL);
-    if (reply!.errno === 2) {
+    const outcome = await this.#exchange([call], GENL_ID_CTRL, true);
+    const reply = outcome.replies[0];
+    if (!reply) throw outcome.failure!;
+    if (reply.errno === 2) {
       throw new IpvsUnavailableError(
         operation,
         "",
@@ -358,18 +522,163 @@ export class NetlinkIpvsKernel implements IpvsKernel {
         "IPVS is not available in this kernel: generic netlink family IPVS not found; load the ip_vs module",
       );
     }
-    if (reply!.errno !== 0) throw ipvsError(operation, "", errnoName(reply!.errno));
-    const msg = reply!.messages.find((m) => m.type === GENL_ID_CTRL);
+    if (reply.errno !== 0) throw ipvsError(operation, "", errnoName(reply.errno));
+    const msg = reply.messages.find((m) => m.type === GENL_ID_CTRL);
     if (!msg) throw new IpvsError(operation, "", "EIO", "no reply to the IPVS family lookup");
     this.#familyId = decodeFamilyId(decodeGenlPayload(msg.payload).attrs);
     return this.#familyId;
   }
 
+  /** SO_RCVBUF of the socket (getsockopt), or what the kernel grants for the size asked for. */
+  #receiveBuffer(): number {
+    const socket = this.#open();
+    if (this.#socketRcvbuf === undefined) {
+      let granted: number | undefined;
+      try {
+        granted = socket.getRecvBufferSize?.();
+      } catch {
+        granted = undefined;
+      }
+      // Without getsockopt: the kernel caps the request at rmem_max and doubles it (SO_RCVBUF).
+      this.#socketRcvbuf =
+        typeof granted === "number" && granted > 0
+          ? granted
+          : 2 * Math.min(this.#recvBufferSize, readRmemMax());
+    }
+    return this.#socketRcvbuf;
+  }
+
+  /**
+   * The GET_DEST dump of every service, as each entry's generic netlink payload. Up to
+   * `readConcurrency` dumps run at once, one per socket (the kernel refuses a second dump on a
+   * socket with EBUSY while one runs); each socket starts its next dump from the receive callback
+   * that ends the previous one. One timeout covers the read, restarted by every reply.
+   */
+  #dumpDestinations(services: KernelService[]): Promise<Buffer[][]> {
+    const lists: Buffer[][] = services.map(() => []);
+    if (services.length === 0) return Promise.resolve(lists);
+    const familyId = this.#familyId!;
+    const laneCount = Math.min(this.#readConcurrency, services.length);
+    let sockets: RawSocket[];
+    try {
+      sockets = [this.#open(), ...this.#openLanes(laneCount - 1)];
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return new Promise<Buffer[][]>((resolve, reject) => {
+      let next = 0;
+      let running = 0;
+      const seqs = new Set<number>();
+      let ended = false;
+      const finish = (error?: Error) => {
+        if (ended) return;
+        ended = true;
+        this.#settle(timer, seqs, sockets);
+        if (error) {
+          this.#reset(error);
+          this.#closeLanes();
+          reject(error);
+        } else {
+          resolve(lists);
+        }
+      };
+      const start = (socket: RawSocket): void => {
+        if (ended) return;
+        if (next >= services.length) {
+          if (running === 0) finish();
+          return;
+        }
+        const i = next++;
+        const key = services[i]!.key;
+        let frame: Buffer;
+        try {
+          frame = frameRequest(listDestinationsRequest(key), familyId, this.#nextSeq());
+        } catch (e) {
+          finish(e instanceof Error ? e : new Error(String(e)));
+          return;
+        }
+        const seq = frame.readUInt32LE(8);
+        seqs.add(seq);
+        running++;
+        this.#pending.set(seq, {
+          messages: [],
+          done: (reply) => {
+            seqs.delete(seq);
+            running--;
+            if (reply.errno !== 0) {
+              finish(ipvsError("readTable", serviceKeyString(key), errnoName(reply.errno)));
+              return;
+            }
+            const list = lists[i]!;
+            for (const m of reply.messages) if (m.type === familyId) list.push(m.payload);
+            start(socket);
+          },
+        });
+        const sendFailed = (err: Error) =>
+          finish(
+            new IpvsError("readTable", serviceKeyString(key), errnoOf(err), `sendmsg failed: ${err.message}`),
+          );
+        try {
+          socket.send(frame, { port: 0 }, (err) => {
+            if (err) sendFailed(err);
+          });
+        } catch (e) {
+          sendFailed(e as Error); // this runs in the socket's receive callback: never throw from here
+        }
+      };
+      const timer = setTimeout(() => {
+        finish(
+          new IpvsTimeoutError(
+            "readTable",
+            "",
+            "ETIMEDOUT",
+            `no reply from the kernel for ${this.#timeoutMs} ms; the netlink socket is reopened`,
+          ),
+        );
+      }, this.#timeoutMs);
+      this.#failPending = (error) => finish(error);
+      this.#progress = () => timer.refresh();
+      for (const socket of sockets) {
+        socket.ref();
+        start(socket);
+      }
+    });
+  }
+
+  /** The end of an exchange: its timer, its sequence numbers and its sockets' hold on the event loop. */
+  #settle(timer: NodeJS.Timeout, seqs: Iterable<number>, sockets: RawSocket[]): void {
+    clearTimeout(timer);
+    this.#failPending = undefined;
+    this.#progress = undefined;
+    for (const seq of seqs) this.#pending.delete(seq);
+    for (const socket of sockets) socket.unref();
+  }
+
+  #openLanes(count: number): RawSocket[] {
+    while (this.#lanes.length < count) this.#lanes.push(this.#openSocket());
+    return this.#lanes.slice(0, count);
+  }
+
+  #closeLanes(): void {
+    const lanes = this.#lanes;
+    this.#lanes = [];
+    for (const socket of lanes) {
+      try {
+        socket.close();
+      } catch {
+        // already closed
+      }
+    }
+  }
+
   /** Top-level attribute bytes of each generic netlink reply message (NOOPs skipped). */
   #genlMessages(reply: Reply): Buffer[] {
     const out: Buffer[] = [];
-    for (const m of reply.messages)
-      if (m.type === this.#familyId) out.push(decodeGenlPayload(m.payload).attrs);
+    for (const m of reply.messages) {
+      if (m.type !== this.#familyId) continue;
+      const attrs = genlAttrs(m.payload);
+      if (attrs) out.push(attrs);
+    }
     return out;
   }
 
@@ -378,6 +687,13 @@ export class NetlinkIpvsKernel implements IpvsKernel {
 
   #open(): RawSocket {
     if (this.#socket) return this.#socket;
+    this.#socket = this.#openSocket();
+    this.#socketRcvbuf = undefined;
+    return this.#socket;
+  }
+
+  /** A new socket whose replies go to #receive and whose errors fail what is in flight. */
+  #openSocket(): RawSocket {
     let socket: RawSocket;
     try {
       socket = this.#createSocket();
@@ -390,22 +706,35 @@ export class NetlinkIpvsKernel implements IpvsKernel {
         `cannot open a generic netlink socket: ${(e as Error).message}`,
       );
     }
-    socket.unref();
-    socket.on("message", (datagram, rinfo) => this.#receive(socket, datagram, rinfo));
-    socket.on("error", (err) => {
-      if (this.#socket !== socket) return;
-      const errno = (err as { errno?: number }).errno;
-      this.#reset(
-        new IpvsError(
-          "netlink",
-          "",
-          typeof errno === "number" ? errnoName(errno) : "EIO",
-          `socket error: ${err.message}`,
-        ),
-      );
+    socket.unref(); // These listeners run inside the netlink addon's native callbacks, where an exception aborts the
+    // process (std::terminate): they must never throw. Anything unexpected fails what is in flight.
+    socket.on("message", (datagram, rinfo) => {
+      try {
+        this.#receive(socket, datagram, rinfo);
+      } catch (e) {
+        this.#fail(socket, e instanceof Error ? e : new Error(String(e)));
+      }
     });
-    this.#socket = socket;
+    socket.on("error", (err) => {
+      try {
+        if (!this.#isCurrent(socket)) return;
+        this.#fail(socket, new IpvsError("netlink", "", errnoOf(err), `socket error: ${err.message}`));
+      } catch {
+        // nothing more can be done here
+      }
+    });
     return socket;
+  } /** A socket failed: close it (and the read lanes) and fail whatever is in flight. */
+  #fail(socket: RawSocket, error: Error): void {
+    if (socket === this.#socket) this.#reset(error);
+    else {
+      this.#closeLanes();
+      this.#failPending?.(error);
+    }
+  }
+
+  #isCurrent(socket: RawSocket): boolean {
+    return socket === this.#socket || this.#lanes.includes(socket);
   }
 
   /** Close the socket and fail whatever is in flight. */
@@ -424,12 +753,12 @@ export class NetlinkIpvsKernel implements IpvsKernel {
   }
 
   #receive(socket: RawSocket, datagram: Buffer, rinfo: MessageInfo): void {
-    if (socket !== this.#socket || rinfo.port !== 0) return; // stale socket, or not from the kernel
+    if (rinfo.port !== 0 || !this.#isCurrent(socket)) return; // not from the kernel, or a stale socket
     let messages: NetlinkReply[];
     try {
       messages = decodeMessages(datagram);
     } catch (e) {
-      this.#reset(e as Error);
+      this.#fail(socket, e as Error);
       return;
     }
     for (const m of messages) {
@@ -441,7 +770,7 @@ export class NetlinkIpvsKernel implements IpvsKernel {
         try {
           errno = m.type === NLMSG.ERROR || m.payload.length >= 4 ? decodeErrorPayload(m.payload) : 0;
         } catch (e) {
-          this.#reset(e as Error);
+          this.#fail(socket, e as Error);
           return;
         }
         this.#pending.delete(m.seq);
@@ -458,26 +787,47 @@ export class NetlinkIpvsKernel implements IpvsKernel {
     return seq;
   }
 
-  /** Sends every request in one datagram and waits for each one's final message. */
-  #exchange(calls: Call[], familyId: number): Promise<Reply[]> {
-    const socket = this.#open();
-    const seqs = calls.map(() => this.#nextSeq());
-    const datagram = Buffer.concat(calls.map((c, i) => frameRequest(c.request, familyId, seqs[i]!)));
+  /**
+   * Sends every request in one datagram and waits for each one's final message. With `ackEach`
+   * false only the last request asks for an ACK; the others are answered only when they fail.
+   * Never rejects: a timeout, a socket error or a failed sendmsg ends in an Outcome with `failure`.
+   */
+  #exchange(calls: Call[], familyId: number, ackEach: boolean): Promise<Outcome> {
     const first = calls[0]!;
-    return new Promise<Reply[]>((resolve, reject) => {
-      const replies: Reply[] = new Array(calls.length);
-      let left = calls.length;
-      const finish = (error?: Error) => {
-        clearTimeout(timer);
-        this.#failPending = undefined;
-        this.#progress = undefined;
-        for (const seq of seqs) this.#pending.delete(seq);
-        socket.unref();
-        if (error) reject(error);
-        else resolve(replies);
+    let socket: RawSocket;
+    try {
+      socket = this.#open();
+    } catch (e) {
+      if (e instanceof IpvsError) return Promise.resolve({ replies: [], failure: e, sent: false });
+      throw e;
+    }
+    const n = calls.length;
+    const seqs = calls.map(() => this.#nextSeq());
+    const acked = calls.map((c, i) => ackEach || c.request.dump || i === n - 1);
+    const datagram = Buffer.concat(
+      calls.map((c, i) => frameRequest(c.request, familyId, seqs[i]!, 0, acked[i]!)),
+    );
+    return new Promise<Outcome>((resolve) => {
+      const replies: (Reply | undefined)[] = new Array(n);
+      let sent = true;
+      /** Index of the last request answered: answers arrive in request order. */
+      let answered = -1;
+      let ended = false;
+      const finish = (failure?: Error) => {
+        if (ended) return;
+        ended = true;
+        this.#settle(timer, seqs, [socket]);
+        if (failure) fillSilent(answered);
+        resolve(failure ? { replies, failure, sent } : { replies, sent });
+      };
+      // The kernel queues the answers of a datagram in request order, and once it drops one (a full
+      // receive buffer) it drops every later one of that datagram. So a request sent without
+      // NLM_F_ACK and followed by an answer to a later request did not fail: it succeeded.
+      const fillSilent = (upTo: number) => {
+        for (let j = 0; j < upTo; j++) if (!replies[j] && !acked[j]) replies[j] = SUCCESS;
       };
       const timer = setTimeout(() => {
-        const what = calls.length === 1 ? "" : ` (batch of ${calls.length})`;
+        const what = n === 1 ? "" : ` (batch of ${n})`;
         const error = new IpvsTimeoutError(
           first.operation,
           first.object,
@@ -494,17 +844,51 @@ export class NetlinkIpvsKernel implements IpvsKernel {
           messages: [],
           done: (reply) => {
             replies[i] = reply;
-            if (--left === 0) finish();
+            answered = Math.max(answered, i);
+            if (i !== n - 1) return;
+            fillSilent(i);
+            if (replies.every((r) => r !== undefined)) finish();
           },
         });
       });
+      const sendFailed = (err: Error) => {
+        // sendmsg to the kernel is all or nothing: a failed send reached no IPVS code.
+        sent = false;
+        finish(new IpvsError(first.operation, first.object, errnoOf(err), `sendmsg failed: ${err.message}`));
+      };
       socket.ref();
-      socket.send(datagram, { port: 0 }, (err) => {
-        if (!err) return;
-        const errno = (err as { errno?: number }).errno;
-        const name: ErrnoName = typeof errno === "number" ? errnoName(errno) : "EIO";
-        finish(new IpvsError(first.operation, first.object, name, `sendmsg failed: ${err.message}`));
-      });
+      try {
+        socket.send(datagram, { port: 0 }, (err) => {
+          if (err) sendFailed(err);
+        });
+      } catch (e) {
+        sendFailed(e as Error);
+      }
     });
   }
+}
+
+function errnoOf(err: Error): ErrnoName {
+  const errno = (err as { errno?: number }).errno;
+  return typeof errno === "number" ? errnoName(errno) : "EIO";
+}
+
+/** The attributes of a generic netlink payload; undefined when it is shorter than the genl header. */
+function genlAttrs(payload: Buffer): Buffer | undefined {
+  return payload.length < 4 ? undefined : payload.subarray(4);
+}
+const NO_GENL_HEADER = { ok: false, reason: "message shorter than the generic netlink header" } as const;
+
+/**
+ * The result of an operation a transport failure left without an answer. The error has the
+ * failure's class (IpvsTimeoutError, IpvsUnavailableError...) and errno, and names the operation.
+ */
+function transportResult(call: Call, failure: Error, sent: boolean): OperationResult {
+  const errno = failure instanceof IpvsError ? failure.errno : "EIO";
+  const Class = failure instanceof IpvsError ? (failure.constructor as typeof IpvsError) : IpvsError;
+  if (sent) {
+    const detail = `sent, but the kernel's answer was lost (${failure.message}); it may or may not have been applied`;
+    return { ok: false, error: new Class(call.operation, call.object, errno, detail), unknown: true };
+  }
+  return { ok: false, error: new Class(call.operation, call.object, errno, `not sent (${failure.message})`) };
 }

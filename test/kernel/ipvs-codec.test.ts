@@ -7,6 +7,7 @@ import {
   attributeMap,
   decodeDaemonMessage,
   decodeDestinationAttrs,
+  decodeDestinationEntry,
   decodeDestinationMessage,
   decodeErrorPayload,
   decodeFamilyId,
@@ -14,9 +15,12 @@ import {
   decodeInfo,
   decodeMessages,
   decodeServiceAttrs,
+  decodeServiceEntry,
   decodeServiceMessage,
   decodeStats,
   decodeTimeouts,
+  describeDestinationEntry,
+  describeServiceEntry,
   destinationAttr,
   encodeOperation,
   frameRequest,
@@ -612,6 +616,124 @@ describe("ipvs codec: properties", () => {
     badCounter.push(IPVS_SVC_ATTR.STATS64, (o) => o.push(2, Buffer.from([1, 2, 3])));
     expect(() => decodeStats(Buffer.concat(badCounter.bufs).subarray(4), "service STATS64")).toThrow(
       "malformed IPVS reply: service STATS64 inpkts has 3 bytes",
+    );
+  });
+});
+
+// ------------------------------------------------------------------------------------------
+// Entry by entry: the real kernel's replies with one field changed to what this decoder does not know
+
+/** Start of the data of the attribute at `path` (nested types) in top-level attribute bytes. */
+function attrDataAt(attrs: Buffer, path: number[]): number {
+  let from = 0;
+  let to = attrs.length;
+  for (const [depth, type] of path.entries()) {
+    let at = from;
+    let found = -1;
+    while (at + 4 <= to) {
+      const length = attrs.readUInt16LE(at);
+      if ((attrs.readUInt16LE(at + 2) & 0x3fff) === type) found = at;
+      at += (length + 3) & ~3;
+    }
+    if (found < 0) throw new Error(`attribute ${path.slice(0, depth + 1).join("/")} not found`);
+    from = found + 4;
+    to = found + attrs.readUInt16LE(found);
+  }
+  return from;
+}
+
+/** The kernel's GET_SERVICE / GET_DEST capture (top-level attributes), copied so it can be patched. */
+const serviceAttrs = () =>
+  Buffer.from(decodeGenlPayload(decodeMessages(bytes(KERNEL_SERVICE_DUMP))[0]!.payload).attrs);
+const destAttrs = () =>
+  Buffer.from(decodeGenlPayload(decodeMessages(bytes(KERNEL_DEST_DUMP))[0]!.payload).attrs);
+
+describe("ipvs codec: entry by entry (what the decoder does not know is described, never thrown)", () => {
+  const S = IPVS_CMD_ATTR.SERVICE;
+  const D = IPVS_CMD_ATTR.DEST;
+
+  it("decodes the unpatched captures as entries", () => {
+    expect(decodeServiceEntry(serviceAttrs())).toMatchObject({ ok: true, value: { key: { port: 53 } } });
+    expect(decodeDestinationEntry(destAttrs(), "IPv4")).toMatchObject({
+      ok: true,
+      value: { key: { port: 53 } },
+    });
+  });
+
+  it("an unknown protocol: no key, the raw protocol number in the description", () => {
+    const attrs = serviceAttrs();
+    attrs.writeUInt16LE(99, attrDataAt(attrs, [S, IPVS_SVC_ATTR.PROTOCOL]));
+    expect(decodeServiceEntry(attrs)).toEqual({
+      ok: false,
+      reason: "service PROTOCOL 99 is not TCP, UDP or SCTP",
+    });
+    expect(describeServiceEntry(attrs)).toEqual({ text: "protocol 99 192.0.2.10:53" });
+  });
+
+  it("an unknown address family: no key, the AF in the description", () => {
+    const attrs = serviceAttrs();
+    attrs.writeUInt16LE(99, attrDataAt(attrs, [S, IPVS_SVC_ATTR.AF]));
+    expect(decodeServiceEntry(attrs)).toEqual({
+      ok: false,
+      reason: "service AF 99 is neither AF_INET nor AF_INET6",
+    });
+    expect(describeServiceEntry(attrs).key).toBeUndefined();
+    expect(describeServiceEntry(attrs).text).toMatch(/^UDP 0x[0-9a-f]+:53 \(AF 99\)$/);
+  });
+
+  it("a malformed attribute after a good key: the key is kept, so the service can be left alone", () => {
+    const attrs = serviceAttrs();
+    // FLAGS claims 6 bytes instead of 8 (and 4 + 6 still fits the 12 the attribute takes)
+    attrs.writeUInt16LE(4 + 6, attrDataAt(attrs, [S, IPVS_SVC_ATTR.FLAGS]) - 4);
+    expect(decodeServiceEntry(attrs)).toEqual({ ok: false, reason: "service FLAGS has 6 bytes, expected 8" });
+    expect(describeServiceEntry(attrs)).toEqual({
+      key: { kind: "address", family: "IPv4", protocol: "UDP", address: "192.0.2.10", port: 53 },
+      text: "UDP 192.0.2.10:53",
+    });
+  });
+
+  it("attributes whose lengths do not add up: described as malformed, not thrown", () => {
+    const attrs = serviceAttrs();
+    attrs.writeUInt16LE(0xfff0, 0); // the SERVICE attribute claims more bytes than the message has
+    expect(decodeServiceEntry(attrs)).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining("Invalid attribute length"),
+    });
+    expect(describeServiceEntry(attrs)).toEqual({ text: "a service entry with malformed attributes" });
+  });
+
+  it("an unknown forwarding method or tunnel type of a destination: the destination is named", () => {
+    const fwd = destAttrs();
+    fwd.writeUInt32LE(5, attrDataAt(fwd, [D, IPVS_DEST_ATTR.FWD_METHOD]));
+    expect(decodeDestinationEntry(fwd, "IPv4")).toEqual({
+      ok: false,
+      reason: "destination FWD_METHOD 5 is not known",
+    });
+    expect(describeDestinationEntry(fwd, "IPv4")).toBe("[2001:db8::5]:53");
+    const tun = destAttrs();
+    tun.writeUInt8(3, attrDataAt(tun, [D, IPVS_DEST_ATTR.TUN_TYPE]));
+    expect(decodeDestinationEntry(tun, "IPv4")).toEqual({
+      ok: false,
+      reason: "destination TUN_TYPE 3 is not known",
+    });
+  });
+
+  it("a destination of an unknown family: the raw address and the AF", () => {
+    const attrs = destAttrs();
+    attrs.writeUInt16LE(99, attrDataAt(attrs, [D, IPVS_DEST_ATTR.ADDR_FAMILY]));
+    expect(decodeDestinationEntry(attrs, "IPv4")).toMatchObject({ ok: false });
+    expect(describeDestinationEntry(attrs, "IPv4")).toBe("0x20010db8000000000000000000000005:53 (AF 99)");
+  });
+
+  it("random bytes give an entry or a reason, and a description, never an exception", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (raw) => {
+        const buf = Buffer.from(raw);
+        decodeServiceEntry(buf);
+        decodeDestinationEntry(buf, "IPv6");
+        expect(typeof describeServiceEntry(buf).text).toBe("string");
+        expect(typeof describeDestinationEntry(buf, "IPv4")).toBe("string");
+      }),
     );
   });
 });
