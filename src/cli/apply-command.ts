@@ -18,11 +18,10 @@ import { readBootId } from "../reconcile/boot-id.ts";
 import { FileNodeLock } from "../reconcile/node-lock.ts";
 import { FileJournalStore, JournalFormatError } from "../reconcile/ownership-journal.ts";
 import { Reconciler, type SyncError, type SyncResult } from "../reconcile/reconciler.ts";
+import { DEFAULT_STATE_FILE, statePath } from "../reconcile/state-file.ts";
 import { CliError } from "./cli-error.ts";
 import { desiredFromFiles, parseHealthAssumption, reportInputIssues } from "./desired-from-files.ts";
 import { nodeName, parseLabels, parseOptions } from "./options.ts";
-
-export const DEFAULT_STATE_FILE = "/var/lib/ipvs-operator/journal.json";
 
 const HELP = `Usage: ipvs-operator apply -f PATH... [options]
 
@@ -62,11 +61,6 @@ export const defaultDependencies: SyncCommandDependencies = {
   now: () => Date.now(),
   bootId: () => readBootId(),
 };
-
-/** --state-file, else $IPVS_OPERATOR_STATE_FILE, else DEFAULT_STATE_FILE. */
-export function statePath(flag: string | undefined): string {
-  return flag ?? process.env.IPVS_OPERATOR_STATE_FILE ?? DEFAULT_STATE_FILE;
-}
 
 export async function applyCommand(
   args: string[],

@@ -3,7 +3,8 @@
  * --managed-fwmarks) and nothing else. Foreign services stay. Destinations with connections drain
  * first (weight 0; run again to finish) unless --no-drain. There is deliberately no "flush all".
  */
-import { defaultDependencies, runSync, type SyncCommandDependencies, statePath } from "./apply-command.ts";
+import { statePath } from "../reconcile/state-file.ts";
+import { defaultDependencies, runSync, type SyncCommandDependencies } from "./apply-command.ts";
 import { CliError } from "./cli-error.ts";
 import { parseOptions } from "./options.ts";
 

@@ -1,0 +1,229 @@
+/**
+ * The agent's configuration: flags first, then environment variables (the DaemonSet sets NODE_NAME
+ * from the downward API), then defaults; validated with zod so every mistake is reported at once,
+ * with the flag and the variable that carry it.
+ */
+import { z } from "zod";
+import { type FwmarkRange, ownershipScopeProblems } from "../model/ownership.ts";
+import { DEFAULT_STATE_FILE } from "../reconcile/state-file.ts";
+
+export interface AgentConfig {
+  nodeName: string;
+  /** Where objects come from: the Kubernetes API, or a watched directory of manifests. */
+  source: { kind: "kubernetes"; kubeconfig?: string } | { kind: "directory"; path: string };
+  managedCidrs: string[];
+  managedFwmarks: FwmarkRange[];
+  stateFile: string;
+  minSyncIntervalMs: number;
+  resyncIntervalMs: number;
+  /** driftPolicy for objects that do not set one (directory mode; the CRD defaults it in a cluster). */
+  defaultDriftPolicy: "Repair" | "Report";
+  /** host:port of /healthz, /readyz (and /metrics); "" turns the server off. */
+  httpAddress: string;
+  logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace";
+}
+
+/** One setting: its flag, its environment variable, what it holds. */
+export const AGENT_SETTINGS = {
+  nodeName: {
+    flag: "node-name",
+    env: "NODE_NAME",
+    help: "this node's name (downward API: spec.nodeName); required",
+  },
+  kubeconfig: { flag: "kubeconfig", env: "KUBECONFIG", help: "kubeconfig file (default: in-cluster config)" },
+  fromDir: {
+    flag: "from-dir",
+    env: "IPVS_OPERATOR_FROM_DIR",
+    help: "watch this directory of manifests instead of the Kubernetes API",
+  },
+  managedCidrs: {
+    flag: "managed-cidr",
+    env: "IPVS_OPERATOR_MANAGED_CIDRS",
+    help: "services inside are owned (repeatable; env: comma-separated)",
+  },
+  managedFwmarks: {
+    flag: "managed-fwmarks",
+    env: "IPVS_OPERATOR_MANAGED_FWMARKS",
+    help: "fwmark range A-B that is owned (repeatable; env: comma-separated)",
+  },
+  stateFile: {
+    flag: "state-file",
+    env: "IPVS_OPERATOR_STATE_FILE",
+    help: `ownership journal (default ${DEFAULT_STATE_FILE})`,
+  },
+  minSyncInterval: {
+    flag: "min-sync-interval",
+    env: "IPVS_OPERATOR_MIN_SYNC_INTERVAL",
+    help: "least time between two syncs (default 1s)",
+  },
+  resyncInterval: {
+    flag: "resync-interval",
+    env: "IPVS_OPERATOR_RESYNC_INTERVAL",
+    help: "full resync that finds out-of-band changes (default 30s)",
+  },
+  defaultDriftPolicy: {
+    flag: "default-drift-policy",
+    env: "IPVS_OPERATOR_DEFAULT_DRIFT_POLICY",
+    help: "Repair or Report for objects that set none (default Repair)",
+  },
+  httpAddress: {
+    flag: "http-address",
+    env: "IPVS_OPERATOR_HTTP_ADDRESS",
+    help: 'host:port of /healthz and /readyz (default 0.0.0.0:9796; "" = off)',
+  },
+  logLevel: {
+    flag: "log-level",
+    env: "IPVS_OPERATOR_LOG_LEVEL",
+    help: "fatal, error, warn, info, debug or trace (default info)",
+  },
+} as const;
+
+/** "1500ms", "30s", "5m", "1h" or a bare number of seconds -> milliseconds. */
+export function parseDuration(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (!match) return undefined;
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] ?? "s"]!;
+  return Math.round(Number(match[1]) * unit);
+}
+
+const duration = (min: number, max: number) =>
+  z.string().transform((text, ctx) => {
+    const ms = parseDuration(text);
+    if (ms === undefined || ms < min || ms > max) {
+      ctx.addIssue({
+        code: "custom",
+        message: `"${text}" is not a duration between ${min / 1000}s and ${max / 1000}s (like 500ms, 30s, 5m)`,
+      });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const fwmarkRange = z.string().transform((text, ctx): FwmarkRange => {
+  const match = /^(\d+)(?:-(\d+))?$/.exec(text.trim());
+  if (!match) {
+    ctx.addIssue({ code: "custom", message: `"${text}" is not a number or a FROM-TO range` });
+    return z.NEVER;
+  }
+  const from = Number(match[1]);
+  return { from, to: match[2] === undefined ? from : Number(match[2]) };
+});
+
+const hostPort = z
+  .string()
+  .regex(/^$|^(\[[0-9a-fA-F:.]+\]|[0-9a-zA-Z.-]*):\d{1,5}$/, 'must be host:port, ":port" or "" (off)');
+
+const schema = z.object({
+  nodeName: z
+    .string({ error: "is required (the DaemonSet sets NODE_NAME from spec.nodeName)" })
+    .min(1, "is required"),
+  kubeconfig: z.string().min(1).optional(),
+  fromDir: z.string().min(1).optional(),
+  managedCidrs: z.array(z.string()).default([]),
+  managedFwmarks: z.array(fwmarkRange).default([]),
+  stateFile: z.string().min(1).default(DEFAULT_STATE_FILE),
+  minSyncInterval: duration(0, 3_600_000).default(1000),
+  resyncInterval: duration(1000, 86_400_000).default(30_000),
+  defaultDriftPolicy: z.enum(["Repair", "Report"]).default("Repair"),
+  httpAddress: hostPort.default("0.0.0.0:9796"),
+  logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info"),
+});
+
+/** Rules across settings, checked on the raw input so they are reported together with schema errors. */
+function crossChecks(input: {
+  managedCidrs?: string[] | undefined;
+  fromDir?: string | undefined;
+  kubeconfig?: string | undefined;
+}): string[] {
+  const problems = ownershipScopeProblems({
+    managedCidrs: input.managedCidrs ?? [],
+    managedFwmarks: [],
+    journal: [],
+  }).map((p) => `--managed-cidr (IPVS_OPERATOR_MANAGED_CIDRS): ${p}`);
+  if (input.fromDir !== undefined && input.kubeconfig !== undefined) {
+    problems.push("--from-dir (IPVS_OPERATOR_FROM_DIR): use either --from-dir or --kubeconfig, not both");
+  }
+  return problems;
+}
+
+export class AgentConfigError extends Error {
+  override readonly name = "AgentConfigError";
+}
+
+type Raw = Partial<Record<keyof typeof AGENT_SETTINGS, string | string[]>>;
+
+/**
+ * Flags (already parsed into `flags`, keyed by setting name) over environment variables over defaults.
+ * Throws AgentConfigError listing every problem with its flag and variable.
+ */
+export function resolveAgentConfig(flags: Raw, env: Record<string, string | undefined>): AgentConfig {
+  const pick = (name: keyof typeof AGENT_SETTINGS): string | undefined => {
+    const flag = flags[name];
+    if (typeof flag === "string") return flag;
+    const value = env[AGENT_SETTINGS[name].env];
+    return value === undefined || value === "" ? undefined : value;
+  };
+  const list = (name: "managedCidrs" | "managedFwmarks"): string[] | undefined => {
+    const flag = flags[name];
+    if (Array.isArray(flag) && flag.length > 0) return flag;
+    const value = env[AGENT_SETTINGS[name].env];
+    return value
+      ? value
+          .split(",")
+          .map((v) => v.trim())
+          .filter((v) => v !== "")
+      : undefined;
+  };
+  const httpAddress =
+    typeof flags.httpAddress === "string" ? flags.httpAddress : env[AGENT_SETTINGS.httpAddress.env];
+  const input = {
+    nodeName: pick("nodeName"),
+    kubeconfig: pick("kubeconfig"),
+    fromDir: pick("fromDir"),
+    managedCidrs: list("managedCidrs"),
+    managedFwmarks: list("managedFwmarks"),
+    stateFile: pick("stateFile"),
+    minSyncInterval: pick("minSyncInterval"),
+    resyncInterval: pick("resyncInterval"),
+    defaultDriftPolicy: pick("defaultDriftPolicy"),
+    httpAddress,
+    logLevel: pick("logLevel"),
+  };
+  // In directory mode KUBECONFIG from the environment is irrelevant: only a --kubeconfig flag conflicts.
+  if (input.fromDir !== undefined && typeof flags.kubeconfig !== "string") input.kubeconfig = undefined;
+  const parsed = schema.safeParse(
+    Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)),
+  );
+  const extra = crossChecks(input);
+  if (!parsed.success || extra.length > 0) {
+    const lines = (parsed.error?.issues ?? []).map((issue) => {
+      const name = String(issue.path[0] ?? "") as keyof typeof AGENT_SETTINGS;
+      const setting = AGENT_SETTINGS[name];
+      const where = setting ? `--${setting.flag} (${setting.env})` : "configuration";
+      return `${where}: ${issue.message}`;
+    });
+    throw new AgentConfigError(`invalid agent configuration:\n  ${[...lines, ...extra].join("\n  ")}`);
+  }
+  const c = parsed.data;
+  const ranges = ownershipScopeProblems({ managedCidrs: [], managedFwmarks: c.managedFwmarks, journal: [] });
+  if (ranges.length > 0) {
+    throw new AgentConfigError(
+      `invalid agent configuration:\n  ${ranges.map((p) => `--managed-fwmarks (IPVS_OPERATOR_MANAGED_FWMARKS): ${p}`).join("\n  ")}`,
+    );
+  }
+  return {
+    nodeName: c.nodeName,
+    source:
+      c.fromDir !== undefined
+        ? { kind: "directory", path: c.fromDir }
+        : { kind: "kubernetes", ...(c.kubeconfig === undefined ? {} : { kubeconfig: c.kubeconfig }) },
+    managedCidrs: c.managedCidrs,
+    managedFwmarks: c.managedFwmarks,
+    stateFile: c.stateFile,
+    minSyncIntervalMs: c.minSyncInterval,
+    resyncIntervalMs: c.resyncInterval,
+    defaultDriftPolicy: c.defaultDriftPolicy,
+    httpAddress: c.httpAddress,
+    logLevel: c.logLevel,
+  };
+}

@@ -1,0 +1,86 @@
+import { describe, expect, it } from "vitest";
+import { AgentConfigError, parseDuration, resolveAgentConfig } from "../../src/agent/config.ts";
+
+describe("agent configuration", () => {
+  it("takes the node name from the downward API variable and defaults the rest", () => {
+    expect(resolveAgentConfig({}, { NODE_NAME: "node-a" })).toEqual({
+      nodeName: "node-a",
+      source: { kind: "kubernetes" },
+      managedCidrs: [],
+      managedFwmarks: [],
+      stateFile: "/var/lib/ipvs-operator/journal.json",
+      minSyncIntervalMs: 1000,
+      resyncIntervalMs: 30_000,
+      defaultDriftPolicy: "Repair",
+      httpAddress: "0.0.0.0:9796",
+      logLevel: "info",
+    });
+  });
+
+  it("lets flags win over the environment, and splits comma lists from the environment", () => {
+    const c = resolveAgentConfig(
+      { nodeName: "flag-node", managedFwmarks: ["10-20"], resyncInterval: "2m", httpAddress: "" },
+      {
+        NODE_NAME: "env-node",
+        IPVS_OPERATOR_MANAGED_CIDRS: "10.0.0.0/8, fd00::/16",
+        IPVS_OPERATOR_MANAGED_FWMARKS: "1",
+        KUBECONFIG: "/k",
+      },
+    );
+    expect(c).toMatchObject({
+      nodeName: "flag-node",
+      source: { kind: "kubernetes", kubeconfig: "/k" },
+      managedCidrs: ["10.0.0.0/8", "fd00::/16"],
+      managedFwmarks: [{ from: 10, to: 20 }],
+      resyncIntervalMs: 120_000,
+      httpAddress: "",
+    });
+  });
+
+  it("runs from a directory without Kubernetes; KUBECONFIG in the environment does not conflict", () => {
+    const c = resolveAgentConfig({ fromDir: "/etc/ipvs" }, { NODE_NAME: "n", KUBECONFIG: "/k" });
+    expect(c.source).toEqual({ kind: "directory", path: "/etc/ipvs" });
+  });
+
+  it("reports every problem at once with its flag and variable", () => {
+    let error: unknown;
+    try {
+      resolveAgentConfig(
+        {
+          managedCidrs: ["10.0.0.0/99"],
+          resyncInterval: "soon",
+          defaultDriftPolicy: "Fix",
+          fromDir: "/d",
+          kubeconfig: "/k",
+        },
+        {},
+      );
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(AgentConfigError);
+    const message = (error as Error).message;
+    expect(message).toContain("--node-name (NODE_NAME): is required");
+    expect(message).toContain('--resync-interval (IPVS_OPERATOR_RESYNC_INTERVAL): "soon" is not a duration');
+    expect(message).toContain("--default-drift-policy (IPVS_OPERATOR_DEFAULT_DRIFT_POLICY)");
+    expect(message).toContain('--managed-cidr (IPVS_OPERATOR_MANAGED_CIDRS): managedCidrs[0]: "10.0.0.0/99"');
+    expect(message).toContain("--from-dir (IPVS_OPERATOR_FROM_DIR): use either --from-dir or --kubeconfig");
+  });
+
+  it("rejects an inverted fwmark range", () => {
+    expect(() => resolveAgentConfig({ managedFwmarks: ["20-10"] }, { NODE_NAME: "n" })).toThrow(
+      "--managed-fwmarks (IPVS_OPERATOR_MANAGED_FWMARKS): managedFwmarks[0]: 20-10 is not a range",
+    );
+  });
+
+  it("parses durations", () => {
+    expect([
+      parseDuration("500ms"),
+      parseDuration("30s"),
+      parseDuration("5m"),
+      parseDuration("1h"),
+      parseDuration("7"),
+    ]).toEqual([500, 30_000, 300_000, 3_600_000, 7000]);
+    expect(parseDuration("5 minutes")).toBeUndefined();
+  });
+});
