@@ -11,15 +11,11 @@
  */
 import {
   AttrStream,
-  formatGenlHeader,
-  formatMessage,
   parseAttributes,
   putString,
   putU8,
   putU16,
-  putU16be,
   putU32,
-  putU32be,
   readS32,
   readU16,
   readU32,
@@ -244,50 +240,180 @@ export function encodeServiceFlags(flags: ServiceFlags): number {
   );
 }
 
-function pushServiceKey(out: AttrStream, key: ServiceKey): void {
-  out.push(IPVS_SVC_ATTR.AF, putU16(familyToAf(key.family)));
+/**
+ * Writes attributes straight into one buffer, byte for byte what the netlink package's AttrStream
+ * writes (each attribute starts 4-byte aligned, zero padding before it; a nested attribute's length
+ * ends with its last attribute), without a Buffer per header and value: encoding thousands of
+ * operations for apply() is JavaScript the test-bed VM spends most of a cold apply on.
+ */
+class AttrWriter {
+  static #scratch = Buffer.alloc(4096);
+  #buf = AttrWriter.#scratch;
+  #at = 0;
+
+  #room(n: number): void {
+    if (this.#at + n + 3 <= this.#buf.length) return;
+    const bigger = Buffer.alloc(Math.max(2 * this.#buf.length, this.#at + n + 4096));
+    this.#buf.copy(bigger, 0, 0, this.#at);
+    this.#buf = bigger;
+  }
+
+  #pad(): void {
+    while (this.#at & 3) this.#buf[this.#at++] = 0;
+  }
+
+  /** Header of an attribute with `size` data bytes; returns where the data starts. */
+  #head(type: number, size: number): number {
+    this.#room(4 + size);
+    this.#pad();
+    const at = this.#at;
+    this.#buf.writeUInt16LE(4 + size, at);
+    this.#buf.writeUInt16LE(type & 0x3fff, at + 2);
+    this.#at = at + 4 + size;
+    return at + 4;
+  }
+
+  u8(type: number, value: number): void {
+    this.#buf[this.#head(type, 1)] = value;
+  }
+  u16(type: number, value: number): void {
+    const at = this.#head(type, 2);
+    if (isLE) this.#buf.writeUInt16LE(value, at);
+    else this.#buf.writeUInt16BE(value, at);
+  }
+  be16(type: number, value: number): void {
+    this.#buf.writeUInt16BE(value, this.#head(type, 2));
+  }
+  u32(type: number, value: number): void {
+    const at = this.#head(type, 4);
+    if (isLE) this.#buf.writeUInt32LE(value, at);
+    else this.#buf.writeUInt32BE(value, at);
+  }
+  be32(type: number, value: number): void {
+    this.#buf.writeUInt32BE(value, this.#head(type, 4));
+  }
+  /** FLAGS: {flags, mask} as two host-order u32. */
+  u32pair(type: number, a: number, b: number): void {
+    const at = this.#head(type, 8);
+    if (isLE) {
+      this.#buf.writeUInt32LE(a, at);
+      this.#buf.writeUInt32LE(b, at + 4);
+    } else {
+      this.#buf.writeUInt32BE(a, at);
+      this.#buf.writeUInt32BE(b, at + 4);
+    }
+  }
+  /** An address: a canonical dotted quad is written without a detour through ipToBytes. */
+  address(type: number, address: string, family: Family, field: string): void {
+    if (family === "IPv4") {
+      const at = this.#head(type, 4);
+      if (writeDottedQuad(address, this.#buf, at)) return;
+      this.#at = at - 4; // not a canonical dotted quad: validate (and explain) the slow way
+    }
+    const bytes = addressBytes(address, family, field);
+    this.#buf.set(bytes, this.#head(type, bytes.length));
+  }
+  /** A NUL-terminated name shorter than `max` bytes. */
+  name(type: number, name: string, max: number, field: string): void {
+    const length = Buffer.byteLength(name, "utf8");
+    if (length >= max || name.includes("\0")) {
+      throw new IpvsEncodeError(
+        `${field} must be shorter than ${max} bytes without NUL, got ${JSON.stringify(name)}`,
+      );
+    }
+    const at = this.#head(type, length + 1);
+    this.#buf.write(name, at, "utf8");
+    this.#buf[at + length] = 0;
+  }
+  /** Starts a nested attribute; close() it with the returned offset. */
+  open(type: number): number {
+    const at = this.#head(type, 0);
+    this.#buf.writeUInt16LE(type & 0x3fff, at - 2);
+    return at - 4;
+  }
+  close(start: number): void {
+    this.#buf.writeUInt16LE(this.#at - start, start);
+  }
+  /** The bytes written, padded to 4 (so separately built attribute lists concatenate). */
+  done(): Uint8Array[] {
+    this.#pad();
+    return [Buffer.from(this.#buf.subarray(0, this.#at))];
+  }
+}
+
+/** Writes a canonical dotted quad ("192.0.2.1": no leading zeros) as 4 bytes; false for anything else. */
+function writeDottedQuad(text: string, out: Buffer, at: number): boolean {
+  let part = 0;
+  let value = 0;
+  let digits = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 46;
+    if (c >= 48 && c <= 57) {
+      if (digits > 0 && value === 0) return false; // leading zero
+      value = value * 10 + (c - 48);
+      if (++digits > 3 || value > 255) return false;
+    } else if (c === 46 && digits > 0 && part < 4) {
+      out[at + part++] = value;
+      value = 0;
+      digits = 0;
+    } else {
+      return false;
+    }
+  }
+  return part === 4;
+}
+
+function writeServiceKey(w: AttrWriter, key: ServiceKey): void {
+  w.u16(IPVS_SVC_ATTR.AF, familyToAf(key.family));
   if (key.kind === "fwmark") {
     // fwmark 0 would make the kernel fall back to an (empty) address key.
     if (checkUint(key.fwmark, 0xffffffff, "fwmark") === 0)
       throw new IpvsEncodeError("fwmark must be 1..4294967295");
-    out.push(IPVS_SVC_ATTR.FWMARK, putU32(key.fwmark));
+    w.u32(IPVS_SVC_ATTR.FWMARK, key.fwmark);
     return;
   }
-  out.push(IPVS_SVC_ATTR.PROTOCOL, putU16(protocolNumber(key.protocol)));
-  out.push(IPVS_SVC_ATTR.ADDR, addressBytes(key.address, key.family, "service address"));
-  out.push(IPVS_SVC_ATTR.PORT, putU16be(checkUint(key.port, 0xffff, "service port")));
+  w.u16(IPVS_SVC_ATTR.PROTOCOL, protocolNumber(key.protocol));
+  w.address(IPVS_SVC_ATTR.ADDR, key.address, key.family, "service address");
+  w.be16(IPVS_SVC_ATTR.PORT, checkUint(key.port, 0xffff, "service port"));
+}
+
+function writeServiceKeyAttr(w: AttrWriter, key: ServiceKey): void {
+  const at = w.open(IPVS_CMD_ATTR.SERVICE);
+  writeServiceKey(w, key);
+  w.close(at);
 }
 
 /** The nested SERVICE attribute holding only the key (delete, list destinations, zero). */
 export function serviceKeyAttr(key: ServiceKey): Uint8Array[] {
-  const out = new AttrStream();
-  out.push(IPVS_CMD_ATTR.SERVICE, (nested) => pushServiceKey(nested, key));
-  return aligned(out);
+  const w = new AttrWriter();
+  writeServiceKeyAttr(w, key);
+  return w.done();
+}
+
+function writeServiceAttr(w: AttrWriter, service: IpvsService): void {
+  const { key, config } = service;
+  const at = w.open(IPVS_CMD_ATTR.SERVICE);
+  writeServiceKey(w, key);
+  w.name(IPVS_SVC_ATTR.SCHED_NAME, config.scheduler, SCHED_NAME_MAXLEN, "scheduler");
+  if (config.persistenceEngine !== "") {
+    w.name(IPVS_SVC_ATTR.PE_NAME, config.persistenceEngine, PE_NAME_MAXLEN, "persistenceEngine");
+  }
+  w.u32pair(IPVS_SVC_ATTR.FLAGS, encodeServiceFlags(config.flags), 0xffffffff);
+  w.u32(IPVS_SVC_ATTR.TIMEOUT, checkUint(config.timeout, 0xffffffff, "timeout"));
+  if (key.family === "IPv4") {
+    w.be32(IPVS_SVC_ATTR.NETMASK, checkUint(config.netmask, 0xffffffff, "netmask"));
+  } else {
+    // The kernel validates 1..128 itself (EINVAL); only refuse what cannot be carried.
+    w.u32(IPVS_SVC_ATTR.NETMASK, checkUint(config.netmask, 0xffffffff, "netmask"));
+  }
+  w.close(at);
 }
 
 /** The nested SERVICE attribute with every field NEW_SERVICE / SET_SERVICE need. */
 export function serviceAttr(service: IpvsService): Uint8Array[] {
-  const { key, config } = service;
-  const out = new AttrStream();
-  out.push(IPVS_CMD_ATTR.SERVICE, (s) => {
-    pushServiceKey(s, key);
-    s.push(IPVS_SVC_ATTR.SCHED_NAME, nameBytes(config.scheduler, SCHED_NAME_MAXLEN, "scheduler"));
-    if (config.persistenceEngine !== "") {
-      s.push(IPVS_SVC_ATTR.PE_NAME, nameBytes(config.persistenceEngine, PE_NAME_MAXLEN, "persistenceEngine"));
-    }
-    s.push(
-      IPVS_SVC_ATTR.FLAGS,
-      Buffer.concat([putU32(encodeServiceFlags(config.flags)), putU32(0xffffffff)]),
-    );
-    s.push(IPVS_SVC_ATTR.TIMEOUT, putU32(checkUint(config.timeout, 0xffffffff, "timeout")));
-    if (key.family === "IPv4") {
-      s.push(IPVS_SVC_ATTR.NETMASK, putU32be(checkUint(config.netmask, 0xffffffff, "netmask")));
-    } else {
-      // The kernel validates 1..128 itself (EINVAL); only refuse what cannot be carried.
-      s.push(IPVS_SVC_ATTR.NETMASK, putU32(checkUint(config.netmask, 0xffffffff, "netmask")));
-    }
-  });
-  return aligned(out);
+  const w = new AttrWriter();
+  writeServiceAttr(w, service);
+  return w.done();
 }
 
 function tunnelTypeNumber(type: TunnelType): number {
@@ -312,65 +438,75 @@ function forwardingNumber(method: ForwardingMethod): number {
   return n;
 }
 
-function pushDestinationKey(out: AttrStream, key: DestinationKey): void {
-  out.push(IPVS_DEST_ATTR.ADDR_FAMILY, putU16(familyToAf(key.family)));
-  out.push(IPVS_DEST_ATTR.ADDR, addressBytes(key.address, key.family, "destination address"));
-  out.push(IPVS_DEST_ATTR.PORT, putU16be(checkUint(key.port, 0xffff, "destination port")));
+function writeDestinationKey(w: AttrWriter, key: DestinationKey): void {
+  w.u16(IPVS_DEST_ATTR.ADDR_FAMILY, familyToAf(key.family));
+  w.address(IPVS_DEST_ATTR.ADDR, key.address, key.family, "destination address");
+  w.be16(IPVS_DEST_ATTR.PORT, checkUint(key.port, 0xffff, "destination port"));
+}
+
+function writeDestinationKeyAttr(w: AttrWriter, key: DestinationKey): void {
+  const at = w.open(IPVS_CMD_ATTR.DEST);
+  writeDestinationKey(w, key);
+  w.close(at);
 }
 
 /** The nested DEST attribute with only the key (DEL_DEST). */
 export function destinationKeyAttr(key: DestinationKey): Uint8Array[] {
-  const out = new AttrStream();
-  out.push(IPVS_CMD_ATTR.DEST, (d) => pushDestinationKey(d, key));
-  return aligned(out);
+  const w = new AttrWriter();
+  writeDestinationKeyAttr(w, key);
+  return w.done();
+}
+
+function writeDestinationAttr(w: AttrWriter, destination: IpvsDestination): void {
+  const { key, config } = destination;
+  const at = w.open(IPVS_CMD_ATTR.DEST);
+  writeDestinationKey(w, key);
+  w.u32(IPVS_DEST_ATTR.FWD_METHOD, forwardingNumber(config.forwarding));
+  w.u32(IPVS_DEST_ATTR.WEIGHT, checkUint(config.weight, 0xffffffff, "weight"));
+  w.u32(IPVS_DEST_ATTR.U_THRESH, checkUint(config.upperThreshold, 0xffffffff, "upperThreshold"));
+  w.u32(IPVS_DEST_ATTR.L_THRESH, checkUint(config.lowerThreshold, 0xffffffff, "lowerThreshold"));
+  w.u8(IPVS_DEST_ATTR.TUN_TYPE, tunnelTypeNumber(config.tunnelType));
+  w.be16(IPVS_DEST_ATTR.TUN_PORT, checkUint(config.tunnelPort, 0xffff, "tunnelPort"));
+  w.u16(IPVS_DEST_ATTR.TUN_FLAGS, tunnelFlagsNumber(config.tunnelChecksum));
+  w.close(at);
 }
 
 /** The nested DEST attribute with every field NEW_DEST / SET_DEST need (tunnel fields always sent). */
 export function destinationAttr(destination: IpvsDestination): Uint8Array[] {
-  const { key, config } = destination;
-  const out = new AttrStream();
-  out.push(IPVS_CMD_ATTR.DEST, (d) => {
-    pushDestinationKey(d, key);
-    d.push(IPVS_DEST_ATTR.FWD_METHOD, putU32(forwardingNumber(config.forwarding)));
-    d.push(IPVS_DEST_ATTR.WEIGHT, putU32(checkUint(config.weight, 0xffffffff, "weight")));
-    d.push(IPVS_DEST_ATTR.U_THRESH, putU32(checkUint(config.upperThreshold, 0xffffffff, "upperThreshold")));
-    d.push(IPVS_DEST_ATTR.L_THRESH, putU32(checkUint(config.lowerThreshold, 0xffffffff, "lowerThreshold")));
-    d.push(IPVS_DEST_ATTR.TUN_TYPE, putU8(tunnelTypeNumber(config.tunnelType)));
-    d.push(IPVS_DEST_ATTR.TUN_PORT, putU16be(checkUint(config.tunnelPort, 0xffff, "tunnelPort")));
-    d.push(IPVS_DEST_ATTR.TUN_FLAGS, putU16(tunnelFlagsNumber(config.tunnelChecksum)));
-  });
-  return aligned(out);
+  const w = new AttrWriter();
+  writeDestinationAttr(w, destination);
+  return w.done();
 }
 
 /** Request for one plan operation. Throws IpvsEncodeError for values the protocol cannot carry. */
 export function encodeOperation(op: Operation): GenlRequest {
+  const w = new AttrWriter();
+  let cmd: number;
   switch (op.op) {
     case "addService":
-      return { cmd: IPVS_CMD.NEW_SERVICE, attrs: serviceAttr(op.service), dump: false };
     case "updateService":
-      return { cmd: IPVS_CMD.SET_SERVICE, attrs: serviceAttr(op.service), dump: false };
+      cmd = op.op === "addService" ? IPVS_CMD.NEW_SERVICE : IPVS_CMD.SET_SERVICE;
+      writeServiceAttr(w, op.service);
+      break;
     case "deleteService":
-      return { cmd: IPVS_CMD.DEL_SERVICE, attrs: serviceKeyAttr(op.key), dump: false };
+      cmd = IPVS_CMD.DEL_SERVICE;
+      writeServiceKeyAttr(w, op.key);
+      break;
     case "addDestination":
-      return {
-        cmd: IPVS_CMD.NEW_DEST,
-        attrs: [...serviceKeyAttr(op.service), ...destinationAttr(op.destination)],
-        dump: false,
-      };
     case "updateDestination":
-      return {
-        cmd: IPVS_CMD.SET_DEST,
-        attrs: [...serviceKeyAttr(op.service), ...destinationAttr(op.destination)],
-        dump: false,
-      };
+      cmd = op.op === "addDestination" ? IPVS_CMD.NEW_DEST : IPVS_CMD.SET_DEST;
+      writeServiceKeyAttr(w, op.service);
+      writeDestinationAttr(w, op.destination);
+      break;
     case "deleteDestination":
-      return {
-        cmd: IPVS_CMD.DEL_DEST,
-        attrs: [...serviceKeyAttr(op.service), ...destinationKeyAttr(op.key)],
-        dump: false,
-      };
+      cmd = IPVS_CMD.DEL_DEST;
+      writeServiceKeyAttr(w, op.service);
+      writeDestinationKeyAttr(w, op.key);
+      break;
+    default:
+      throw new IpvsEncodeError(`unknown operation ${JSON.stringify((op as { op: unknown }).op)}`);
   }
-  throw new IpvsEncodeError(`unknown operation ${JSON.stringify((op as { op: unknown }).op)}`);
+  return { cmd, attrs: w.done(), dump: false };
 }
 
 export function listServicesRequest(): GenlRequest {
@@ -473,8 +609,25 @@ export function frameRequest(
 ): Buffer {
   const flags = NLM_F.REQUEST | (request.dump ? NLM_F.DUMP : ack ? NLM_F.ACK : 0);
   const version = familyId === GENL_ID_CTRL ? 1 : IPVS_GENL_VERSION;
-  const data = [formatGenlHeader({ cmd: request.cmd, version }), ...request.attrs];
-  return Buffer.concat(formatMessage({ type: familyId, flags, seq, port, data }));
+  let length = NLMSG_HDRLEN + GENL_HDRLEN;
+  for (const a of request.attrs) length += a.length;
+  const out = Buffer.alloc((length + 3) & ~3);
+  // nlmsghdr (host order) + genlmsghdr, then the attributes
+  const u16 = isLE ? out.writeUInt16LE : out.writeUInt16BE;
+  const u32 = isLE ? out.writeUInt32LE : out.writeUInt32BE;
+  u32.call(out, length, 0);
+  u16.call(out, familyId, 4);
+  u16.call(out, flags, 6);
+  u32.call(out, seq, 8);
+  u32.call(out, port, 12);
+  out[16] = request.cmd;
+  out[17] = version;
+  let at = NLMSG_HDRLEN + GENL_HDRLEN;
+  for (const a of request.attrs) {
+    out.set(a, at);
+    at += a.length;
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------

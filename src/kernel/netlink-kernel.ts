@@ -459,7 +459,22 @@ export class NetlinkIpvsKernel implements IpvsKernel {
   }
 
   #opCall(op: Operation): Call {
-    return this.#encode(op.op, operationObject(op), () => encodeOperation(op), op);
+    let request: GenlRequest;
+    try {
+      request = encodeOperation(op);
+    } catch (e) {
+      if (e instanceof IpvsEncodeError) throw new IpvsError(op.op, operationObject(op), "EINVAL", e.message);
+      throw e;
+    }
+    // The object's text is only needed for an error: build it then (apply() encodes thousands).
+    return {
+      operation: op.op,
+      get object() {
+        return operationObject(op);
+      },
+      request,
+      op,
+    };
   }
 
   #one(op: Operation): Promise<void> {
