@@ -1,0 +1,314 @@
+/**
+ * The Kubernetes source: informers (client-node's ListWatch) for VirtualService, RealServer, Service,
+ * EndpointSlice, the agent's own Node, and core/v1 Endpoints only while some VirtualService reads them.
+ *
+ * - Bounded memory: every object is stripped before it is cached (managedFields, the last-applied
+ *   annotation and the status of Services are dropped; see strip()), by a list function that strips the
+ *   list and a Watch wrapper that strips each event, so the informer cache only ever holds the slim form.
+ * - Recovery: ListWatch relists on 410 Gone and reconnects after its 30 s inactivity timeout (a silently
+ *   dead watch); on any other error it stops, and this source restarts it with exponential backoff and
+ *   jitter. While a cache has not listed since it (re)started, `incomplete` says so (no removals).
+ * - start() resolves only when every cache has listed once, so no kernel change happens before that.
+ */
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  DiscoveryV1Api,
+  KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  ListWatch,
+  Watch,
+} from "@kubernetes/client-node";
+import type { Snapshot } from "../model/snapshot.ts";
+import type { Logger } from "../observability/logger.ts";
+import type { SnapshotSource, SourceState } from "../sources/snapshot-source.ts";
+
+export const IPVS_GROUP = "ipvs.dev";
+export const IPVS_VERSION = "v1alpha1";
+
+export interface KubernetesSourceOptions {
+  kubeConfig: KubeConfig;
+  nodeName: string;
+  logger?: Logger;
+  /** First restart delay after a watch error, in ms (default 1000; doubles up to maxBackoffMs). */
+  backoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+/** The KubeConfig for a path, else the in-cluster service account, else the default locations. */
+export function loadKubeConfig(path?: string): KubeConfig {
+  const kc = new KubeConfig();
+  if (path) kc.loadFromFile(path);
+  else if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
+  else kc.loadFromDefault();
+  return kc;
+}
+
+type Lister = () => Promise<KubernetesListObject<KubernetesObject>>;
+
+interface Resource {
+  name: string;
+  path: string;
+  list: Lister;
+  fieldSelector?: string;
+  informer?: ListWatch<KubernetesObject>;
+  /** Listed since its last (re)start. */
+  listed: boolean;
+  restarts: number;
+  /** Errors reported by the informer so far. */
+  errors: number;
+  timer?: NodeJS.Timeout;
+}
+
+/** Drops what the engine never reads, so caches stay small (and JSON-plain: no Date objects). */
+export function strip<T>(object: T): T {
+  const o = JSON.parse(JSON.stringify(object)) as {
+    kind?: string;
+    metadata?: { managedFields?: unknown; annotations?: Record<string, string> };
+    status?: unknown;
+  };
+  if (o.metadata) {
+    delete o.metadata.managedFields;
+    if (o.metadata.annotations) {
+      delete o.metadata.annotations["kubectl.kubernetes.io/last-applied-configuration"];
+      if (Object.keys(o.metadata.annotations).length === 0) delete o.metadata.annotations;
+    }
+  }
+  if (o.kind === "Service") delete o.status;
+  return o as T;
+}
+
+/** A Watch whose events reach the informer already stripped. */
+class StrippingWatch extends Watch {
+  override watch(
+    path: string,
+    queryParams: Record<string, string | number | boolean | undefined>,
+    callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
+    done: (err: unknown) => void,
+  ): Promise<AbortController> {
+    return super.watch(path, queryParams, (phase, object, raw) => callback(phase, strip(object), raw), done);
+  }
+}
+
+export class KubernetesSource implements SnapshotSource {
+  readonly #options: KubernetesSourceOptions;
+  readonly #watch: Watch;
+  readonly #resources: Record<
+    "virtualServices" | "realServers" | "services" | "endpointSlices" | "node" | "endpoints",
+    Resource
+  >;
+  readonly #listeners: (() => void)[] = [];
+  #synced = false;
+  #stopped = false;
+
+  constructor(options: KubernetesSourceOptions) {
+    this.#options = options;
+    const kc = options.kubeConfig;
+    this.#watch = new StrippingWatch(kc);
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const core = kc.makeApiClient(CoreV1Api);
+    const discovery = kc.makeApiClient(DiscoveryV1Api);
+    const slim = (list: Promise<unknown>) =>
+      list.then((l) => {
+        const typed = l as KubernetesListObject<KubernetesObject>;
+        return { ...typed, items: (typed.items ?? []).map(strip) };
+      });
+    const ipvs = (plural: string): Resource => ({
+      name: plural,
+      path: `/apis/${IPVS_GROUP}/${IPVS_VERSION}/${plural}`,
+      list: () => slim(custom.listClusterCustomObject({ group: IPVS_GROUP, version: IPVS_VERSION, plural })),
+      listed: false,
+      restarts: 0,
+      errors: 0,
+    });
+    const nodeSelector = `metadata.name=${options.nodeName}`;
+    this.#resources = {
+      virtualServices: ipvs("virtualservices"),
+      realServers: ipvs("realservers"),
+      services: {
+        name: "services",
+        path: "/api/v1/services",
+        list: () => slim(core.listServiceForAllNamespaces()),
+        listed: false,
+        restarts: 0,
+        errors: 0,
+      },
+      endpointSlices: {
+        name: "endpointslices",
+        path: "/apis/discovery.k8s.io/v1/endpointslices",
+        list: () => slim(discovery.listEndpointSliceForAllNamespaces()),
+        listed: false,
+        restarts: 0,
+        errors: 0,
+      },
+      node: {
+        name: "node",
+        path: "/api/v1/nodes",
+        fieldSelector: nodeSelector,
+        list: () => slim(core.listNode({ fieldSelector: nodeSelector })),
+        listed: false,
+        restarts: 0,
+        errors: 0,
+      },
+      endpoints: {
+        name: "endpoints",
+        path: "/api/v1/endpoints",
+        list: () => slim(core.listEndpointsForAllNamespaces()),
+        listed: false,
+        restarts: 0,
+        errors: 0,
+      },
+    };
+  }
+
+  get synced(): boolean {
+    return this.#synced;
+  }
+
+  onChange(listener: () => void): void {
+    this.#listeners.push(listener);
+  }
+
+  async start(): Promise<void> {
+    this.#stopped = false;
+    const always = [
+      this.#resources.virtualServices,
+      this.#resources.realServers,
+      this.#resources.services,
+      this.#resources.endpointSlices,
+      this.#resources.node,
+    ];
+    await Promise.all(always.map((r) => this.#startResource(r)));
+    this.#updateEndpointsInformer();
+    const endpoints = this.#resources.endpoints;
+    if (endpoints.informer && !endpoints.listed) await this.#waitListed(endpoints);
+    this.#synced = true;
+    this.#changed();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    for (const r of Object.values(this.#resources)) {
+      clearTimeout(r.timer);
+      await r.informer?.stop();
+    }
+  }
+
+  current(): SourceState {
+    const items = (r: Resource) => (r.informer ? [...r.informer.list()] : []);
+    const node = items(this.#resources.node)[0] as
+      | { metadata?: { labels?: Record<string, string> } }
+      | undefined;
+    const incomplete = Object.values(this.#resources)
+      .filter((r) => r.informer && !r.listed)
+      .map((r) => `the ${r.name} cache is (re)loading`);
+    const snapshot: Snapshot = {
+      virtualServices: items(this.#resources.virtualServices),
+      realServers: items(this.#resources.realServers),
+      services: items(this.#resources.services) as unknown as Snapshot["services"],
+      endpointSlices: items(this.#resources.endpointSlices) as unknown as Snapshot["endpointSlices"],
+      endpoints: items(this.#resources.endpoints) as unknown as Snapshot["endpoints"],
+    };
+    return {
+      snapshot,
+      node: { name: this.#options.nodeName, labels: node?.metadata?.labels ?? {} },
+      incomplete,
+    };
+  }
+
+  /** The Endpoints informer runs only while some VirtualService reads core/v1 Endpoints. */
+  #updateEndpointsInformer(): void {
+    const wanted = [...(this.#resources.virtualServices.informer?.list() ?? [])].some(
+      (vs) => (vs as { spec?: { backends?: { source?: string } } }).spec?.backends?.source === "Endpoints",
+    );
+    const r = this.#resources.endpoints;
+    if (wanted && !r.informer && !this.#stopped) {
+      this.#options.logger?.info(
+        { resource: r.name },
+        "Starting the Endpoints informer: a VirtualService reads core/v1 Endpoints",
+      );
+      void this.#startResource(r).then(() => this.#changed());
+    } else if (!wanted && r.informer) {
+      this.#options.logger?.info(
+        { resource: r.name },
+        "Stopping the Endpoints informer: no VirtualService reads them",
+      );
+      const informer = r.informer;
+      r.informer = undefined;
+      r.listed = false;
+      void informer.stop();
+    }
+  }
+
+  #startResource(r: Resource): Promise<void> {
+    const informer = new ListWatch<KubernetesObject>(
+      r.path,
+      this.#watch,
+      r.list,
+      false,
+      undefined,
+      r.fieldSelector,
+    );
+    r.informer = informer;
+    r.listed = false;
+    const changed = () => {
+      if (r === this.#resources.virtualServices) this.#updateEndpointsInformer();
+      this.#changed();
+    };
+    informer.on("add", changed);
+    informer.on("update", changed);
+    informer.on("delete", changed);
+    informer.on("error", (error: unknown) => {
+      r.errors++;
+      if (this.#stopped || r.informer !== informer) return;
+      r.listed = false;
+      const delay = this.#backoff(r.restarts++);
+      this.#options.logger?.warn(
+        { resource: r.name, err: String((error as Error)?.message ?? error), retryInMs: delay },
+        "Watch failed; restarting the informer",
+      );
+      this.#changed();
+      clearTimeout(r.timer);
+      r.timer = setTimeout(() => {
+        if (this.#stopped || r.informer !== informer) return;
+        void this.#begin(r, informer).then((ok) => ok && this.#changed());
+      }, delay);
+    });
+    return this.#begin(r, informer).then((ok) => (ok ? undefined : this.#waitListed(r)));
+  }
+
+  /**
+   * One start of an informer: true when it listed and watches. ListWatch reports a failed list through
+   * its error callback (which schedules the next try) and still resolves start(), so errors are counted.
+   */
+  async #begin(r: Resource, informer: ListWatch<KubernetesObject>): Promise<boolean> {
+    const before = r.errors;
+    await informer.start().catch(() => undefined);
+    if (r.errors !== before || r.informer !== informer) return false;
+    r.listed = true;
+    r.restarts = 0;
+    return true;
+  }
+
+  #waitListed(r: Resource): Promise<void> {
+    return new Promise((resolve) => {
+      const check = () => {
+        if (r.listed || this.#stopped || !r.informer) resolve();
+        else setTimeout(check, 50);
+      };
+      check();
+    });
+  }
+
+  #backoff(attempt: number): number {
+    const base = this.#options.backoffMs ?? 1000;
+    const max = this.#options.maxBackoffMs ?? 30_000;
+    const delay = Math.min(max, base * 2 ** attempt);
+    return Math.round(delay * (0.8 + Math.random() * 0.4));
+  }
+
+  #changed(): void {
+    for (const listener of this.#listeners) listener();
+  }
+}
