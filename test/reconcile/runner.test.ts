@@ -137,6 +137,25 @@ describe("SyncRunner: coalescing", () => {
     await h.clock.advance(0);
     expect(h.starts.map((s) => s - h.starts[0]!)).toEqual([0, 3000]);
   });
+
+  it("recomputes from the inputs at sync time: a backend health change reaches the kernel in one sync", async () => {
+    const healthy = new Map([
+      ["198.51.100.1", true],
+      ["198.51.100.2", true],
+    ]);
+    const h = harness();
+    const compute = () => [web([...healthy].filter(([, up]) => up).map(([address]) => realServer(address)))];
+    h.desired.current = compute();
+    h.runner.start();
+    await h.clock.advance(5000);
+    expect(await table(h.kernel)).toContain("198.51.100.2:8080");
+    healthy.set("198.51.100.2", false); // the prober's verdict: the agent recomputes and asks for a sync
+    h.desired.current = compute();
+    h.runner.requestSync("backend health changed");
+    await h.clock.advance(0);
+    expect(h.starts).toHaveLength(2);
+    expect(await table(h.kernel)).not.toMatch(/198\.51\.100\.2:8080 -m -w [1-9]/);
+  });
 });
 
 describe("SyncRunner: timing", () => {
