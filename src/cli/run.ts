@@ -1,7 +1,8 @@
 /**
- * ipvs-operator: the one program (command dispatch; the entry point is main.ts). `plan`, `import`, `apply` and `gen-crds` run from the shell;
- * the in-cluster agent is a separate issue.
+ * ipvs-operator: the one program (command dispatch; the entry point is main.ts). `plan`, `import`,
+ * `apply`, `flush` and `gen-crds` run from the shell; `agent` is the long-running node agent.
  */
+import { agentCommand } from "./agent-command.ts";
 import { applyCommand } from "./apply-command.ts";
 import { CliError } from "./cli-error.ts";
 import { flushCommand } from "./flush-command.ts";
@@ -17,6 +18,8 @@ Commands:
   apply -f PATH...     reconcile this machine's IPVS table with the manifests, once
        [--node NAME] [--node-labels k=v,...] [--state-file PATH] [--managed-cidr CIDR]...
        [--managed-fwmarks FROM-TO]... [--dry-run] [--output text|json] [--log-level LEVEL]
+  agent                keep this node's IPVS table in line, until SIGTERM (in a cluster: informers;
+       [--from-dir DIR]  standalone: a watched directory of manifests); see 'agent --help'
   import [FILE|-]      turn 'ipvsadm -Sn' output into VirtualService and RealServer YAML
        [--namespace NS] [--name-prefix PREFIX]
   flush --owned        delete the services this tool owns (never others), draining first
@@ -34,6 +37,7 @@ type Command = (args: string[]) => Promise<number>;
 const COMMANDS: Record<string, Command> = {
   plan: planCommand,
   apply: applyCommand,
+  agent: agentCommand,
   import: importCommand,
   "gen-crds": genCrdsCommand,
   flush: flushCommand,

@@ -1,0 +1,177 @@
+/**
+ * The agent: the one orchestrator of a node. It wires a source (informers or a manifest directory)
+ * to the pure core (computeDesired) and the Reconciler, driven by the SyncRunner, and serves
+ * /healthz and /readyz. Every change only requests a sync; each sync reads the whole current state.
+ *
+ *   source.onChange / health change ──► runner.requestSync
+ *   runner ──► sync(): computeDesired(source.current()) ──► reconciler.sync ──► onSync (status)
+ *
+ * SIGTERM (stop()) cancels a sync between chunks and leaves the kernel table as it is.
+ */
+import type { Server } from "node:http";
+import type { IpvsKernel } from "../kernel/ipvs-kernel.ts";
+import { computeDesired } from "../model/desired.ts";
+import { lastGoodHolds } from "../model/last-good.ts";
+import type { Problem } from "../model/problems.ts";
+import type { HealthState, Snapshot } from "../model/snapshot.ts";
+import { startHealthServer } from "../observability/health-server.ts";
+import type { Logger } from "../observability/logger.ts";
+import type { Clock } from "../reconcile/clock.ts";
+import { FileNodeLock } from "../reconcile/node-lock.ts";
+import { FileJournalStore } from "../reconcile/ownership-journal.ts";
+import { Reconciler, type SyncResult } from "../reconcile/reconciler.ts";
+import { SyncRunner } from "../reconcile/runner.ts";
+import type { SnapshotSource } from "../sources/snapshot-source.ts";
+import type { AgentConfig } from "./config.ts";
+
+export interface AgentDependencies {
+  kernel: IpvsKernel;
+  source: SnapshotSource;
+  bootId: string;
+  logger: Logger;
+  clock?: Clock;
+  /** Called after every sync with what the status writer needs. */
+  onSync?: (report: AgentSyncReport) => void | Promise<void>;
+}
+
+/** What one sync saw and did, for status and events. */
+export interface AgentSyncReport {
+  result: SyncResult;
+  problems: Problem[];
+  /** namespace/name of every VirtualService programmed on this node. */
+  programmed: string[];
+  startedAt: number;
+  endedAt: number;
+}
+
+export class Agent {
+  readonly #config: AgentConfig;
+  readonly #deps: AgentDependencies;
+  readonly #reconciler: Reconciler;
+  readonly #runner: SyncRunner;
+  #health: HealthState | undefined;
+  #server: Server | undefined;
+  #stopped = false;
+
+  constructor(config: AgentConfig, deps: AgentDependencies) {
+    this.#config = config;
+    this.#deps = deps;
+    const log = deps.logger;
+    this.#reconciler = new Reconciler({
+      kernel: deps.kernel,
+      journal: new FileJournalStore(config.stateFile),
+      lock: new FileNodeLock(config.stateFile, {
+        holder: `ipvs-operator agent on ${config.nodeName}`,
+        waitMs: 60_000,
+        onCompromised: (error) => log.error({ err: error.message }, "Lost the node lock while holding it"),
+      }),
+      scope: { managedCidrs: config.managedCidrs, managedFwmarks: config.managedFwmarks },
+      bootId: deps.bootId,
+      logger: log.child({ component: "reconciler" }),
+    });
+    this.#runner = new SyncRunner({
+      sync: (signal, now) => this.#sync(signal, now),
+      ...(deps.clock ? { clock: deps.clock } : {}),
+      gate: () => deps.source.synced,
+      minIntervalMs: config.minSyncIntervalMs,
+      resyncIntervalMs: config.resyncIntervalMs,
+      logger: log.child({ component: "runner" }),
+    });
+    deps.source.onChange(() => this.#runner.requestSync("source changed"));
+  }
+
+  /** Starts the health server, the source (caches) and the runner; resolves once the caches synced. */
+  async start(): Promise<void> {
+    const log = this.#deps.logger;
+    if (this.#config.httpAddress !== "") {
+      this.#server = await startHealthServer(this.#config.httpAddress, {
+        ready: () => {
+          const h = this.#runner.health();
+          if (!this.#deps.source.synced) return { ok: false, message: "waiting for the caches to sync" };
+          return h.ready
+            ? { ok: true, message: "ok" }
+            : { ok: false, message: "waiting for the first successful sync" };
+        },
+        healthy: () => {
+          const h = this.#runner.health();
+          return h.healthy
+            ? { ok: true, message: "ok" }
+            : {
+                ok: false,
+                message: `a requested sync has not succeeded since ${new Date(h.oldestUnappliedRequestAt ?? 0).toISOString()}`,
+              };
+        },
+      });
+      log.info({ address: this.#config.httpAddress }, "Serving /healthz and /readyz");
+    }
+    this.#runner.start();
+    await this.#deps.source.start();
+    log.info({ node: this.#config.nodeName }, "Caches synced; syncing the IPVS table");
+    this.#runner.requestSync("caches synced");
+  }
+
+  /** Backend health from probers (a later issue): a change recomputes and syncs. */
+  setHealth(health: HealthState): void {
+    this.#health = health;
+    this.#runner.requestSync("backend health changed");
+  }
+
+  health() {
+    return this.#runner.health();
+  }
+
+  /** SIGTERM: stop syncing (a sync in progress stops between chunks); the kernel table stays as it is. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    await this.#runner.stop();
+    await this.#deps.source.stop();
+    await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
+    await this.#deps.kernel.close();
+  }
+
+  async #sync(signal: AbortSignal, now: number): Promise<SyncResult> {
+    const state = this.#deps.source.current();
+    const snapshot = withDefaultDriftPolicy(state.snapshot, this.#config.defaultDriftPolicy);
+    // No probers yet: a backend with a healthCheck counts as healthy unless health was set.
+    const first = computeDesired(snapshot, state.node, this.#health);
+    const computed =
+      this.#health === undefined && first.healthTargets.length > 0
+        ? computeDesired(snapshot, state.node, new Map(first.healthTargets.map((t) => [t.key, true])))
+        : first;
+    const holds = lastGoodHolds(computed.problems, snapshot.realServers);
+    const result = await this.#reconciler.sync({
+      desired: computed.table,
+      now,
+      signal,
+      ...(state.incomplete.length > 0 ? { partialInput: state.incomplete.join("; ") } : {}),
+      invalidVirtualServices: holds.invalidVirtualServices,
+      holdRemovalsFor: holds.holdRemovalsFor,
+    });
+    const programmed = [
+      ...new Set(computed.table.map((e) => `${e.service.source.namespace}/${e.service.source.name}`)),
+    ];
+    await this.#deps.onSync?.({
+      result,
+      problems: computed.problems,
+      programmed,
+      startedAt: now,
+      endedAt: Date.now(),
+    });
+    return result;
+  }
+}
+
+/** Objects that set no driftPolicy get the agent's default (the CRD defaults it in a cluster). */
+function withDefaultDriftPolicy(snapshot: Snapshot, policy: "Repair" | "Report"): Snapshot {
+  if (policy === "Repair") return snapshot;
+  return {
+    ...snapshot,
+    virtualServices: snapshot.virtualServices.map((vs) => {
+      const o = vs as { spec?: Record<string, unknown> };
+      return o?.spec && o.spec.driftPolicy === undefined
+        ? { ...o, spec: { ...o.spec, driftPolicy: policy } }
+        : vs;
+    }),
+  };
+}

@@ -1,0 +1,79 @@
+/**
+ * `ipvs-operator agent`: the long-running node agent (a DaemonSet in a cluster, or standalone with
+ * --from-dir). Runs until SIGTERM/SIGINT, which leave the kernel table as it is.
+ */
+import { Agent } from "../agent/agent.ts";
+import { AGENT_SETTINGS, AgentConfigError, resolveAgentConfig } from "../agent/config.ts";
+import { DirectorySource } from "../files/directory-source.ts";
+import { NetlinkIpvsKernel } from "../kernel/netlink-kernel.ts";
+import { KubernetesSource, loadKubeConfig } from "../kube/kubernetes-source.ts";
+import { createRootLogger } from "../observability/logger.ts";
+import { readBootId } from "../reconcile/boot-id.ts";
+import { CliError } from "./cli-error.ts";
+import { parseOptions } from "./options.ts";
+
+const HELP = `Usage: ipvs-operator agent [options]
+
+Keeps this node's IPVS table in line with the VirtualService and RealServer resources (or a directory
+of manifests), touching only what it owns, draining before it deletes, never flushing.
+Every option can also be set by its environment variable; flags win.
+${Object.values(AGENT_SETTINGS)
+  .map((s) => `  --${s.flag.padEnd(22)} ${s.env}\n      ${s.help}`)
+  .join("\n")}
+`;
+
+export async function agentCommand(args: string[]): Promise<number> {
+  const multiple = new Set(["managed-cidr", "managed-fwmarks"]);
+  const options = Object.fromEntries(
+    Object.values(AGENT_SETTINGS).map((s) => [
+      s.flag,
+      { type: "string" as const, multiple: multiple.has(s.flag) },
+    ]),
+  );
+  const { values } = parseOptions("agent", args, options);
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const flags = Object.fromEntries(
+    Object.entries(AGENT_SETTINGS).flatMap(([name, s]) => {
+      const v = (values as Record<string, string | string[] | undefined>)[s.flag];
+      return v === undefined ? [] : [[name, v]];
+    }),
+  );
+  let config: ReturnType<typeof resolveAgentConfig>;
+  try {
+    config = resolveAgentConfig(flags, process.env);
+  } catch (error) {
+    if (error instanceof AgentConfigError) throw new CliError(error.message);
+    throw error;
+  }
+  const root = createRootLogger({ level: config.logLevel, destination: 1 });
+  const logger = root.child({ node: config.nodeName });
+  const source =
+    config.source.kind === "directory"
+      ? new DirectorySource({
+          path: config.source.path,
+          nodeName: config.nodeName,
+          logger: logger.child({ component: "source" }),
+        })
+      : new KubernetesSource({
+          kubeConfig: loadKubeConfig(config.source.kubeconfig),
+          nodeName: config.nodeName,
+          logger: logger.child({ component: "source" }),
+        });
+  const agent = new Agent(config, {
+    kernel: new NetlinkIpvsKernel(),
+    source,
+    bootId: await readBootId(),
+    logger: logger.child({ component: "agent" }),
+  });
+  const stopped = new Promise<string>((resolve) => {
+    for (const signal of ["SIGTERM", "SIGINT"] as const) process.once(signal, () => resolve(signal));
+  });
+  await Promise.race([agent.start(), stopped]);
+  const signal = await stopped;
+  logger.info({ signal }, "Stopping; the IPVS table is left as it is");
+  await agent.stop();
+  return 0;
+}
