@@ -7,6 +7,7 @@ import type { Operation } from "../model/plan.ts";
 import { destinationKeyString, serviceKeyString } from "../model/table.ts";
 import type { ErrnoName } from "./errors.ts";
 import { IpvsError } from "./errors.ts";
+import type { OperationResult } from "./ipvs-kernel.ts";
 
 /** The object an operation is about, as IpvsError.object: "TCP 192.0.2.10:80 -> 198.51.100.5:8080". */
 export function operationObject(op: Operation): string {
@@ -76,4 +77,25 @@ export function errnoHint(operation: string, errno: ErrnoName, op?: Operation): 
 /** An IpvsError with the hint for its errno. */
 export function ipvsError(operation: string, object: string, errno: ErrnoName, op?: Operation): IpvsError {
   return new IpvsError(operation, object, errno, errnoHint(operation, errno, op));
+}
+
+/**
+ * The result of an operation a transport failure left without an answer: `unknown` when it was sent
+ * (it may or may not have been applied), failed when it was never sent. The error has the failure's
+ * class (IpvsTimeoutError, IpvsUnavailableError...) and errno, and names the operation and object.
+ * Shared by NetlinkIpvsKernel and FakeIpvsKernel (which injects such failures).
+ */
+export function transportFailureResult(
+  operation: string,
+  object: string,
+  failure: Error,
+  sent: boolean,
+): OperationResult {
+  const errno = failure instanceof IpvsError ? failure.errno : "EIO";
+  const Class = failure instanceof IpvsError ? (failure.constructor as typeof IpvsError) : IpvsError;
+  if (sent) {
+    const detail = `sent, but the kernel's answer was lost (${failure.message}); it may or may not have been applied`;
+    return { ok: false, error: new Class(operation, object, errno, detail), unknown: true };
+  }
+  return { ok: false, error: new Class(operation, object, errno, `not sent (${failure.message})`) };
 }

@@ -7,6 +7,12 @@
  * encode/parse (EINVAL) -> service lookup (ESRCH / EEXIST) -> scheduler and PE modules (ENOENT) ->
  * IPv6 netmask (EINVAL); for destinations: family rules (EINVAL) -> weight and thresholds (ERANGE) ->
  * GUE port (EINVAL) -> destination lookup (EEXIST / ENOENT) -> address type (EINVAL).
+ *
+ * Like the kernel (ip_vs_ctl.c adds a destination with list_add_rcu() at the head of the service's
+ * list, and the dump walks the list from the head), destinations are listed newest first; an update
+ * keeps a destination's place. Test hooks inject what the real kernel shows only rarely: errnos
+ * (failNext), a transport failure in the middle of apply() (failTransport), entries the decoder
+ * cannot read (injectUndecodable), and a reboot.
  */
 import { ipToBytes } from "../model/ip.ts";
 import { type Operation, type OperationKind, operationServiceKey } from "../model/plan.ts";
@@ -20,17 +26,18 @@ import type {
   KernelDestination,
   KernelService,
   KernelSnapshot,
+  KernelTable,
   ServiceKey,
   SyncDaemonConfig,
   SyncDaemonState,
+  UndecodableEntry,
 } from "../model/table.ts";
 import { destinationKeyString, IPVS_SCHEDULERS, serviceKeyString } from "../model/table.ts";
-import { ipvsError, operationObject } from "./error-hints.ts";
+import { ipvsError, operationObject, transportFailureResult } from "./error-hints.ts";
 import type { ErrnoName } from "./errors.ts";
-import { IpvsError } from "./errors.ts";
+import { IpvsError, IpvsTimeoutError } from "./errors.ts";
 import { encodeOperation, IpvsEncodeError, newDaemonRequest } from "./ipvs-codec.ts";
 import type { IpvsKernel, OperationResult } from "./ipvs-kernel.ts";
-import { readTableByListing } from "./read-kernel-table.ts";
 
 /** Schedulers of a stock kernel (twos arrived in 6.2). */
 export const DEFAULT_SCHEDULERS: readonly string[] = IPVS_SCHEDULERS;
@@ -44,6 +51,21 @@ export interface FakeIpvsKernelOptions {
   interfaces?: readonly string[];
   /** Connection table size reported by getInfo (kernel default 4096). */
   connectionTableSize?: number;
+}
+
+/** A transport failure injected into the next apply() (see FakeIpvsKernel.failTransport). */
+export interface TransportFailure {
+  /** Operations that run normally (their ACKs arrive) before the failure. */
+  after: number;
+  /** Operations after those that are sent but whose ACK is lost: reported unknown (default 1). */
+  unknown?: number;
+  /**
+   * Whether the unknown operations were applied by the kernel (default true), or a choice per
+   * operation (its index in the apply() call). The rest are not sent.
+   */
+  unknownApplied?: boolean | ((index: number) => boolean);
+  /** The failure's errno (default ETIMEDOUT, reported as IpvsTimeoutError). */
+  errno?: ErrnoName;
 }
 
 /** Which call an injected fault applies to: a plan operation kind or another method's name. */
@@ -101,6 +123,10 @@ export class FakeIpvsKernel implements IpvsKernel {
   readonly #connTabSize: number;
   readonly #daemons = new Map<SyncDaemonState, SyncDaemonConfig>();
   readonly #faults: { target: FaultTarget; errno: ErrnoName; remaining: number }[] = [];
+  readonly #transportFailures: TransportFailure[] = [];
+  /** Injected undecodable entries: by service key (the key is taken) and without a key. */
+  readonly #undecodable = new Map<string, UndecodableEntry[]>();
+  #undecodableWithoutKey: UndecodableEntry[] = [];
   #timeouts: IpvsTimeouts = { tcp: 900, tcpFin: 120, udp: 300 };
   #closed = false;
 
@@ -117,6 +143,43 @@ export class FakeIpvsKernel implements IpvsKernel {
   /** Make the next `times` calls of `target` fail with `errno` (they change nothing). */
   failNext(target: FaultTarget, errno: ErrnoName, times = 1): void {
     this.#faults.push({ target, errno, remaining: times });
+  }
+
+  /**
+   * Make the next apply() meet a transport failure (a lost ACK, a timeout, a socket error): the
+   * first `after` operations run as usual, the next `unknown` are reported `unknown` (and applied or
+   * not, as chosen), the rest are not sent. apply() still resolves, as NetlinkIpvsKernel's does.
+   */
+  failTransport(failure: TransportFailure): void {
+    this.#transportFailures.push(failure);
+  }
+
+  /**
+   * Add an entry the decoder cannot read, as readTable() reports it. With a `key` it takes that
+   * key like a foreign service: addService of the key gives EEXIST, deleteService removes it. With
+   * a `destination` as well it stands for an unreadable destination of that service (if the service
+   * exists here, readTable() leaves the whole service out of the table, as NetlinkIpvsKernel does;
+   * listServices() still lists it and listDestinations() lists the destinations that decode).
+   * Without a `destination` it is an unreadable service: listServices() does not list it.
+   * Operations on the key other than add and delete succeed and change nothing visible.
+   */
+  injectUndecodable(entry: UndecodableEntry): void {
+    const copy = structuredClone(entry);
+    if (!copy.key) {
+      this.#undecodableWithoutKey.push(copy);
+      return;
+    }
+    const id = serviceKeyString(copy.key);
+    this.#undecodable.set(id, [...(this.#undecodable.get(id) ?? []), copy]);
+  }
+
+  /** A reboot: an empty table, default timeouts, no daemons, nothing injected (faults stay armed). */
+  reboot(): void {
+    this.#services.clear();
+    this.#daemons.clear();
+    this.#undecodable.clear();
+    this.#undecodableWithoutKey = [];
+    this.#timeouts = { tcp: 900, tcpFin: 120, udp: 300 };
   }
 
   /** Simulate a scheduler module appearing or disappearing. */
@@ -150,29 +213,35 @@ export class FakeIpvsKernel implements IpvsKernel {
   // -------------------------------------------------------------------------------------------
   // IpvsKernel
 
-  readTable(): Promise<KernelSnapshot> {
-    return readTableByListing(this);
+  /**
+   * Through listServices() and listDestinations() (so a test that replaces or faults them shapes
+   * the dump too), leaving out a service with an injected undecodable entry as a whole.
+   */
+  async readTable(): Promise<KernelSnapshot> {
+    this.#enter("readTable", "");
+    const table: KernelTable = [];
+    for (const service of await this.listServices()) {
+      if (this.#undecodable.has(serviceKeyString(service.key))) continue; // reported whole below
+      table.push({ service, destinations: await this.listDestinations(service.key) });
+    }
+    const undecodable = [...this.#undecodable.values()].flat().concat(this.#undecodableWithoutKey);
+    return { table, undecodable: structuredClone(undecodable) };
   }
 
   async listServices(): Promise<KernelService[]> {
     this.#enter("listServices", "");
-    return [...this.#services.values()].map((s) => ({
-      ...structuredClone(s.service),
-      stats: { ...s.stats },
-    }));
+    const out: KernelService[] = [];
+    for (const [id, svc] of this.#services) {
+      if (this.#undecodable.get(id)?.some((e) => e.destination === undefined)) continue;
+      out.push(this.#serviceCopy(svc));
+    }
+    return out;
   }
 
   async listDestinations(service: ServiceKey): Promise<KernelDestination[]> {
     this.#enter("listDestinations", serviceKeyString(service));
     const svc = this.#services.get(serviceKeyString(service));
-    if (!svc) return [];
-    return [...svc.dests.values()].map((d) => ({
-      ...structuredClone(d.destination),
-      activeConnections: d.active,
-      inactiveConnections: d.inactive,
-      persistentConnections: d.persistent,
-      stats: { ...d.stats },
-    }));
+    return svc ? this.#destinationCopies(svc) : [];
   }
 
   async addService(service: IpvsService): Promise<void> {
@@ -201,14 +270,26 @@ export class FakeIpvsKernel implements IpvsKernel {
 
   async apply(operations: readonly Operation[]): Promise<OperationResult[]> {
     this.#checkOpen("apply");
-    return operations.map((op) => {
+    const failure = this.#transportFailures.shift();
+    const run = (op: Operation): OperationResult => {
       try {
         this.#run(op);
-        return { ok: true } as const;
+        return { ok: true };
       } catch (e) {
-        if (e instanceof IpvsError) return { ok: false, error: e } as const;
+        if (e instanceof IpvsError) return { ok: false, error: e };
         throw e;
       }
+    };
+    if (!failure) return operations.map(run);
+    const errno = failure.errno ?? "ETIMEDOUT";
+    const Class = errno === "ETIMEDOUT" ? IpvsTimeoutError : IpvsError;
+    const error = new Class("apply", "", errno, "injected transport failure");
+    const unknownEnd = failure.after + (failure.unknown ?? 1);
+    const applied = failure.unknownApplied ?? true;
+    return operations.map((op, i) => {
+      if (i < failure.after) return run(op);
+      if (i < unknownEnd && (typeof applied === "function" ? applied(i) : applied)) run(op);
+      return transportFailureResult(op.op, operationObject(op), error, i < unknownEnd);
     });
   }
 
@@ -283,6 +364,8 @@ export class FakeIpvsKernel implements IpvsKernel {
   async flush(): Promise<void> {
     this.#enter("flush", "");
     this.#services.clear();
+    this.#undecodable.clear();
+    this.#undecodableWithoutKey = [];
   }
 
   async close(): Promise<void> {
@@ -307,6 +390,21 @@ export class FakeIpvsKernel implements IpvsKernel {
     throw ipvsError(operation, object, fault.errno, op);
   }
 
+  #serviceCopy(svc: ServiceState): KernelService {
+    return { ...structuredClone(svc.service), stats: { ...svc.stats } };
+  }
+
+  /** Newest first, as the kernel lists them (list_add_rcu at the head; an update keeps the place). */
+  #destinationCopies(svc: ServiceState): KernelDestination[] {
+    return [...svc.dests.values()].reverse().map((d) => ({
+      ...structuredClone(d.destination),
+      activeConnections: d.active,
+      inactiveConnections: d.inactive,
+      persistentConnections: d.persistent,
+      stats: { ...d.stats },
+    }));
+  }
+
   #hasMixedFamilyDestinations(): boolean {
     for (const svc of this.#services.values()) {
       for (const d of svc.dests.values())
@@ -325,7 +423,14 @@ export class FakeIpvsKernel implements IpvsKernel {
       if (e instanceof IpvsEncodeError) throw new IpvsError(op.op, object, "EINVAL", e.message);
       throw e;
     }
-    const svc = this.#services.get(serviceKeyString(operationServiceKey(op)));
+    const id = serviceKeyString(operationServiceKey(op));
+    const svc = this.#services.get(id);
+    if (!svc && this.#undecodable.has(id)) {
+      // A foreign entry this side cannot read: the key is taken; delete removes it, the rest is a no-op.
+      if (op.op === "addService") throw fail("EEXIST");
+      if (op.op === "deleteService") this.#undecodable.delete(id);
+      return;
+    }
 
     if (op.op === "addService" || op.op === "updateService") {
       if (op.op === "addService" && svc) throw fail("EEXIST");
@@ -341,7 +446,8 @@ export class FakeIpvsKernel implements IpvsKernel {
     }
     if (!svc) throw fail("ESRCH");
     if (op.op === "deleteService") {
-      this.#services.delete(serviceKeyString(op.key));
+      this.#services.delete(id);
+      this.#undecodable.delete(id);
       return;
     }
     if (op.op === "deleteDestination") {

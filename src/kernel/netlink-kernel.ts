@@ -37,7 +37,7 @@ import type {
   UndecodableEntry,
 } from "../model/table.ts";
 import { serviceKeyString } from "../model/table.ts";
-import { ipvsError, operationObject } from "./error-hints.ts";
+import { ipvsError, operationObject, transportFailureResult } from "./error-hints.ts";
 import type { ErrnoName } from "./errors.ts";
 import { errnoName, IpvsError, IpvsTimeoutError, IpvsUnavailableError } from "./errors.ts";
 import type { GenlRequest, NetlinkReply } from "./ipvs-codec.ts";
@@ -362,7 +362,12 @@ export class NetlinkIpvsKernel implements IpvsKernel {
                     error: ipvsError(call.operation, call.object, errnoName(reply.errno), call.op),
                   };
           } else {
-            results[index] = transportResult(call, outcome.failure!, outcome.sent);
+            results[index] = transportFailureResult(
+              call.operation,
+              call.object,
+              outcome.failure!,
+              outcome.sent,
+            );
           }
         });
         failure ??= outcome.failure;
@@ -893,17 +898,3 @@ function genlAttrs(payload: Buffer): Buffer | undefined {
   return payload.length < 4 ? undefined : payload.subarray(4);
 }
 const NO_GENL_HEADER = { ok: false, reason: "message shorter than the generic netlink header" } as const;
-
-/**
- * The result of an operation a transport failure left without an answer. The error has the
- * failure's class (IpvsTimeoutError, IpvsUnavailableError...) and errno, and names the operation.
- */
-function transportResult(call: Call, failure: Error, sent: boolean): OperationResult {
-  const errno = failure instanceof IpvsError ? failure.errno : "EIO";
-  const Class = failure instanceof IpvsError ? (failure.constructor as typeof IpvsError) : IpvsError;
-  if (sent) {
-    const detail = `sent, but the kernel's answer was lost (${failure.message}); it may or may not have been applied`;
-    return { ok: false, error: new Class(call.operation, call.object, errno, detail), unknown: true };
-  }
-  return { ok: false, error: new Class(call.operation, call.object, errno, `not sent (${failure.message})`) };
-}

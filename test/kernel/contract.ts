@@ -299,6 +299,76 @@ export function defineKernelContract(
       });
     });
 
+    describe("readTable", () => {
+      it("reads a normal table whole, with nothing undecodable", async () => {
+        const a = svc(v4(700));
+        const b = svc({ kind: "fwmark", family: "IPv6", fwmark: 700 });
+        await add(a);
+        await add(b);
+        await kernel.addDestination(a.key, dst("198.51.100.70", 80));
+        await kernel.addDestination(a.key, dst("2001:db8::70", 80, { forwarding: "Tunnel" }));
+        await kernel.addDestination(b.key, dst("2001:db8::71", 0, { forwarding: "DirectRouting" }));
+        const { table, undecodable } = await kernel.readTable();
+        expect(undecodable).toEqual([]);
+        const mine = table.filter((e) => created.some((k) => sameServiceKey(k, e.service.key)));
+        expect(mine.map((e) => strip(e.service))).toEqual(expect.arrayContaining([a, b]));
+        expect(mine).toHaveLength(2);
+        const entryA = mine.find((e) => sameServiceKey(e.service.key, a.key))!;
+        expect(entryA.destinations.map((d) => d.key.address)).toEqual(["2001:db8::70", "198.51.100.70"]);
+        // the same as listing service by service
+        for (const entry of mine) {
+          expect(entry.destinations).toEqual(await kernel.listDestinations(entry.service.key));
+        }
+      });
+
+      it("reads an empty destination list and many services", async () => {
+        const keys = Array.from({ length: 40 }, (_, i) => v4(7100 + i, "UDP"));
+        await kernel.apply(keys.map((key) => ({ op: "addService", service: svc(key) }) as Operation));
+        created.push(...keys);
+        await kernel.addDestination(keys[39]!, dst("198.51.100.71", 53));
+        const { table } = await kernel.readTable();
+        const mine = table.filter((e) => keys.some((k) => sameServiceKey(k, e.service.key)));
+        expect(mine).toHaveLength(40);
+        expect(mine.filter((e) => e.destinations.length > 0).map((e) => e.service.key)).toEqual([keys[39]]);
+      });
+    });
+
+    describe("destination order (the kernel's: list_add_rcu at the head of the service's list)", () => {
+      it("lists destinations newest first; an update keeps the place; a re-added one is newest", async () => {
+        const key = v4(710);
+        await add(svc(key));
+        for (const n of [1, 2, 3]) await kernel.addDestination(key, dst(`198.51.100.${80 + n}`, 80));
+        const order = async () => (await kernel.listDestinations(key)).map((d) => d.key.address);
+        expect(await order()).toEqual(["198.51.100.83", "198.51.100.82", "198.51.100.81"]);
+        await kernel.updateDestination(key, dst("198.51.100.82", 80, { weight: 9 }));
+        expect(await order()).toEqual(["198.51.100.83", "198.51.100.82", "198.51.100.81"]);
+        await kernel.deleteDestination(key, dst("198.51.100.81", 80).key);
+        await kernel.addDestination(key, dst("198.51.100.81", 80));
+        expect(await order()).toEqual(["198.51.100.81", "198.51.100.83", "198.51.100.82"]);
+        const entry = (await kernel.readTable()).table.find((e) => sameServiceKey(e.service.key, key));
+        expect(entry?.destinations.map((d) => d.key.address)).toEqual(await order());
+        // one apply() batch: the same order as one call after another
+        const batch = v4(711);
+        created.push(batch);
+        await kernel.apply([
+          { op: "addService", service: svc(batch) },
+          ...[1, 2, 3].map(
+            (n) =>
+              ({
+                op: "addDestination",
+                service: batch,
+                destination: dst(`198.51.100.${90 + n}`, 80),
+              }) as Operation,
+          ),
+        ]);
+        expect((await kernel.listDestinations(batch)).map((d) => d.key.address)).toEqual([
+          "198.51.100.93",
+          "198.51.100.92",
+          "198.51.100.91",
+        ]);
+      });
+    });
+
     describe("errors", () => {
       it("EEXIST for a service or destination that exists", async () => {
         const key = v4(200);
