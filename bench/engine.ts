@@ -1,0 +1,308 @@
+/**
+ * Host benchmark of the pure engine, no kernel needed: computeDesired and diff for N virtual services x
+ * 10 real servers, in two shapes, and the standalone front half (YAML manifests -> plan).
+ *   npm run bench:engine            (= node bench/engine.ts)
+ *   node bench/engine.ts [sizes]    sizes: comma-separated service counts (default 1000,10000,50000)
+ * Environment: BENCH_ROUNDS=<n> (default 3) rounds per figure, the fastest is printed;
+ * BENCH_ENGINE=0 / BENCH_YAML=0 skip the computeDesired + diff / the manifest part; BENCH_YAML_SERVICES=<n> (default 10000) services in it,
+ * BENCH_YAML_FILES=<n> (default 10) files they are spread over.
+ *
+ * Shapes: "realservers" = each VirtualService has 10 RealServer objects; "endpoints" = each
+ * VirtualService has backends.serviceRef to a Service with one EndpointSlice of 10 ready endpoints.
+ * diff is timed against an empty kernel (the first apply: all adds) and against a kernel that already
+ * holds the desired table (a no-op resync; the agent owns the keys by its journal, or by a managed CIDR).
+ * Printed ratios are the 50k figure over the 10k one (5 = linear). Issue 6 item 7's targets: ratio within
+ * 5.5, 10k x 10 computeDesired + diff under 300 ms, manifest parsing of 10k x 10 under 2 s.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { performance } from "node:perf_hooks";
+import { loadManifests } from "../src/files/manifest-source.ts";
+import { computeDesired } from "../src/model/desired.ts";
+import type { DesiredTable } from "../src/model/desired-table.ts";
+import { diff } from "../src/model/diff.ts";
+import type { OwnershipScope } from "../src/model/ownership.ts";
+import type { Snapshot } from "../src/model/snapshot.ts";
+import { type KernelTable, serviceKeyString } from "../src/model/table.ts";
+
+const sizes = (process.argv[2] ?? "1000,10000,50000").split(",").map(Number);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const yamlServices = Number(process.env.BENCH_YAML_SERVICES ?? 10000);
+const yamlFiles = Number(process.env.BENCH_YAML_FILES ?? 10);
+const REAL_SERVERS = 10;
+const NODE = { name: "bench", labels: {} };
+const NAMESPACES = 20;
+
+type Shape = "realservers" | "endpoints";
+
+/** 10.a.b.c for service i (distinct for i < 2^24), 172.16.0.0/12 for real servers. */
+function vip(i: number): string {
+  return `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+}
+function backend(i: number, j: number): string {
+  const n = i * REAL_SERVERS + j;
+  return `172.${16 + ((n >> 16) & 15)}.${(n >> 8) & 255}.${n & 255}`;
+}
+const meta = (i: number, name: string) => ({ name, namespace: `ns-${i % NAMESPACES}` });
+
+function virtualService(i: number, shape: Shape): unknown {
+  return {
+    apiVersion: "ipvs.dev/v1alpha1",
+    kind: "VirtualService",
+    metadata: meta(i, `vs-${i}`),
+    spec: {
+      address: vip(i),
+      port: 80,
+      protocol: "TCP",
+      scheduler: "wrr",
+      forwarding: { method: "NAT" },
+      ...(shape === "endpoints" ? { backends: { serviceRef: { name: `svc-${i}`, port: "http" } } } : {}),
+    },
+  };
+}
+
+function realServer(i: number, j: number): unknown {
+  return {
+    apiVersion: "ipvs.dev/v1alpha1",
+    kind: "RealServer",
+    metadata: meta(i, `vs-${i}-rs-${j}`),
+    spec: { virtualServiceRef: { name: `vs-${i}` }, address: backend(i, j), port: 8080, weight: 1 + j },
+  };
+}
+
+function service(i: number): Snapshot["services"][number] {
+  return {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: meta(i, `svc-${i}`),
+    spec: { ports: [{ name: "http", port: 80, protocol: "TCP" }] },
+  };
+}
+
+function endpointSlice(i: number): Snapshot["endpointSlices"][number] {
+  return {
+    apiVersion: "discovery.k8s.io/v1",
+    kind: "EndpointSlice",
+    metadata: { ...meta(i, `svc-${i}-abcde`), labels: { "kubernetes.io/service-name": `svc-${i}` } },
+    addressType: "IPv4",
+    ports: [{ name: "http", port: 8080, protocol: "TCP" }],
+    endpoints: Array.from({ length: REAL_SERVERS }, (_, j) => ({
+      addresses: [backend(i, j)],
+      conditions: { ready: true, serving: true, terminating: false },
+    })),
+  };
+}
+
+function snapshotOf(n: number, shape: Shape): Snapshot {
+  const indexes = Array.from({ length: n }, (_, i) => i);
+  return {
+    virtualServices: indexes.map((i) => virtualService(i, shape)),
+    realServers:
+      shape === "realservers"
+        ? indexes.flatMap((i) => Array.from({ length: REAL_SERVERS }, (_, j) => realServer(i, j)))
+        : [],
+    services: shape === "endpoints" ? indexes.map(service) : [],
+    endpointSlices: shape === "endpoints" ? indexes.map(endpointSlice) : [],
+    endpoints: [],
+  };
+}
+
+/** The kernel's view of a table that was applied: same keys and configs, no connections. */
+function kernelTableOf(table: DesiredTable): KernelTable {
+  return table.map((e) => ({
+    service: { key: e.service.key, config: e.service.config },
+    destinations: e.destinations.map((d) => ({
+      key: d.key,
+      config: d.config,
+      activeConnections: 0,
+      inactiveConnections: 0,
+      persistentConnections: 0,
+    })),
+  }));
+}
+
+/** Fastest of `rounds` runs, in milliseconds, and the last result. */
+function time<T>(run: () => T): { ms: number; value: T } {
+  let best = Number.POSITIVE_INFINITY;
+  let value: T | undefined;
+  for (let r = 0; r < rounds; r++) {
+    const start = performance.now();
+    value = run();
+    best = Math.min(best, performance.now() - start);
+  }
+  return { ms: best, value: value as T };
+}
+
+interface Row {
+  desired: number;
+  diffEmpty: number;
+  diffJournal: number;
+  diffCidr: number;
+}
+
+const EMPTY_SCOPE: OwnershipScope = { managedCidrs: [], managedFwmarks: [], journal: [] };
+const CIDR_SCOPE: OwnershipScope = { managedCidrs: ["10.0.0.0/8"], managedFwmarks: [], journal: [] };
+
+function measure(n: number, shape: Shape): Row {
+  const snapshot = snapshotOf(n, shape);
+  const desired = time(() => computeDesired(snapshot, NODE));
+  const { table, problems } = desired.value;
+  const destinations = table.reduce((sum, e) => sum + e.destinations.length, 0);
+  if (problems.length > 0 || table.length !== n || destinations !== n * REAL_SERVERS) {
+    throw new Error(
+      `bench workload is wrong: ${table.length} services, ${destinations} destinations, ${problems.length} problems`,
+    );
+  }
+  const kernel = kernelTableOf(table);
+  const journalScope = { ...EMPTY_SCOPE, journal: table.map((e) => serviceKeyString(e.service.key)) };
+  const diffEmpty = time(() => diff(table, [], EMPTY_SCOPE, [], 0));
+  const diffJournal = time(() => diff(table, kernel, journalScope, [], 0));
+  const diffCidr = time(() => diff(table, kernel, CIDR_SCOPE, [], 0));
+  for (const [name, r] of [
+    ["journal", diffJournal],
+    ["cidr", diffCidr],
+  ] as const) {
+    if (r.value.operations.length > 0 || r.value.drift.length > 0)
+      throw new Error(`no-op diff (${name}) is not`);
+  }
+  return { desired: desired.ms, diffEmpty: diffEmpty.ms, diffJournal: diffJournal.ms, diffCidr: diffCidr.ms };
+}
+
+const fmt = (ms: number) => ms.toFixed(0).padStart(9);
+const label = (n: number) => (n % 1000 === 0 ? `${n / 1000}k` : String(n));
+
+function printEngine(): void {
+  process.stdout.write(
+    `computeDesired and diff, N virtual services x ${REAL_SERVERS} real servers; ms, fastest of ${rounds}\n`,
+  );
+  process.stdout.write(
+    `${"shape".padEnd(12)}${"N".padStart(6)}${" desired".padStart(9)}${" diff(0)".padStart(9)}${" both".padStart(9)}${" diff(=j)".padStart(9)}${" diff(=c)".padStart(9)}${" both(=j)".padStart(9)}\n`,
+  );
+  for (const shape of ["realservers", "endpoints"] as const) {
+    const rows = new Map<number, Row>();
+    for (const n of sizes) {
+      const r = measure(n, shape);
+      rows.set(n, r);
+      const cells = [r.desired, r.diffEmpty, r.desired + r.diffEmpty, r.diffJournal, r.diffCidr];
+      process.stdout.write(
+        `${shape.padEnd(12)}${label(n).padStart(6)}${cells.map(fmt).join("")}${fmt(r.desired + r.diffJournal)}\n`,
+      );
+    }
+    const big = rows.get(50000);
+    const small = rows.get(10000);
+    if (big && small) {
+      const ratio = (f: (r: Row) => number) => (f(big) / f(small)).toFixed(2).padStart(9);
+      process.stdout.write(
+        `${shape.padEnd(12)}${"50k/10k".padStart(6)}${ratio((r) => r.desired)}${ratio((r) => r.diffEmpty)}${ratio((r) => r.desired + r.diffEmpty)}${ratio((r) => r.diffJournal)}${ratio((r) => r.diffCidr)}${ratio((r) => r.desired + r.diffJournal)}\n`,
+      );
+    }
+  }
+  process.stdout.write(
+    "diff(0): against an empty kernel; diff(=j) / diff(=c): against the same table, owned by the journal / by a managed CIDR\n",
+  );
+}
+
+// ---- manifests --------------------------------------------------------------------------------------
+
+function virtualServiceYaml(i: number): string {
+  return `apiVersion: ipvs.dev/v1alpha1
+kind: VirtualService
+metadata:
+  name: vs-${i}
+  namespace: ns-${i % NAMESPACES}
+spec:
+  address: ${vip(i)}
+  port: 80
+  protocol: TCP
+  scheduler: wrr
+  forwarding:
+    method: NAT
+`;
+}
+
+function realServerYaml(i: number, j: number): string {
+  return `apiVersion: ipvs.dev/v1alpha1
+kind: RealServer
+metadata:
+  name: vs-${i}-rs-${j}
+  namespace: ns-${i % NAMESPACES}
+spec:
+  virtualServiceRef:
+    name: vs-${i}
+  address: ${backend(i, j)}
+  port: 8080
+  weight: ${1 + j}
+`;
+}
+
+async function writeManifests(dir: string): Promise<number> {
+  let bytes = 0;
+  const perFile = Math.ceil(yamlServices / yamlFiles);
+  for (let f = 0; f < yamlFiles; f++) {
+    const docs: string[] = [];
+    for (let i = f * perFile; i < Math.min(yamlServices, (f + 1) * perFile); i++) {
+      docs.push(virtualServiceYaml(i));
+      for (let j = 0; j < REAL_SERVERS; j++) docs.push(realServerYaml(i, j));
+    }
+    const text = docs.join("---\n");
+    bytes += Buffer.byteLength(text);
+    await writeFile(join(dir, `part-${String(f).padStart(3, "0")}.yaml`), text);
+  }
+  return bytes;
+}
+
+/** Wall time (ms) and peak RSS (MB) of a command, from GNU time -v. */
+function timeCommand(command: string[]): { ms: number; rssMb: number; status: number | null } {
+  const run = spawnSync("/usr/bin/time", ["-v", ...command], { encoding: "utf8", maxBuffer: 1 << 30 });
+  const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)/.exec(run.stderr);
+  const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(run.stderr);
+  if (!wall || !rss) throw new Error(`no figures from /usr/bin/time:\n${run.stderr.slice(-2000)}`);
+  const [hours, minutes, seconds] = [Number(wall[1] ?? 0), Number(wall[2]), Number(wall[3])];
+  return {
+    ms: ((hours * 60 + minutes) * 60 + seconds) * 1000,
+    rssMb: Number(rss[1]) / 1024,
+    status: run.status,
+  };
+}
+
+async function printManifests(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), "ipvs-bench-manifests-"));
+  try {
+    const bytes = await writeManifests(dir);
+    process.stdout.write(
+      `\nmanifests: ${yamlServices} virtual services x ${REAL_SERVERS} real servers, ${(bytes / 1e6).toFixed(1)} MB of YAML in ${yamlFiles} files\n`,
+    );
+    const load = await timeAsync(() => loadManifests([dir]));
+    const objects = load.value.objects;
+    if (load.value.errors.length > 0 || objects.realServers.length !== yamlServices * REAL_SERVERS) {
+      throw new Error(`manifests did not load: ${load.value.errors.slice(0, 3).join("; ")}`);
+    }
+    process.stdout.write(
+      `loadManifests:             ${load.ms.toFixed(0).padStart(7)} ms (fastest of ${rounds})\n`,
+    );
+    const cli = resolve(import.meta.dirname, "../bin/ipvs-operator");
+    const plan = timeCommand([cli, "plan", "-f", dir, "--node", "bench"]);
+    if (plan.status !== 0) throw new Error(`plan -f exited with ${plan.status}`);
+    process.stdout.write(
+      `ipvs-operator plan -f DIR: ${plan.ms.toFixed(0).padStart(7)} ms, peak RSS ${plan.rssMb.toFixed(0)} MB (one run)\n`,
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function timeAsync<T>(run: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  let best = Number.POSITIVE_INFINITY;
+  let value: T | undefined;
+  for (let r = 0; r < rounds; r++) {
+    const start = performance.now();
+    value = await run();
+    best = Math.min(best, performance.now() - start);
+  }
+  return { ms: best, value: value as T };
+}
+
+if (process.env.BENCH_ENGINE !== "0") printEngine();
+if (process.env.BENCH_YAML !== "0") await printManifests();
