@@ -132,18 +132,30 @@ function sortBy<T, K>(items: readonly T[], key: (item: T) => K, compare: (a: K, 
 }
 
 /**
- * compareAddress() as a string that compares the same way with < and >: "0", the byte count tag and the
- * bytes in fixed-width hex for an address, "1" and the text for anything else.
+ * compareAddress() precomputed: rank 0 = IPv4 (by its 32-bit value), 1 = IPv6 (by its bytes in
+ * fixed-width hex), 2 = not an address (by its text), so that compareAddressSortKeys gives the same order.
  */
-function addressSortKey(address: string): string {
+interface AddressSortKey {
+  rank: 0 | 1 | 2;
+  value: number;
+  text: string;
+}
+
+function addressSortKey(address: string): AddressSortKey {
   const v4 = ipv4Value(address);
-  if (v4 !== undefined) return `04${v4.toString(16).padStart(8, "0")}`;
+  if (v4 !== undefined) return { rank: 0, value: v4, text: "" };
   const bytes = safeBytes(address);
-  if (!bytes) return `1${address}`;
-  // Lengths other than 4 and 16 cannot come from ipToBytes; the tag keeps the length order anyway.
-  let text = `0${bytes.length === 4 ? "4" : bytes.length === 16 ? "6" : "9"}`;
+  if (!bytes) return { rank: 2, value: 0, text: address };
+  // ipToBytes gives 4 bytes exactly for what ipv4Value reads, so these are the 16 of an IPv6 address.
+  let text = "";
   for (const b of bytes) text += b.toString(16).padStart(2, "0");
-  return text;
+  return { rank: 1, value: 0, text };
+}
+
+function compareAddressSortKeys(a: AddressSortKey, b: AddressSortKey): number {
+  if (a.rank !== b.rank) return a.rank - b.rank;
+  if (a.rank === 0) return a.value - b.value;
+  return compareText(a.text, b.text);
 }
 
 interface ServiceSortKey {
@@ -151,13 +163,14 @@ interface ServiceSortKey {
   kind: ServiceKey["kind"];
   /** The mark of a fwmark service, the protocol's order of an address service. */
   major: number;
-  address: string;
+  address: AddressSortKey | undefined;
   port: number;
 }
 
 function serviceSortKey(key: ServiceKey): ServiceSortKey {
   const family = FAMILY_ORDER[key.family];
-  if (key.kind === "fwmark") return { family, kind: key.kind, major: key.fwmark, address: "", port: 0 };
+  if (key.kind === "fwmark")
+    return { family, kind: key.kind, major: key.fwmark, address: undefined, port: 0 };
   return {
     family,
     kind: key.kind,
@@ -173,17 +186,17 @@ function compareServiceSortKeys(a: ServiceSortKey, b: ServiceSortKey): number {
   if (family !== 0) return family;
   if (a.kind !== b.kind) return a.kind === "address" ? -1 : 1;
   if (a.kind === "fwmark") return a.major - b.major;
-  if (a.kind !== "address") return 0;
+  if (a.kind !== "address" || !a.address || !b.address) return 0;
   const protocol = a.major - b.major;
   if (protocol !== 0) return protocol;
-  const address = compareText(a.address, b.address);
+  const address = compareAddressSortKeys(a.address, b.address);
   if (address !== 0) return address;
   return a.port - b.port;
 }
 
 interface DestinationSortKey {
   family: number;
-  address: string;
+  address: AddressSortKey;
   port: number;
 }
 
@@ -194,7 +207,7 @@ function destinationSortKey(key: DestinationKey): DestinationSortKey {
 function compareDestinationSortKeys(a: DestinationSortKey, b: DestinationSortKey): number {
   const family = a.family - b.family;
   if (family !== 0) return family;
-  const address = compareText(a.address, b.address);
+  const address = compareAddressSortKeys(a.address, b.address);
   if (address !== 0) return address;
   return a.port - b.port;
 }
