@@ -26,7 +26,7 @@ import type { IpvsKernel, OperationResult } from "../kernel/ipvs-kernel.ts";
 import type { DesiredTable } from "../model/desired-table.ts";
 import { type DiffResult, type DriftItem, diff } from "../model/diff.ts";
 import { type DrainEntry, drainKey } from "../model/drain.ts";
-import type { FwmarkRange } from "../model/ownership.ts";
+import { type FwmarkRange, ownershipRule } from "../model/ownership.ts";
 import { type Operation, operationServiceKey } from "../model/plan.ts";
 import { destinationKeyString, type KernelSnapshot, serviceKeyString } from "../model/table.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -79,7 +79,15 @@ export interface OperationOutcome {
   reason?: string;
 }
 
-export type SyncErrorKind = "Unavailable" | "KernelRead" | "Transport" | "Journal" | "Lock" | "Cancelled";
+/** Internal: a bug (the sync threw); the others are the world's doing. */
+export type SyncErrorKind =
+  | "Unavailable"
+  | "KernelRead"
+  | "Transport"
+  | "Journal"
+  | "Lock"
+  | "Cancelled"
+  | "Internal";
 
 export interface SyncError {
   kind: SyncErrorKind;
@@ -103,6 +111,8 @@ export interface SyncResult {
   nextWakeAt: number | undefined;
   /** Things worth telling the user that are not errors (a journal of another boot, stale temp files). */
   notes: string[];
+  /** Owned services and destinations in the kernel after this sync (for status). */
+  owned: { services: number; destinations: number };
 }
 
 const DEFAULT_CHUNK = 256;
@@ -159,13 +169,13 @@ export class Reconciler {
     const now = Math.max(input.now, this.#lastNow);
     this.#lastNow = now;
     const notes: string[] = [];
-    if (input.signal?.aborted) return failure("Cancelled", "cancelled before it started", notes);
+    if (input.signal?.aborted) return failedSync("Cancelled", "cancelled before it started", notes);
     let release: (() => Promise<void>) | undefined;
     if (!input.dryRun) {
       try {
         release = await (this.#options.lock ?? NO_LOCK).acquire(input.signal);
       } catch (error) {
-        return failure("Lock", (error as Error).message, notes, error);
+        return failedSync("Lock", (error as Error).message, notes, error);
       }
     }
     try {
@@ -181,7 +191,7 @@ export class Reconciler {
     try {
       journal = await this.#loadJournal(notes, !input.dryRun);
     } catch (error) {
-      return failure(
+      return failedSync(
         "Journal",
         `the ownership journal is not usable: ${(error as Error).message}`,
         notes,
@@ -193,7 +203,7 @@ export class Reconciler {
       snapshot = await kernel.readTable();
     } catch (error) {
       const kind = error instanceof IpvsUnavailableError ? "Unavailable" : "KernelRead";
-      return failure(kind, `reading the IPVS table failed: ${(error as Error).message}`, notes, error);
+      return failedSync(kind, `reading the IPVS table failed: ${(error as Error).message}`, notes, error);
     }
 
     // Only keys in the kernel stay ours: an out-of-band delete (or a reboot) ends the claim.
@@ -277,7 +287,7 @@ export class Reconciler {
     try {
       await this.#saveJournal(before);
     } catch (error) {
-      return failure(
+      return failedSync(
         "Journal",
         `the ownership journal cannot be written: ${(error as Error).message}`,
         notes,
@@ -359,7 +369,29 @@ export class Reconciler {
       snapshot,
       nextWake(nextDrains, now, this.#options.drainPollMs ?? 5000),
       notes,
+      this.#countOwned(snapshot, after.services, outcomes),
     );
+  }
+
+  /** Owned services and destinations after the sync: the snapshot, plus what was applied. */
+  #countOwned(snapshot: KernelSnapshot, journal: string[], outcomes: OperationOutcome[]) {
+    const owned = ownershipRule({ ...this.#options.scope, journal });
+    const destinations = new Map<string, number>();
+    for (const e of snapshot.table) {
+      if (owned(e.service.key)) destinations.set(serviceKeyString(e.service.key), e.destinations.length);
+    }
+    for (const o of outcomes) {
+      if (o.result !== "applied") continue;
+      const k = key(o.operation);
+      const op = o.operation.op;
+      if (op === "addService") destinations.set(k, 0);
+      else if (op === "deleteService") destinations.delete(k);
+      else if (op === "addDestination") destinations.set(k, (destinations.get(k) ?? 0) + 1);
+      else if (op === "deleteDestination") destinations.set(k, (destinations.get(k) ?? 1) - 1);
+    }
+    let total = 0;
+    for (const n of destinations.values()) total += n;
+    return { services: destinations.size, destinations: total };
   }
 
   async #loadJournal(notes: string[], write: boolean): Promise<Journal> {
@@ -458,7 +490,13 @@ export class Reconciler {
   }
 }
 
-function failure(kind: SyncErrorKind, message: string, notes: string[], cause?: unknown): SyncResult {
+/** A sync that changed nothing because of one error. */
+export function failedSync(
+  kind: SyncErrorKind,
+  message: string,
+  notes: string[],
+  cause?: unknown,
+): SyncResult {
   return {
     outcomes: [],
     drift: [],
@@ -469,6 +507,7 @@ function failure(kind: SyncErrorKind, message: string, notes: string[], cause?: 
     snapshot: undefined,
     nextWakeAt: undefined,
     notes,
+    owned: { services: 0, destinations: 0 },
   };
 }
 
@@ -479,6 +518,7 @@ function report(
   snapshot: KernelSnapshot,
   nextWakeAt: number | undefined,
   notes: string[],
+  owned: { services: number; destinations: number } = { services: 0, destinations: 0 },
 ): SyncResult {
   const failed = outcomes.filter(
     (o) => o.result === "failed" || o.result === "skipped" || o.result === "unknown",
@@ -493,6 +533,7 @@ function report(
     snapshot,
     nextWakeAt,
     notes,
+    owned,
   };
 }
 

@@ -27,7 +27,7 @@
  */
 import type { Logger } from "../observability/logger.ts";
 import { type Clock, systemClock, type Timer } from "./clock.ts";
-import type { SyncResult } from "./reconciler.ts";
+import { failedSync, type SyncResult } from "./reconciler.ts";
 
 /** One sync: the agent wraps `reconciler.sync({ desired: source.snapshot(), now, signal, ... })`. */
 export type SyncFunction = (signal: AbortSignal, now: number) => Promise<SyncResult>;
@@ -364,23 +364,12 @@ export class SyncRunner {
 }
 
 function thrownResult(error: unknown): SyncResult {
-  return {
-    outcomes: [],
-    drift: [],
-    draining: 0,
-    failed: 0,
-    ok: false,
-    errors: [
-      {
-        kind: "Unavailable",
-        message: `the sync threw: ${error instanceof Error ? error.message : String(error)}`,
-        cause: error,
-      },
-    ],
-    snapshot: undefined,
-    nextWakeAt: undefined,
-    notes: [],
-  };
+  return failedSync(
+    "Internal",
+    `the sync threw: ${error instanceof Error ? error.message : String(error)}`,
+    [],
+    error,
+  );
 }
 
 function positive(value: number, name: string): number {

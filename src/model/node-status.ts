@@ -1,0 +1,174 @@
+/**
+ * buildNodeStatus(): the IPVSNode status of one node from what its last sync saw and did. Pure.
+ *
+ * Built to be stable, so the status writer writes on change only (never on an idle resync):
+ * - a drift entry keeps the detectedAt of the same entry in the previous status;
+ * - lastSync describes the last sync that changed something or did not succeed (an idle resync that
+ *   found nothing to do leaves it as it was);
+ * - conditions follow metav1.Condition (lastTransitionTime moves only when status changes).
+ * Lists are bounded (IPVS_NODE_LIMITS): drift most relevant first (what is not ours last).
+ */
+import type { Condition } from "../api/v1alpha1/index.ts";
+import { type DriftEntry, IPVS_NODE_LIMITS, type IPVSNodeStatus } from "../api/v1alpha1/ipvs-node.ts";
+import { setCondition } from "./conditions.ts";
+import type { DriftItem } from "./diff.ts";
+import { formatProblem, type Problem } from "./problems.ts";
+
+export interface NodeSyncFacts {
+  /** Outcome of the sync. */
+  ok: boolean;
+  /** Why it failed as a whole (kernel unreadable, lock busy, ...), if it did. */
+  errors: { kind: string; message: string }[];
+  applied: number;
+  failed: number;
+  /** Failure reasons of single operations, with the VirtualService they belong to (when known). */
+  failures: { virtualService?: string; message: string }[];
+  drift: DriftItem[];
+  /** Owned services and destinations in the kernel after the sync. */
+  services: number;
+  destinations: number;
+  /** namespace/name of every VirtualService in this node's desired table. */
+  programmed: string[];
+  /** Problems found in the objects (invalid, conflicts, ...). */
+  problems: Problem[];
+  durationMs: number;
+  kernel?: { ipvsVersion?: string; connectionTableSize?: number };
+}
+
+export function buildNodeStatus(
+  previous: IPVSNodeStatus | undefined,
+  facts: NodeSyncFacts,
+  now: Date,
+  generation?: number,
+): IPVSNodeStatus {
+  const stamp = now.toISOString().replace(/\.\d{3}Z$/, "Z");
+  const result = facts.errors.length > 0 ? "Failure" : facts.failed > 0 ? "PartialFailure" : "Success";
+  const message = [...facts.errors.map((e) => e.message), ...facts.failures.slice(0, 5).map((f) => f.message)]
+    .join("; ")
+    .slice(0, 4096);
+  const changed = facts.applied > 0 || result !== "Success" || previous?.lastSync?.result !== result;
+  const lastSync =
+    changed || !previous?.lastSync
+      ? {
+          time: stamp,
+          durationMilliseconds: Math.max(0, Math.round(facts.durationMs)),
+          result,
+          operations: facts.applied,
+          ...(message ? { message } : {}),
+        }
+      : previous.lastSync;
+
+  const previousDrift = new Map((previous?.drift ?? []).map((d) => [driftIdentity(d), d.detectedAt]));
+  const drift: DriftEntry[] = [...facts.drift]
+    .sort((a, b) => Number(a.kind === "Foreign") - Number(b.kind === "Foreign"))
+    .slice(0, IPVS_NODE_LIMITS.drift)
+    .map((d) => {
+      const entry: DriftEntry = {
+        detectedAt: stamp,
+        kind: d.kind,
+        service: d.service.slice(0, 128),
+        ...(d.destination === undefined ? {} : { destination: d.destination.slice(0, 64) }),
+        ...(d.field === undefined ? {} : { field: d.field }),
+        ...(d.expected === undefined ? {} : { expected: d.expected.slice(0, 256) }),
+        ...(d.actual === undefined ? {} : { actual: d.actual.slice(0, 256) }),
+        action: d.action,
+      };
+      entry.detectedAt = previousDrift.get(driftIdentity(entry)) ?? stamp;
+      return entry;
+    });
+
+  const problemsByVs = new Map<string, string[]>();
+  for (const p of facts.problems) {
+    if (p.object.kind !== "VirtualService") continue;
+    const k = `${p.object.namespace}/${p.object.name}`;
+    problemsByVs.set(k, [...(problemsByVs.get(k) ?? []), `${p.kind}: ${formatProblem(p)}`]);
+  }
+  const failuresByVs = new Map<string, string[]>();
+  for (const f of facts.failures) {
+    if (f.virtualService)
+      failuresByVs.set(f.virtualService, [...(failuresByVs.get(f.virtualService) ?? []), f.message]);
+  }
+  const names = [...new Set([...facts.programmed, ...problemsByVs.keys()])].sort();
+  const virtualServices = names.slice(0, IPVS_NODE_LIMITS.virtualServices).map((name) => {
+    const why = [...(problemsByVs.get(name) ?? []), ...(failuresByVs.get(name) ?? [])];
+    const programmed =
+      facts.programmed.includes(name) && !failuresByVs.has(name) && facts.errors.length === 0;
+    return { name, programmed, message: why.join("; ").slice(0, 1024) };
+  });
+
+  const reported = facts.drift.filter((d) => d.action === "Reported").length;
+  const generationField = generation === undefined ? {} : { observedGeneration: generation };
+  let conditions: Condition[] = previous?.conditions ?? [];
+  const syncedReason =
+    result === "Success"
+      ? "Synced"
+      : facts.errors.length > 0
+        ? `${facts.errors[0]!.kind}Error`
+        : "OperationsFailed";
+  const syncedMessage =
+    result === "Success"
+      ? "the kernel table matches the plan"
+      : facts.errors.length > 0
+        ? facts.errors[0]!.message.slice(0, 1024)
+        : `${facts.failed} operations failed`;
+  conditions = setCondition(
+    conditions,
+    {
+      type: "Synced",
+      status: result === "Success" ? "True" : "False",
+      reason: syncedReason,
+      message: syncedMessage,
+      ...generationField,
+    },
+    now,
+  );
+  conditions = setCondition(
+    conditions,
+    {
+      type: "Drifted",
+      status: reported > 0 ? "True" : "False",
+      reason: reported > 0 ? "DriftReported" : "NoDrift",
+      message:
+        reported > 0
+          ? `${reported} differences are reported, not repaired (see drift)`
+          : "no unrepaired difference",
+      ...generationField,
+    },
+    now,
+  );
+  conditions = setCondition(
+    conditions,
+    {
+      type: "Ready",
+      status: result === "Success" ? "True" : "False",
+      reason: result === "Success" ? "Ready" : syncedReason,
+      message: result === "Success" ? "the agent keeps this node's IPVS table" : syncedMessage,
+      ...generationField,
+    },
+    now,
+  );
+
+  return {
+    ...((facts.kernel ?? previous?.kernel) ? { kernel: facts.kernel ?? previous!.kernel } : {}),
+    lastSync,
+    services: facts.services,
+    destinations: facts.destinations,
+    conditions,
+    ...(drift.length > 0 ? { drift } : {}),
+    ...(virtualServices.length > 0 ? { virtualServices } : {}),
+  } as IPVSNodeStatus;
+}
+
+function driftIdentity(
+  d: Pick<DriftEntry, "kind" | "service" | "destination" | "field" | "expected" | "actual" | "action">,
+): string {
+  return [
+    d.kind,
+    d.service,
+    d.destination ?? "",
+    d.field ?? "",
+    d.expected ?? "",
+    d.actual ?? "",
+    d.action,
+  ].join("|");
+}
