@@ -188,6 +188,11 @@ export class NetlinkIpvsKernel implements IpvsKernel {
   #failPending: ((error: Error) => void) | undefined;
   /** Restarts the exchange's timeout: it measures silence, so a long dump that keeps arriving lives on. */
   #progress: (() => void) | undefined;
+  /**
+   * Set while an exchange runs on the main socket: called on ENOBUFS (the kernel dropped answers
+   * because the receive buffer was full) instead of failing at once, to read the answers still queued.
+   */
+  #overrun: ((error: IpvsError) => void) | undefined;
   #seq = 1;
   #familyId: number | undefined;
   #queue: Promise<unknown> = Promise.resolve();
@@ -670,6 +675,7 @@ export class NetlinkIpvsKernel implements IpvsKernel {
     clearTimeout(timer);
     this.#failPending = undefined;
     this.#progress = undefined;
+    this.#overrun = undefined;
     for (const seq of seqs) this.#pending.delete(seq);
     for (const socket of sockets) socket.unref();
   }
@@ -738,7 +744,9 @@ export class NetlinkIpvsKernel implements IpvsKernel {
     socket.on("error", (err) => {
       try {
         if (!this.#isCurrent(socket)) return;
-        this.#fail(socket, new IpvsError("netlink", "", errnoOf(err), `socket error: ${err.message}`));
+        const error = new IpvsError("netlink", "", errnoOf(err), `socket error: ${err.message}`);
+        if (error.errno === "ENOBUFS" && socket === this.#socket && this.#overrun) this.#overrun(error);
+        else this.#fail(socket, error);
       } catch {
         // nothing more can be done here
       }
@@ -858,7 +866,28 @@ export class NetlinkIpvsKernel implements IpvsKernel {
         this.#reset(error);
       }, this.#timeoutMs);
       this.#failPending = (error) => finish(error);
-      this.#progress = () => timer.refresh();
+      let received = 0;
+      this.#progress = () => {
+        received++;
+        timer.refresh();
+      };
+      // ENOBUFS: the kernel dropped the answers that did not fit, and recvmsg() reports that before
+      // the answers still queued (sock_error comes first). All of them were queued inside sendmsg(),
+      // so read until an event-loop turn brings no more, then end with what arrived.
+      this.#overrun = (error) => {
+        let seen = -1;
+        const drained = () => {
+          if (ended) return;
+          if (received !== seen) {
+            seen = received;
+            setImmediate(drained);
+            return;
+          }
+          finish(error);
+          this.#reset(error);
+        };
+        setImmediate(drained);
+      };
       seqs.forEach((seq, i) => {
         this.#pending.set(seq, {
           messages: [],
