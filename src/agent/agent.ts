@@ -9,11 +9,16 @@
  * SIGTERM (stop()) cancels a sync between chunks and leaves the kernel table as it is.
  */
 import type { Server } from "node:http";
+import type { IPVSNodeStatus } from "../api/v1alpha1/ipvs-node.ts";
 import type { IpvsKernel } from "../kernel/ipvs-kernel.ts";
+import type { StatusWriter } from "../kube/ipvs-node-writer.ts";
 import { computeDesired } from "../model/desired.ts";
 import { lastGoodHolds } from "../model/last-good.ts";
+import { buildNodeStatus } from "../model/node-status.ts";
+import { operationServiceKey } from "../model/plan.ts";
 import type { Problem } from "../model/problems.ts";
 import type { HealthState, Snapshot } from "../model/snapshot.ts";
+import { serviceKeyString } from "../model/table.ts";
 import { startHealthServer } from "../observability/health-server.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Clock } from "../reconcile/clock.ts";
@@ -30,7 +35,9 @@ export interface AgentDependencies {
   bootId: string;
   logger: Logger;
   clock?: Clock;
-  /** Called after every sync with what the status writer needs. */
+  /** Writes this node's IPVSNode status (Kubernetes mode); none in directory mode. */
+  statusWriter?: StatusWriter;
+  /** Called after every sync (tests, metrics). */
   onSync?: (report: AgentSyncReport) => void | Promise<void>;
 }
 
@@ -40,6 +47,8 @@ export interface AgentSyncReport {
   problems: Problem[];
   /** namespace/name of every VirtualService programmed on this node. */
   programmed: string[];
+  /** serviceKeyString -> namespace/name of the VirtualService it is programmed for. */
+  owners: Map<string, string>;
   startedAt: number;
   endedAt: number;
 }
@@ -50,6 +59,8 @@ export class Agent {
   readonly #reconciler: Reconciler;
   readonly #runner: SyncRunner;
   #health: HealthState | undefined;
+  #status: IPVSNodeStatus | undefined;
+  #kernelInfo: { ipvsVersion?: string; connectionTableSize?: number } | undefined;
   #server: Server | undefined;
   #stopped = false;
 
@@ -148,17 +159,70 @@ export class Agent {
       invalidVirtualServices: holds.invalidVirtualServices,
       holdRemovalsFor: holds.holdRemovalsFor,
     });
-    const programmed = [
-      ...new Set(computed.table.map((e) => `${e.service.source.namespace}/${e.service.source.name}`)),
-    ];
-    await this.#deps.onSync?.({
+    const owners = new Map(
+      computed.table.map((e) => [
+        serviceKeyString(e.service.key),
+        `${e.service.source.namespace}/${e.service.source.name}`,
+      ]),
+    );
+    const report: AgentSyncReport = {
       result,
       problems: computed.problems,
-      programmed,
+      programmed: [...new Set(owners.values())],
+      owners,
       startedAt: now,
-      endedAt: Date.now(),
-    });
+      endedAt: this.#deps.clock?.now() ?? Date.now(),
+    };
+    if (this.#deps.statusWriter && !signal.aborted) await this.#writeStatus(this.#deps.statusWriter, report);
+    await this.#deps.onSync?.(report);
     return result;
+  }
+
+  async #writeStatus(writer: StatusWriter, report: AgentSyncReport): Promise<void> {
+    const log = this.#deps.logger;
+    try {
+      this.#status ??= await writer.previous();
+      if (this.#kernelInfo === undefined) {
+        const info = await this.#deps.kernel.getInfo().catch(() => undefined);
+        if (info)
+          this.#kernelInfo = { ipvsVersion: info.version, connectionTableSize: info.connectionTableSize };
+      }
+      const { result } = report;
+      const failures = result.outcomes
+        .filter((o) => o.result !== "applied" && o.result !== "planned")
+        .map((o) => {
+          const vs = report.owners.get(serviceKeyString(operationServiceKey(o.operation)));
+          return {
+            ...(vs ? { virtualService: vs } : {}),
+            message: `${o.description}: ${o.reason ?? o.result}`,
+          };
+        });
+      const status = buildNodeStatus(
+        this.#status,
+        {
+          ok: result.ok,
+          errors: result.errors.filter((e) => e.kind !== "Cancelled"),
+          applied: result.outcomes.filter((o) => o.result === "applied").length,
+          failed: result.failed,
+          failures,
+          drift: result.drift,
+          services: result.owned.services,
+          destinations: result.owned.destinations,
+          programmed: report.programmed,
+          problems: report.problems,
+          durationMs: report.endedAt - report.startedAt,
+          ...(this.#kernelInfo ? { kernel: this.#kernelInfo } : {}),
+        },
+        new Date(report.endedAt),
+      );
+      await writer.write(status);
+      this.#status = status;
+    } catch (error) {
+      log.warn(
+        { err: String((error as Error).message ?? error) },
+        "Building or writing the node status failed",
+      );
+    }
   }
 }
 

@@ -6,6 +6,7 @@ import { Agent } from "../agent/agent.ts";
 import { AGENT_SETTINGS, AgentConfigError, resolveAgentConfig } from "../agent/config.ts";
 import { DirectorySource } from "../files/directory-source.ts";
 import { NetlinkIpvsKernel } from "../kernel/netlink-kernel.ts";
+import { IpvsNodeStatusWriter } from "../kube/ipvs-node-writer.ts";
 import { KubernetesSource, loadKubeConfig } from "../kube/kubernetes-source.ts";
 import { createRootLogger } from "../observability/logger.ts";
 import { readBootId } from "../reconcile/boot-id.ts";
@@ -50,23 +51,26 @@ export async function agentCommand(args: string[]): Promise<number> {
   }
   const root = createRootLogger({ level: config.logLevel, destination: 1 });
   const logger = root.child({ node: config.nodeName });
+  const kube = config.source.kind === "kubernetes" ? loadKubeConfig(config.source.kubeconfig) : undefined;
+  const sourceLogger = logger.child({ component: "source" });
   const source =
     config.source.kind === "directory"
-      ? new DirectorySource({
-          path: config.source.path,
-          nodeName: config.nodeName,
-          logger: logger.child({ component: "source" }),
-        })
-      : new KubernetesSource({
-          kubeConfig: loadKubeConfig(config.source.kubeconfig),
-          nodeName: config.nodeName,
-          logger: logger.child({ component: "source" }),
-        });
+      ? new DirectorySource({ path: config.source.path, nodeName: config.nodeName, logger: sourceLogger })
+      : new KubernetesSource({ kubeConfig: kube!, nodeName: config.nodeName, logger: sourceLogger });
   const agent = new Agent(config, {
     kernel: new NetlinkIpvsKernel(),
     source,
     bootId: await readBootId(),
     logger: logger.child({ component: "agent" }),
+    ...(kube
+      ? {
+          statusWriter: new IpvsNodeStatusWriter({
+            kubeConfig: kube,
+            nodeName: config.nodeName,
+            logger: logger.child({ component: "status" }),
+          }),
+        }
+      : {}),
   });
   const stopped = new Promise<string>((resolve) => {
     for (const signal of ["SIGTERM", "SIGINT"] as const) process.once(signal, () => resolve(signal));
