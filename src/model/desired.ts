@@ -77,9 +77,10 @@ import {
   validateVirtualService,
 } from "../api/v1alpha1/index.ts";
 import type { DesiredDestination, DesiredEntry, DesiredTable, ObjectSource } from "./desired-table.ts";
-import { canonicalIp, ipFamily, ipv4MaskToNumber } from "./ip.ts";
+import { ipFamily, ipv4MaskToNumber } from "./ip.ts";
 import {
   type CoreObjectIndex,
+  canonicalAddress,
   indexCoreObjects,
   type ObjectIssue,
   type PortView,
@@ -202,7 +203,7 @@ function serviceKeyOf(spec: VirtualServiceSpec): ServiceKey {
     kind: "address",
     family,
     protocol: spec.protocol ?? "TCP",
-    address: canonicalIp(spec.address ?? ""),
+    address: canonicalAddress(spec.address ?? ""),
     port: spec.port ?? 0,
   };
 }
@@ -486,7 +487,7 @@ function forwardingConfig(
 function realServerDestination(vs: AcceptedVirtualService, rs: AcceptedRealServer): DesiredDestination {
   const s = rs.object.spec;
   const forwarding = s.forwarding ?? vs.object.spec.forwarding;
-  const address = canonicalIp(s.address);
+  const address = canonicalAddress(s.address);
   let port: number;
   if (vs.key.kind === "fwmark") port = s.port ?? 0;
   else if (forwarding.method === "NAT") port = s.port ?? vs.key.port;
@@ -526,7 +527,7 @@ function sorryDestination(
     }
     port = vs.key.port;
   }
-  const address = canonicalIp(sorry.address);
+  const address = canonicalAddress(sorry.address);
   return {
     key: { family: ipFamily(address) ?? vs.key.family, address, port },
     config: { ...forwardingConfig(spec.forwarding), weight: 1, upperThreshold: 0, lowerThreshold: 0 },

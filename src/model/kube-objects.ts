@@ -17,6 +17,7 @@
  */
 import { canonicalIp, ipFamily } from "./ip.ts";
 import type { Snapshot } from "./snapshot.ts";
+import { ipv4Value } from "./sort.ts";
 import type { Family } from "./table.ts";
 
 /** The label of an EndpointSlice that names its Service. */
@@ -168,6 +169,14 @@ class NamespacedMap<T> {
   }
 }
 
+/**
+ * canonicalIp() (throws on what is not an address), without re-printing an IPv4 address that net.isIPv4
+ * accepts: that text is already canonical (no leading zeros, no other spelling), and it is the common case.
+ */
+export function canonicalAddress(address: string): string {
+  return ipv4Value(address) !== undefined ? address : canonicalIp(address);
+}
+
 export function readService(raw: unknown): Read<ServiceView> {
   const issues: ObjectIssue[] = [];
   const spec = isRecord(raw) ? raw.spec : undefined;
@@ -237,7 +246,7 @@ export function readEndpointSlice(raw: unknown, family: Family): Read<SliceView>
       flags[c] = v;
     }
     endpoints.push({
-      address: canonicalIp(first),
+      address: canonicalAddress(first),
       ready: flags.ready,
       serving: flags.serving,
       terminating: flags.terminating,
@@ -279,7 +288,7 @@ export function readEndpoints(raw: unknown): Read<EndpointsView> {
         });
         return;
       }
-      addresses.push(canonicalIp(ip));
+      addresses.push(canonicalAddress(ip));
     });
     subsets.push({ ports, addresses });
   });

@@ -5,8 +5,13 @@
 import { isIPv4 } from "node:net";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { ipToBytes } from "../../src/model/ip.ts";
-import { indexCoreObjects, objectMeta, SERVICE_NAME_LABEL } from "../../src/model/kube-objects.ts";
+import { canonicalIp, ipToBytes } from "../../src/model/ip.ts";
+import {
+  canonicalAddress,
+  indexCoreObjects,
+  objectMeta,
+  SERVICE_NAME_LABEL,
+} from "../../src/model/kube-objects.ts";
 import {
   compareAddress,
   compareDestinationKey,
@@ -120,6 +125,22 @@ describe("canonical order fast paths", () => {
     for (const text of ["0.0.0.0", "255.255.255.255", "1.2.3.4", "01.2.3.4", "1.2.3.256", "1.2.3.4."]) {
       expect(ipv4Value(text) !== undefined, text).toBe(isIPv4(text));
     }
+  });
+
+  it("canonicalAddress returns (or throws) what canonicalIp does", () => {
+    const outcome = (f: (a: string) => string, a: string) => {
+      try {
+        return f(a);
+      } catch (error) {
+        return `threw ${String(error)}`;
+      }
+    };
+    fc.assert(
+      fc.property(addressText, (a) => {
+        expect(outcome(canonicalAddress, a)).toBe(outcome(canonicalIp, a));
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it("compareAddress returns what the byte-wise comparison returned", () => {
