@@ -226,7 +226,8 @@ function crdObject(k: KindDefinition): JsonSchema {
       description: "APIVersion defines the versioned schema of this representation of an object.",
     },
     kind: { type: "string", description: "Kind is a string value representing the REST resource." },
-    metadata: { type: "object", description: "Standard object metadata." },
+    // The API server accepts nothing under metadata but its type (and name/generateName constraints).
+    metadata: { type: "object" },
   };
   if (k.spec) properties.spec = openApiSchema(k.spec);
   properties.status = openApiSchema(k.status);
