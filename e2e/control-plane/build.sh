@@ -13,7 +13,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/versions.env"
 : "${K8S_VERSION:?versions.env must set K8S_VERSION}" "${ETCD_VERSION:?versions.env must set ETCD_VERSION}"
 
-root="${IPVS_OPERATOR_CACHE:-$HOME/.cache/ipvs-operator}/control-plane"
+home="${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}"
+root="${IPVS_OPERATOR_CACHE:-$home/.cache/ipvs-operator}/control-plane"
 dir="$root/${K8S_VERSION}-etcd${ETCD_VERSION}"
 bin="$dir/bin"
 stamp="$dir/stamp"
@@ -25,6 +26,8 @@ fail() {
   log "FAILED: $*"
   exit 1
 }
+# Anything that fails without its own message still says where.
+trap 'log "FAILED: line $LINENO: $BASH_COMMAND (exit $?)"' ERR
 now() { date +%s.%N; }
 took() { awk -v s="$1" -v e="$(now)" 'BEGIN { printf "%.1fs", e - s }'; }
 
@@ -58,7 +61,9 @@ log "$(go version); GOMODCACHE=$GOMODCACHE GOCACHE=$GOCACHE"
 # ---- Kubernetes: a tools module that requires k8s.io/kubernetes and replaces each of its staging
 # modules (which its go.mod requires at v0.0.0 => ./staging/src/...) with the published v0.N.M.
 t=$(now)
-k8s_gomod="$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')"
+dl="$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" 2>&1)" ||
+  fail "go mod download -json k8s.io/kubernetes@$K8S_VERSION: $dl"
+k8s_gomod="$(sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p' <<<"$dl")"
 [[ -f "$k8s_gomod" ]] || fail "go mod download k8s.io/kubernetes@$K8S_VERSION gave no go.mod"
 [[ "$K8S_VERSION" =~ ^v1\.([0-9]+)\.([0-9]+)$ ]] || fail "K8S_VERSION must look like v1.N.M, got $K8S_VERSION"
 k8s_minor="${BASH_REMATCH[1]}"
