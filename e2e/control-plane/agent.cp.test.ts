@@ -1,0 +1,254 @@
+/**
+ * The agent against the real API server (fake kernel): informers see kubectl's changes, the node's
+ * table converges on create / scale / change / delete, EndpointSlices made by the real
+ * kube-controller-manager from a Service and Pods become real servers, the IPVSNode status is written
+ * with server-side apply only when it changes, and an agent restarted mid-way converges without
+ * touching a foreign entry.
+ */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { Agent } from "../../src/agent/agent.ts";
+import { resolveAgentConfig } from "../../src/agent/config.ts";
+import { FakeIpvsKernel } from "../../src/kernel/fake-kernel.ts";
+import { readKernelTable } from "../../src/kernel/read-kernel-table.ts";
+import { IpvsNodeStatusWriter } from "../../src/kube/ipvs-node-writer.ts";
+import { KubernetesSource, loadKubeConfig } from "../../src/kube/kubernetes-source.ts";
+import { renderIpvsadmSave } from "../../src/model/ipvsadm-text.ts";
+import { createRootLogger } from "../../src/observability/logger.ts";
+import { useControlPlane } from "./use-control-plane.ts";
+
+const cp = useControlPlane();
+
+async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  limitMs = 30_000,
+): Promise<T> {
+  const end = Date.now() + limitMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > end) throw new Error(`gave up waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+interface Running {
+  agent: Agent;
+  kernel: FakeIpvsKernel;
+  writer: IpvsNodeStatusWriter;
+  table(): Promise<string>;
+}
+
+const running: Agent[] = [];
+afterEach(async () => {
+  for (const a of running.splice(0)) await a.stop();
+});
+
+function startAgent(
+  node: string,
+  kernel = new FakeIpvsKernel(),
+  state = join(mkdtempSync(join(tmpdir(), "agent-")), "journal.json"),
+): Running {
+  kernel.close = async () => {};
+  const kubeConfig = loadKubeConfig(cp.kubeconfig);
+  const config = resolveAgentConfig(
+    { stateFile: state, minSyncInterval: "100ms", resyncInterval: "2s", httpAddress: "" },
+    { NODE_NAME: node },
+  );
+  const logger = createRootLogger({ level: "silent" });
+  const writer = new IpvsNodeStatusWriter({ kubeConfig, nodeName: node });
+  const agent = new Agent(config, {
+    kernel,
+    source: new KubernetesSource({ kubeConfig, nodeName: node, backoffMs: 200 }),
+    bootId: "boot",
+    logger,
+    statusWriter: writer,
+  });
+  running.push(agent);
+  return { agent, kernel, writer, table: () => readKernelTable(kernel).then(renderIpvsadmSave) };
+}
+
+const vs = (ns: string, name: string, address: string, extra = "") =>
+  `apiVersion: ipvs.dev/v1alpha1\nkind: VirtualService\nmetadata: {name: ${name}, namespace: ${ns}}\nspec: {address: ${address}, port: 80, scheduler: rr${extra}}\n---\n`;
+const rs = (ns: string, name: string, target: string, address: string, weight = 1) =>
+  `apiVersion: ipvs.dev/v1alpha1\nkind: RealServer\nmetadata: {name: ${name}, namespace: ${ns}}\nspec: {virtualServiceRef: {name: ${target}}, address: ${address}, port: 8080, weight: ${weight}}\n---\n`;
+
+async function apply(yaml: string): Promise<void> {
+  await cp.kubectlOk(["apply", "--server-side", "--field-manager=test", "-f", "-"], { input: yaml });
+}
+
+async function ipvsNode(name: string): Promise<{
+  status?: Record<string, unknown>;
+  metadata: { managedFields?: { manager: string; subresource?: string }[] };
+}> {
+  const r = await cp.api("GET", `/apis/ipvs.dev/v1alpha1/ipvsnodes/${name}`);
+  if (r.status !== 200) throw new Error(`IPVSNode ${name}: HTTP ${r.status}`);
+  return r.body as never;
+}
+
+beforeAll(async () => {
+  await cp.kubectlOk(["apply", "--server-side", "-f", "crds/"]);
+  await cp.kubectlOk(["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
+});
+
+describe("the agent against a real API server (fake kernel)", () => {
+  it("converges on create, scale, change and delete, and reports in its IPVSNode", async () => {
+    const ns = await cp.newNamespace("agent");
+    await apply(vs(ns, "web", "192.0.2.60") + rs(ns, "web-a", "web", "198.51.100.60"));
+    const a = startAgent("node-converge");
+    await a.agent.start();
+    await until("the service", async () =>
+      (await a.table()).includes("198.51.100.60:8080") ? true : undefined,
+    );
+    expect(await a.table()).toBe(
+      "-A -t 192.0.2.60:80 -s rr\n-a -t 192.0.2.60:80 -r 198.51.100.60:8080 -m -w 1\n",
+    );
+
+    await apply(rs(ns, "web-b", "web", "198.51.100.61") + rs(ns, "web-a", "web", "198.51.100.60", 5));
+    await until("the scale-up and weight change", async () =>
+      (await a.table()).includes("198.51.100.61:8080 -m -w 1") &&
+      (await a.table()).includes("198.51.100.60:8080 -m -w 5")
+        ? true
+        : undefined,
+    );
+    await cp.kubectlOk(["-n", ns, "delete", "realserver", "web-a"]);
+    await until("the removal", async () => (!(await a.table()).includes("198.51.100.60") ? true : undefined));
+    await cp.kubectlOk(["-n", ns, "delete", "virtualservice", "web"]);
+    await until("the service removal", async () => ((await a.table()) === "" ? true : undefined));
+
+    const node = await until("the IPVSNode", async () => {
+      const n = await ipvsNode("node-converge");
+      const ready = (n.status?.conditions as { type: string; status: string }[] | undefined)?.find(
+        (c) => c.type === "Ready",
+      );
+      return ready?.status === "True" && n.status?.services === 0 ? n : undefined;
+    });
+    expect(
+      node.metadata.managedFields?.some(
+        (f) => f.manager === "ipvs-operator-agent" && f.subresource === "status",
+      ),
+    ).toBe(true);
+  });
+
+  it("writes its status on change only, not on every resync", async () => {
+    const ns = await cp.newNamespace("writes");
+    await apply(vs(ns, "quiet", "192.0.2.61") + rs(ns, "quiet-a", "quiet", "198.51.100.62"));
+    const a = startAgent("node-writes");
+    await a.agent.start();
+    await until("the service", async () => ((await a.table()).includes("198.51.100.62") ? true : undefined));
+    // The first status lists the service as Missing (Repaired); the next sync clears that: two writes.
+    await until("a settled status", () => (a.agent.health().syncs >= 3 ? true : undefined));
+    const writes = a.writer.writes;
+    const syncs = a.agent.health().syncs;
+    await until("three more resyncs", () => (a.agent.health().syncs >= syncs + 3 ? true : undefined), 20_000);
+    expect(a.writer.writes).toBe(writes);
+    await apply(rs(ns, "quiet-b", "quiet", "198.51.100.63"));
+    await until("a write after the change", () => (a.writer.writes > writes ? true : undefined));
+  });
+
+  it("takes real servers from EndpointSlices that kube-controller-manager makes from a Service and ready Pods", async () => {
+    if (!cp.controllerManager)
+      throw new Error("kube-controller-manager is not running: EndpointSlices cannot be tested");
+    const ns = await cp.newNamespace("eps");
+    await apply(
+      `${vs(ns, "api", "192.0.2.62", ", backends: {serviceRef: {name: api, port: http}}")}apiVersion: v1\nkind: Service\nmetadata: {name: api, namespace: ${ns}}\nspec: {selector: {app: api}, ports: [{name: http, port: 80, targetPort: 8080}]}\n`,
+    );
+    // The EndpointSlice controller skips Pods whose Node it does not know.
+    await apply("apiVersion: v1\nkind: Node\nmetadata: {name: node-x}\n");
+    for (const [i, ip] of ["10.244.0.10", "10.244.0.11"].entries()) {
+      await apply(
+        `apiVersion: v1\nkind: Pod\nmetadata: {name: api-${i}, namespace: ${ns}, labels: {app: api}}\nspec: {nodeName: node-x, containers: [{name: c, image: none, ports: [{name: http, containerPort: 8080}]}]}\n`,
+      );
+      // No kubelet here: the test plays its part and reports the Pod running and ready.
+      const status = {
+        status: {
+          phase: "Running",
+          podIP: ip,
+          podIPs: [{ ip }],
+          conditions: [
+            {
+              type: "Ready",
+              status: "True",
+              lastTransitionTime: new Date().toISOString().replace(/\.\d+Z/, "Z"),
+            },
+          ],
+        },
+      };
+      await cp.kubectlOk([
+        "-n",
+        ns,
+        "patch",
+        "pod",
+        `api-${i}`,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        JSON.stringify(status),
+      ]);
+    }
+    const a = startAgent("node-eps");
+    await a.agent.start();
+    await until("both endpoints", async () => {
+      const t = await a.table();
+      return t.includes("10.244.0.10:8080") && t.includes("10.244.0.11:8080") ? t : undefined;
+    });
+    await cp.kubectlOk(["-n", ns, "delete", "pod", "api-1", "--grace-period=0", "--force"]);
+    await until("the deleted pod's endpoint gone", async () =>
+      !(await a.table()).includes("10.244.0.11") ? true : undefined,
+    );
+  });
+
+  it("restarted mid-way, converges without touching a foreign entry", async () => {
+    const ns = await cp.newNamespace("restart");
+    await apply(vs(ns, "r", "192.0.2.63") + rs(ns, "r-a", "r", "198.51.100.64"));
+    const kernel = new FakeIpvsKernel();
+    const foreign = {
+      kind: "address" as const,
+      family: "IPv4" as const,
+      protocol: "TCP" as const,
+      address: "203.0.113.63",
+      port: 80,
+    };
+    await kernel.addService({
+      key: foreign,
+      config: {
+        scheduler: "wlc",
+        flags: {
+          persistent: false,
+          onePacket: false,
+          schedFlag1: false,
+          schedFlag2: false,
+          schedFlag3: false,
+        },
+        timeout: 0,
+        netmask: 0xffffffff,
+        persistenceEngine: "",
+      },
+    });
+    const state = join(mkdtempSync(join(tmpdir(), "agent-")), "journal.json");
+    const first = startAgent("node-restart", kernel, state);
+    await first.agent.start();
+    await until("the service", async () =>
+      (await first.table()).includes("198.51.100.64") ? true : undefined,
+    );
+    await first.agent.stop();
+    // While it is down: a real server is added and the other removed.
+    await apply(rs(ns, "r-b", "r", "198.51.100.65"));
+    await cp.kubectlOk(["-n", ns, "delete", "realserver", "r-a"]);
+    const second = startAgent("node-restart", kernel, state);
+    await second.agent.start();
+    await until("convergence after the restart", async () => {
+      const t = await second.table();
+      return t.includes("198.51.100.65") && !t.includes("198.51.100.64") ? t : undefined;
+    });
+    expect(await second.table()).toContain("-A -t 203.0.113.63:80 -s wlc\n");
+  });
+});
