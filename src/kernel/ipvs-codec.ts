@@ -607,26 +607,47 @@ export function frameRequest(
   port = 0,
   ack = true,
 ): Buffer {
-  const flags = NLM_F.REQUEST | (request.dump ? NLM_F.DUMP : ack ? NLM_F.ACK : 0);
+  return frameRequests([request], familyId, [seq], [ack], port);
+}
+
+/** Several requests framed into one datagram, one allocation (`acks[i]`: whether request i asks for an ACK). */
+export function frameRequests(
+  requests: readonly GenlRequest[],
+  familyId: number,
+  seqs: readonly number[],
+  acks: readonly boolean[],
+  port = 0,
+): Buffer {
+  let total = 0;
+  for (const request of requests) {
+    let length = NLMSG_HDRLEN + GENL_HDRLEN;
+    for (const a of request.attrs) length += a.length;
+    total += (length + 3) & ~3;
+  }
+  const out = Buffer.alloc(total);
   const version = familyId === GENL_ID_CTRL ? 1 : IPVS_GENL_VERSION;
-  let length = NLMSG_HDRLEN + GENL_HDRLEN;
-  for (const a of request.attrs) length += a.length;
-  const out = Buffer.alloc((length + 3) & ~3);
-  // nlmsghdr (host order) + genlmsghdr, then the attributes
   const u16 = isLE ? out.writeUInt16LE : out.writeUInt16BE;
   const u32 = isLE ? out.writeUInt32LE : out.writeUInt32BE;
-  u32.call(out, length, 0);
-  u16.call(out, familyId, 4);
-  u16.call(out, flags, 6);
-  u32.call(out, seq, 8);
-  u32.call(out, port, 12);
-  out[16] = request.cmd;
-  out[17] = version;
-  let at = NLMSG_HDRLEN + GENL_HDRLEN;
-  for (const a of request.attrs) {
-    out.set(a, at);
-    at += a.length;
-  }
+  let at = 0;
+  requests.forEach((request, i) => {
+    let length = NLMSG_HDRLEN + GENL_HDRLEN;
+    for (const a of request.attrs) length += a.length;
+    const flags = NLM_F.REQUEST | (request.dump ? NLM_F.DUMP : acks[i] ? NLM_F.ACK : 0);
+    // nlmsghdr (host order) + genlmsghdr, then the attributes
+    u32.call(out, length, at);
+    u16.call(out, familyId, at + 4);
+    u16.call(out, flags, at + 6);
+    u32.call(out, seqs[i]!, at + 8);
+    u32.call(out, port, at + 12);
+    out[at + 16] = request.cmd;
+    out[at + 17] = version;
+    let data = at + NLMSG_HDRLEN + GENL_HDRLEN;
+    for (const a of request.attrs) {
+      out.set(a, data);
+      data += a.length;
+    }
+    at += (length + 3) & ~3;
+  });
   return out;
 }
 

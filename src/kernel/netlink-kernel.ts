@@ -57,6 +57,7 @@ import {
   encodeOperation,
   flushRequest,
   frameRequest,
+  frameRequests,
   GENL_ID_CTRL,
   getConfigRequest,
   getDaemonsRequest,
@@ -134,7 +135,11 @@ export interface NetlinkIpvsKernelOptions {
   batchSize?: number;
   /** SO_RCVBUF to ask for, so a batch's ACKs fit (default 4 MiB; the kernel caps it at rmem_max). */
   recvBufferSize?: number;
-  /** Destination lists readTable() dumps at once, one socket each (default 4; 1 = one at a time). */
+  /**
+   * Destination lists readTable() dumps at once, one socket each (default 16; 1 = one at a time).
+   * Each dump costs a sendmsg and two receive callbacks; with many sockets one event-loop turn
+   * serves many of them (in the VM, 1000 services: about 1.7 s with 1, 1.2 s with 4, 0.9 s with 16).
+   */
   readConcurrency?: number;
   /** Socket factory (tests); default: the netlink package's RawNetlinkSocket on NETLINK_GENERIC. */
   createSocket?: () => RawSocket;
@@ -167,10 +172,26 @@ const SUCCESS: Reply = Object.freeze({ errno: 0, messages: [] }) as Reply;
 
 /** A request plus what to say about it in errors. */
 interface Call {
-  operation: string;
-  object: string;
-  request: GenlRequest;
-  op?: Operation;
+  readonly operation: string;
+  readonly object: string;
+  readonly request: GenlRequest;
+  readonly op?: Operation;
+}
+
+/** The Call of a plan operation: the object's text is only needed for an error, so it is built then. */
+class OperationCall implements Call {
+  readonly op: Operation;
+  readonly request: GenlRequest;
+  constructor(op: Operation, request: GenlRequest) {
+    this.op = op;
+    this.request = request;
+  }
+  get operation(): string {
+    return this.op.op;
+  }
+  get object(): string {
+    return operationObject(this.op);
+  }
 }
 
 export class NetlinkIpvsKernel implements IpvsKernel {
@@ -202,7 +223,7 @@ export class NetlinkIpvsKernel implements IpvsKernel {
     this.#timeoutMs = options.timeoutMs ?? 5000;
     this.#batchSize = Math.min(MAX_BATCH_SIZE, Math.max(1, Math.floor(options.batchSize ?? MAX_BATCH_SIZE)));
     this.#recvBufferSize = options.recvBufferSize ?? 4 * 1024 * 1024;
-    this.#readConcurrency = Math.max(1, Math.floor(options.readConcurrency ?? 4));
+    this.#readConcurrency = Math.max(1, Math.floor(options.readConcurrency ?? 16));
     this.#createSocket =
       options.createSocket ??
       (() =>
@@ -476,15 +497,7 @@ export class NetlinkIpvsKernel implements IpvsKernel {
       if (e instanceof IpvsEncodeError) throw new IpvsError(op.op, operationObject(op), "EINVAL", e.message);
       throw e;
     }
-    // The object's text is only needed for an error: build it then (apply() encodes thousands).
-    return {
-      operation: op.op,
-      get object() {
-        return operationObject(op);
-      },
-      request,
-      op,
-    };
+    return new OperationCall(op, request);
   }
 
   #one(op: Operation): Promise<void> {
@@ -832,8 +845,11 @@ export class NetlinkIpvsKernel implements IpvsKernel {
     const n = calls.length;
     const seqs = calls.map(() => this.#nextSeq());
     const acked = calls.map((c, i) => ackEach || c.request.dump || i === n - 1);
-    const datagram = Buffer.concat(
-      calls.map((c, i) => frameRequest(c.request, familyId, seqs[i]!, 0, acked[i]!)),
+    const datagram = frameRequests(
+      calls.map((c) => c.request),
+      familyId,
+      seqs,
+      acked,
     );
     return new Promise<Outcome>((resolve) => {
       const replies: (Reply | undefined)[] = new Array(n);
