@@ -8,6 +8,9 @@ export default defineConfig({
     include: ["e2e/control-plane/**/*.cp.test.ts"],
     exclude: ["node_modules/**"],
     globalSetup: ["e2e/control-plane/global-setup.ts"],
+    // One cluster for the run and agents that watch every namespace: files run one after another, so
+    // one file's objects never change what another file's agent sees mid-test.
+    fileParallelism: false,
     testTimeout: 120_000,
     hookTimeout: 120_000,
     teardownTimeout: 60_000,
