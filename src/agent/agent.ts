@@ -209,6 +209,7 @@ export class Agent {
           services: result.owned.services,
           destinations: result.owned.destinations,
           programmed: report.programmed,
+          owners: report.owners,
           problems: report.problems,
           durationMs: report.endedAt - report.startedAt,
           ...(this.#kernelInfo ? { kernel: this.#kernelInfo } : {}),

@@ -29,6 +29,8 @@ export interface NodeSyncFacts {
   destinations: number;
   /** namespace/name of every VirtualService in this node's desired table. */
   programmed: string[];
+  /** serviceKeyString -> namespace/name of its VirtualService (marks drift per VirtualService). */
+  owners?: ReadonlyMap<string, string>;
   /** Problems found in the objects (invalid, conflicts, ...). */
   problems: Problem[];
   durationMs: number;
@@ -88,12 +90,20 @@ export function buildNodeStatus(
     if (f.virtualService)
       failuresByVs.set(f.virtualService, [...(failuresByVs.get(f.virtualService) ?? []), f.message]);
   }
+  const driftedVs = new Set(
+    facts.drift.filter((d) => d.action === "Reported").flatMap((d) => facts.owners?.get(d.service) ?? []),
+  );
   const names = [...new Set([...facts.programmed, ...problemsByVs.keys()])].sort();
   const virtualServices = names.slice(0, IPVS_NODE_LIMITS.virtualServices).map((name) => {
     const why = [...(problemsByVs.get(name) ?? []), ...(failuresByVs.get(name) ?? [])];
     const programmed =
       facts.programmed.includes(name) && !failuresByVs.has(name) && facts.errors.length === 0;
-    return { name, programmed, message: why.join("; ").slice(0, 1024) };
+    return {
+      name,
+      programmed,
+      ...(driftedVs.has(name) ? { drifted: true } : {}),
+      message: why.join("; ").slice(0, 1024),
+    };
   });
 
   const reported = facts.drift.filter((d) => d.action === "Reported").length;

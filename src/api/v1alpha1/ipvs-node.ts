@@ -86,6 +86,10 @@ export const IPVSNodeStatusSchema = z
           .object({
             name: z.string().max(317).meta({ description: "namespace/name of the VirtualService." }),
             programmed: z.boolean().meta({ description: "Whether it is in this node's kernel as desired." }),
+            drifted: z
+              .boolean()
+              .optional()
+              .meta({ description: "Whether this node reports a difference for it that is not repaired." }),
             message: z.string().max(1024).default("").meta({ description: "Why not, if not." }),
           })
           .meta({ description: "One VirtualService on this node." }),
