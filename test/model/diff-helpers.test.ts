@@ -1,10 +1,11 @@
-/** Unit tests of the pieces diff() stands on: ownership rule, canonical sort, kernel simulator. */
+/** Unit tests of the pieces diff() stands on: ownership rule, canonical sort, drain decision, and the
+ * test support that runs plans through the fake kernel (test/support/simulate.ts). */
 import { describe, expect, it } from "vitest";
-import { applyOperationsWithResults } from "../../src/model/apply-plan.ts";
 import { decideDrain } from "../../src/model/drain.ts";
 import { isOwned, ownershipScopeProblems, parseCidr } from "../../src/model/ownership.ts";
 import { compareDestinationKey, compareServiceKey, sortTable } from "../../src/model/sort.ts";
 import { type ServiceKey, serviceKeyString } from "../../src/model/table.ts";
+import { kernelFrom, simulate } from "../support/simulate.ts";
 import { destinationConfig, fwmark, have, haveDest, serviceConfig, tcp, udp } from "./diff-fixtures.ts";
 
 const own = (over: Partial<Parameters<typeof isOwned>[1]> = {}) => ({
@@ -216,14 +217,14 @@ describe("decideDrain", () => {
   });
 });
 
-describe("applyOperations (kernel simulator)", () => {
+describe("simulate (the fake kernel)", () => {
   const svc = { key: tcp("192.0.2.1", 80), config: serviceConfig() };
   const dest = (address: string, over = {}) => ({
     key: { family: address.includes(":") ? ("IPv6" as const) : ("IPv4" as const), address, port: 80 },
     config: destinationConfig(over),
   });
-  it("returns the kernel's errors and keeps going after a failure", () => {
-    const { table, results } = applyOperationsWithResults(
+  it("returns the kernel's errors and keeps going after a failure", async () => {
+    const { table, results } = await simulate(
       [],
       [
         { op: "updateService", service: svc },
@@ -244,7 +245,7 @@ describe("applyOperations (kernel simulator)", () => {
         { op: "deleteService", key: tcp("192.0.2.9", 80) },
       ],
     );
-    expect(results.map((r) => (r.ok ? "ok" : r.errno))).toEqual([
+    expect(results.map((r) => (r.ok ? "ok" : r.error.errno))).toEqual([
       "ESRCH",
       "ok",
       "EEXIST",
@@ -258,16 +259,37 @@ describe("applyOperations (kernel simulator)", () => {
       "ESRCH",
       "ESRCH",
     ]);
-    expect(table[0]!.destinations.map((d) => d.key.address)).toEqual(["198.51.100.5", "2001:db8::5"]);
+    // Newest first, as the kernel lists them.
+    expect(table[0]!.destinations.map((d) => d.key.address)).toEqual(["2001:db8::5", "198.51.100.5"]);
   });
 
-  it("keeps counters on update and drops destinations with their service", () => {
-    const start = [have(svc.key, [haveDest("198.51.100.5", 80, {}, { active: 4 })])];
-    const updated = applyOperationsWithResults(start, [
-      { op: "updateDestination", service: svc.key, destination: dest("198.51.100.5", { weight: 0 }) },
-    ]).table;
-    expect(updated[0]!.destinations[0]).toMatchObject({ activeConnections: 4, config: { weight: 0 } });
+  it("builds a kernel that lists a table as given, counters included; updates keep counters and place", async () => {
+    const start = [
+      have(svc.key, [
+        haveDest("198.51.100.9", 80, {}, { active: 4 }),
+        haveDest("198.51.100.5", 80, {}, { inactive: 2 }),
+      ]),
+      have(udp("192.0.2.1", 53), []),
+    ];
+    expect((await simulate(start, [])).table).toEqual(start);
+    const updated = (
+      await simulate(start, [
+        { op: "updateDestination", service: svc.key, destination: dest("198.51.100.9", { weight: 0 }) },
+        { op: "addDestination", service: svc.key, destination: dest("198.51.100.7") },
+      ])
+    ).table;
+    expect(
+      updated[0]!.destinations.map((d) => [d.key.address, d.config.weight, d.activeConnections]),
+    ).toEqual([
+      ["198.51.100.7", 1, 0],
+      ["198.51.100.9", 0, 4],
+      ["198.51.100.5", 1, 0],
+    ]);
     expect(start[0]!.destinations[0]!.config.weight).toBe(1);
-    expect(applyOperationsWithResults(updated, [{ op: "deleteService", key: svc.key }]).table).toEqual([]);
+    expect((await simulate(updated, [{ op: "deleteService", key: svc.key }])).table).toEqual([start[1]]);
+  });
+
+  it("refuses to build a table the kernel would not hold", async () => {
+    await expect(kernelFrom([have(svc.key, [haveDest("224.0.0.1", 80)])])).rejects.toThrow(/EINVAL/);
   });
 });
