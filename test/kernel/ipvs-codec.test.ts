@@ -38,6 +38,7 @@ import { canonicalIp } from "../../src/model/ip.ts";
 import type { Operation } from "../../src/model/plan.ts";
 import type { IpvsDestination, IpvsService, ServiceKey } from "../../src/model/table.ts";
 import { NO_FLAGS } from "../../src/model/table.ts";
+import { attributeDataAt } from "./attribute-at.ts";
 
 // Golden bytes are written for a little-endian host (x86_64, arm64): netlink integers are host order.
 const hex = (bufs: Uint8Array[] | Uint8Array) =>
@@ -623,24 +624,7 @@ describe("ipvs codec: properties", () => {
 // ------------------------------------------------------------------------------------------
 // Entry by entry: the real kernel's replies with one field changed to what this decoder does not know
 
-/** Start of the data of the attribute at `path` (nested types) in top-level attribute bytes. */
-function attrDataAt(attrs: Buffer, path: number[]): number {
-  let from = 0;
-  let to = attrs.length;
-  for (const [depth, type] of path.entries()) {
-    let at = from;
-    let found = -1;
-    while (at + 4 <= to) {
-      const length = attrs.readUInt16LE(at);
-      if ((attrs.readUInt16LE(at + 2) & 0x3fff) === type) found = at;
-      at += (length + 3) & ~3;
-    }
-    if (found < 0) throw new Error(`attribute ${path.slice(0, depth + 1).join("/")} not found`);
-    from = found + 4;
-    to = found + attrs.readUInt16LE(found);
-  }
-  return from;
-}
+const attrDataAt = (attrs: Buffer, path: number[]) => attributeDataAt(attrs, path);
 
 /** The kernel's GET_SERVICE / GET_DEST capture (top-level attributes), copied so it can be patched. */
 const serviceAttrs = () =>

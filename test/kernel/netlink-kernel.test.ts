@@ -31,6 +31,7 @@ import { readKernelTable } from "../../src/kernel/read-kernel-table.ts";
 import type { Operation } from "../../src/model/plan.ts";
 import type { IpvsService, ServiceKey } from "../../src/model/table.ts";
 import { NO_FLAGS, NO_TUNNEL } from "../../src/model/table.ts";
+import { attributeDataAt } from "./attribute-at.ts";
 
 type AddressKey = Extract<ServiceKey, { kind: "address" }>;
 type Responder = (m: NetlinkReply, cmd: number) => Buffer[];
@@ -145,20 +146,7 @@ function resultText(r: { ok: boolean; error?: IpvsError; unknown?: boolean }): s
 /** Attribute bytes with the data of the nested attribute at `path` changed by `write`. */
 function patched(attrs: Uint8Array[], path: number[], write: (b: Buffer, at: number) => void): Buffer {
   const buf = Buffer.concat(attrs);
-  let from = 0;
-  let to = buf.length;
-  for (const type of path) {
-    let at = from;
-    let found = -1;
-    while (at + 4 <= to) {
-      if ((buf.readUInt16LE(at + 2) & 0x3fff) === type) found = at;
-      at += (buf.readUInt16LE(at) + 3) & ~3;
-    }
-    if (found < 0) throw new Error(`attribute ${type} not found`);
-    from = found + 4;
-    to = found + buf.readUInt16LE(found);
-  }
-  write(buf, from);
+  write(buf, attributeDataAt(buf, path));
   return buf;
 }
 
