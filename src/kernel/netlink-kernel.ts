@@ -701,13 +701,7 @@ export class NetlinkIpvsKernel implements IpvsKernel {
   #closeLanes(): void {
     const lanes = this.#lanes;
     this.#lanes = [];
-    for (const socket of lanes) {
-      try {
-        socket.close();
-      } catch {
-        // already closed
-      }
-    }
+    for (const socket of lanes) closeLater(socket);
   }
 
   /** Top-level attribute bytes of each generic netlink reply message (NOOPs skipped). */
@@ -784,13 +778,7 @@ export class NetlinkIpvsKernel implements IpvsKernel {
     this.#socket = undefined;
     this.#failPending?.(error);
     this.#pending.clear();
-    if (socket) {
-      try {
-        socket.close();
-      } catch {
-        // already closed
-      }
-    }
+    if (socket) closeLater(socket);
   }
 
   #receive(socket: RawSocket, datagram: Buffer, rinfo: MessageInfo): void {
@@ -936,6 +924,22 @@ export class NetlinkIpvsKernel implements IpvsKernel {
 function errnoOf(err: Error): ErrnoName {
   const errno = (err as { errno?: number }).errno;
   return typeof errno === "number" ? errnoName(errno) : "EIO";
+}
+
+/**
+ * Closes a socket on the next turn of the event loop. This may run inside one of the addon's native
+ * callbacks (or the microtasks after one), and the addon's poll handler goes on using the socket's
+ * watcher after the callback returns when the socket was also waiting to write: closed there, it
+ * would dereference a freed watcher. It is detached already, so nothing it still delivers is read.
+ */
+function closeLater(socket: RawSocket): void {
+  setImmediate(() => {
+    try {
+      socket.close();
+    } catch {
+      // already closed
+    }
+  });
 }
 
 /** The attributes of a generic netlink payload; undefined when it is shorter than the genl header. */

@@ -150,6 +150,8 @@ function patched(attrs: Uint8Array[], path: number[], write: (b: Buffer, at: num
   return buf;
 }
 
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
 function kernelWith(respond: Responder, family: () => number | undefined = () => 30, options = {}) {
   const sockets: ScriptedSocket[] = [];
   const kernel = new NetlinkIpvsKernel({
@@ -214,6 +216,7 @@ describe("NetlinkIpvsKernel (scripted socket)", () => {
     const error = await kernel.deleteService(service.key).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(IpvsTimeoutError);
     expect(error).toMatchObject({ errno: "ETIMEDOUT", operation: "deleteService" });
+    await nextTurn(); // sockets are closed on the next turn of the event loop
     expect(sockets[0]!.closed).toBe(true);
     silent = false;
     await kernel.deleteService(service.key);
@@ -378,6 +381,7 @@ describe("NetlinkIpvsKernel (scripted socket)", () => {
       expect(await readKernelTable(kernel)).toHaveLength(ports.length); // the extra sockets are reused
       expect(sockets).toHaveLength(readConcurrency);
       await kernel.close();
+      await nextTurn(); // sockets are closed on the next turn of the event loop
       expect(sockets.every((s) => s.closed)).toBe(true);
     }
   });
@@ -442,6 +446,7 @@ describe("NetlinkIpvsKernel (scripted socket)", () => {
       const notSent = results[7]!;
       expect(notSent.ok === false && notSent.error.message).toContain("not sent");
       expect(sockets[0]!.datagrams.filter((d) => d[0]!.type === 30)).toHaveLength(2);
+      await nextTurn(); // sockets are closed on the next turn of the event loop
       expect(sockets[0]!.closed).toBe(true);
       await kernel.apply(ops.slice(0, 1)); // a new socket for the next call
       expect(sockets).toHaveLength(2);
@@ -474,6 +479,7 @@ describe("NetlinkIpvsKernel (scripted socket)", () => {
         "ENOBUFS",
         "ENOBUFS",
       ]);
+      await nextTurn(); // sockets are closed on the next turn of the event loop
       expect(sockets[0]!.closed).toBe(true);
     });
 
@@ -610,6 +616,7 @@ describe("NetlinkIpvsKernel (scripted socket)", () => {
     });
     const error = await kernel.readTable().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(IpvsDecodeError);
+    await nextTurn(); // sockets are closed on the next turn of the event loop
     expect(sockets[0]!.closed).toBe(true);
     broken = false;
     expect((await kernel.readTable()).table).toHaveLength(1);
