@@ -18,6 +18,10 @@ export interface AgentConfig {
   resyncIntervalMs: number;
   /** driftPolicy for objects that do not set one (directory mode; the CRD defaults it in a cluster). */
   defaultDriftPolicy: "Repair" | "Report";
+  /** Namespace of the Lease that elects the status aggregator (the agent's own namespace). */
+  leaseNamespace: string;
+  /** Whether this agent takes part in electing the VirtualService/RealServer status aggregator. */
+  aggregateStatus: boolean;
   /** host:port of /healthz, /readyz (and /metrics); "" turns the server off. */
   httpAddress: string;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace";
@@ -65,6 +69,16 @@ export const AGENT_SETTINGS = {
     flag: "default-drift-policy",
     env: "IPVS_OPERATOR_DEFAULT_DRIFT_POLICY",
     help: "Repair or Report for objects that set none (default Repair)",
+  },
+  leaseNamespace: {
+    flag: "lease-namespace",
+    env: "POD_NAMESPACE",
+    help: "namespace of the status aggregator's Lease (downward API: metadata.namespace; default ipvs-operator)",
+  },
+  aggregateStatus: {
+    flag: "aggregate-status",
+    env: "IPVS_OPERATOR_AGGREGATE_STATUS",
+    help: "true or false: take part in electing the VirtualService/RealServer status writer (default true)",
   },
   httpAddress: {
     flag: "http-address",
@@ -125,6 +139,12 @@ const schema = z.object({
   minSyncInterval: duration(0, 3_600_000).default(1000),
   resyncInterval: duration(1000, 86_400_000).default(30_000),
   defaultDriftPolicy: z.enum(["Repair", "Report"]).default("Repair"),
+  leaseNamespace: z
+    .string()
+    .max(63)
+    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be a namespace name")
+    .default("ipvs-operator"),
+  aggregateStatus: z.enum(["true", "false"]).default("true"),
   httpAddress: hostPort.default("0.0.0.0:9796"),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info"),
 });
@@ -186,6 +206,8 @@ export function resolveAgentConfig(flags: Raw, env: Record<string, string | unde
     minSyncInterval: pick("minSyncInterval"),
     resyncInterval: pick("resyncInterval"),
     defaultDriftPolicy: pick("defaultDriftPolicy"),
+    leaseNamespace: pick("leaseNamespace"),
+    aggregateStatus: pick("aggregateStatus"),
     httpAddress,
     logLevel: pick("logLevel"),
   };
@@ -223,6 +245,8 @@ export function resolveAgentConfig(flags: Raw, env: Record<string, string | unde
     minSyncIntervalMs: c.minSyncInterval,
     resyncIntervalMs: c.resyncInterval,
     defaultDriftPolicy: c.defaultDriftPolicy,
+    leaseNamespace: c.leaseNamespace,
+    aggregateStatus: c.aggregateStatus === "true",
     httpAddress: c.httpAddress,
     logLevel: c.logLevel,
   };

@@ -8,6 +8,7 @@ import { DirectorySource } from "../files/directory-source.ts";
 import { NetlinkIpvsKernel } from "../kernel/netlink-kernel.ts";
 import { IpvsNodeStatusWriter } from "../kube/ipvs-node-writer.ts";
 import { KubernetesSource, loadKubeConfig } from "../kube/kubernetes-source.ts";
+import { StatusAggregator } from "../kube/status-aggregator.ts";
 import { createRootLogger } from "../observability/logger.ts";
 import { readBootId } from "../reconcile/boot-id.ts";
 import { CliError } from "./cli-error.ts";
@@ -72,12 +73,23 @@ export async function agentCommand(args: string[]): Promise<number> {
         }
       : {}),
   });
+  const aggregator =
+    kube && config.aggregateStatus
+      ? new StatusAggregator({
+          kubeConfig: kube,
+          identity: config.nodeName,
+          leaseNamespace: config.leaseNamespace,
+          logger: logger.child({ component: "aggregator" }),
+        })
+      : undefined;
   const stopped = new Promise<string>((resolve) => {
     for (const signal of ["SIGTERM", "SIGINT"] as const) process.once(signal, () => resolve(signal));
   });
+  aggregator?.start();
   await Promise.race([agent.start(), stopped]);
   const signal = await stopped;
   logger.info({ signal }, "Stopping; the IPVS table is left as it is");
+  await aggregator?.stop();
   await agent.stop();
   return 0;
 }

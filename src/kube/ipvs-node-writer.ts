@@ -4,6 +4,7 @@
  * The object is created (apply of its metadata) on the first write; its status goes to /status.
  * A failed write is logged and retried with the next change; it never stops the agent.
  */
+import { isDeepStrictEqual } from "node:util";
 import { CustomObjectsApi, type KubeConfig, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import type { IPVSNodeStatus } from "../api/v1alpha1/ipvs-node.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -22,7 +23,6 @@ export class IpvsNodeStatusWriter implements StatusWriter {
   readonly #api: CustomObjectsApi;
   readonly #name: string;
   readonly #logger: Logger | undefined;
-  #last: string | undefined;
   #lastStatus: IPVSNodeStatus | undefined;
   #loaded = false;
   #created = false;
@@ -46,7 +46,6 @@ export class IpvsNodeStatusWriter implements StatusWriter {
       })) as { status?: IPVSNodeStatus };
       this.#created = true;
       this.#lastStatus = object.status;
-      this.#last = object.status === undefined ? undefined : JSON.stringify(object.status);
     } catch (error) {
       if ((error as { code?: number }).code !== 404) throw error;
     }
@@ -56,8 +55,8 @@ export class IpvsNodeStatusWriter implements StatusWriter {
 
   async write(status: IPVSNodeStatus): Promise<boolean> {
     if (!this.#loaded) await this.previous().catch(() => undefined);
-    const text = JSON.stringify(status);
-    if (text === this.#last) return false;
+    // Compare values, not text: the server returns keys in its own order.
+    if (this.#lastStatus !== undefined && isDeepStrictEqual(status, this.#lastStatus)) return false;
     const ssa = setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply);
     const target = { group: IPVS_GROUP, version: IPVS_VERSION, plural: "ipvsnodes", name: this.#name };
     const object = {
@@ -79,7 +78,6 @@ export class IpvsNodeStatusWriter implements StatusWriter {
         ssa,
       );
       this.writes++;
-      this.#last = text;
       this.#lastStatus = status;
       return true;
     } catch (error) {

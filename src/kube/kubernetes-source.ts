@@ -80,7 +80,7 @@ export function strip<T>(object: T): T {
 }
 
 /** A Watch whose events reach the informer already stripped. */
-class StrippingWatch extends Watch {
+export class StrippingWatch extends Watch {
   override watch(
     path: string,
     queryParams: Record<string, string | number | boolean | undefined>,

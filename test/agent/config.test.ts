@@ -12,6 +12,8 @@ describe("agent configuration", () => {
       minSyncIntervalMs: 1000,
       resyncIntervalMs: 30_000,
       defaultDriftPolicy: "Repair",
+      leaseNamespace: "ipvs-operator",
+      aggregateStatus: true,
       httpAddress: "0.0.0.0:9796",
       logLevel: "info",
     });

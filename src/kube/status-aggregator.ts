@@ -1,0 +1,232 @@
+/**
+ * The status aggregator: while this agent holds the Lease, it watches every IPVSNode, VirtualService and
+ * RealServer and writes each VirtualService's and RealServer's status (server-side apply, field manager
+ * `ipvs-operator-aggregator`) when, and only when, the aggregate differs from what the object shows.
+ * Changes are coalesced (one pass at most every `minIntervalMs`), so the number of writes follows the
+ * changes of the world, not the number of nodes or resyncs.
+ */
+
+import { isDeepStrictEqual } from "node:util";
+import {
+  CustomObjectsApi,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  ListWatch,
+  PatchStrategy,
+  setHeaderOptions,
+} from "@kubernetes/client-node";
+import type { IPVSNodeStatus } from "../api/v1alpha1/ipvs-node.ts";
+import {
+  aggregateRealServerStatus,
+  aggregateVirtualServiceStatus,
+  indexNodeReports,
+} from "../model/aggregate-status.ts";
+import type { Logger } from "../observability/logger.ts";
+import { IPVS_GROUP, IPVS_VERSION, StrippingWatch, strip } from "./kubernetes-source.ts";
+import { LeaderLease } from "./leader-lease.ts";
+
+export const AGGREGATOR_FIELD_MANAGER = "ipvs-operator-aggregator";
+
+interface Obj extends KubernetesObject {
+  spec?: Record<string, unknown>;
+  status?: Record<string, unknown>;
+}
+
+export interface StatusAggregatorOptions {
+  kubeConfig: KubeConfig;
+  identity: string;
+  /** Namespace of the Lease (the agent's own, from the downward API). */
+  leaseNamespace: string;
+  leaseName?: string;
+  minIntervalMs?: number;
+  leaseDurationSeconds?: number;
+  renewMs?: number;
+  logger?: Logger;
+}
+
+export class StatusAggregator {
+  readonly #o: StatusAggregatorOptions;
+  readonly #api: CustomObjectsApi;
+  readonly #lease: LeaderLease;
+  #informers: Record<"ipvsnodes" | "virtualservices" | "realservers", ListWatch<Obj>> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #again = false;
+  #lastRun = 0;
+  /** Status writes sent (tests, metrics). */
+  writes = 0;
+  passes = 0;
+
+  constructor(options: StatusAggregatorOptions) {
+    this.#o = options;
+    this.#api = options.kubeConfig.makeApiClient(CustomObjectsApi);
+    this.#lease = new LeaderLease({
+      kubeConfig: options.kubeConfig,
+      namespace: options.leaseNamespace,
+      name: options.leaseName ?? "ipvs-operator-status-aggregator",
+      identity: options.identity,
+      ...(options.leaseDurationSeconds === undefined
+        ? {}
+        : { leaseDurationSeconds: options.leaseDurationSeconds }),
+      ...(options.renewMs === undefined ? {} : { renewMs: options.renewMs }),
+      ...(options.logger ? { logger: options.logger } : {}),
+      onChange: (leader) => void (leader ? this.#lead() : this.#follow()),
+    });
+  }
+
+  get isLeader(): boolean {
+    return this.#lease.isLeader;
+  }
+
+  start(): void {
+    this.#lease.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.#lease.stop();
+    await this.#follow();
+  }
+
+  async #lead(): Promise<void> {
+    const watch = new StrippingWatch(this.#o.kubeConfig);
+    const make = (plural: "ipvsnodes" | "virtualservices" | "realservers") => {
+      const list = () =>
+        this.#api
+          .listClusterCustomObject({ group: IPVS_GROUP, version: IPVS_VERSION, plural })
+          .then((l: KubernetesListObject<Obj>) => ({ ...l, items: (l.items ?? []).map(strip) }));
+      const informer = new ListWatch<Obj>(
+        `/apis/${IPVS_GROUP}/${IPVS_VERSION}/${plural}`,
+        watch,
+        list,
+        false,
+      );
+      informer.on("change", () => this.#schedule());
+      informer.on("error", (error: unknown) => {
+        this.#o.logger?.warn({ resource: plural, err: String(error) }, "Aggregator watch failed; restarting");
+        setTimeout(() => this.#informers && void informer.start(), 1000);
+      });
+      return informer;
+    };
+    this.#informers = {
+      ipvsnodes: make("ipvsnodes"),
+      virtualservices: make("virtualservices"),
+      realservers: make("realservers"),
+    };
+    await Promise.all(Object.values(this.#informers).map((i) => i.start()));
+    this.#schedule();
+  }
+
+  async #follow(): Promise<void> {
+    const informers = this.#informers;
+    this.#informers = undefined;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (informers) await Promise.all(Object.values(informers).map((i) => i.stop()));
+    await this.#running;
+  }
+
+  #schedule(): void {
+    if (!this.#informers || this.#timer) return;
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    const wait = Math.max(0, this.#lastRun + (this.#o.minIntervalMs ?? 1000) - Date.now());
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#running = this.#pass().finally(() => {
+        this.#running = undefined;
+        if (this.#again) {
+          this.#again = false;
+          this.#schedule();
+        }
+      });
+    }, wait);
+  }
+
+  /** One pass: every VirtualService and RealServer whose aggregate differs from what it shows. */
+  async #pass(): Promise<void> {
+    const informers = this.#informers;
+    if (!informers) return;
+    this.#lastRun = Date.now();
+    this.passes++;
+    const now = new Date();
+    const views = indexNodeReports(
+      informers.ipvsnodes
+        .list()
+        .map((n) => ({ node: n.metadata?.name ?? "", status: n.status as IPVSNodeStatus | undefined })),
+    );
+    const ssa = setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply);
+    const write = async (plural: string, kind: string, o: Obj, status: unknown) => {
+      // The server returns keys in its own order: compare values, not text.
+      if (isDeepStrictEqual(status, o.status)) return;
+      const name = o.metadata?.name ?? "";
+      const namespace = o.metadata?.namespace ?? "";
+      try {
+        await this.#api.patchNamespacedCustomObjectStatus(
+          {
+            group: IPVS_GROUP,
+            version: IPVS_VERSION,
+            plural,
+            namespace,
+            name,
+            body: {
+              apiVersion: `${IPVS_GROUP}/${IPVS_VERSION}`,
+              kind,
+              metadata: { name, namespace },
+              status,
+            },
+            fieldManager: AGGREGATOR_FIELD_MANAGER,
+            force: true,
+          },
+          ssa,
+        );
+        this.writes++;
+      } catch (error) {
+        this.#o.logger?.warn(
+          { object: `${kind} ${namespace}/${name}`, err: String((error as Error).message ?? error) },
+          "Status write failed",
+        );
+      }
+    };
+    for (const vs of informers.virtualservices.list()) {
+      const ref = {
+        namespace: vs.metadata?.namespace ?? "",
+        name: vs.metadata?.name ?? "",
+        generation: vs.metadata?.generation ?? 0,
+      };
+      const previous = vs.status as never;
+      const status = aggregateVirtualServiceStatus(
+        ref,
+        views.get(`${ref.namespace}/${ref.name}`),
+        previous,
+        now,
+        displayAddress(vs.spec),
+      );
+      await write("virtualservices", "VirtualService", vs, status);
+    }
+    for (const rs of informers.realservers.list()) {
+      const ns = rs.metadata?.namespace ?? "";
+      const target = (rs.spec?.virtualServiceRef as { name?: string } | undefined)?.name ?? "";
+      const ref = {
+        namespace: ns,
+        name: rs.metadata?.name ?? "",
+        generation: rs.metadata?.generation ?? 0,
+        enabled: rs.spec?.enabled !== false,
+      };
+      const previous = rs.status as never;
+      const status = aggregateRealServerStatus(ref, views.get(`${ns}/${target}`), previous, now);
+      await write("realservers", "RealServer", rs, status);
+    }
+  }
+}
+
+function displayAddress(spec: Record<string, unknown> | undefined): string | undefined {
+  if (!spec) return undefined;
+  if (typeof spec.firewallMark === "number") return `fwmark ${spec.firewallMark}`;
+  const address = spec.address;
+  if (typeof address !== "string") return undefined;
+  const port = typeof spec.port === "number" ? spec.port : 0;
+  return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
+}

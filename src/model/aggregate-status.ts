@@ -1,0 +1,208 @@
+/**
+ * Aggregated status: what every node's IPVSNode says, folded into each VirtualService and RealServer.
+ * Pure; the Lease-elected aggregator (src/kube/status-aggregator.ts) writes the results that changed.
+ *
+ * Bounded: a VirtualService's status holds counts, never a per-node list, so no object grows with
+ * nodes x services (the per-node detail stays in each IPVSNode).
+ *
+ * Conditions (metav1.Condition; kstatus-compatible, so Flux, Argo CD, `kubectl wait` and `helm --wait`
+ * see real health): Accepted, Programmed, Drifted, and Ready / Reconciling / Stalled:
+ * - Stalled True when the object is refused (invalid or in conflict on some node): kstatus "Failed";
+ * - Reconciling True while selected nodes have not all programmed it: kstatus "InProgress";
+ * - Ready True when every selected node programmed it (or no node is selected: nothing to do).
+ * Every condition and the status carry observedGeneration = metadata.generation.
+ */
+import type { Condition } from "../api/v1alpha1/index.ts";
+import type { IPVSNodeStatus } from "../api/v1alpha1/ipvs-node.ts";
+import type { RealServerStatus } from "../api/v1alpha1/real-server.ts";
+import type { VirtualServiceStatus } from "../api/v1alpha1/virtual-service.ts";
+import { type ConditionInput, setCondition } from "./conditions.ts";
+
+export interface NodeReport {
+  node: string;
+  status: IPVSNodeStatus | undefined;
+}
+
+export interface ObjectRef {
+  namespace: string;
+  name: string;
+  generation: number;
+}
+
+/** Per VirtualService: what the nodes say about it (one pass over all IPVSNodes). */
+export interface VirtualServiceNodeView {
+  selected: number;
+  programmed: number;
+  drifted: number;
+  /** Reasons nodes gave for not programming it (first few, deduplicated). */
+  messages: string[];
+  refused: boolean;
+}
+
+export function indexNodeReports(nodes: readonly NodeReport[]): Map<string, VirtualServiceNodeView> {
+  const views = new Map<string, VirtualServiceNodeView>();
+  for (const { status } of nodes) {
+    for (const vs of status?.virtualServices ?? []) {
+      let view = views.get(vs.name);
+      if (!view) {
+        view = { selected: 0, programmed: 0, drifted: 0, messages: [], refused: false };
+        views.set(vs.name, view);
+      }
+      view.selected++;
+      if (vs.programmed) view.programmed++;
+      if (vs.drifted) view.drifted++;
+      if (vs.message) {
+        if (/^(Invalid|Conflict|Internal):/.test(vs.message)) view.refused = true;
+        if (view.messages.length < 3 && !view.messages.includes(vs.message)) view.messages.push(vs.message);
+      }
+    }
+  }
+  return views;
+}
+
+const EMPTY_VIEW: VirtualServiceNodeView = {
+  selected: 0,
+  programmed: 0,
+  drifted: 0,
+  messages: [],
+  refused: false,
+};
+
+export function aggregateVirtualServiceStatus(
+  vs: ObjectRef,
+  view: VirtualServiceNodeView | undefined,
+  previous: VirtualServiceStatus | undefined,
+  now: Date,
+  address?: string,
+): VirtualServiceStatus {
+  const v = view ?? EMPTY_VIEW;
+  const g = vs.generation;
+  const why = v.messages.join("; ").slice(0, 1024);
+  const all = v.selected > 0 && v.programmed === v.selected;
+  const set = (conditions: Condition[], c: Omit<ConditionInput, "observedGeneration">) =>
+    setCondition(conditions, { ...c, observedGeneration: g }, now);
+  let c: Condition[] = previous?.conditions ?? [];
+  c = set(
+    c,
+    v.refused
+      ? { type: "Accepted", status: "False", reason: "Invalid", message: why || "refused by the nodes" }
+      : { type: "Accepted", status: "True", reason: "Accepted", message: "valid and without conflict" },
+  );
+  c = set(
+    c,
+    all
+      ? {
+          type: "Programmed",
+          status: "True",
+          reason: "Programmed",
+          message: `programmed on ${v.programmed} of ${v.selected} selected nodes`,
+        }
+      : v.selected === 0
+        ? {
+            type: "Programmed",
+            status: "False",
+            reason: "NoNodeSelected",
+            message: "no node has reported this VirtualService",
+          }
+        : {
+            type: "Programmed",
+            status: "False",
+            reason: "Programming",
+            message: `programmed on ${v.programmed} of ${v.selected} selected nodes${why ? `: ${why}` : ""}`,
+          },
+  );
+  c = set(
+    c,
+    v.drifted > 0
+      ? {
+          type: "Drifted",
+          status: "True",
+          reason: "DriftReported",
+          message: `${v.drifted} nodes report a difference that is not repaired`,
+        }
+      : { type: "Drifted", status: "False", reason: "NoDrift", message: "no node reports a difference" },
+  );
+  const stalled = v.refused;
+  const ready = !stalled && (all || v.selected === 0);
+  c = set(
+    c,
+    ready
+      ? {
+          type: "Ready",
+          status: "True",
+          reason: v.selected === 0 ? "NoNodeSelected" : "Programmed",
+          message:
+            v.selected === 0 ? "no node selected: nothing to program" : "programmed on every selected node",
+        }
+      : {
+          type: "Ready",
+          status: "False",
+          reason: stalled ? "Invalid" : "Programming",
+          message: stalled ? why : `programmed on ${v.programmed} of ${v.selected} selected nodes`,
+        },
+  );
+  c = set(
+    c,
+    !ready && !stalled
+      ? {
+          type: "Reconciling",
+          status: "True",
+          reason: "Programming",
+          message: `${v.selected - v.programmed} selected nodes have not programmed it yet`,
+        }
+      : {
+          type: "Reconciling",
+          status: "False",
+          reason: ready ? "Programmed" : "Invalid",
+          message: ready ? "nothing left to do" : "waiting for the object to be fixed",
+        },
+  );
+  c = set(
+    c,
+    stalled
+      ? { type: "Stalled", status: "True", reason: "Invalid", message: why }
+      : { type: "Stalled", status: "False", reason: "Progressing", message: "not stalled" },
+  );
+  return {
+    observedGeneration: g,
+    conditions: c,
+    ...(address ? { address } : {}),
+    nodes: {
+      selected: v.selected,
+      programmed: v.programmed,
+      drifted: v.drifted,
+      summary: `${v.programmed}/${v.selected}`,
+    },
+  } as VirtualServiceStatus;
+}
+
+export function aggregateRealServerStatus(
+  rs: ObjectRef & { enabled: boolean },
+  vsView: VirtualServiceNodeView | undefined,
+  previous: RealServerStatus | undefined,
+  now: Date,
+): RealServerStatus {
+  const v = vsView ?? EMPTY_VIEW;
+  const programmed = v.programmed > 0;
+  const phase = !rs.enabled ? "Disabled" : programmed ? "Active" : "Pending";
+  const c = setCondition(
+    previous?.conditions ?? [],
+    programmed
+      ? {
+          type: "Programmed",
+          status: "True",
+          reason: "Programmed",
+          message: `its VirtualService is programmed on ${v.programmed} nodes`,
+          observedGeneration: rs.generation,
+        }
+      : {
+          type: "Programmed",
+          status: "False",
+          reason: "Pending",
+          message: "its VirtualService is not programmed on any node yet",
+          observedGeneration: rs.generation,
+        },
+    now,
+  );
+  return { observedGeneration: rs.generation, phase, conditions: c } as RealServerStatus;
+}
