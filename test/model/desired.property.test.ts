@@ -1,11 +1,11 @@
 /** computeDesired never throws, whatever the snapshot holds, and its output does not depend on input order. */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { applyOperationsWithResults } from "../../src/model/apply-plan.ts";
 import { computeDesired } from "../../src/model/desired.ts";
 import { diff } from "../../src/model/diff.ts";
 import type { Snapshot } from "../../src/model/snapshot.ts";
 import { serviceKeyString } from "../../src/model/table.ts";
+import { simulate } from "../support/simulate.ts";
 import { NODE, rs, service, slice, vs } from "./desired-fixtures.ts";
 
 const junk = fc.anything({ maxDepth: 3 });
@@ -220,13 +220,13 @@ describe("computeDesired properties", () => {
     );
   });
 
-  it("plans only what the kernel accepts, and converges in one plan from an empty table", () => {
-    fc.assert(
-      fc.property(
+  it("plans only what the kernel accepts, and converges in one plan from an empty table", async () => {
+    await fc.assert(
+      fc.asyncProperty(
         fc.array(vsArb, { maxLength: 5 }),
         fc.array(rsArb, { maxLength: 6 }),
         fc.array(sliceArb, { maxLength: 2 }),
-        (virtualServices, realServers, endpointSlices) => {
+        async (virtualServices, realServers, endpointSlices) => {
           const services = [service("api", [{ name: "http", port: 80, protocol: "TCP" }])];
           const { table } = computeDesired(
             { virtualServices, realServers, endpointSlices, endpoints: [], services },
@@ -234,7 +234,7 @@ describe("computeDesired properties", () => {
           );
           const scope = { managedCidrs: [], managedFwmarks: [], journal: [] };
           const plan = diff(table, [], scope, [], 0);
-          const applied = applyOperationsWithResults([], plan.operations);
+          const applied = await simulate([], plan.operations);
           expect(applied.results.filter((r) => !r.ok)).toEqual([]);
           // The caller journals what it creates (sync-once.ts); then the agent owns it and has nothing to do.
           const journal = plan.operations.flatMap((o) =>
