@@ -13,6 +13,7 @@ import { Agent } from "../../src/agent/agent.ts";
 import { resolveAgentConfig } from "../../src/agent/config.ts";
 import { FakeIpvsKernel } from "../../src/kernel/fake-kernel.ts";
 import { readKernelTable } from "../../src/kernel/read-kernel-table.ts";
+import { KubernetesEventRecorder } from "../../src/kube/event-recorder.ts";
 import { IpvsNodeStatusWriter } from "../../src/kube/ipvs-node-writer.ts";
 import { KubernetesSource, loadKubeConfig } from "../../src/kube/kubernetes-source.ts";
 import { renderIpvsadmSave } from "../../src/model/ipvsadm-text.ts";
@@ -77,6 +78,7 @@ function startAgent(
     bootId: "boot",
     logger,
     statusWriter: writer,
+    events: new KubernetesEventRecorder({ kubeConfig, nodeName: node }),
   });
   running.push(agent);
   return { agent, kernel, writer, table: () => readKernelTable(kernel).then(renderIpvsadmSave) };
@@ -259,5 +261,61 @@ describe("the agent against a real API server (fake kernel)", () => {
       return t.includes("198.51.100.65") && !t.includes("198.51.100.64") ? t : undefined;
     });
     expect(await second.table()).toContain("-A -t 203.0.113.63:80 -s wlc\n");
+  });
+
+  it("records Events for repaired drift, refused operations and objects it cannot use", async () => {
+    const ns = await cp.newNamespace("events");
+    await apply(
+      vs(ns, "ev", "192.0.2.64") +
+        rs(ns, "ev-a", "ev", "198.51.100.66") +
+        vs(ns, "maglev", "192.0.2.65", ", scheduler: mh") +
+        rs(ns, "orphan", "missing", "198.51.100.67"),
+    );
+    const a = startAgent("node-events", new FakeIpvsKernel({ schedulers: ["rr"] }));
+    await a.agent.start();
+    await until("the service", async () => ((await a.table()).includes("198.51.100.66") ? true : undefined));
+    await a.kernel.updateDestination(
+      { kind: "address", family: "IPv4", protocol: "TCP", address: "192.0.2.64", port: 80 },
+      {
+        key: { family: "IPv4", address: "198.51.100.66", port: 8080 },
+        config: {
+          forwarding: "NAT",
+          weight: 0,
+          upperThreshold: 0,
+          lowerThreshold: 0,
+          tunnelType: "IPIP",
+          tunnelPort: 0,
+          tunnelChecksum: "None",
+        },
+      },
+    );
+    const events = await until("the three kinds of Event", async () => {
+      const list = JSON.parse(
+        await cp.kubectlOk(["-n", ns, "get", "events.events.k8s.io", "-o", "json"]),
+      ) as {
+        items: {
+          reason: string;
+          type: string;
+          regarding: { kind: string; name: string };
+          reportingController: string;
+          note: string;
+        }[];
+      };
+      const reasons = new Set(list.items.map((e) => `${e.reason} ${e.regarding.kind}/${e.regarding.name}`));
+      return reasons.has("DriftRepaired VirtualService/ev") &&
+        reasons.has("ApplyFailed VirtualService/maglev") &&
+        reasons.has("NotFound RealServer/orphan")
+        ? list.items
+        : undefined;
+    });
+    expect(events.every((e) => e.reportingController === "ipvs.dev/agent")).toBe(true);
+    expect(events.find((e) => e.reason === "ApplyFailed")?.note).toContain("ENOENT");
+    // A problem is reported once, not on every resync.
+    const syncs = a.agent.health().syncs;
+    await until("two more resyncs", () => (a.agent.health().syncs >= syncs + 2 ? true : undefined));
+    const again = JSON.parse(await cp.kubectlOk(["-n", ns, "get", "events.events.k8s.io", "-o", "json"])) as {
+      items: { reason: string }[];
+    };
+    expect(again.items.filter((e) => e.reason === "NotFound")).toHaveLength(1);
   });
 });

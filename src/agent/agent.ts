@@ -11,6 +11,7 @@
 import type { Server } from "node:http";
 import type { IPVSNodeStatus } from "../api/v1alpha1/ipvs-node.ts";
 import type { IpvsKernel } from "../kernel/ipvs-kernel.ts";
+import type { EventSink } from "../kube/event-recorder.ts";
 import type { StatusWriter } from "../kube/ipvs-node-writer.ts";
 import { computeDesired } from "../model/desired.ts";
 import { lastGoodHolds } from "../model/last-good.ts";
@@ -18,6 +19,7 @@ import { buildNodeStatus } from "../model/node-status.ts";
 import { operationServiceKey } from "../model/plan.ts";
 import type { Problem } from "../model/problems.ts";
 import type { HealthState, Snapshot } from "../model/snapshot.ts";
+import { problemKey, syncEvents } from "../model/sync-events.ts";
 import { serviceKeyString } from "../model/table.ts";
 import { startHealthServer } from "../observability/health-server.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -37,6 +39,8 @@ export interface AgentDependencies {
   clock?: Clock;
   /** Writes this node's IPVSNode status (Kubernetes mode); none in directory mode. */
   statusWriter?: StatusWriter;
+  /** Records Kubernetes Events (drift repaired, apply failures, invalid objects); none in directory mode. */
+  events?: EventSink;
   /** Called after every sync (tests, metrics). */
   onSync?: (report: AgentSyncReport) => void | Promise<void>;
 }
@@ -60,6 +64,8 @@ export class Agent {
   readonly #runner: SyncRunner;
   #health: HealthState | undefined;
   #status: IPVSNodeStatus | undefined;
+  /** Problems already reported as Events (reported again only after they went away and came back). */
+  #reportedProblems = new Set<string>();
   #kernelInfo: { ipvsVersion?: string; connectionTableSize?: number } | undefined;
   #server: Server | undefined;
   #stopped = false;
@@ -174,8 +180,23 @@ export class Agent {
       endedAt: this.#deps.clock?.now() ?? Date.now(),
     };
     if (this.#deps.statusWriter && !signal.aborted) await this.#writeStatus(this.#deps.statusWriter, report);
+    if (this.#deps.events && !signal.aborted) await this.#recordEvents(this.#deps.events, report);
     await this.#deps.onSync?.(report);
     return result;
+  }
+
+  async #recordEvents(sink: EventSink, report: AgentSyncReport): Promise<void> {
+    const events = syncEvents(
+      {
+        drift: report.result.drift,
+        failures: failuresOf(report),
+        problems: report.problems,
+        owners: report.owners,
+      },
+      this.#reportedProblems,
+    );
+    this.#reportedProblems = new Set(report.problems.map(problemKey));
+    await sink.record(events);
   }
 
   async #writeStatus(writer: StatusWriter, report: AgentSyncReport): Promise<void> {
@@ -188,15 +209,7 @@ export class Agent {
           this.#kernelInfo = { ipvsVersion: info.version, connectionTableSize: info.connectionTableSize };
       }
       const { result } = report;
-      const failures = result.outcomes
-        .filter((o) => o.result !== "applied" && o.result !== "planned")
-        .map((o) => {
-          const vs = report.owners.get(serviceKeyString(operationServiceKey(o.operation)));
-          return {
-            ...(vs ? { virtualService: vs } : {}),
-            message: `${o.description}: ${o.reason ?? o.result}`,
-          };
-        });
+      const failures = failuresOf(report);
       const status = buildNodeStatus(
         this.#status,
         {
@@ -225,6 +238,16 @@ export class Agent {
       );
     }
   }
+}
+
+/** Operations that did not apply, with the VirtualService each belongs to. */
+function failuresOf(report: AgentSyncReport): { virtualService?: string; message: string }[] {
+  return report.result.outcomes
+    .filter((o) => o.result !== "applied" && o.result !== "planned")
+    .map((o) => {
+      const vs = report.owners.get(serviceKeyString(operationServiceKey(o.operation)));
+      return { ...(vs ? { virtualService: vs } : {}), message: `${o.description}: ${o.reason ?? o.result}` };
+    });
 }
 
 /** Objects that set no driftPolicy get the agent's default (the CRD defaults it in a cluster). */

@@ -6,6 +6,7 @@ import { Agent } from "../agent/agent.ts";
 import { AGENT_SETTINGS, AgentConfigError, resolveAgentConfig } from "../agent/config.ts";
 import { DirectorySource } from "../files/directory-source.ts";
 import { NetlinkIpvsKernel } from "../kernel/netlink-kernel.ts";
+import { KubernetesEventRecorder } from "../kube/event-recorder.ts";
 import { IpvsNodeStatusWriter } from "../kube/ipvs-node-writer.ts";
 import { KubernetesSource, loadKubeConfig } from "../kube/kubernetes-source.ts";
 import { StatusAggregator } from "../kube/status-aggregator.ts";
@@ -65,6 +66,11 @@ export async function agentCommand(args: string[]): Promise<number> {
     logger: logger.child({ component: "agent" }),
     ...(kube
       ? {
+          events: new KubernetesEventRecorder({
+            kubeConfig: kube,
+            nodeName: config.nodeName,
+            logger: logger.child({ component: "events" }),
+          }),
           statusWriter: new IpvsNodeStatusWriter({
             kubeConfig: kube,
             nodeName: config.nodeName,

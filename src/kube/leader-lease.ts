@@ -5,6 +5,7 @@
  */
 import { CoordinationV1Api, type KubeConfig, type V1Lease } from "@kubernetes/client-node";
 import type { Logger } from "../observability/logger.ts";
+import { microTime } from "./micro-time.ts";
 
 export interface LeaderLeaseOptions {
   kubeConfig: KubeConfig;
@@ -131,12 +132,4 @@ export class LeaderLease {
       body: { ...lease, spec: { ...lease.spec, holderIdentity: "" } },
     });
   }
-}
-
-/**
- * metav1.MicroTime as the API server parses it (six fractional digits). client-node 2.0.1 would send a
- * Date with three, which the server refuses ("cannot parse .631Z as .000000"); a string passes through.
- */
-function microTime(date: Date): never {
-  return date.toISOString().replace(/\.(\d{3})Z$/, ".$1000Z") as never;
 }
