@@ -186,7 +186,7 @@ export class Reconciler {
   }
 
   async #locked(input: SyncInput, now: number, notes: string[]): Promise<SyncResult> {
-    const { kernel, journal: store } = this.#options;
+    const { kernel } = this.#options;
     let journal: Journal;
     try {
       journal = await this.#loadJournal(notes, !input.dryRun);
