@@ -1,0 +1,137 @@
+/**
+ * Agent scale on the host against a real control plane (issue "The agent", item 10, host part):
+ * N VirtualServices, each backed by a Service and one EndpointSlice of 10 endpoints. Prints
+ * - the time from agent start to the first sync that programmed all N services (list + compute + apply
+ *   into the fake kernel, which costs what the pure code costs; the VM part is still to do),
+ * - the agent process's RSS after that sync (the bench's own objects are small),
+ * - the time from one EndpointSlice change to the kernel, and the kernel operations it took.
+ *   node bench/agent-scale.ts            (N=10000; BENCH_N=1000 for a quick run)
+ */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startControlPlane } from "../e2e/control-plane/control-plane.ts";
+import { Agent } from "../src/agent/agent.ts";
+import { resolveAgentConfig } from "../src/agent/config.ts";
+import { FakeIpvsKernel } from "../src/kernel/fake-kernel.ts";
+import { KubernetesSource, loadKubeConfig } from "../src/kube/kubernetes-source.ts";
+import { createRootLogger } from "../src/observability/logger.ts";
+
+const N = Number(process.env.BENCH_N ?? 10_000);
+const cp = await startControlPlane({ controllerManager: false });
+try {
+  await cp.kubectlOk(["apply", "--server-side", "-f", "crds/"]);
+  await cp.kubectlOk(["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
+  const ns = await cp.newNamespace("scale");
+  const t0 = performance.now();
+  const jobs: (() => Promise<unknown>)[] = [];
+  for (let i = 0; i < N; i++) {
+    const a = `10.${(i >> 8) & 255}.${i & 255}`;
+    jobs.push(() =>
+      cp.api("POST", `/apis/ipvs.dev/v1alpha1/namespaces/${ns}/virtualservices`, {
+        apiVersion: "ipvs.dev/v1alpha1",
+        kind: "VirtualService",
+        metadata: { name: `vs-${i}`, namespace: ns },
+        spec: { address: `${a}.1`, port: 80, backends: { serviceRef: { name: `svc-${i}`, port: "http" } } },
+      }),
+    );
+    jobs.push(() =>
+      cp.api("POST", `/api/v1/namespaces/${ns}/services`, {
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: { name: `svc-${i}`, namespace: ns },
+        spec: { clusterIP: "None", ports: [{ name: "http", port: 80, targetPort: 8080 }] },
+      }),
+    );
+    jobs.push(() =>
+      cp.api("POST", `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`, {
+        apiVersion: "discovery.k8s.io/v1",
+        kind: "EndpointSlice",
+        metadata: { name: `svc-${i}-x`, namespace: ns, labels: { "kubernetes.io/service-name": `svc-${i}` } },
+        addressType: "IPv4",
+        ports: [{ name: "http", port: 8080, protocol: "TCP" }],
+        endpoints: Array.from({ length: 10 }, (_, e) => ({
+          addresses: [`172.16.${e}.${(i % 250) + 1}`],
+          conditions: { ready: true },
+        })),
+      }),
+    );
+  }
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      while (next < jobs.length) {
+        const r = (await jobs[next++]!()) as { status: number };
+        if (r.status >= 300) throw new Error(`create failed: HTTP ${r.status}`);
+      }
+    }),
+  );
+  console.log(`created ${jobs.length} objects in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+
+  const kernel = new FakeIpvsKernel();
+  let operations = 0;
+  const apply = kernel.apply.bind(kernel);
+  kernel.apply = async (ops) => {
+    operations += ops.length;
+    return apply(ops);
+  };
+  const kubeConfig = loadKubeConfig(cp.kubeconfig);
+  const config = resolveAgentConfig(
+    {
+      stateFile: join(mkdtempSync(join(tmpdir(), "scale-")), "journal.json"),
+      minSyncInterval: "0",
+      resyncInterval: "10m",
+      httpAddress: "",
+    },
+    { NODE_NAME: "scale-node" },
+  );
+  const rssBefore = process.memoryUsage().rss;
+  const agent = new Agent(config, {
+    kernel,
+    source: new KubernetesSource({ kubeConfig, nodeName: "scale-node" }),
+    bootId: "boot",
+    logger: createRootLogger({ level: "silent" }),
+  });
+  const start = performance.now();
+  await agent.start();
+  while (kernel.serviceCount < N || agent.health().syncing) await new Promise((r) => setTimeout(r, 20));
+  const firstSync = performance.now() - start;
+  const rss = process.memoryUsage().rss;
+  console.log(
+    `agent start to ${N} services x 10 programmed: ${(firstSync / 1000).toFixed(2)} s (${operations} kernel operations); ` +
+      `RSS ${(rss / 2 ** 20).toFixed(0)} MiB (${((rss - rssBefore) / 2 ** 20).toFixed(0)} MiB more than before the agent)`,
+  );
+  operations = 0;
+  const changeAt = performance.now();
+  const patch = await cp.kubectl([
+    "-n",
+    ns,
+    "patch",
+    "endpointslice",
+    "svc-7-x",
+    "--type=json",
+    "-p",
+    JSON.stringify([
+      { op: "add", path: "/endpoints/-", value: { addresses: ["172.17.0.7"], conditions: { ready: true } } },
+    ]),
+  ]);
+  if (patch.code !== 0) throw new Error(patch.stderr);
+  const key = {
+    kind: "address" as const,
+    family: "IPv4" as const,
+    protocol: "TCP" as const,
+    address: "10.0.7.1",
+    port: 80,
+  };
+  for (;;) {
+    const dests = await kernel.listDestinations(key);
+    if (dests.some((d) => d.key.address === "172.17.0.7")) break;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  console.log(
+    `one EndpointSlice change to the kernel: ${(performance.now() - changeAt).toFixed(0)} ms (kubectl patch included), ${operations} kernel operations`,
+  );
+  await agent.stop();
+} finally {
+  await cp.stop();
+}
