@@ -25,7 +25,7 @@ import type { DesiredTable } from "../src/model/desired-table.ts";
 import { diff } from "../src/model/diff.ts";
 import type { OwnershipScope } from "../src/model/ownership.ts";
 import type { Snapshot } from "../src/model/snapshot.ts";
-import { type KernelTable, serviceKeyString } from "../src/model/table.ts";
+import { type KernelTable, serviceKeyString } from "../src/vocabulary/table.ts";
 
 const sizes = (process.argv[2] ?? "1000,10000,50000").split(",").map(Number);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);

@@ -25,9 +25,9 @@ import type { NetlinkIpvsKernelOptions } from "../src/kernel/netlink-kernel.ts";
 import { readKernelTable } from "../src/kernel/read-kernel-table.ts";
 import type { DesiredTable } from "../src/model/desired-table.ts";
 import { diff } from "../src/model/diff.ts";
-import type { Operation } from "../src/model/plan.ts";
-import type { KernelTable, ServiceKey } from "../src/model/table.ts";
-import { NO_FLAGS, NO_TUNNEL } from "../src/model/table.ts";
+import type { Operation } from "../src/vocabulary/operations.ts";
+import type { KernelTable, ServiceKey } from "../src/vocabulary/table.ts";
+import { NO_FLAGS, NO_TUNNEL } from "../src/vocabulary/table.ts";
 
 const services = Number(process.argv[2] ?? 1000);
 const dests = Number(process.argv[3] ?? 4);

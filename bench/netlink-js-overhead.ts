@@ -22,7 +22,7 @@ import {
 import type { RawSocket } from "../src/kernel/netlink-kernel.ts";
 import { NetlinkIpvsKernel } from "../src/kernel/netlink-kernel.ts";
 import { readKernelTable } from "../src/kernel/read-kernel-table.ts";
-import { NO_FLAGS } from "../src/model/table.ts";
+import { NO_FLAGS } from "../src/vocabulary/table.ts";
 
 const services = Number(process.argv[2] ?? 1000);
 const dests = Number(process.argv[3] ?? 4);

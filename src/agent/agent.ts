@@ -16,11 +16,9 @@ import type { StatusWriter } from "../kube/ipvs-node-writer.ts";
 import { computeDesired } from "../model/desired.ts";
 import { lastGoodHolds } from "../model/last-good.ts";
 import { buildNodeStatus } from "../model/node-status.ts";
-import { operationServiceKey } from "../model/plan.ts";
 import type { Problem } from "../model/problems.ts";
 import type { HealthState, Snapshot } from "../model/snapshot.ts";
 import { problemKey, syncEvents } from "../model/sync-events.ts";
-import { serviceKeyString } from "../model/table.ts";
 import { startHealthServer } from "../observability/health-server.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Clock } from "../reconcile/clock.ts";
@@ -29,6 +27,8 @@ import { FileJournalStore } from "../reconcile/ownership-journal.ts";
 import { Reconciler, type SyncResult } from "../reconcile/reconciler.ts";
 import { SyncRunner } from "../reconcile/runner.ts";
 import type { SnapshotSource } from "../sources/snapshot-source.ts";
+import { operationServiceKey } from "../vocabulary/operations.ts";
+import { serviceKeyString } from "../vocabulary/table.ts";
 import type { AgentConfig } from "./config.ts";
 
 export interface AgentDependencies {

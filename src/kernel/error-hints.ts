@@ -3,8 +3,8 @@
  * "no such destination" or "no such scheduler module"), so the hint depends on the operation.
  * Shared by NetlinkIpvsKernel and FakeIpvsKernel so both produce the same messages.
  */
-import type { Operation } from "../model/plan.ts";
-import { destinationKeyString, serviceKeyString } from "../model/table.ts";
+import type { Operation } from "../vocabulary/operations.ts";
+import { destinationKeyString, serviceKeyString } from "../vocabulary/table.ts";
 import type { ErrnoName } from "./errors.ts";
 import { IpvsError } from "./errors.ts";
 import type { OperationResult } from "./ipvs-kernel.ts";

@@ -14,8 +14,8 @@
  * (failNext), a transport failure in the middle of apply() (failTransport), entries the decoder
  * cannot read (injectUndecodable), and a reboot.
  */
-import { ipToBytes } from "../model/ip.ts";
-import { type Operation, type OperationKind, operationServiceKey } from "../model/plan.ts";
+import { ipToBytes } from "../vocabulary/addresses.ts";
+import { type Operation, type OperationKind, operationServiceKey } from "../vocabulary/operations.ts";
 import type {
   DestinationKey,
   IpvsDestination,
@@ -31,8 +31,8 @@ import type {
   SyncDaemonConfig,
   SyncDaemonState,
   UndecodableEntry,
-} from "../model/table.ts";
-import { destinationKeyString, IPVS_SCHEDULERS, serviceKeyString } from "../model/table.ts";
+} from "../vocabulary/table.ts";
+import { destinationKeyString, IPVS_SCHEDULERS, serviceKeyString } from "../vocabulary/table.ts";
 import { ipvsError, operationObject, transportFailureResult } from "./error-hints.ts";
 import type { ErrnoName } from "./errors.ts";
 import { IpvsError, IpvsTimeoutError } from "./errors.ts";

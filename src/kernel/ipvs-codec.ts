@@ -20,8 +20,8 @@ import {
   readU16,
   readU32,
 } from "netlink";
-import { bytesToIp, ipFamily, ipToBytes } from "../model/ip.ts";
-import type { Operation } from "../model/plan.ts";
+import { bytesToIp, ipFamily, ipToBytes } from "../vocabulary/addresses.ts";
+import type { Operation } from "../vocabulary/operations.ts";
 import type {
   DestinationKey,
   Family,
@@ -40,8 +40,8 @@ import type {
   SyncDaemonState,
   TunnelChecksum,
   TunnelType,
-} from "../model/table.ts";
-import { serviceKeyString } from "../model/table.ts";
+} from "../vocabulary/table.ts";
+import { serviceKeyString } from "../vocabulary/table.ts";
 import { IpvsDecodeError } from "./errors.ts";
 
 // ---------------------------------------------------------------------------------------------

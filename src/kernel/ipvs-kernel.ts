@@ -2,7 +2,7 @@
  * IpvsKernel: the narrow interface the rest of the code uses to read and program IPVS.
  * Two implementations pass one contract suite: NetlinkIpvsKernel (generic netlink) and FakeIpvsKernel.
  */
-import type { Operation } from "../model/plan.ts";
+import type { Operation } from "../vocabulary/operations.ts";
 import type {
   DestinationKey,
   IpvsDestination,
@@ -15,7 +15,7 @@ import type {
   ServiceKey,
   SyncDaemonConfig,
   SyncDaemonState,
-} from "../model/table.ts";
+} from "../vocabulary/table.ts";
 import type { IpvsError } from "./errors.ts";
 
 /**

@@ -19,7 +19,7 @@
 import { readFileSync } from "node:fs";
 import type { MessageInfo } from "netlink";
 import { RawNetlinkSocket } from "netlink";
-import type { Operation } from "../model/plan.ts";
+import type { Operation } from "../vocabulary/operations.ts";
 import type {
   DestinationKey,
   Family,
@@ -35,8 +35,8 @@ import type {
   SyncDaemonConfig,
   SyncDaemonState,
   UndecodableEntry,
-} from "../model/table.ts";
-import { serviceKeyString } from "../model/table.ts";
+} from "../vocabulary/table.ts";
+import { serviceKeyString } from "../vocabulary/table.ts";
 import { ipvsError, operationObject, transportFailureResult } from "./error-hints.ts";
 import type { ErrnoName } from "./errors.ts";
 import { errnoName, IpvsError, IpvsTimeoutError, IpvsUnavailableError } from "./errors.ts";

@@ -3,7 +3,7 @@
  * dump (several destination lists at once, entry-by-entry decoding) and FakeIpvsKernel its own
  * simulation; readTableByListing() is the generic fallback for another implementation.
  */
-import type { KernelSnapshot, KernelTable } from "../model/table.ts";
+import type { KernelSnapshot, KernelTable } from "../vocabulary/table.ts";
 import type { IpvsKernel } from "./ipvs-kernel.ts";
 
 /** The decodable table only (tests, benchmarks, the ipvsadm cross-check). */

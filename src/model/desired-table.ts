@@ -3,7 +3,7 @@
  * Plain kernel values (IpvsService / IpvsDestination) plus where each entry came from and the
  * per-service policies diff() needs.
  */
-import type { IpvsDestination, IpvsService, IpvsTableEntry } from "./table.ts";
+import type { IpvsDestination, IpvsService, IpvsTableEntry } from "../vocabulary/table.ts";
 
 /** Repair: converge the kernel to the desired table. Report: observe-only (report drift, change nothing). */
 export type DriftPolicy = "Repair" | "Report";

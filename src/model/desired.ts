@@ -76,8 +76,18 @@ import {
   validateRealServer,
   validateVirtualService,
 } from "../api/v1alpha1/index.ts";
+import { ipFamily, ipv4MaskToNumber } from "../vocabulary/addresses.ts";
+import { sortTable } from "../vocabulary/order.ts";
+import {
+  type DestinationConfig,
+  destinationKeyString,
+  type Family,
+  NO_TUNNEL,
+  type ServiceConfig,
+  type ServiceKey,
+  serviceKeyString,
+} from "../vocabulary/table.ts";
 import type { DesiredDestination, DesiredEntry, DesiredTable, ObjectSource } from "./desired-table.ts";
-import { ipFamily, ipv4MaskToNumber } from "./ip.ts";
 import {
   type CoreObjectIndex,
   canonicalAddress,
@@ -91,16 +101,6 @@ import {
 } from "./kube-objects.ts";
 import { normalizeProblems, type Problem, type ProblemObject } from "./problems.ts";
 import { type HealthState, type HealthTarget, healthKey, type NodeInfo, type Snapshot } from "./snapshot.ts";
-import { sortTable } from "./sort.ts";
-import {
-  type DestinationConfig,
-  destinationKeyString,
-  type Family,
-  NO_TUNNEL,
-  type ServiceConfig,
-  type ServiceKey,
-  serviceKeyString,
-} from "./table.ts";
 
 export interface DesiredResult {
   table: DesiredTable;

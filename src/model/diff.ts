@@ -28,12 +28,10 @@
  *
  * Pure: no I/O, no clock (`now`, in milliseconds, is an argument), never throws on well-typed input.
  */
-import type { DesiredDestination, DesiredEntry, DesiredService, DesiredTable } from "./desired-table.ts";
-import { DEFAULT_DRAIN_TIMEOUT_SECONDS, type DrainEntry, decideDrain, drainKey } from "./drain.ts";
-import { numberToIpv4Mask } from "./ip.ts";
-import { type OwnershipScope, ownershipRule } from "./ownership.ts";
-import type { Operation } from "./plan.ts";
-import { compareServiceKey, sortTable } from "./sort.ts";
+
+import { numberToIpv4Mask } from "../vocabulary/addresses.ts";
+import type { Operation } from "../vocabulary/operations.ts";
+import { compareServiceKey, sortTable } from "../vocabulary/order.ts";
 import {
   destinationKeyString,
   type IpvsDestination,
@@ -45,7 +43,10 @@ import {
   type ServiceKey,
   serviceKeyString,
   type UndecodableEntry,
-} from "./table.ts";
+} from "../vocabulary/table.ts";
+import type { DesiredDestination, DesiredEntry, DesiredService, DesiredTable } from "./desired-table.ts";
+import { DEFAULT_DRAIN_TIMEOUT_SECONDS, type DrainEntry, decideDrain, drainKey } from "./drain.ts";
+import { type OwnershipScope, ownershipRule } from "./ownership.ts";
 
 export type DriftKind = "Missing" | "Unexpected" | "Modified" | "Foreign";
 export type DriftAction = "Repaired" | "Reported" | "Ignored";

@@ -17,7 +17,7 @@
  *
  * Pure: `now` (milliseconds) is an argument.
  */
-import type { KernelDestination } from "./table.ts";
+import type { KernelDestination } from "../vocabulary/table.ts";
 
 export interface DrainEntry {
   /** serviceKeyString() of the service. */

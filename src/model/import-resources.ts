@@ -23,10 +23,10 @@ import {
   validateRealServer,
   validateVirtualService,
 } from "../api/v1alpha1/index.ts";
-import { isContiguousIpv4Mask, numberToIpv4Mask } from "./ip.ts";
+import { isContiguousIpv4Mask, numberToIpv4Mask } from "../vocabulary/addresses.ts";
+import type { DestinationConfig, IpvsDestination, IpvsService, IpvsTable } from "../vocabulary/table.ts";
+import { destinationKeyString, serviceKeyString } from "../vocabulary/table.ts";
 import { compareDestinationsCanonical, compareServicesCanonical } from "./ipvsadm-text.ts";
-import type { DestinationConfig, IpvsDestination, IpvsService, IpvsTable } from "./table.ts";
-import { destinationKeyString, serviceKeyString } from "./table.ts";
 
 export const IMPORT_API_VERSION = "ipvs.dev/v1alpha1";
 /** API limits the import must respect (see src/api/v1alpha1). */

@@ -40,7 +40,14 @@
  * normalizeIpvsadmSave() sorts service blocks and destination lines into a canonical, always
  * well-defined order, so live output and rendered output can be compared in every case.
  */
-import { bytesToIp, canonicalIp, ipFamily, ipToBytes, ipv4MaskToNumber, numberToIpv4Mask } from "./ip.ts";
+import {
+  bytesToIp,
+  canonicalIp,
+  ipFamily,
+  ipToBytes,
+  ipv4MaskToNumber,
+  numberToIpv4Mask,
+} from "../vocabulary/addresses.ts";
 import type {
   DestinationConfig,
   DestinationKey,
@@ -56,8 +63,8 @@ import type {
   ServiceKey,
   TunnelChecksum,
   TunnelType,
-} from "./table.ts";
-import { NO_FLAGS, NO_TUNNEL, sameDestinationKey, serviceKeyString } from "./table.ts";
+} from "../vocabulary/table.ts";
+import { NO_FLAGS, NO_TUNNEL, sameDestinationKey, serviceKeyString } from "../vocabulary/table.ts";
 
 /** One thing in a text that ipvsadm would reject or that this parser could not understand. */
 export interface IpvsadmTextProblem {

@@ -15,10 +15,10 @@
  *   left to the caller, which ignores it.)
  * Pure: no I/O; never throws, whatever it is given.
  */
-import { canonicalIp, ipFamily } from "./ip.ts";
+import { canonicalIp, ipFamily } from "../vocabulary/addresses.ts";
+import { ipv4Value } from "../vocabulary/order.ts";
+import type { Family } from "../vocabulary/table.ts";
 import type { Snapshot } from "./snapshot.ts";
-import { ipv4Value } from "./sort.ts";
-import type { Family } from "./table.ts";
 
 /** The label of an EndpointSlice that names its Service. */
 export const SERVICE_NAME_LABEL = "kubernetes.io/service-name";

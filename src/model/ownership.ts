@@ -16,8 +16,8 @@
  * Malformed scope entries (a CIDR that does not parse, an inverted range) match nothing; they are
  * reported by ownershipScopeProblems() so configuration validation can name them.
  */
-import { ipFamily, ipToBytes } from "./ip.ts";
-import { type Family, type ServiceKey, serviceKeyString } from "./table.ts";
+import { ipFamily, ipToBytes } from "../vocabulary/addresses.ts";
+import { type Family, type ServiceKey, serviceKeyString } from "../vocabulary/table.ts";
 
 export interface FwmarkRange {
   /** Inclusive bounds. */

@@ -27,9 +27,9 @@ import type { DesiredTable } from "../model/desired-table.ts";
 import { type DiffResult, type DriftItem, diff } from "../model/diff.ts";
 import { type DrainEntry, drainKey } from "../model/drain.ts";
 import { type FwmarkRange, ownershipRule } from "../model/ownership.ts";
-import { type Operation, operationServiceKey } from "../model/plan.ts";
-import { destinationKeyString, type KernelSnapshot, serviceKeyString } from "../model/table.ts";
 import type { Logger } from "../observability/logger.ts";
+import { type Operation, operationServiceKey } from "../vocabulary/operations.ts";
+import { destinationKeyString, type KernelSnapshot, serviceKeyString } from "../vocabulary/table.ts";
 import { NO_LOCK, type NodeLock } from "./node-lock.ts";
 import { emptyJournal, type Journal, type JournalStore, sameJournal } from "./ownership-journal.ts";
 

@@ -10,7 +10,7 @@ import { IpvsDecodeError, IpvsUnavailableError } from "../../src/kernel/errors.t
 import { FakeIpvsKernel } from "../../src/kernel/fake-kernel.ts";
 import { readKernelTable } from "../../src/kernel/read-kernel-table.ts";
 import { renderIpvsadmSave } from "../../src/model/ipvsadm-text.ts";
-import { NO_FLAGS } from "../../src/model/table.ts";
+import { NO_FLAGS } from "../../src/vocabulary/table.ts";
 import { captureOutput } from "./run-cli.ts";
 
 type Command = typeof applyCommand;

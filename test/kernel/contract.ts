@@ -9,7 +9,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { IpvsError } from "../../src/kernel/errors.ts";
 import type { IpvsKernel } from "../../src/kernel/ipvs-kernel.ts";
-import type { Operation } from "../../src/model/plan.ts";
+import type { Operation } from "../../src/vocabulary/operations.ts";
 import type {
   DestinationConfig,
   IpvsDestination,
@@ -17,14 +17,14 @@ import type {
   KernelService,
   ServiceConfig,
   ServiceKey,
-} from "../../src/model/table.ts";
+} from "../../src/vocabulary/table.ts";
 import {
   IPVS_SCHEDULERS,
   NO_FLAGS,
   NO_TUNNEL,
   sameServiceKey,
   serviceKeyString,
-} from "../../src/model/table.ts";
+} from "../../src/vocabulary/table.ts";
 
 export interface KernelContractOptions {
   /** Schedulers the kernel under test has (default: all of a 6.1 kernel, i.e. without twos). */

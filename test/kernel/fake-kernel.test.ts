@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { IpvsError, IpvsTimeoutError } from "../../src/kernel/errors.ts";
 import { FakeIpvsKernel } from "../../src/kernel/fake-kernel.ts";
-import type { Operation } from "../../src/model/plan.ts";
-import type { IpvsService, ServiceKey } from "../../src/model/table.ts";
-import { NO_FLAGS, NO_TUNNEL } from "../../src/model/table.ts";
+import type { Operation } from "../../src/vocabulary/operations.ts";
+import type { IpvsService, ServiceKey } from "../../src/vocabulary/table.ts";
+import { NO_FLAGS, NO_TUNNEL } from "../../src/vocabulary/table.ts";
 import { defineKernelContract, KERNEL_6_1_SCHEDULERS } from "./contract.ts";
 
 defineKernelContract("FakeIpvsKernel", async () => new FakeIpvsKernel({ schedulers: KERNEL_6_1_SCHEDULERS }));

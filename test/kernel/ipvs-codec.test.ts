@@ -34,10 +34,10 @@ import {
   serviceAttr,
   setConfigRequest,
 } from "../../src/kernel/ipvs-codec.ts";
-import { canonicalIp } from "../../src/model/ip.ts";
-import type { Operation } from "../../src/model/plan.ts";
-import type { IpvsDestination, IpvsService, ServiceKey } from "../../src/model/table.ts";
-import { NO_FLAGS } from "../../src/model/table.ts";
+import { canonicalIp } from "../../src/vocabulary/addresses.ts";
+import type { Operation } from "../../src/vocabulary/operations.ts";
+import type { IpvsDestination, IpvsService, ServiceKey } from "../../src/vocabulary/table.ts";
+import { NO_FLAGS } from "../../src/vocabulary/table.ts";
 import { attributeDataAt } from "./attribute-at.ts";
 
 // Golden bytes are written for a little-endian host (x86_64, arm64): netlink integers are host order.

@@ -28,9 +28,9 @@ import {
 import type { RawSocket } from "../../src/kernel/netlink-kernel.ts";
 import { batchSizeFor, MAX_BATCH_SIZE, NetlinkIpvsKernel } from "../../src/kernel/netlink-kernel.ts";
 import { readKernelTable } from "../../src/kernel/read-kernel-table.ts";
-import type { Operation } from "../../src/model/plan.ts";
-import type { IpvsService, ServiceKey } from "../../src/model/table.ts";
-import { NO_FLAGS, NO_TUNNEL } from "../../src/model/table.ts";
+import type { Operation } from "../../src/vocabulary/operations.ts";
+import type { IpvsService, ServiceKey } from "../../src/vocabulary/table.ts";
+import { NO_FLAGS, NO_TUNNEL } from "../../src/vocabulary/table.ts";
 import { attributeDataAt } from "./attribute-at.ts";
 
 type AddressKey = Extract<ServiceKey, { kind: "address" }>;

@@ -13,8 +13,8 @@ import type { DesiredDestination, DesiredEntry, DesiredTable } from "../../src/m
 import { type DiffResult, diff } from "../../src/model/diff.ts";
 import { DEFAULT_DRAIN_TIMEOUT_SECONDS, type DrainEntry } from "../../src/model/drain.ts";
 import { isOwned, type OwnershipScope } from "../../src/model/ownership.ts";
-import type { Operation } from "../../src/model/plan.ts";
-import { sortTable } from "../../src/model/sort.ts";
+import type { Operation } from "../../src/vocabulary/operations.ts";
+import { sortTable } from "../../src/vocabulary/order.ts";
 import {
   type DestinationConfig,
   destinationKeyString,
@@ -27,7 +27,7 @@ import {
   type ServiceConfig,
   type ServiceKey,
   serviceKeyString,
-} from "../../src/model/table.ts";
+} from "../../src/vocabulary/table.ts";
 import { failures, kernelFrom, readTable, simulate } from "../support/simulate.ts";
 
 const RUNS = 200;

@@ -2,7 +2,7 @@
 import type { V1EndpointSlice, V1Endpoints, V1Service } from "@kubernetes/client-node";
 import type { DesiredResult } from "../../src/model/desired.ts";
 import type { Snapshot } from "../../src/model/snapshot.ts";
-import { destinationKeyString, serviceKeyString } from "../../src/model/table.ts";
+import { destinationKeyString, serviceKeyString } from "../../src/vocabulary/table.ts";
 
 export const NS = "edge";
 export const NODE = { name: "worker-1", labels: { "kubernetes.io/hostname": "worker-1", zone: "a" } };

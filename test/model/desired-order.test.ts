@@ -5,21 +5,21 @@
 import { isIPv4 } from "node:net";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { canonicalIp, ipToBytes } from "../../src/model/ip.ts";
 import {
   canonicalAddress,
   indexCoreObjects,
   objectMeta,
   SERVICE_NAME_LABEL,
 } from "../../src/model/kube-objects.ts";
+import { canonicalIp, ipToBytes } from "../../src/vocabulary/addresses.ts";
 import {
   compareAddress,
   compareDestinationKey,
   compareServiceKey,
   ipv4Value,
   sortTable,
-} from "../../src/model/sort.ts";
-import { type IpvsTableEntry, NO_FLAGS, NO_TUNNEL, type ServiceKey } from "../../src/model/table.ts";
+} from "../../src/vocabulary/order.ts";
+import { type IpvsTableEntry, NO_FLAGS, NO_TUNNEL, type ServiceKey } from "../../src/vocabulary/table.ts";
 
 // ---- reference implementations (the code before the fast paths) -----------------------------------
 

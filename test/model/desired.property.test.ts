@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { computeDesired } from "../../src/model/desired.ts";
 import { diff } from "../../src/model/diff.ts";
 import type { Snapshot } from "../../src/model/snapshot.ts";
-import { serviceKeyString } from "../../src/model/table.ts";
+import { serviceKeyString } from "../../src/vocabulary/table.ts";
 import { simulate } from "../support/simulate.ts";
 import { NODE, rs, service, slice, vs } from "./desired-fixtures.ts";
 

@@ -9,7 +9,7 @@ import {
   NO_TUNNEL,
   type ServiceConfig,
   type ServiceKey,
-} from "../../src/model/table.ts";
+} from "../../src/vocabulary/table.ts";
 
 export function tcp(address: string, port: number): ServiceKey {
   return { kind: "address", family: address.includes(":") ? "IPv6" : "IPv4", protocol: "TCP", address, port };

@@ -3,8 +3,8 @@
 import { describe, expect, it } from "vitest";
 import { decideDrain } from "../../src/model/drain.ts";
 import { isOwned, ownershipScopeProblems, parseCidr } from "../../src/model/ownership.ts";
-import { compareDestinationKey, compareServiceKey, sortTable } from "../../src/model/sort.ts";
-import { type ServiceKey, serviceKeyString } from "../../src/model/table.ts";
+import { compareDestinationKey, compareServiceKey, sortTable } from "../../src/vocabulary/order.ts";
+import { type ServiceKey, serviceKeyString } from "../../src/vocabulary/table.ts";
 import { kernelFrom, simulate } from "../support/simulate.ts";
 import { destinationConfig, fwmark, have, haveDest, serviceConfig, tcp, udp } from "./diff-fixtures.ts";
 

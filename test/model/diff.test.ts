@@ -3,7 +3,7 @@ import type { DesiredTable } from "../../src/model/desired-table.ts";
 import { type DiffResult, diff } from "../../src/model/diff.ts";
 import type { DrainEntry } from "../../src/model/drain.ts";
 import type { OwnershipScope } from "../../src/model/ownership.ts";
-import type { KernelTable, ServiceKey } from "../../src/model/table.ts";
+import type { KernelTable, ServiceKey } from "../../src/vocabulary/table.ts";
 import { fwmark, have, haveDest, NO_SCOPE, tcp, udp, want, wantDest } from "./diff-fixtures.ts";
 
 const NOW = 1_000_000;

@@ -8,7 +8,7 @@ import {
 } from "../../src/api/v1alpha1/index.ts";
 import { importResources, renderResourcesYaml } from "../../src/model/import-resources.ts";
 import { parseIpvsadmSave } from "../../src/model/ipvsadm-text.ts";
-import type { IpvsTable } from "../../src/model/table.ts";
+import type { IpvsTable } from "../../src/vocabulary/table.ts";
 
 function imported(text: string, opts = {}) {
   const parsed = parseIpvsadmSave(text);

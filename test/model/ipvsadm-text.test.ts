@@ -1,13 +1,13 @@
 import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { bytesToIp, canonicalIp } from "../../src/model/ip.ts";
 import {
   compareServicesLikeIpvsadm,
   normalizeIpvsadmSave,
   parseIpvsadmSave,
   renderIpvsadmSave,
 } from "../../src/model/ipvsadm-text.ts";
+import { bytesToIp, canonicalIp } from "../../src/vocabulary/addresses.ts";
 import type {
   DestinationConfig,
   Family,
@@ -18,8 +18,8 @@ import type {
   ServiceConfig,
   ServiceFlags,
   ServiceKey,
-} from "../../src/model/table.ts";
-import { IPVS_SCHEDULERS, NO_FLAGS, NO_TUNNEL, serviceKeyString } from "../../src/model/table.ts";
+} from "../../src/vocabulary/table.ts";
+import { IPVS_SCHEDULERS, NO_FLAGS, NO_TUNNEL, serviceKeyString } from "../../src/vocabulary/table.ts";
 
 function svc(
   key: ServiceKey,

@@ -15,9 +15,9 @@ import { describe, expect, it } from "vitest";
 import { FakeIpvsKernel } from "../../src/kernel/fake-kernel.ts";
 import { readKernelTable } from "../../src/kernel/read-kernel-table.ts";
 import type { DesiredEntry } from "../../src/model/desired-table.ts";
-import { type ServiceKey, serviceKeyString } from "../../src/model/table.ts";
 import { MemoryJournalStore } from "../../src/reconcile/ownership-journal.ts";
 import { Reconciler } from "../../src/reconcile/reconciler.ts";
+import { type ServiceKey, serviceKeyString } from "../../src/vocabulary/table.ts";
 import { service } from "../support/desired-builders.ts";
 import { MemoryNodeLock } from "../support/memory-lock.ts";
 

@@ -3,9 +3,9 @@ import { FakeIpvsKernel } from "../../src/kernel/fake-kernel.ts";
 import type { IpvsKernel } from "../../src/kernel/ipvs-kernel.ts";
 import { readKernelTable } from "../../src/kernel/read-kernel-table.ts";
 import type { DesiredDestination, DesiredEntry, DesiredTable } from "../../src/model/desired-table.ts";
-import { NO_FLAGS, NO_TUNNEL, type ServiceKey } from "../../src/model/table.ts";
 import { type JournalStore, MemoryJournalStore } from "../../src/reconcile/ownership-journal.ts";
 import { Reconciler, type SyncInput } from "../../src/reconcile/reconciler.ts";
+import { NO_FLAGS, NO_TUNNEL, type ServiceKey } from "../../src/vocabulary/table.ts";
 
 const key = (address: string, port = 80): ServiceKey => ({
   kind: "address",

@@ -1,6 +1,6 @@
 /** Small builders of desired tables for reconciler tests. */
 import type { DesiredDestination, DesiredEntry } from "../../src/model/desired-table.ts";
-import { NO_FLAGS, NO_TUNNEL, type ServiceKey } from "../../src/model/table.ts";
+import { NO_FLAGS, NO_TUNNEL, type ServiceKey } from "../../src/vocabulary/table.ts";
 
 export const tcpKey = (address: string, port = 80): ServiceKey => ({
   kind: "address",

@@ -10,8 +10,8 @@
 import { FakeIpvsKernel, type FakeIpvsKernelOptions } from "../../src/kernel/fake-kernel.ts";
 import type { OperationResult } from "../../src/kernel/ipvs-kernel.ts";
 import { readKernelTable } from "../../src/kernel/read-kernel-table.ts";
-import type { Operation } from "../../src/model/plan.ts";
-import type { KernelTable } from "../../src/model/table.ts";
+import type { Operation } from "../../src/vocabulary/operations.ts";
+import type { KernelTable } from "../../src/vocabulary/table.ts";
 
 /**
  * A fake kernel holding `table`. It refuses (throws) what the real kernel would refuse: a table that

@@ -14,9 +14,9 @@ import {
   MAX_BATCH_SIZE,
   NetlinkIpvsKernel,
 } from "../../../src/kernel/netlink-kernel.ts";
-import type { Operation } from "../../../src/model/plan.ts";
-import type { ServiceKey } from "../../../src/model/table.ts";
-import { NO_FLAGS } from "../../../src/model/table.ts";
+import type { Operation } from "../../../src/vocabulary/operations.ts";
+import type { ServiceKey } from "../../../src/vocabulary/table.ts";
+import { NO_FLAGS } from "../../../src/vocabulary/table.ts";
 
 /** The netlink package's socket, counting the requests of each datagram sent; `reportedRcvbuf` lies. */
 function countingSocket(recvBufferSize: number, sizes: number[], reportedRcvbuf?: number): () => RawSocket {

@@ -22,9 +22,9 @@ import {
   NLMSG,
 } from "../../../src/kernel/ipvs-codec.ts";
 import { NetlinkIpvsKernel } from "../../../src/kernel/netlink-kernel.ts";
-import type { Operation } from "../../../src/model/plan.ts";
-import type { IpvsDestination, IpvsService, ServiceKey } from "../../../src/model/table.ts";
-import { NO_FLAGS, NO_TUNNEL } from "../../../src/model/table.ts";
+import type { Operation } from "../../../src/vocabulary/operations.ts";
+import type { IpvsDestination, IpvsService, ServiceKey } from "../../../src/vocabulary/table.ts";
+import { NO_FLAGS, NO_TUNNEL } from "../../../src/vocabulary/table.ts";
 import { attributeDataAt } from "../../../test/kernel/attribute-at.ts";
 import { plainTable } from "./vm-helpers.ts";
 

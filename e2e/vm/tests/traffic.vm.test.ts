@@ -11,7 +11,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NetlinkIpvsKernel } from "../../../src/kernel/netlink-kernel.ts";
 import { readKernelTable } from "../../../src/kernel/read-kernel-table.ts";
-import type { ServiceKey } from "../../../src/model/table.ts";
+import type { ServiceKey } from "../../../src/vocabulary/table.ts";
 import { runCli } from "../../../test/cli/run-cli.ts";
 import { ipvsadm, scratch, writeManifest } from "./vm-helpers.ts";
 

@@ -3,8 +3,8 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { sortTable } from "../../../src/model/sort.ts";
-import type { IpvsTable, KernelTable } from "../../../src/model/table.ts";
+import { sortTable } from "../../../src/vocabulary/order.ts";
+import type { IpvsTable, KernelTable } from "../../../src/vocabulary/table.ts";
 
 /** Runs ipvsadm with the given arguments (and stdin), returning stdout; throws with stderr on failure. */
 export function ipvsadm(args: string[], input?: string): string {

@@ -1,6 +1,6 @@
 /** VirtualService: one IPVS virtual service (ipvsadm -A). */
 import { z } from "zod";
-import { IPVS_SCHEDULERS } from "../../model/table.ts";
+import { IPVS_SCHEDULERS } from "../../vocabulary/table.ts";
 import {
   API_GROUP_VERSION,
   apiIpFamily,

@@ -6,7 +6,7 @@
  * SCTP: IANA number order), address bytes, port; fwmark services by mark.
  * Destinations: IPv4 before IPv6, address bytes, port.
  */
-import { ipToBytes } from "./ip.ts";
+import { ipToBytes } from "./addresses.ts";
 import type {
   DestinationKey,
   Family,
