@@ -15,6 +15,7 @@
  * service name plus its address and port: `tcp-192-0-2-10-80-198-51-100-5-8080`. Names longer than
  * 63 characters are cut and get a hash suffix (`-` + 8 hex digits of the SHA-256 of the full name).
  */
+
 import { createHash } from "node:crypto";
 import { stringify } from "yaml";
 import {
@@ -24,9 +25,9 @@ import {
   validateVirtualService,
 } from "../api/v1alpha1/index.ts";
 import { isContiguousIpv4Mask, numberToIpv4Mask } from "../vocabulary/addresses.ts";
+import { compareDestinationKey, compareServiceKey } from "../vocabulary/order.ts";
 import type { DestinationConfig, IpvsDestination, IpvsService, IpvsTable } from "../vocabulary/table.ts";
 import { destinationKeyString, serviceKeyString } from "../vocabulary/table.ts";
-import { compareDestinationsCanonical, compareServicesCanonical } from "./ipvsadm-text.ts";
 
 export const IMPORT_API_VERSION = "ipvs.dev/v1alpha1";
 /** API limits the import must respect (see src/api/v1alpha1). */
@@ -63,7 +64,7 @@ export function importResources(table: IpvsTable, opts: ImportOptions = {}): Imp
   const objects: Record<string, unknown>[] = [];
   const problems: ImportProblem[] = [];
   const used = new Set<string>();
-  const entries = [...table].sort((a, b) => compareServicesCanonical(a.service.key, b.service.key));
+  const entries = [...table].sort((a, b) => compareServiceKey(a.service.key, b.service.key));
   for (const entry of entries) {
     const subject = serviceKeyString(entry.service.key);
     const spec = virtualServiceSpec(entry.service, (message) => problems.push({ subject, message }));
@@ -78,7 +79,7 @@ export function importResources(table: IpvsTable, opts: ImportOptions = {}): Imp
     const key = entry.service.key;
     const servicePort = key.kind === "address" ? key.port : 0;
     const dests: { dest: IpvsDestination; forwarding: ForwardingSpec; port: number | undefined }[] = [];
-    const sorted = [...entry.destinations].sort((a, b) => compareDestinationsCanonical(a.key, b.key));
+    const sorted = [...entry.destinations].sort((a, b) => compareDestinationKey(a.key, b.key));
     for (const dest of sorted) {
       const destSubject = `${subject} -> ${destinationKeyString(dest.key)}`;
       const problem = (message: string) => problems.push({ subject: destSubject, message });
@@ -175,7 +176,7 @@ function reportLeftOutDestinations(
   destinations: readonly IpvsDestination[],
   problems: ImportProblem[],
 ): void {
-  const sorted = [...destinations].sort((a, b) => compareDestinationsCanonical(a.key, b.key));
+  const sorted = [...destinations].sort((a, b) => compareDestinationKey(a.key, b.key));
   for (const dest of sorted) {
     problems.push({
       subject: `${subject} -> ${destinationKeyString(dest.key)}`,

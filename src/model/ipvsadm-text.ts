@@ -40,6 +40,7 @@
  * normalizeIpvsadmSave() sorts service blocks and destination lines into a canonical, always
  * well-defined order, so live output and rendered output can be compared in every case.
  */
+
 import {
   bytesToIp,
   canonicalIp,
@@ -48,6 +49,7 @@ import {
   ipv4MaskToNumber,
   numberToIpv4Mask,
 } from "../vocabulary/addresses.ts";
+import { compareDestinationKey, compareServiceKey } from "../vocabulary/order.ts";
 import type {
   DestinationConfig,
   DestinationKey,
@@ -122,7 +124,7 @@ export function renderIpvsadmSave(table: IpvsTable, options: RenderIpvsadmOption
   const dump = options.tableOrder === "kernelDump";
   const input = dump
     ? [...table]
-    : [...table].sort((a, b) => compareServicesCanonical(a.service.key, b.service.key));
+    : [...table].sort((a, b) => compareServiceKey(a.service.key, b.service.key));
   const entries = ipvsadmSort(input, (a, b) => compareServicesLikeIpvsadm(a.service.key, b.service.key));
   const lines: string[] = [];
   for (const entry of entries) {
@@ -267,23 +269,6 @@ function compareBytes(x: Uint8Array, y: Uint8Array): number {
   return x.length - y.length;
 }
 
-/** A total order on service keys: address services, then fwmark; IPv4 before IPv6; TCP, UDP, SCTP; address; port. */
-export function compareServicesCanonical(a: ServiceKey, b: ServiceKey): number {
-  const markA = a.kind === "fwmark" ? a.fwmark >>> 0 : 0;
-  const markB = b.kind === "fwmark" ? b.fwmark >>> 0 : 0;
-  if (markA !== markB) return markA < markB ? -1 : 1;
-  if (a.family !== b.family) return FAMILY_NUMBER[a.family] - FAMILY_NUMBER[b.family];
-  if (a.kind === "fwmark" || b.kind === "fwmark") return 0;
-  if (a.protocol !== b.protocol) return PROTOCOL_NUMBER[a.protocol] - PROTOCOL_NUMBER[b.protocol];
-  return compareBytes(ipToBytes(a.address), ipToBytes(b.address)) || a.port - b.port;
-}
-
-/** A total order on destination keys: IPv4 before IPv6, address, port. */
-export function compareDestinationsCanonical(a: DestinationKey, b: DestinationKey): number {
-  if (a.family !== b.family) return FAMILY_NUMBER[a.family] - FAMILY_NUMBER[b.family];
-  return compareBytes(ipToBytes(a.address), ipToBytes(b.address)) || a.port - b.port;
-}
-
 /**
  * glibc's qsort for arrays it can copy (msort_with_tmp): top-down merge sort, left half n/2,
  * ties and "<= 0" taken from the left. Matters only when cmp is not a consistent order.
@@ -340,10 +325,9 @@ export function normalizeIpvsadmSave(text: string): string {
     else other.push(line);
   }
   const out: string[] = [];
-  for (const block of [...blocks.values()].sort((a, b) => compareServicesCanonical(a.key, b.key))) {
+  for (const block of [...blocks.values()].sort((a, b) => compareServiceKey(a.key, b.key))) {
     out.push(...block.lines);
-    for (const d of [...block.dests].sort((a, b) => compareDestinationsCanonical(a.key, b.key)))
-      out.push(d.line);
+    for (const d of [...block.dests].sort((a, b) => compareDestinationKey(a.key, b.key))) out.push(d.line);
   }
   out.push(...other);
   return out.map((l) => `${l}\n`).join("");

@@ -121,6 +121,8 @@ describe("importResources", () => {
           onePacket: true,
         },
       ],
+      // The one canonical order (src/vocabulary/order.ts): IPv4 before IPv6, then addresses before marks.
+      ["fwm-8", { firewallMark: 8, family: "IPv4", scheduler: "lc" }],
       [
         "tcp-2001-db8--10-80",
         {
@@ -136,7 +138,6 @@ describe("importResources", () => {
         "fwm-7-ipv6",
         { firewallMark: 7, family: "IPv6", scheduler: "rr", persistence: { timeoutSeconds: 360 } },
       ],
-      ["fwm-8", { firewallMark: 8, family: "IPv4", scheduler: "lc" }],
     ]);
     expectValid(objects);
   });
