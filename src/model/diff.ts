@@ -31,7 +31,7 @@
 
 import { numberToIpv4Mask } from "../vocabulary/addresses.ts";
 import type { Operation } from "../vocabulary/operations.ts";
-import { compareServiceKey, sortTable } from "../vocabulary/order.ts";
+import { sortByServiceKey, sortDestinations } from "../vocabulary/order.ts";
 import {
   destinationKeyString,
   type IpvsDestination,
@@ -120,7 +120,12 @@ export function diff(
   for (const u of options.undecodable ?? []) if (u.key) undecodableKeys.set(serviceKeyString(u.key), u);
   const desiredByKey = indexDesired(desired);
   const actualByKey = new Map<string, KernelTableEntry>();
-  for (const entry of sortTable(actual)) actualByKey.set(serviceKeyString(entry.service.key), entry);
+  for (const entry of actual) {
+    actualByKey.set(serviceKeyString(entry.service.key), {
+      service: entry.service,
+      destinations: sortDestinations(entry.destinations),
+    });
+  }
   const recorded = new Map<string, DrainEntry>();
   for (const d of drains) recorded.set(drainKey(d.service, d.destination), d);
 
@@ -138,7 +143,7 @@ export function diff(
   const keys = new Map<string, ServiceKey>();
   for (const [k, e] of desiredByKey) keys.set(k, e.service.key);
   for (const [k, e] of actualByKey) if (!keys.has(k)) keys.set(k, e.service.key);
-  const ordered = [...keys.entries()].sort((a, b) => compareServiceKey(a[1], b[1]));
+  const ordered = sortByServiceKey([...keys.entries()], (e) => e[1]);
 
   for (const [k] of ordered) {
     const want = desiredByKey.get(k);
@@ -277,17 +282,17 @@ function keepRecordedDrains(ctx: ServiceContext, have: KernelTableEntry): void {
  * a destination listed twice keeps its first occurrence in canonical order.
  */
 function indexDesired(desired: DesiredTable): Map<string, DesiredEntry> {
-  const bySource = [...desired].sort((a, b) => {
-    const x = `${a.service.source.namespace}/${a.service.source.name}`;
-    const y = `${b.service.source.namespace}/${b.service.source.name}`;
-    return x < y ? -1 : x > y ? 1 : 0;
-  });
-  const out = new Map<string, DesiredEntry>();
-  for (const entry of sortTable(bySource)) {
+  const winners = new Map<string, { entry: DesiredEntry; source: string }>();
+  for (const entry of desired) {
     const k = serviceKeyString(entry.service.key);
-    if (out.has(k)) continue;
+    const source = `${entry.service.source.namespace}/${entry.service.source.name}`;
+    const current = winners.get(k);
+    if (!current || source < current.source) winners.set(k, { entry, source });
+  }
+  const out = new Map<string, DesiredEntry>();
+  for (const [k, { entry }] of winners) {
     const seen = new Set<string>();
-    const destinations = entry.destinations.filter((d) => {
+    const destinations = sortDestinations(entry.destinations).filter((d) => {
       const dk = destinationKeyString(d.key);
       if (seen.has(dk)) return false;
       seen.add(dk);

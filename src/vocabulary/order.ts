@@ -125,6 +125,16 @@ export function sortTable<S extends IpvsService, D extends IpvsDestination>(
   return sortBy(entries, (e) => serviceSortKey(e.service.key), compareServiceSortKeys);
 }
 
+/** Destinations in canonical order (each key computed once). */
+export function sortDestinations<D extends IpvsDestination>(destinations: readonly D[]): D[] {
+  return sortBy(destinations, (d) => destinationSortKey(d.key), compareDestinationSortKeys);
+}
+
+/** Items in the canonical order of their service keys (each key computed once). */
+export function sortByServiceKey<T>(items: readonly T[], key: (item: T) => ServiceKey): T[] {
+  return sortBy(items, (item) => serviceSortKey(key(item)), compareServiceSortKeys);
+}
+
 function sortBy<T, K>(items: readonly T[], key: (item: T) => K, compare: (a: K, b: K) => number): T[] {
   const decorated = items.map((item) => ({ item, key: key(item) }));
   decorated.sort((x, y) => compare(x.key, y.key));
