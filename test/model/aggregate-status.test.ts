@@ -1,0 +1,161 @@
+import { describe, expect, it } from "vitest";
+import {
+  aggregateRealServerStatus,
+  aggregateVirtualServiceStatus,
+  indexNodeReports,
+} from "../../src/model/aggregate-status.ts";
+import { problemKey, syncEvents } from "../../src/model/sync-events.ts";
+
+const t = (s: number) => new Date(Date.UTC(2026, 11, 1, 12, 0, s));
+const node = (
+  name: string,
+  entries: { name: string; programmed: boolean; drifted?: boolean; message?: string }[],
+) => ({
+  node: name,
+  status: {
+    services: 0,
+    destinations: 0,
+    virtualServices: entries.map((e) => ({ message: "", ...e })),
+  } as never,
+});
+
+describe("aggregate status", () => {
+  it("counts nodes and follows kstatus: Reconciling while some selected nodes lag, Ready when all programmed", () => {
+    const views = indexNodeReports([
+      node("a", [{ name: "demo/web", programmed: true }]),
+      node("b", [{ name: "demo/web", programmed: false, message: "add service TCP ...: ENOENT" }]),
+    ]);
+    const ref = { namespace: "demo", name: "web", generation: 3 };
+    const lagging = aggregateVirtualServiceStatus(
+      ref,
+      views.get("demo/web"),
+      undefined,
+      t(0),
+      "192.0.2.1:80",
+    );
+    const byType = (s: typeof lagging) =>
+      Object.fromEntries((s.conditions ?? []).map((c) => [c.type, c.status]));
+    expect(lagging.nodes).toEqual({ selected: 2, programmed: 1, drifted: 0, summary: "1/2" });
+    expect(byType(lagging)).toMatchObject({
+      Ready: "False",
+      Reconciling: "True",
+      Stalled: "False",
+      Accepted: "True",
+    });
+    expect(lagging.observedGeneration).toBe(3);
+    const done = aggregateVirtualServiceStatus(
+      ref,
+      indexNodeReports([
+        node("a", [{ name: "demo/web", programmed: true }]),
+        node("b", [{ name: "demo/web", programmed: true }]),
+      ]).get("demo/web"),
+      lagging,
+      t(10),
+    );
+    expect(byType(done)).toMatchObject({ Ready: "True", Reconciling: "False", Programmed: "True" });
+    const readyOld = lagging.conditions!.find((c) => c.type === "Accepted")!.lastTransitionTime;
+    expect(done.conditions!.find((c) => c.type === "Accepted")!.lastTransitionTime).toBe(readyOld);
+    expect(done.conditions!.find((c) => c.type === "Ready")!.lastTransitionTime).toBe("2026-12-01T12:00:10Z");
+  });
+
+  it("is Stalled when a node refuses the object, and counts drifted nodes", () => {
+    const views = indexNodeReports([
+      node("a", [
+        {
+          name: "demo/bad",
+          programmed: false,
+          message: "Invalid: VirtualService demo/bad spec.port: too big",
+        },
+      ]),
+      node("b", [{ name: "demo/web", programmed: true, drifted: true }]),
+    ]);
+    const bad = aggregateVirtualServiceStatus(
+      { namespace: "demo", name: "bad", generation: 1 },
+      views.get("demo/bad"),
+      undefined,
+      t(0),
+    );
+    expect(bad.conditions!.find((c) => c.type === "Stalled")).toMatchObject({
+      status: "True",
+      reason: "Invalid",
+    });
+    const web = aggregateVirtualServiceStatus(
+      { namespace: "demo", name: "web", generation: 1 },
+      views.get("demo/web"),
+      undefined,
+      t(0),
+    );
+    expect(web.nodes?.drifted).toBe(1);
+    expect(web.conditions!.find((c) => c.type === "Drifted")?.status).toBe("True");
+  });
+
+  it("gives a RealServer its phase from its VirtualService and its own spec", () => {
+    const view = indexNodeReports([node("a", [{ name: "demo/web", programmed: true }])]).get("demo/web");
+    expect(
+      aggregateRealServerStatus(
+        { namespace: "demo", name: "a", generation: 2, enabled: true },
+        view,
+        undefined,
+        t(0),
+      ).phase,
+    ).toBe("Active");
+    expect(
+      aggregateRealServerStatus(
+        { namespace: "demo", name: "a", generation: 2, enabled: false },
+        view,
+        undefined,
+        t(0),
+      ).phase,
+    ).toBe("Disabled");
+    expect(
+      aggregateRealServerStatus(
+        { namespace: "demo", name: "a", generation: 2, enabled: true },
+        undefined,
+        undefined,
+        t(0),
+      ).phase,
+    ).toBe("Pending");
+  });
+});
+
+describe("sync events", () => {
+  it("reports repaired drift and failures per VirtualService, and a problem only when it is new", () => {
+    const owners = new Map([["TCP 192.0.2.1:80", "demo/web"]]);
+    const problem = {
+      kind: "Invalid" as const,
+      object: { kind: "RealServer" as const, namespace: "demo", name: "rs" },
+      field: "spec.port",
+      message: "bad",
+    };
+    const events = syncEvents(
+      {
+        drift: [
+          {
+            kind: "Modified",
+            service: "TCP 192.0.2.1:80",
+            destination: "198.51.100.1:80",
+            field: "weight",
+            expected: "1",
+            actual: "0",
+            action: "Repaired",
+          },
+        ],
+        failures: [{ virtualService: "demo/web", message: "add destination ...: EINVAL" }],
+        problems: [problem],
+        owners,
+      },
+      new Set(),
+    );
+    expect(events.map((e) => `${e.type} ${e.reason} ${e.regarding.kind}/${e.regarding.name}`)).toEqual([
+      "Normal DriftRepaired VirtualService/web",
+      "Warning ApplyFailed VirtualService/web",
+      "Warning Invalid RealServer/rs",
+    ]);
+    expect(events[0]!.note).toBe(
+      "1 differences repaired: Modified TCP 192.0.2.1:80 -> 198.51.100.1:80 weight 0 -> 1",
+    );
+    expect(
+      syncEvents({ drift: [], failures: [], problems: [problem], owners }, new Set([problemKey(problem)])),
+    ).toEqual([]);
+  });
+});
