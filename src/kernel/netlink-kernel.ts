@@ -177,7 +177,15 @@ interface Call {
   readonly object: string;
   readonly request: GenlRequest;
   readonly op?: Operation;
+  /** A longer silence allowed for this request (the kernel answers some only after slow work). */
+  readonly timeoutMs?: number;
 }
+
+/**
+ * Stopping a sync daemon waits for its kernel thread to exit (kthread_stop), and starting one for it to
+ * bind its socket: seconds under load, over 10 s in an emulated VM. Their answers get this long.
+ */
+const DAEMON_TIMEOUT_MS = 60_000;
 
 /** The Call of a plan operation: the object's text is only needed for an error, so it is built then. */
 class OperationCall implements Call {
@@ -428,13 +436,15 @@ export class NetlinkIpvsKernel implements IpvsKernel {
   startDaemon(config: SyncDaemonConfig): Promise<void> {
     return this.#exclusive(async () => {
       const object = `${config.state} sync daemon on ${config.interface}`;
-      await this.#call(this.#encode("startDaemon", object, () => newDaemonRequest(config)));
+      const call = this.#encode("startDaemon", object, () => newDaemonRequest(config));
+      await this.#call({ ...call, timeoutMs: Math.max(this.#timeoutMs, DAEMON_TIMEOUT_MS) });
     });
   }
 
   stopDaemon(state: SyncDaemonState): Promise<void> {
     return this.#exclusive(async () => {
-      await this.#call(this.#encode("stopDaemon", `${state} sync daemon`, () => delDaemonRequest(state)));
+      const call = this.#encode("stopDaemon", `${state} sync daemon`, () => delDaemonRequest(state));
+      await this.#call({ ...call, timeoutMs: Math.max(this.#timeoutMs, DAEMON_TIMEOUT_MS) });
     });
   }
 
@@ -824,6 +834,7 @@ export class NetlinkIpvsKernel implements IpvsKernel {
    */
   #exchange(calls: Call[], familyId: number, ackEach: boolean): Promise<Outcome> {
     const first = calls[0]!;
+    const timeoutMs = Math.max(this.#timeoutMs, ...calls.map((c) => c.timeoutMs ?? 0));
     let socket: RawSocket;
     try {
       socket = this.#open();
@@ -865,11 +876,11 @@ export class NetlinkIpvsKernel implements IpvsKernel {
           first.operation,
           first.object,
           "ETIMEDOUT",
-          `no reply from the kernel for ${this.#timeoutMs} ms${what}; the netlink socket is reopened`,
+          `no reply from the kernel for ${timeoutMs} ms${what}; the netlink socket is reopened`,
         );
         finish(error);
         this.#reset(error);
-      }, this.#timeoutMs);
+      }, timeoutMs);
       this.#failPending = (error) => finish(error);
       let received = 0;
       this.#progress = () => {
