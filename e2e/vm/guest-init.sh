@@ -29,7 +29,7 @@ mount -t 9p -o "$opts,ro,cache=loose" hostroot /mnt/root || fail "mount of the h
 mount -t 9p -o "$opts" job /job || fail "mount of the job folder (9p) failed"
 [ -f /job/vm.env ] || fail "no vm.env in the job folder"
 # shellcheck disable=SC1091
-. /job/vm.env # VM_JOB_DIR VM_PROJECT_DIR VM_NO_IPVS VM_IPVS_PRELOAD VM_BLOCK_MODULES VM_PROJECT_RW
+. /job/vm.env # VM_JOB_DIR VM_PROJECT_DIR VM_NO_IPVS VM_IPVS_PRELOAD VM_BLOCK_MODULES VM_PROJECT_RW VM_API_PORT
 mkdir -p /job/result 2>/dev/null
 
 # Make modules unavailable for this run: delete the files and rebuild the indexes.
@@ -68,6 +68,11 @@ echo 0 >/proc/sys/net/ipv6/conf/default/accept_dad
 modprobe dummy numdummies=0 && ip link add dummy0 type dummy && ip link set dummy0 up &&
   ip addr add 192.0.2.1/24 dev dummy0 && ip -6 addr add 2001:db8::1/64 dev dummy0 ||
   fail "dummy0 setup"
+
+# A network card only when the host forwards its API server (run-in-vm.sh VM_API_PORT).
+if [ -n "${VM_API_PORT:-}" ]; then
+  modprobe virtio_net && ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 || fail "eth0 setup"
+fi
 
 # The chroot: host root plus kernel file systems, tmpfs /tmp, the writable job folder
 # at its host path, the initramfs module tree at /lib/modules/<kver> (overlay on /usr/lib).

@@ -28,7 +28,7 @@ as_root() {
 }
 
 # --- 1. host packages ------------------------------------------------------------
-packages=(qemu-system-x86 busybox-static cpio kmod ipvsadm)
+packages=(qemu-system-x86 busybox-static cpio kmod ipvsadm socat)
 installed=" $(dpkg-query -W -f='${db:Status-Status} ${Package}\n' "${packages[@]}" 2>/dev/null |
   awk '$1 == "installed" { printf "%s ", $2 }' || true)"
 missing=()
@@ -119,6 +119,8 @@ moddir="$kdir/lib/modules/$kver"
 wanted=(
   # transport for the 9p root and the job folder, entropy, overlay for /usr/lib in the chroot
   virtio_pci 9pnet_virtio 9p virtio_rng overlay
+  # the network card of demo:cluster (qemu user-mode network, VM_API_PORT)
+  virtio_net
   # libcrc32c needs crc32c, which it only names as a soft dependency
   crc32c_generic libcrc32c
   # tunnels, GUE, GRE, test interfaces

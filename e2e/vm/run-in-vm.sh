@@ -65,6 +65,7 @@ VM_NO_IPVS='${VM_NO_IPVS:-0}'
 VM_IPVS_PRELOAD='${VM_IPVS_PRELOAD:-1}'
 VM_BLOCK_MODULES='${VM_BLOCK_MODULES:-}'
 VM_PROJECT_RW='${VM_PROJECT_RW:-0}'
+VM_API_PORT='${VM_API_PORT:-}'
 EOF
 {
   echo "export PATH=$(q "$project/node_modules/.bin"):/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -95,6 +96,16 @@ args=(
   -virtfs "local,path=$job,mount_tag=job,security_model=none,multidevs=remap"
   -device virtio-rng-pci
 )
+# VM_API_PORT: a network card on qemu's user-mode network, restricted (no route out), with one
+# forward: the guest's 10.0.2.100:443 reaches the host's 127.0.0.1:$VM_API_PORT (a local API server).
+# The `cmd:` form starts one socat per guest connection; the `tcp:` form would multiplex every guest
+# connection onto one host connection (TLS sessions then break with "invalid session id").
+if [[ -n "${VM_API_PORT:-}" ]]; then
+  [[ "$VM_API_PORT" =~ ^[0-9]+$ ]] || die "VM_API_PORT must be a port number"
+  command -v socat >/dev/null || die "VM_API_PORT needs socat (e2e/vm/prepare.sh installs it)"
+  args+=(-netdev "user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:443-cmd:socat - TCP:127.0.0.1:$VM_API_PORT"
+    -device virtio-net-pci,netdev=n0)
+fi
 if [[ "${VM_PROJECT_RW:-0}" == 1 ]]; then
   args+=(-virtfs "local,path=$project,mount_tag=project,security_model=none,multidevs=remap")
 fi

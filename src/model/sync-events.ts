@@ -35,6 +35,8 @@ export function syncEvents(input: SyncEventInput, alreadyReported: ReadonlySet<s
   const repaired = new Map<string, DriftItem[]>();
   for (const d of input.drift) {
     if (d.action !== "Repaired") continue;
+    // A whole service Missing is a creation (a new VirtualService), not drift worth an Event.
+    if (d.kind === "Missing" && d.destination === undefined) continue;
     const owner = input.owners.get(d.service);
     if (owner) repaired.set(owner, [...(repaired.get(owner) ?? []), d]);
   }

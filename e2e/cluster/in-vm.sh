@@ -1,0 +1,46 @@
+#!/bin/sh
+# Runs inside the test-bed VM (see run.sh): the agent talks to the host's kube-apiserver through
+# qemu's guestfwd (10.0.2.100:443 -> the host's loopback), programs the real kernel, repairs drift
+# made with ipvsadm, drains a deleted RealServer, and leaves the table as it is on SIGTERM.
+# $1: folder with kubeconfig, expected.ipvsadm and kubectl (a symlink to the built one).
+set -u
+d="$1"
+kubectl() { "$d/kubectl" --kubeconfig "$d/kubeconfig" "$@"; }
+step() { echo "--- $*"; }
+wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
+  limit=$1; what=$2; shift 2; i=0
+  while ! "$@" >/dev/null 2>&1; do
+    i=$((i + 1)); [ $i -gt $((limit * 2)) ] && {
+      echo "FAIL: $what (waited ${limit}s)"; ipvsadm -Sn | head -20; echo "--- agent log"; tail -c 3000 /tmp/agent.log; exit 1
+    }
+    sleep 0.5
+  done
+  echo "ok: $what (${i} polls)"
+}
+same_table() { ipvsadm -Sn | diff -q - "$d/expected.ipvsadm"; }
+step "the agent in the VM, the API server on the host"
+bin/ipvs-operator agent --kubeconfig "$d/kubeconfig" --node-name vm --http-address 127.0.0.1:9796 \
+  --resync-interval 5s --state-file /tmp/journal.json --aggregate-status true --lease-namespace default \
+  --log-level warn >/tmp/agent.log 2>&1 &
+agent=$!
+wait_for 90 "kubectl apply -f examples/ programmed exactly what plan -o ipvsadm predicts" same_table
+ipvsadm -Ln
+step "drift made with ipvsadm"
+ipvsadm -e -t 192.0.2.10:80 -r 198.51.100.10:8080 -m -w 7
+wait_for 30 "the drift repaired within one resync" same_table
+kubectl get events.events.k8s.io -n demo -o custom-columns=REASON:.reason,OBJECT:.regarding.name,NOTE:.note | grep DriftRepaired | head -3
+step "a deleted RealServer"
+kubectl -n demo delete realserver web-nat-b
+wait_for 60 "web-nat-b drained and deleted" sh -c '! ipvsadm -Sn | grep -q 198.51.100.11:8080'
+step "kubectl get ipvsvs,ipvsrs,ipvsnode"
+wait_for 60 "the status reports the node Ready" sh -c "\"$d/kubectl\" --kubeconfig \"$d/kubeconfig\" get ipvsnode vm -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}' | grep -q True"
+kubectl get ipvsvs -A
+kubectl get ipvsnode
+step "SIGTERM leaves the table as it is"
+before="$(ipvsadm -Sn)"
+kill -TERM $agent
+wait $agent
+[ "$(ipvsadm -Sn)" = "$before" ] || { echo "FAIL: the table changed on SIGTERM"; exit 1; }
+echo "ok: the table is unchanged after SIGTERM"
+grep -i '"level":50' /tmp/agent.log | head -3
+echo "demo:cluster: all steps passed"
