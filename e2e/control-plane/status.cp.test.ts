@@ -103,6 +103,12 @@ describe("aggregated status (real API server, three agents)", () => {
     await until("one leader", () =>
       nodes.filter((n) => n.aggregator.isLeader).length === 1 ? true : undefined,
     );
+    // The aggregate counts the nodes that have reported the VirtualService in their IPVSNode: wait for
+    // all three (one that has not reported yet is not counted, so Ready can come before it).
+    await until("all three nodes counted", async () => {
+      const vs = JSON.parse(await cp.kubectlOk(["-n", ns, "get", "virtualservice", "web", "-o", "json"]));
+      return vs.status?.nodes?.selected === 3 && vs.status?.nodes?.programmed === 3 ? true : undefined;
+    });
     await cp.kubectlOk(["-n", ns, "wait", "--for=condition=Ready", "virtualservice/web", "--timeout=60s"]);
     const vs = JSON.parse(await cp.kubectlOk(["-n", ns, "get", "virtualservice", "web", "-o", "json"]));
     expect(vs.status.observedGeneration).toBe(vs.metadata.generation);
