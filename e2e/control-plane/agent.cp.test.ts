@@ -18,28 +18,10 @@ import { IpvsNodeStatusWriter } from "../../src/kube/ipvs-node-writer.ts";
 import { KubernetesSource, loadKubeConfig } from "../../src/kube/kubernetes-source.ts";
 import { renderIpvsadmSave } from "../../src/model/ipvsadm-text.ts";
 import { createRootLogger } from "../../src/observability/logger.ts";
+import { until } from "../../test/support/until.ts";
 import { useControlPlane } from "./use-control-plane.ts";
 
 const cp = useControlPlane();
-
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | undefined> | T | undefined,
-  limitMs = 30_000,
-): Promise<T> {
-  const end = Date.now() + limitMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > end) throw new Error(`gave up waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 interface Running {
   agent: Agent;

@@ -16,24 +16,14 @@ import { IpvsNodeStatusWriter } from "../../src/kube/ipvs-node-writer.ts";
 import { KubernetesSource, loadKubeConfig } from "../../src/kube/kubernetes-source.ts";
 import { renderIpvsadmSave } from "../../src/model/ipvsadm-text.ts";
 import { createRootLogger } from "../../src/observability/logger.ts";
+import { until as waitFor } from "../../test/support/until.ts";
 import { type FaultProxy, startFaultProxy } from "./fault-proxy.ts";
 import { useControlPlane } from "./use-control-plane.ts";
 
 const cp = useControlPlane();
 
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | undefined> | T | undefined,
-  limitMs = 60_000,
-): Promise<T> {
-  const end = Date.now() + limitMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > end) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const until = <T>(what: string, probe: () => Promise<T | undefined> | T | undefined, limitMs = 60_000) =>
+  waitFor(what, probe, limitMs);
 
 const rs = (ns: string, name: string, address: string) =>
   `apiVersion: ipvs.dev/v1alpha1\nkind: RealServer\nmetadata: {name: ${name}, namespace: ${ns}}\nspec: {virtualServiceRef: {name: web}, address: ${address}, port: 8080}\n`;

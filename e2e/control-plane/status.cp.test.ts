@@ -15,29 +15,14 @@ import { IpvsNodeStatusWriter } from "../../src/kube/ipvs-node-writer.ts";
 import { KubernetesSource, loadKubeConfig } from "../../src/kube/kubernetes-source.ts";
 import { StatusAggregator } from "../../src/kube/status-aggregator.ts";
 import { createRootLogger } from "../../src/observability/logger.ts";
+import { until as waitFor } from "../../test/support/until.ts";
 import { useControlPlane } from "./use-control-plane.ts";
 
 const cp = useControlPlane();
 const NODES = ["agg-a", "agg-b", "agg-c"];
 
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | undefined> | T | undefined,
-  limitMs = 40_000,
-): Promise<T> {
-  const end = Date.now() + limitMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > end) throw new Error(`gave up waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const until = <T>(what: string, probe: () => Promise<T | undefined> | T | undefined, limitMs = 40_000) =>
+  waitFor(what, probe, limitMs);
 
 interface Node {
   agent: Agent;

@@ -13,7 +13,7 @@ import type { IPVSNodeStatus } from "../api/v1alpha1/ipvs-node.ts";
 import type { IpvsKernel } from "../kernel/ipvs-kernel.ts";
 import type { EventSink } from "../kube/event-recorder.ts";
 import type { StatusWriter } from "../kube/ipvs-node-writer.ts";
-import { computeDesired } from "../model/desired.ts";
+import { computeDesired, computeDesiredAssumingHealthy } from "../model/desired.ts";
 import { lastGoodHolds } from "../model/last-good.ts";
 import { buildNodeStatus } from "../model/node-status.ts";
 import type { Problem } from "../model/problems.ts";
@@ -151,11 +151,10 @@ export class Agent {
     const state = this.#deps.source.current();
     const snapshot = withDefaultDriftPolicy(state.snapshot, this.#config.defaultDriftPolicy);
     // No probers yet: a backend with a healthCheck counts as healthy unless health was set.
-    const first = computeDesired(snapshot, state.node, this.#health);
     const computed =
-      this.#health === undefined && first.healthTargets.length > 0
-        ? computeDesired(snapshot, state.node, new Map(first.healthTargets.map((t) => [t.key, true])))
-        : first;
+      this.#health === undefined
+        ? computeDesiredAssumingHealthy(snapshot, state.node).result
+        : computeDesired(snapshot, state.node, this.#health);
     const holds = lastGoodHolds(computed.problems, snapshot.realServers);
     const result = await this.#reconciler.sync({
       desired: computed.table,

@@ -4,7 +4,7 @@
  * with the flag and the variable that carry it.
  */
 import { z } from "zod";
-import { type FwmarkRange, ownershipScopeProblems } from "../model/ownership.ts";
+import { type FwmarkRange, ownershipScopeProblems, parseFwmarkRange } from "../model/ownership.ts";
 import { DEFAULT_STATE_FILE } from "../reconcile/state-file.ts";
 
 export interface AgentConfig {
@@ -114,13 +114,12 @@ const duration = (min: number, max: number) =>
   });
 
 const fwmarkRange = z.string().transform((text, ctx): FwmarkRange => {
-  const match = /^(\d+)(?:-(\d+))?$/.exec(text.trim());
-  if (!match) {
+  const range = parseFwmarkRange(text);
+  if (!range) {
     ctx.addIssue({ code: "custom", message: `"${text}" is not a number or a FROM-TO range` });
     return z.NEVER;
   }
-  const from = Number(match[1]);
-  return { from, to: match[2] === undefined ? from : Number(match[2]) };
+  return range;
 });
 
 const hostPort = z

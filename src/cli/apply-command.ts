@@ -12,7 +12,7 @@ import { NetlinkIpvsKernel } from "../kernel/netlink-kernel.ts";
 import type { DesiredTable } from "../model/desired-table.ts";
 import type { DriftItem } from "../model/diff.ts";
 import { lastGoodHolds } from "../model/last-good.ts";
-import { type FwmarkRange, ownershipScopeProblems } from "../model/ownership.ts";
+import { type FwmarkRange, ownershipScopeProblems, parseFwmarkRange } from "../model/ownership.ts";
 import { createRootLogger } from "../observability/logger.ts";
 import { readBootId } from "../reconcile/boot-id.ts";
 import { FileNodeLock } from "../reconcile/node-lock.ts";
@@ -145,7 +145,7 @@ export async function runSync(request: SyncRequest, deps: SyncCommandDependencie
   }
   const scope = {
     managedCidrs: request.managedCidrs,
-    managedFwmarks: request.managedFwmarks.map(parseFwmarkRange),
+    managedFwmarks: request.managedFwmarks.map(parseFwmarkFlag),
   };
   const scopeProblems = ownershipScopeProblems({ ...scope, journal: [] });
   if (scopeProblems.length > 0) throw new CliError(scopeProblems.join("; "));
@@ -244,11 +244,10 @@ export function formatReport(report: SyncResult, dryRun: boolean, milliseconds: 
   return `${lines.join("\n")}\n`;
 }
 
-function parseFwmarkRange(text: string): FwmarkRange {
-  const match = /^(\d+)(?:-(\d+))?$/.exec(text.trim());
-  if (!match) throw new CliError(`--managed-fwmarks "${text}" is not a number or a FROM-TO range`);
-  const from = Number(match[1]);
-  return { from, to: match[2] === undefined ? from : Number(match[2]) };
+function parseFwmarkFlag(text: string): FwmarkRange {
+  const range = parseFwmarkRange(text);
+  if (!range) throw new CliError(`--managed-fwmarks "${text}" is not a number or a FROM-TO range`);
+  return range;
 }
 
 function parseSeconds(flag: string, text: string | undefined): number {

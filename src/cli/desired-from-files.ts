@@ -4,7 +4,7 @@
  */
 import { isDeepStrictEqual } from "node:util";
 import { loadManifests } from "../files/manifest-source.ts";
-import { computeDesired } from "../model/desired.ts";
+import { computeDesired, computeDesiredAssumingHealthy } from "../model/desired.ts";
 import type { DesiredTable } from "../model/desired-table.ts";
 import { formatProblem, type Problem } from "../model/problems.ts";
 import type { Snapshot } from "../model/snapshot.ts";
@@ -41,19 +41,18 @@ export async function desiredFromFiles(
   const node = { name, labels: nodeLabels(name, load.objects.nodes, flagLabels) };
   // Kubernetes core objects are read defensively by computeDesired; the manifest source only sorted them.
   const snapshot = load.objects as Snapshot;
-  const initial = computeDesired(snapshot, node);
   const notes = [...load.notes];
-  let result = initial;
-  if (health === "healthy" && initial.healthTargets.length > 0) {
-    result = computeDesired(snapshot, node, new Map(initial.healthTargets.map((t) => [t.key, true])));
-    // Both tables are plain data from one snapshot (same key order, no undefined fields), so deep
-    // equality is JSON equality without serializing tens of megabytes twice.
-    if (!isDeepStrictEqual(result.table, initial.table)) {
-      notes.push(
-        "health checks are not run by plan/apply: backends with a healthCheck are taken as healthy " +
-          "(--health initial plans them in their initialState instead)",
-      );
-    }
+  const { result, initial } =
+    health === "healthy"
+      ? computeDesiredAssumingHealthy(snapshot, node)
+      : { result: computeDesired(snapshot, node), initial: undefined };
+  // Both tables are plain data from one snapshot (same key order, no undefined fields), so deep
+  // equality is JSON equality without serializing tens of megabytes twice.
+  if (initial && initial !== result && !isDeepStrictEqual(result.table, initial.table)) {
+    notes.push(
+      "health checks are not run by plan/apply: backends with a healthCheck are taken as healthy " +
+        "(--health initial plans them in their initialState instead)",
+    );
   }
   return { node, table: result.table, problems: result.problems, notes, errors: load.errors, snapshot };
 }

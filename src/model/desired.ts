@@ -111,6 +111,21 @@ export interface DesiredResult {
 
 export { SERVICE_NAME_LABEL };
 
+/**
+ * computeDesired with no prober results: every backend with a healthCheck counts as healthy (plan and
+ * apply run no probes; the agent until probers exist). `initial` puts those backends in their checks'
+ * initialState; it is `result` itself when no backend has a health check.
+ */
+export function computeDesiredAssumingHealthy(
+  snapshot: Snapshot,
+  node: NodeInfo,
+): { result: DesiredResult; initial: DesiredResult } {
+  const initial = computeDesired(snapshot, node);
+  if (initial.healthTargets.length === 0) return { result: initial, initial };
+  const healthy = new Map(initial.healthTargets.map((t) => [t.key, true]));
+  return { result: computeDesired(snapshot, node, healthy), initial };
+}
+
 export function computeDesired(
   snapshot: Snapshot,
   node: NodeInfo,

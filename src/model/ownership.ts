@@ -57,6 +57,14 @@ export function parseCidr(text: string): ParsedCidr | undefined {
   return { family, bytes: ipToBytes(address), prefixLength };
 }
 
+/** "7" or "10-20" -> an inclusive range; undefined when it is neither (no throw). */
+export function parseFwmarkRange(text: string): FwmarkRange | undefined {
+  const match = /^(\d+)(?:-(\d+))?$/.exec(text.trim());
+  if (!match) return undefined;
+  const from = Number(match[1]);
+  return { from, to: match[2] === undefined ? from : Number(match[2]) };
+}
+
 export function cidrContains(cidr: ParsedCidr, address: string): boolean {
   if (ipFamily(address) !== cidr.family) return false;
   const bytes = ipToBytes(address);

@@ -10,20 +10,10 @@ import { FakeIpvsKernel } from "../../src/kernel/fake-kernel.ts";
 import { readKernelTable } from "../../src/kernel/read-kernel-table.ts";
 import { renderIpvsadmSave } from "../../src/model/ipvsadm-text.ts";
 import { createRootLogger } from "../../src/observability/logger.ts";
+import { until as waitFor } from "../support/until.ts";
 
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | undefined> | T | undefined,
-  limitMs = 10_000,
-): Promise<T> {
-  const end = Date.now() + limitMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > end) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const until = <T>(what: string, probe: () => Promise<T | undefined> | T | undefined, limitMs = 10_000) =>
+  waitFor(what, probe, limitMs, 20);
 
 describe("agent --from-dir (fake kernel)", () => {
   let agent: Agent | undefined;
