@@ -16,7 +16,7 @@
 import { randomUUID } from "node:crypto";
 import { mkdir, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import type { DrainEntry } from "../model/drain.ts";
+import { type DrainEntry, drainKey } from "../model/drain.ts";
 
 export interface Journal {
   /** The kernel boot the entries belong to; undefined for a journal written before boot ids were kept. */
@@ -49,17 +49,8 @@ export function normalizeJournal(journal: Journal): Journal {
   for (const key of Object.keys(journal.owners).sort()) {
     if (kept.has(key)) owners[key] = journal.owners[key]!;
   }
-  const drains = [...journal.drains].sort((a, b) =>
-    a.service === b.service
-      ? a.destination < b.destination
-        ? -1
-        : a.destination > b.destination
-          ? 1
-          : 0
-      : a.service < b.service
-        ? -1
-        : 1,
-  );
+  const order = (d: DrainEntry) => drainKey(d.service, d.destination);
+  const drains = [...journal.drains].sort((a, b) => (order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0));
   return { ...(journal.bootId === undefined ? {} : { bootId: journal.bootId }), services, owners, drains };
 }
 
