@@ -441,10 +441,35 @@ export class NetlinkIpvsKernel implements IpvsKernel {
     });
   }
 
+  /**
+   * DEL_DAEMON goes without NLM_F_ACK, followed in the same datagram by a GET_DAEMON dump. When the
+   * kernel stops a thread that had not started running yet, kthread_stop() returns -EINTR and
+   * netlink_rcv_skb() sends no answer at all for that request (seen in the VM: a start followed
+   * at once by a stop). A failure is still answered; silence followed by the dump's answer is
+   * success, and the dump confirms the daemon is gone.
+   */
   stopDaemon(state: SyncDaemonState): Promise<void> {
     return this.#exclusive(async () => {
-      const call = this.#encode("stopDaemon", `${state} sync daemon`, () => delDaemonRequest(state));
-      await this.#call({ ...call, timeoutMs: Math.max(this.#timeoutMs, DAEMON_TIMEOUT_MS) });
+      const object = `${state} sync daemon`;
+      const stop = this.#encode("stopDaemon", object, () => delDaemonRequest(state));
+      const list: Call = { operation: "stopDaemon", object, request: getDaemonsRequest() };
+      const outcome = await this.#batch(
+        [{ ...stop, timeoutMs: Math.max(this.#timeoutMs, DAEMON_TIMEOUT_MS) }, list],
+        false,
+      );
+      const [stopped, listed] = outcome.replies;
+      if (stopped && stopped.errno !== 0) throw ipvsError("stopDaemon", object, errnoName(stopped.errno));
+      if (!stopped || !listed) throw outcome.failure!;
+      if (listed.errno !== 0) throw ipvsError("stopDaemon", object, errnoName(listed.errno));
+      const running = this.#genlMessages(listed).map((attrs) => decodeDaemonMessage(attrs));
+      if (running.some((d) => d.state === state)) {
+        throw new IpvsError(
+          "stopDaemon",
+          object,
+          "EIO",
+          "the kernel still lists the daemon after stopping it",
+        );
+      }
     });
   }
 

@@ -569,6 +569,16 @@ export function defineKernelContract(
         );
       });
 
+      it("stops a daemon at once after starting it, every time (the kernel does not answer that stop)", async () => {
+        // A backup thread stopped before it first ran makes kthread_stop() return -EINTR, and the
+        // kernel then sends no answer to DEL_DAEMON; a client waiting for one hangs (CI saw it).
+        for (let i = 0; i < 30; i++) {
+          await kernel.startDaemon({ state: "Backup", interface: daemonInterface, syncId: 4 });
+          await kernel.stopDaemon("Backup");
+          expect(await kernel.getDaemons()).toEqual([]);
+        }
+      });
+
       it("refuses a destination of another family while a sync daemon runs", async () => {
         const key = v4(400);
         await add(svc(key));
