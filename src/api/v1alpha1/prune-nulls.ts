@@ -48,13 +48,32 @@ function fieldSchema(schema: z.ZodType, key: string): z.ZodType | undefined {
   return undefined;
 }
 
-/** A copy of `value` without the nulls the apiserver would prune under `schema`. Never throws. */
+/** Whether a null occurs anywhere in a JSON value (most objects have none: they are returned as they are). */
+function hasNull(value: unknown): boolean {
+  if (value === null) return true;
+  if (typeof value !== "object") return false;
+  if (Array.isArray(value)) {
+    for (const v of value) if (hasNull(v)) return true;
+    return false;
+  }
+  for (const k in value) if (hasNull((value as Record<string, unknown>)[k])) return true;
+  return false;
+}
+
+/**
+ * `value` without the nulls the apiserver would prune under `schema`: a copy when there are any, the
+ * value itself when there are none. Never throws.
+ */
 export function pruneNulls(value: unknown, schema: z.ZodType): unknown {
+  return hasNull(value) ? prune(value, schema) : value;
+}
+
+function prune(value: unknown, schema: z.ZodType): unknown {
   const s = core(schema);
   if (s === undefined) return value;
   if (Array.isArray(value)) {
     const def = defOf(s);
-    return def.type === "array" && def.element ? value.map((v) => pruneNulls(v, def.element!)) : value;
+    return def.type === "array" && def.element ? value.map((v) => prune(v, def.element!)) : value;
   }
   if (!isObject(value)) return value;
   const out: Record<string, unknown> = {};
@@ -65,7 +84,7 @@ export function pruneNulls(value: unknown, schema: z.ZodType): unknown {
     } else if (v === null) {
       if (core(sub) === undefined) out[k] = v; // nullable: kept
     } else {
-      out[k] = pruneNulls(v, sub);
+      out[k] = prune(v, sub);
     }
   }
   return out;
