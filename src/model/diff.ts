@@ -97,6 +97,14 @@ export interface DiffOptions {
    * already recorded are kept, not finished.
    */
   removalsBlocked?: { all?: string; services?: ReadonlyMap<string, string> };
+  /**
+   * The desired table the previous sync applied. A difference the kernel has only because the desired
+   * table changed since then (a new weight, a removed real server, a new service) is a planned change,
+   * not drift: its operations are planned as always, but no drift item is reported for it. Drift is
+   * then what differs from what was last programmed (an `ipvsadm` edit, a failed operation). Without
+   * it (a first sync, the CLI) every difference is drift.
+   */
+  previous?: DesiredTable;
 }
 
 /**
@@ -238,10 +246,67 @@ export function diff(
       ...plan.destinationDeletes,
       ...plan.serviceDeletes,
     ],
-    drift,
+    drift: options.previous ? withoutPlannedChanges(drift, options.previous, actualByKey, recorded) : drift,
     drains: nextDrains,
     draining: nextDrains.length,
   };
+}
+
+/**
+ * Drift items that are not planned changes (see DiffOptions.previous): the kernel holds what the
+ * previous desired table said, or a destination is being drained on purpose.
+ */
+function withoutPlannedChanges(
+  drift: DriftItem[],
+  previous: DesiredTable,
+  actualByKey: ReadonlyMap<string, KernelTableEntry>,
+  recorded: ReadonlyMap<string, DrainEntry>,
+): DriftItem[] {
+  if (!drift.some((d) => d.action === "Repaired")) return drift;
+  const before = new Map<string, DesiredEntry>();
+  for (const e of previous) before.set(serviceKeyString(e.service.key), e);
+  const destinationOf = (entry: DesiredEntry | undefined, dk: string) =>
+    entry?.destinations.find((d) => destinationKeyString(d.key) === dk);
+  const planned = (item: DriftItem): boolean => {
+    const was = before.get(item.service);
+    const have = actualByKey.get(item.service);
+    switch (item.kind) {
+      case "Missing":
+        // A service or destination the previous table did not have is being added, not restored.
+        return item.destination === undefined ? !was : !destinationOf(was, item.destination);
+      case "Unexpected":
+        // Removed since the previous table, or being drained on purpose (a drain recorded earlier).
+        if (item.destination === undefined) {
+          return (
+            was !== undefined ||
+            (have?.destinations.some((d) =>
+              recorded.has(drainKey(item.service, destinationKeyString(d.key))),
+            ) ??
+              false)
+          );
+        }
+        return (
+          destinationOf(was, item.destination) !== undefined ||
+          recorded.has(drainKey(item.service, item.destination))
+        );
+      case "Modified": {
+        if (!was || !have) return false;
+        if (item.destination === undefined) {
+          return !compareService(was.service, have.service).some((f) => f.field === item.field);
+        }
+        const wasDest = destinationOf(was, item.destination);
+        const haveDest = have.destinations.find((d) => destinationKeyString(d.key) === item.destination);
+        return (
+          wasDest !== undefined &&
+          haveDest !== undefined &&
+          !compareDestination(wasDest, haveDest).some((f) => f.field === item.field)
+        );
+      }
+      default:
+        return false;
+    }
+  };
+  return drift.filter((item) => item.action !== "Repaired" || !planned(item));
 }
 
 type KernelTableEntry = KernelTable[number];

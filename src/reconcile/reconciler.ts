@@ -9,7 +9,8 @@
  * 2. read the whole kernel table (entry by entry: undecodable entries come back as data);
  * 3. prune the journal to keys that are in the kernel (an out-of-band delete ends a claim);
  * 4. diff (pure) -> operations, drift, drains; with keep-last-good (frozen services of invalid
- *    VirtualServices) and no removals at all when the input was read only in part;
+ *    VirtualServices) and no removals at all when the input was read only in part; differences the
+ *    desired table explains by changing since the previous sync are changes, not drift;
  * 5. journal every service about to be created (before touching the kernel), only if that changes it;
  * 6. apply service additions and updates, then the rest, in chunks (cancellation is checked between
  *    chunks): only a FAILED addService skips its service's destination operations; a failed
@@ -124,6 +125,8 @@ export class Reconciler {
   /** The stored journal equals #journal (false after a journal of another boot was set aside). */
   #stored = false;
   #lastNow = Number.NEGATIVE_INFINITY;
+  /** The desired table of the last sync that changed the kernel: differences it explains are changes, not drift. */
+  #previousDesired: DesiredTable | undefined;
   #cleaned = false;
   #active: Promise<SyncResult> | undefined;
   #queued:
@@ -250,6 +253,7 @@ export class Reconciler {
           ? {}
           : { defaultDrainTimeoutSeconds: input.defaultDrainTimeoutSeconds }),
         undecodable: snapshot.undecodable,
+        ...(this.#previousDesired === undefined ? {} : { previous: this.#previousDesired }),
         frozen,
         removalsBlocked: {
           ...(input.partialInput === undefined
@@ -295,6 +299,7 @@ export class Reconciler {
       );
     }
 
+    this.#previousDesired = input.desired;
     const outcomes: OperationOutcome[] = [];
     const serviceOutcomes = await this.#applyChunks(serviceOps, input.signal, errors);
     outcomes.push(...serviceOutcomes);
