@@ -163,6 +163,9 @@ export class Agent {
       ...(state.incomplete.length > 0 ? { partialInput: state.incomplete.join("; ") } : {}),
       invalidVirtualServices: holds.invalidVirtualServices,
       holdRemovalsFor: holds.holdRemovalsFor,
+      // A change between resyncs costs its own operations, not a dump; a resync always dumps (the margin
+      // covers a timer that fires a little early), so out-of-band edits are found within one resync.
+      maxKernelAgeMs: Math.floor(this.#config.resyncIntervalMs * 0.9),
     });
     const owners = new Map(
       computed.table.map((e) => [

@@ -6,7 +6,10 @@
  *
  * One sync, under the node lock (node-lock.ts, shared with every other writer on the node):
  * 1. read the journal if it changed on disk (a stat otherwise); entries of another boot own nothing;
- * 2. read the whole kernel table (entry by entry: undecodable entries come back as data);
+ * 2. read the whole kernel table (entry by entry: undecodable entries come back as data), or, when the
+ *    caller allows it (`maxKernelAgeMs`), use the table the last sync read with its applied operations
+ *    folded in (known-table.ts): only while that read is younger than the limit, the last sync applied
+ *    everything, no drain waits for connection counters and no other writer changed the journal;
  * 3. prune the journal to keys that are in the kernel (an out-of-band delete ends a claim);
  * 4. diff (pure) -> operations, drift, drains; with keep-last-good (frozen services of invalid
  *    VirtualServices) and no removals at all when the input was read only in part; differences the
@@ -31,6 +34,7 @@ import { type FwmarkRange, ownershipRule } from "../model/ownership.ts";
 import type { Logger } from "../observability/logger.ts";
 import { type Operation, operationServiceKey } from "../vocabulary/operations.ts";
 import { destinationKeyString, type KernelSnapshot, serviceKeyString } from "../vocabulary/table.ts";
+import { foldApplied } from "./known-table.ts";
 import { NO_LOCK, type NodeLock } from "./node-lock.ts";
 import { emptyJournal, type Journal, type JournalStore, sameJournal } from "./ownership-journal.ts";
 
@@ -67,6 +71,12 @@ export interface SyncInput {
   forgetDrains?: boolean;
   /** VirtualServices ("namespace/name" -> why) with invalid real servers: none of their destinations is removed. */
   holdRemovalsFor?: ReadonlyMap<string, string>;
+  /**
+   * How old (in the caller's clock) the table a previous sync read may be to stand in for a dump (see
+   * the header); default 0: every sync dumps the kernel. The agent passes its resync interval, so a
+   * change costs its own operations only and out-of-band edits are still found within one resync.
+   */
+  maxKernelAgeMs?: number;
 }
 
 export type OutcomeResult = "applied" | "failed" | "skipped" | "planned" | "unknown";
@@ -106,8 +116,10 @@ export interface SyncResult {
   /** Every planned operation applied and no error. */
   ok: boolean;
   errors: SyncError[];
-  /** The kernel table as read at the start of this sync (undefined when it could not be read). */
+  /** The kernel table at the start of this sync (undefined when it could not be read). */
   snapshot: KernelSnapshot | undefined;
+  /** Whether this sync dumped the kernel (false: the table a previous sync read, changes folded in). */
+  dumped: boolean;
   /** When to sync again at the latest, in the caller's clock (drains); undefined: no need. */
   nextWakeAt: number | undefined;
   /** Things worth telling the user that are not errors (a journal of another boot, stale temp files). */
@@ -127,6 +139,8 @@ export class Reconciler {
   #lastNow = Number.NEGATIVE_INFINITY;
   /** The desired table of the last sync that changed the kernel: differences it explains are changes, not drift. */
   #previousDesired: DesiredTable | undefined;
+  /** The table of the last sync that applied everything, and when it was read from the kernel. */
+  #known: { snapshot: KernelSnapshot; readAt: number } | undefined;
   #cleaned = false;
   #active: Promise<SyncResult> | undefined;
   #queued:
@@ -191,6 +205,7 @@ export class Reconciler {
   async #locked(input: SyncInput, now: number, notes: string[]): Promise<SyncResult> {
     const { kernel } = this.#options;
     let journal: Journal;
+    const fingerprint = this.#fingerprint;
     try {
       journal = await this.#loadJournal(notes, !input.dryRun);
     } catch (error) {
@@ -201,74 +216,39 @@ export class Reconciler {
         error,
       );
     }
-    let snapshot: KernelSnapshot;
-    try {
-      snapshot = await kernel.readTable();
-    } catch (error) {
-      const kind = error instanceof IpvsUnavailableError ? "Unavailable" : "KernelRead";
-      return failedSync(kind, `reading the IPVS table failed: ${(error as Error).message}`, notes, error);
+    const known = this.#known;
+    let reuse =
+      known !== undefined &&
+      now - known.readAt < (input.maxKernelAgeMs ?? 0) &&
+      this.#fingerprint === fingerprint &&
+      journal.drains.length === 0;
+    let snapshot: KernelSnapshot | undefined = reuse ? known!.snapshot : undefined;
+    let readAt = reuse ? known!.readAt : now;
+    let planned = snapshot ? this.#plan(input, journal, snapshot, now) : undefined;
+    // A removal decides on connection counters, which only a dump has: then read the kernel after all.
+    if (planned && removesSomething(planned.result)) {
+      reuse = false;
+      snapshot = undefined;
+      readAt = now;
     }
-
-    // Only keys in the kernel stay ours: an out-of-band delete (or a reboot) ends the claim.
-    const inKernel = new Set(snapshot.table.map((e) => serviceKeyString(e.service.key)));
-    for (const u of snapshot.undecodable) if (u.key) inKernel.add(serviceKeyString(u.key));
-    const pruned = journal.services.filter((k) => inKernel.has(k));
-    if (pruned.length < journal.services.length) {
-      this.#options.logger?.info(
-        { forgotten: journal.services.filter((k) => !inKernel.has(k)) },
-        "journal entries no longer in the kernel own nothing now",
-      );
-    }
-    const drains = (input.forgetDrains ? [] : journal.drains)
-      .filter((d) => inKernel.has(d.service))
-      .map((d) => (d.startedAt > now ? { ...d, startedAt: now } : d)); // a clock step back
-    const owners = journal.owners;
-
-    const frozen = new Map<string, string>();
-    for (const [owner, why] of input.invalidVirtualServices ?? []) {
-      for (const k of pruned) {
-        if (owners[k] === owner) {
-          frozen.set(k, `VirtualService ${owner} is invalid (${why}): its last valid state is kept`);
-        }
+    if (!snapshot) {
+      if (!input.dryRun) this.#known = undefined;
+      try {
+        snapshot = await kernel.readTable();
+      } catch (error) {
+        const kind = error instanceof IpvsUnavailableError ? "Unavailable" : "KernelRead";
+        return failedSync(kind, `reading the IPVS table failed: ${(error as Error).message}`, notes, error);
       }
+      planned = this.#plan(input, journal, snapshot, now);
     }
-    const heldServices = new Map<string, string>();
-    for (const [owner, why] of input.holdRemovalsFor ?? []) {
-      const keys = [
-        ...pruned.filter((k) => owners[k] === owner),
-        ...input.desired
-          .filter((e) => `${e.service.source.namespace}/${e.service.source.name}` === owner)
-          .map((e) => serviceKeyString(e.service.key)),
-      ];
-      for (const k of keys) heldServices.set(k, `not removed while ${why}`);
-    }
-    const result: DiffResult = diff(
-      input.desired,
-      snapshot.table,
-      { ...this.#options.scope, journal: pruned },
-      drains,
-      now,
-      {
-        ...(input.defaultDrainTimeoutSeconds === undefined
-          ? {}
-          : { defaultDrainTimeoutSeconds: input.defaultDrainTimeoutSeconds }),
-        undecodable: snapshot.undecodable,
-        ...(this.#previousDesired === undefined ? {} : { previous: this.#previousDesired }),
-        frozen,
-        removalsBlocked: {
-          ...(input.partialInput === undefined
-            ? {}
-            : { all: `not removed: the input was read only in part (${input.partialInput})` }),
-          services: heldServices,
-        },
-      },
-    );
+    const { result, pruned, drains } = planned!;
+    const owners = journal.owners;
 
     if (input.dryRun) {
       const outcomes = result.operations.map(
         (operation): OperationOutcome => ({ operation, description: describe(operation), result: "planned" }),
       );
-      return report(outcomes, result, [], snapshot, undefined, notes);
+      return report(outcomes, result, [], snapshot, !reuse, undefined, notes);
     }
 
     // The owner of every desired key, so keep-last-good can find a VirtualService's service later.
@@ -300,6 +280,7 @@ export class Reconciler {
     }
 
     this.#previousDesired = input.desired;
+    this.#known = undefined; // until this sync has applied everything
     const outcomes: OperationOutcome[] = [];
     const serviceOutcomes = await this.#applyChunks(serviceOps, input.signal, errors);
     outcomes.push(...serviceOutcomes);
@@ -367,15 +348,78 @@ export class Reconciler {
         cause: error,
       });
     }
+    if (errors.length === 0 && outcomes.every((o) => o.result === "applied")) {
+      this.#known = { snapshot: foldApplied(snapshot, result.operations), readAt };
+    }
     return report(
       outcomes,
       { ...result, drains: nextDrains },
       errors,
       snapshot,
+      !reuse,
       nextWake(nextDrains, now, this.#options.drainPollMs ?? 5000),
       notes,
       this.#countOwned(snapshot, after.services, outcomes),
     );
+  }
+
+  /** Steps 3 and 4 of the header for one kernel table: prune the journal, then diff. */
+  #plan(input: SyncInput, journal: Journal, snapshot: KernelSnapshot, now: number) {
+    // Only keys in the kernel stay ours: an out-of-band delete (or a reboot) ends the claim.
+    const inKernel = new Set(snapshot.table.map((e) => serviceKeyString(e.service.key)));
+    for (const u of snapshot.undecodable) if (u.key) inKernel.add(serviceKeyString(u.key));
+    const pruned = journal.services.filter((k) => inKernel.has(k));
+    if (pruned.length < journal.services.length) {
+      this.#options.logger?.info(
+        { forgotten: journal.services.filter((k) => !inKernel.has(k)) },
+        "journal entries no longer in the kernel own nothing now",
+      );
+    }
+    const drains = (input.forgetDrains ? [] : journal.drains)
+      .filter((d) => inKernel.has(d.service))
+      .map((d) => (d.startedAt > now ? { ...d, startedAt: now } : d)); // a clock step back
+    const owners = journal.owners;
+
+    const frozen = new Map<string, string>();
+    for (const [owner, why] of input.invalidVirtualServices ?? []) {
+      for (const k of pruned) {
+        if (owners[k] === owner) {
+          frozen.set(k, `VirtualService ${owner} is invalid (${why}): its last valid state is kept`);
+        }
+      }
+    }
+    const heldServices = new Map<string, string>();
+    for (const [owner, why] of input.holdRemovalsFor ?? []) {
+      const keys = [
+        ...pruned.filter((k) => owners[k] === owner),
+        ...input.desired
+          .filter((e) => `${e.service.source.namespace}/${e.service.source.name}` === owner)
+          .map((e) => serviceKeyString(e.service.key)),
+      ];
+      for (const k of keys) heldServices.set(k, `not removed while ${why}`);
+    }
+    const result: DiffResult = diff(
+      input.desired,
+      snapshot.table,
+      { ...this.#options.scope, journal: pruned },
+      drains,
+      now,
+      {
+        ...(input.defaultDrainTimeoutSeconds === undefined
+          ? {}
+          : { defaultDrainTimeoutSeconds: input.defaultDrainTimeoutSeconds }),
+        undecodable: snapshot.undecodable,
+        ...(this.#previousDesired === undefined ? {} : { previous: this.#previousDesired }),
+        frozen,
+        removalsBlocked: {
+          ...(input.partialInput === undefined
+            ? {}
+            : { all: `not removed: the input was read only in part (${input.partialInput})` }),
+          services: heldServices,
+        },
+      },
+    );
+    return { result, pruned, drains };
   }
 
   /** Owned services and destinations after the sync: the snapshot, plus what was applied. */
@@ -495,6 +539,19 @@ export class Reconciler {
   }
 }
 
+/** Whether a plan deletes or drains anything (decisions that need a dump's connection counters). */
+function removesSomething(result: DiffResult): boolean {
+  return (
+    result.drains.length > 0 ||
+    result.operations.some(
+      (o) =>
+        o.op === "deleteService" ||
+        o.op === "deleteDestination" ||
+        (o.op === "updateDestination" && o.destination.config.weight === 0),
+    )
+  );
+}
+
 /** A sync that changed nothing because of one error. */
 export function failedSync(
   kind: SyncErrorKind,
@@ -510,6 +567,7 @@ export function failedSync(
     ok: false,
     errors: [{ kind, message, ...(cause === undefined ? {} : { cause }) }],
     snapshot: undefined,
+    dumped: false,
     nextWakeAt: undefined,
     notes,
     owned: { services: 0, destinations: 0 },
@@ -521,6 +579,7 @@ function report(
   result: DiffResult,
   errors: SyncError[],
   snapshot: KernelSnapshot,
+  dumped: boolean,
   nextWakeAt: number | undefined,
   notes: string[],
   owned: { services: number; destinations: number } = { services: 0, destinations: 0 },
@@ -536,6 +595,7 @@ function report(
     ok: failed === 0 && errors.length === 0,
     errors,
     snapshot,
+    dumped,
     nextWakeAt,
     notes,
     owned,
