@@ -72,6 +72,11 @@ export interface ControlPlane extends ControlPlaneClient {
   info: ControlPlaneInfo;
   /** Stops kube-controller-manager, kube-apiserver, then etcd, and removes the data folder. */
   stop(): Promise<void>;
+  /**
+   * Stops kube-apiserver (SIGTERM, as a rolling upgrade does), waits `downMs`, starts it again on the
+   * same port with the same certificates and etcd, and resolves once /readyz answers again.
+   */
+  restartApiServer(downMs?: number): Promise<void>;
 }
 
 export interface StartOptions {
@@ -395,29 +400,27 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
     const saPub = join(dataDir, "sa.pub");
     writeFileSync(saKey, sa.privateKey.export({ type: "pkcs8", format: "pem" }), { mode: 0o600 });
     writeFileSync(saPub, sa.publicKey.export({ type: "spki", format: "pem" }));
-    const apiserver = launch(
-      "kube-apiserver",
-      join(binDir, "kube-apiserver"),
-      [
-        `--etcd-servers=${etcdUrl}`,
-        "--bind-address=127.0.0.1",
-        // Without it the apiserver looks for the default route's address (envtest sets it too).
-        "--advertise-address=127.0.0.1",
-        `--secure-port=${apiPort}`,
-        `--cert-dir=${certDir}`,
-        "--service-cluster-ip-range=10.0.0.0/24",
-        "--authorization-mode=RBAC",
-        `--token-auth-file=${join(dataDir, "tokens.csv")}`,
-        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-        `--service-account-key-file=${saPub}`,
-        `--service-account-signing-key-file=${saKey}`,
-        // Pods in a fresh namespace need no ServiceAccount (envtest does the same).
-        "--disable-admission-plugins=ServiceAccount",
-        "--allow-privileged=true",
-        "--profiling=false",
-      ],
-      dataDir,
-    );
+    const apiserverArgs = [
+      `--etcd-servers=${etcdUrl}`,
+      "--bind-address=127.0.0.1",
+      // Without it the apiserver looks for the default route's address (envtest sets it too).
+      "--advertise-address=127.0.0.1",
+      `--secure-port=${apiPort}`,
+      `--cert-dir=${certDir}`,
+      "--service-cluster-ip-range=10.0.0.0/24",
+      "--authorization-mode=RBAC",
+      `--token-auth-file=${join(dataDir, "tokens.csv")}`,
+      "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+      `--service-account-key-file=${saPub}`,
+      `--service-account-signing-key-file=${saKey}`,
+      // Pods in a fresh namespace need no ServiceAccount (envtest does the same).
+      "--disable-admission-plugins=ServiceAccount",
+      "--allow-privileged=true",
+      "--profiling=false",
+    ];
+    const launchApiserver = () =>
+      launch("kube-apiserver", join(binDir, "kube-apiserver"), apiserverArgs, dataDir);
+    let apiserver = launchApiserver();
     components.push(apiserver);
     const server = `https://127.0.0.1:${apiPort}`;
     const caFile = join(certDir, "apiserver.crt");
@@ -475,7 +478,17 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
       controllerManager: withKcm,
       startupSeconds: (performance.now() - started) / 1000,
     };
-    return { ...connectControlPlane(info), info, stop };
+    const restartApiServer = async (downMs = 0): Promise<void> => {
+      await stopComponent(apiserver);
+      await new Promise((r) => setTimeout(r, downMs));
+      const next = launchApiserver();
+      components[components.indexOf(apiserver)] = next;
+      apiserver = next;
+      await pollUntil("kube-apiserver /readyz after a restart", readyTimeoutMs, [etcd, next], async () => {
+        return (await httpsGet(`${server}/readyz`, ca, token)).status === 200;
+      });
+    };
+    return { ...connectControlPlane(info), info, stop, restartApiServer };
   } catch (err) {
     await stop();
     throw err;

@@ -1,0 +1,124 @@
+/**
+ * A real kube-apiserver restart under a running agent (its own control plane, so the shared one is not
+ * disturbed): the API server is stopped with SIGTERM, stays down for 15 s and comes back on the same
+ * port, etcd keeping the data. The kernel table (fake kernel) stays exactly as it was while the server
+ * is gone; afterwards the agent, on its own, follows changes made after the restart, and its IPVSNode
+ * is the same single object, Ready again.
+ */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Agent } from "../../src/agent/agent.ts";
+import { resolveAgentConfig } from "../../src/agent/config.ts";
+import { FakeIpvsKernel } from "../../src/kernel/fake-kernel.ts";
+import { readKernelTable } from "../../src/kernel/read-kernel-table.ts";
+import { IpvsNodeStatusWriter } from "../../src/kube/ipvs-node-writer.ts";
+import { KubernetesSource, loadKubeConfig } from "../../src/kube/kubernetes-source.ts";
+import { renderIpvsadmSave } from "../../src/model/ipvsadm-text.ts";
+import { createRootLogger } from "../../src/observability/logger.ts";
+import { until } from "../../test/support/until.ts";
+import { type ControlPlane, startControlPlane } from "./control-plane.ts";
+
+const NODE = "node-restart";
+const rs = (ns: string, name: string, address: string) =>
+  `apiVersion: ipvs.dev/v1alpha1\nkind: RealServer\nmetadata: {name: ${name}, namespace: ${ns}}\nspec: {virtualServiceRef: {name: web}, address: ${address}, port: 8080}\n`;
+
+interface NodeStatus {
+  metadata: { uid: string };
+  status?: { lastSync?: { time?: string }; conditions?: { type: string; status: string }[] };
+}
+
+describe("the agent across a real kube-apiserver restart", () => {
+  let cp: ControlPlane;
+  let ns: string;
+  let agent: Agent;
+  const kernel = new FakeIpvsKernel();
+  kernel.close = async () => {};
+  const table = async () => renderIpvsadmSave(await readKernelTable(kernel));
+  const apply = (yaml: string) =>
+    cp.kubectlOk(["apply", "--server-side", "--field-manager=test", "-f", "-"], { input: yaml });
+  const ipvsNode = async () => {
+    const r = await cp.api("GET", `/apis/ipvs.dev/v1alpha1/ipvsnodes/${NODE}`);
+    return r.status === 200 ? (r.body as NodeStatus) : undefined;
+  };
+
+  beforeAll(async () => {
+    cp = await startControlPlane({ controllerManager: false });
+    await cp.kubectlOk(["apply", "--server-side", "-f", "crds/"]);
+    await cp.kubectlOk(["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
+    ns = await cp.newNamespace("restart");
+    await apply(
+      `apiVersion: ipvs.dev/v1alpha1\nkind: VirtualService\nmetadata: {name: web, namespace: ${ns}}\nspec: {address: 192.0.2.90, port: 80}\n---\n${rs(ns, "a", "198.51.100.90")}`,
+    );
+    const dir = mkdtempSync(join(tmpdir(), "restart-"));
+    const kubeConfig = loadKubeConfig(cp.kubeconfig);
+    const config = resolveAgentConfig(
+      {
+        stateFile: join(dir, "journal.json"),
+        minSyncInterval: "100ms",
+        resyncInterval: "2s",
+        httpAddress: "",
+      },
+      { NODE_NAME: NODE },
+    );
+    agent = new Agent(config, {
+      kernel,
+      source: new KubernetesSource({ kubeConfig, nodeName: NODE, backoffMs: 200, maxBackoffMs: 2000 }),
+      bootId: "boot",
+      logger: createRootLogger({ level: "silent" }),
+      statusWriter: new IpvsNodeStatusWriter({ kubeConfig, nodeName: NODE }),
+    });
+    await agent.start();
+    await until("the first table", async () =>
+      (await table()).includes("198.51.100.90") ? true : undefined,
+    );
+    await until("the IPVSNode", async () => ((await ipvsNode())?.status?.lastSync ? true : undefined));
+  }, 120_000);
+
+  afterAll(async () => {
+    await agent?.stop();
+    await cp?.stop();
+  });
+
+  it("keeps the table while the server is down, then follows changes; one IPVSNode, Ready again", async () => {
+    const before = await table();
+    const node = await ipvsNode();
+    let checks = 0;
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        expect(await table()).toBe(before);
+        checks++;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    })();
+    const started = performance.now();
+    await cp.restartApiServer(15_000);
+    const downSeconds = (performance.now() - started) / 1000;
+    watching = false;
+    await watcher;
+    expect(checks).toBeGreaterThan(40); // the table was looked at all through the restart
+    process.stdout.write(
+      `kube-apiserver down and back in ${downSeconds.toFixed(1)} s; ${checks} table checks\n`,
+    );
+
+    await apply(rs(ns, "b", "198.51.100.91"));
+    await cp.kubectlOk(["-n", ns, "delete", "realserver", "a"]);
+    await until("the changes after the restart", async () => {
+      const t = await table();
+      return t.includes("198.51.100.91") && !t.includes("198.51.100.90") ? t : undefined;
+    });
+    const after = await until("a new sync in the IPVSNode", async () => {
+      const n = await ipvsNode();
+      const ready = n?.status?.conditions?.find((c) => c.type === "Ready")?.status;
+      return n?.status?.lastSync?.time !== node?.status?.lastSync?.time && ready === "True" ? n : undefined;
+    });
+    expect(after.metadata.uid).toBe(node?.metadata.uid); // the same object, not lost and re-created
+    const list = await cp.api("GET", "/apis/ipvs.dev/v1alpha1/ipvsnodes");
+    const names = (list.body as { items: { metadata: { name: string } }[] }).items.map(
+      (i) => i.metadata.name,
+    );
+    expect(names.filter((n) => n === NODE)).toHaveLength(1);
+  }, 180_000);
+});
