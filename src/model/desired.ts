@@ -72,6 +72,7 @@ import {
   type RealServer,
   specFamily,
   type VirtualService,
+  rememberedPerObject,
   type VirtualServiceSpec,
   validateRealServer,
   validateVirtualService,
@@ -160,6 +161,10 @@ export function computeDesired(
 
 // ---- VirtualServices ------------------------------------------------------------------------------
 
+// Snapshot objects are never modified (informer caches replace them), so a verdict holds per object.
+const validateVirtualServiceOnce = rememberedPerObject(validateVirtualService);
+const validateRealServerOnce = rememberedPerObject(validateRealServer);
+
 interface AcceptedVirtualService {
   ref: ObjectSource;
   object: VirtualService;
@@ -180,7 +185,7 @@ function acceptVirtualServices(raws: readonly unknown[], problems: Problem[]): V
   for (const raw of dedupeByName(raws, "VirtualService", problems)) {
     const ref = rawRef(raw);
     known.set(refText(ref), false);
-    const result = validateVirtualService(raw);
+    const result = validateVirtualServiceOnce(raw);
     if (!result.ok) {
       for (const issue of result.issues)
         problems.push(invalid("VirtualService", ref, issue.path, issue.message));
@@ -294,7 +299,7 @@ function collectRealServers(
   const byService = new Map<string, AcceptedRealServer[]>();
   for (const raw of dedupeByName(raws, "RealServer", problems)) {
     const ref = rawRef(raw);
-    const result = validateRealServer(raw);
+    const result = validateRealServerOnce(raw);
     if (!result.ok) {
       for (const issue of result.issues) problems.push(invalid("RealServer", ref, issue.path, issue.message));
       continue;

@@ -44,6 +44,7 @@ export {
   checkRealServerAgainstService,
   formatPath,
   normalizeVirtualServiceSpec,
+  rememberedPerObject,
   type ValidationIssue,
   type ValidationResult,
   validateIPVSNode,
