@@ -245,6 +245,23 @@ describe("the agent against a real API server (fake kernel)", () => {
     expect(await second.table()).toContain("-A -t 203.0.113.63:80 -s wlc\n");
   });
 
+  it("lists in pages: 1,100 RealServers (three pages of 500) all reach the kernel", async () => {
+    const ns = await cp.newNamespace("pages");
+    const many = Array.from({ length: 1100 }, (_, i) =>
+      rs(ns, `p-${i}`, "big", `10.77.${i >> 8}.${i & 255}`),
+    ).join("");
+    await apply(vs(ns, "big", "192.0.2.77") + many);
+    const a = startAgent("node-pages");
+    await a.agent.start();
+    const lines = await until("1,100 destinations", async () => {
+      const n = only(await a.table(), "192.0.2.77:80 -r")
+        .split("\n")
+        .filter(Boolean).length;
+      return n === 1100 ? n : undefined;
+    });
+    expect(lines).toBe(1100);
+  });
+
   it("records Events for repaired drift, refused operations and objects it cannot use", async () => {
     const ns = await cp.newNamespace("events");
     await apply(

@@ -26,6 +26,8 @@ import type { SnapshotSource, SourceState } from "../sources/snapshot-source.ts"
 
 export const IPVS_GROUP = "ipvs.dev";
 export const IPVS_VERSION = "v1alpha1";
+/** Objects per list request (the apiserver's chunking); pages are stripped one by one. */
+const LIST_PAGE_SIZE = 500;
 
 export interface KubernetesSourceOptions {
   kubeConfig: KubeConfig;
@@ -109,15 +111,32 @@ export class KubernetesSource implements SnapshotSource {
     const custom = kc.makeApiClient(CustomObjectsApi);
     const core = kc.makeApiClient(CoreV1Api);
     const discovery = kc.makeApiClient(DiscoveryV1Api);
-    const slim = (list: Promise<unknown>) =>
-      list.then((l) => {
-        const typed = l as KubernetesListObject<KubernetesObject>;
-        return { ...typed, items: (typed.items ?? []).map(strip) };
-      });
+    // Lists come in pages of LIST_PAGE_SIZE (one consistent snapshot: every page has the list's
+    // resourceVersion), each stripped before the next is fetched, so a large cluster's list never
+    // holds every full object at once.
+    const slim =
+      (fetchPage: (page: { limit: number; _continue?: string }) => Promise<unknown>) => async () => {
+        const items: KubernetesObject[] = [];
+        let token: string | undefined;
+        let page: KubernetesListObject<KubernetesObject>;
+        do {
+          page = (await fetchPage({
+            limit: LIST_PAGE_SIZE,
+            ...(token ? { _continue: token } : {}),
+          })) as KubernetesListObject<KubernetesObject>;
+          for (const item of page.items ?? []) items.push(strip(item));
+          // Typed lists say `_continue`, custom-object lists (plain JSON) `continue`.
+          const meta = page.metadata as { _continue?: string; continue?: string } | undefined;
+          token = meta?._continue || meta?.continue || undefined;
+        } while (token);
+        return { ...page, items };
+      };
     const ipvs = (plural: string): Resource => ({
       name: plural,
       path: `/apis/${IPVS_GROUP}/${IPVS_VERSION}/${plural}`,
-      list: () => slim(custom.listClusterCustomObject({ group: IPVS_GROUP, version: IPVS_VERSION, plural })),
+      list: slim((page) =>
+        custom.listClusterCustomObject({ group: IPVS_GROUP, version: IPVS_VERSION, plural, ...page }),
+      ),
       listed: false,
       restarts: 0,
       errors: 0,
@@ -129,7 +148,7 @@ export class KubernetesSource implements SnapshotSource {
       services: {
         name: "services",
         path: "/api/v1/services",
-        list: () => slim(core.listServiceForAllNamespaces()),
+        list: slim((page) => core.listServiceForAllNamespaces(page)),
         listed: false,
         restarts: 0,
         errors: 0,
@@ -137,7 +156,7 @@ export class KubernetesSource implements SnapshotSource {
       endpointSlices: {
         name: "endpointslices",
         path: "/apis/discovery.k8s.io/v1/endpointslices",
-        list: () => slim(discovery.listEndpointSliceForAllNamespaces()),
+        list: slim((page) => discovery.listEndpointSliceForAllNamespaces(page)),
         listed: false,
         restarts: 0,
         errors: 0,
@@ -146,7 +165,7 @@ export class KubernetesSource implements SnapshotSource {
         name: "node",
         path: "/api/v1/nodes",
         fieldSelector: nodeSelector,
-        list: () => slim(core.listNode({ fieldSelector: nodeSelector })),
+        list: slim((page) => core.listNode({ fieldSelector: nodeSelector, ...page })),
         listed: false,
         restarts: 0,
         errors: 0,
@@ -154,7 +173,7 @@ export class KubernetesSource implements SnapshotSource {
       endpoints: {
         name: "endpoints",
         path: "/api/v1/endpoints",
-        list: () => slim(core.listEndpointsForAllNamespaces()),
+        list: slim((page) => core.listEndpointsForAllNamespaces(page)),
         listed: false,
         restarts: 0,
         errors: 0,
