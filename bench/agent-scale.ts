@@ -4,10 +4,13 @@
  * - the time from agent start to the first sync that programmed all N services (list + compute + apply
  *   into the fake kernel, which costs what the pure code costs; the VM part is still to do),
  * - the agent process's RSS after that sync (the bench's own objects are small),
- * - the time from one EndpointSlice change to the kernel, and the kernel operations it took.
+ * - the time from one EndpointSlice change (one API PUT) to the kernel, the kernel operations and the
+ *   table dumps it took.
  *   node bench/agent-scale.ts            (N=10000; BENCH_N=1000 for a quick run)
+ *   BENCH_PROFILE=change.cpuprofile      also writes a CPU profile of the change window
  */
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startControlPlane } from "../e2e/control-plane/control-plane.ts";
@@ -70,6 +73,12 @@ try {
 
   const kernel = new FakeIpvsKernel();
   let operations = 0;
+  let dumps = 0;
+  const readTable = kernel.readTable.bind(kernel);
+  kernel.readTable = () => {
+    dumps++;
+    return readTable();
+  };
   const apply = kernel.apply.bind(kernel);
   kernel.apply = async (ops) => {
     operations += ops.length;
@@ -102,20 +111,20 @@ try {
       `RSS ${(rss / 2 ** 20).toFixed(0)} MiB (${((rss - rssBefore) / 2 ** 20).toFixed(0)} MiB more than before the agent)`,
   );
   operations = 0;
+  dumps = 0;
+  // The change goes in by one API request (a kubectl process would add its own start-up to the figure).
+  const slicePath = `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices/svc-7-x`;
+  const slice = (await cp.api("GET", slicePath)).body as { endpoints: unknown[] };
+  slice.endpoints.push({ addresses: ["172.17.0.7"], conditions: { ready: true } });
+  const profiler = process.env.BENCH_PROFILE ? new Session() : undefined;
+  if (profiler) {
+    profiler.connect();
+    await profiler.post("Profiler.enable");
+    await profiler.post("Profiler.start");
+  }
   const changeAt = performance.now();
-  const patch = await cp.kubectl([
-    "-n",
-    ns,
-    "patch",
-    "endpointslice",
-    "svc-7-x",
-    "--type=json",
-    "-p",
-    JSON.stringify([
-      { op: "add", path: "/endpoints/-", value: { addresses: ["172.17.0.7"], conditions: { ready: true } } },
-    ]),
-  ]);
-  if (patch.code !== 0) throw new Error(patch.stderr);
+  const put = await cp.api("PUT", slicePath, slice);
+  if (put.status !== 200) throw new Error(`PUT failed: HTTP ${put.status}`);
   const key = {
     kind: "address" as const,
     family: "IPv4" as const,
@@ -128,8 +137,12 @@ try {
     if (dests.some((d) => d.key.address === "172.17.0.7")) break;
     await new Promise((r) => setTimeout(r, 5));
   }
+  if (profiler) {
+    const { profile } = await profiler.post("Profiler.stop");
+    writeFileSync(process.env.BENCH_PROFILE!, JSON.stringify(profile));
+  }
   console.log(
-    `one EndpointSlice change to the kernel: ${(performance.now() - changeAt).toFixed(0)} ms (kubectl patch included), ${operations} kernel operations`,
+    `one EndpointSlice change to the kernel: ${(performance.now() - changeAt).toFixed(0)} ms from the API request, ${operations} kernel operations, ${dumps} table dumps`,
   );
   await agent.stop();
 } finally {
