@@ -72,13 +72,13 @@ import {
   type RealServer,
   specFamily,
   type VirtualService,
-  rememberedPerObject,
   type VirtualServiceSpec,
   validateRealServer,
   validateVirtualService,
 } from "../api/v1alpha1/index.ts";
 import { ipFamily, ipv4MaskToNumber } from "../vocabulary/addresses.ts";
 import { sortTable } from "../vocabulary/order.ts";
+import { rememberedPerObject } from "../vocabulary/remembered.ts";
 import {
   type DestinationConfig,
   destinationKeyString,
@@ -164,6 +164,10 @@ export function computeDesired(
 // Snapshot objects are never modified (informer caches replace them), so a verdict holds per object.
 const validateVirtualServiceOnce = rememberedPerObject(validateVirtualService);
 const validateRealServerOnce = rememberedPerObject(validateRealServer);
+const readEndpointSliceOnce = {
+  IPv4: rememberedPerObject((o) => readEndpointSlice(o, "IPv4")),
+  IPv6: rememberedPerObject((o) => readEndpointSlice(o, "IPv6")),
+};
 
 interface AcceptedVirtualService {
   ref: ObjectSource;
@@ -731,7 +735,7 @@ function fromEndpointSlices(
   );
   for (const { slice, meta } of mine) {
     const source = { namespace: vs.ref.namespace, name: meta.name || UNNAMED };
-    const read = readEndpointSlice(slice, vs.key.family);
+    const read = readEndpointSliceOnce[vs.key.family](slice);
     reportIssues("EndpointSlice", source, read.issues, problems);
     if (!read.value) continue;
     const port = matchingPort(read.value.ports, servicePort);

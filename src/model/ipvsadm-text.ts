@@ -264,11 +264,6 @@ export function compareDestinationsLikeIpvsadm(a: DestinationKey, b: Destination
   return a.port - b.port;
 }
 
-function compareBytes(x: Uint8Array, y: Uint8Array): number {
-  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
-  return x.length - y.length;
-}
-
 /**
  * glibc's qsort for arrays it can copy (msort_with_tmp): top-down merge sort, left half n/2,
  * ties and "<= 0" taken from the left. Matters only when cmp is not a consistent order.

@@ -54,9 +54,22 @@ export function normalizeJournal(journal: Journal): Journal {
   return { ...(journal.bootId === undefined ? {} : { bootId: journal.bootId }), services, owners, drains };
 }
 
+/** Whether two journals store the same (compared as sets: no sorting, no serialization of the services). */
 export function sameJournal(a: Journal, b: Journal): boolean {
-  return JSON.stringify(normalizeJournal(a)) === JSON.stringify(normalizeJournal(b));
+  if (a.bootId !== b.bootId) return false;
+  const as = new Set(a.services);
+  const bs = new Set(b.services);
+  if (as.size !== bs.size) return false;
+  for (const k of as) if (!bs.has(k) || a.owners[k] !== b.owners[k]) return false;
+  const ad = new Set(a.drains.map(drainText));
+  const bd = new Set(b.drains.map(drainText));
+  if (ad.size !== bd.size) return false;
+  for (const d of ad) if (!bd.has(d)) return false;
+  return true;
 }
+
+const drainText = (d: DrainEntry) =>
+  JSON.stringify([d.service, d.destination, d.startedAt, d.timeoutSeconds]);
 
 /** A journal kept in memory (tests, dry runs). */
 export class MemoryJournalStore implements JournalStore {

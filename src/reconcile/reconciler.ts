@@ -469,7 +469,7 @@ export class Reconciler {
       this.#journal = journal;
       this.#fingerprint = fingerprint;
     }
-    return structuredClone(this.#journal);
+    return this.#journal; // read-only: a sync builds new journals, it never edits this one
   }
 
   /** Writes the journal only when it changed. */
@@ -477,7 +477,7 @@ export class Reconciler {
     if (this.#stored && this.#journal !== undefined && sameJournal(journal, this.#journal)) return;
     const store = this.#options.journal;
     await store.save(journal);
-    this.#journal = structuredClone(journal);
+    this.#journal = journal;
     this.#stored = true;
     this.#fingerprint = await store.fingerprint();
   }

@@ -2,7 +2,12 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { FileJournalStore, JournalFormatError, parseJournal } from "../../src/reconcile/ownership-journal.ts";
+import {
+  FileJournalStore,
+  JournalFormatError,
+  parseJournal,
+  sameJournal,
+} from "../../src/reconcile/ownership-journal.ts";
 
 describe("ownership journal file", () => {
   it("starts empty, saves sorted unique services with drains, and leaves no temp file", async () => {
@@ -66,5 +71,44 @@ describe("ownership journal file", () => {
     const dir = mkdtempSync(join(tmpdir(), "journal-"));
     writeFileSync(join(dir, "j.json"), "[]");
     await expect(new FileJournalStore(join(dir, "j.json")).load()).rejects.toThrow(JournalFormatError);
+  });
+});
+
+describe("sameJournal", () => {
+  const drain = (destination: string, startedAt = 0) => ({
+    service: "TCP 192.0.2.1:80",
+    destination,
+    startedAt,
+    timeoutSeconds: 30,
+  });
+  const base = {
+    bootId: "b",
+    services: ["TCP 192.0.2.1:80", "TCP 192.0.2.2:80"],
+    owners: { "TCP 192.0.2.1:80": "ns/a", "TCP 192.0.2.2:80": "ns/b", "TCP 192.0.2.9:80": "ns/gone" },
+    drains: [drain("198.51.100.1:80"), drain("198.51.100.2:80")],
+  };
+
+  it("ignores order, repeats and owners of keys it does not hold", () => {
+    expect(
+      sameJournal(base, {
+        bootId: "b",
+        services: ["TCP 192.0.2.2:80", "TCP 192.0.2.1:80", "TCP 192.0.2.2:80"],
+        owners: { "TCP 192.0.2.2:80": "ns/b", "TCP 192.0.2.1:80": "ns/a" },
+        drains: [drain("198.51.100.2:80"), drain("198.51.100.1:80")],
+      }),
+    ).toBe(true);
+  });
+
+  it("tells apart a boot id, a service, an owner and a drain", () => {
+    expect(sameJournal(base, { ...base, bootId: "c" })).toBe(false);
+    expect(sameJournal(base, { ...base, services: ["TCP 192.0.2.1:80"] })).toBe(false);
+    expect(sameJournal(base, { ...base, services: ["TCP 192.0.2.1:80", "TCP 192.0.2.3:80"] })).toBe(false);
+    expect(sameJournal(base, { ...base, owners: { ...base.owners, "TCP 192.0.2.2:80": "ns/c" } })).toBe(
+      false,
+    );
+    expect(sameJournal(base, { ...base, drains: [drain("198.51.100.1:80")] })).toBe(false);
+    expect(
+      sameJournal(base, { ...base, drains: [drain("198.51.100.1:80"), drain("198.51.100.2:80", 5)] }),
+    ).toBe(false);
   });
 });

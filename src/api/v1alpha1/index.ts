@@ -44,7 +44,6 @@ export {
   checkRealServerAgainstService,
   formatPath,
   normalizeVirtualServiceSpec,
-  rememberedPerObject,
   type ValidationIssue,
   type ValidationResult,
   validateIPVSNode,

@@ -67,27 +67,6 @@ export function normalizeVirtualServiceSpec(spec: VirtualServiceSpec): VirtualSe
   return out;
 }
 
-/**
- * `validate`, remembered per object: the agent validates every object of its caches on every sync, and
- * an informer replaces an object on change rather than editing it. So objects given to the returned
- * function must never be modified afterwards (a modified object would keep its first verdict), and
- * the verdicts it returns are shared: read them, never modify them.
- */
-export function rememberedPerObject<T>(
-  validate: (obj: unknown) => ValidationResult<T>,
-): (obj: unknown) => ValidationResult<T> {
-  const verdicts = new WeakMap<object, ValidationResult<T>>();
-  return (obj) => {
-    if (typeof obj !== "object" || obj === null) return validate(obj);
-    let verdict = verdicts.get(obj);
-    if (verdict === undefined) {
-      verdict = validate(obj);
-      verdicts.set(obj, verdict);
-    }
-    return verdict;
-  };
-}
-
 export function validateVirtualService(obj: unknown): ValidationResult<VirtualService> {
   return run(VirtualServiceSchema, obj, (v) => ({ ...v, spec: normalizeVirtualServiceSpec(v.spec) }));
 }
