@@ -77,7 +77,7 @@ import {
   validateVirtualService,
 } from "../api/v1alpha1/index.ts";
 import { ipFamily, ipv4MaskToNumber } from "../vocabulary/addresses.ts";
-import { sortTable } from "../vocabulary/order.ts";
+import { sortByServiceKey, sortDestinations } from "../vocabulary/order.ts";
 import { rememberedPerObject } from "../vocabulary/remembered.ts";
 import {
   type DestinationConfig,
@@ -143,9 +143,7 @@ export function computeDesired(
   for (const vs of services.accepted) {
     if (!selectsNode(vs.object.spec.nodeSelector, node.labels)) continue;
     try {
-      table.push(
-        buildEntry(vs, realServers.get(refText(vs.ref)) ?? [], core, health, problems, healthTargets),
-      );
+      table.push(entryOf(vs, realServers.get(refText(vs.ref)) ?? [], core, health, problems, healthTargets));
     } catch (error) {
       problems.push({
         kind: "Internal",
@@ -156,7 +154,12 @@ export function computeDesired(
   }
 
   healthTargets.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  return { table: sortTable(table), problems: normalizeProblems(problems), healthTargets };
+  // Entries come with their destinations in canonical order (entryOf); only the services are sorted.
+  return {
+    table: sortByServiceKey(table, (e) => e.service.key),
+    problems: normalizeProblems(problems),
+    healthTargets,
+  };
 }
 
 // ---- VirtualServices ------------------------------------------------------------------------------
@@ -347,6 +350,77 @@ function collectRealServers(
 }
 
 // ---- one service ----------------------------------------------------------------------------------
+
+/** What buildEntry made of one VirtualService, with everything it read. */
+interface RememberedEntry {
+  /** The objects it read besides the VirtualService: its RealServers, Service, EndpointSlices / Endpoints. */
+  inputs: readonly unknown[];
+  /** The health it read, per health key. */
+  health: readonly (readonly [string, boolean | undefined])[];
+  entry: DesiredEntry;
+  problems: readonly Problem[];
+  healthTargets: readonly HealthTarget[];
+}
+
+/**
+ * Per validated VirtualService (the same object while its raw object is unchanged: validation is
+ * remembered per object), its last entry. Reused while the VirtualService reads the very same objects
+ * and health values, so a sync after one change rebuilds one entry, and unchanged entries keep their
+ * identity (the reconciler diffs only the entries that changed).
+ */
+const rememberedEntries = new WeakMap<object, RememberedEntry>();
+
+function entryOf(
+  vs: AcceptedVirtualService,
+  realServers: readonly AcceptedRealServer[],
+  core: CoreObjectIndex,
+  health: HealthState,
+  problems: Problem[],
+  healthTargets: HealthTarget[],
+): DesiredEntry {
+  const inputs = entryInputs(vs, realServers, core);
+  const last = rememberedEntries.get(vs.object);
+  if (
+    last &&
+    last.inputs.length === inputs.length &&
+    last.inputs.every((o, i) => o === inputs[i]) &&
+    last.health.every(([k, v]) => health.get(k) === v)
+  ) {
+    problems.push(...last.problems);
+    healthTargets.push(...last.healthTargets);
+    return last.entry;
+  }
+  const problemsBefore = problems.length;
+  const targetsBefore = healthTargets.length;
+  const built = buildEntry(vs, realServers, core, health, problems, healthTargets);
+  const entry: DesiredEntry = { service: built.service, destinations: sortDestinations(built.destinations) };
+  const targets = healthTargets.slice(targetsBefore);
+  rememberedEntries.set(vs.object, {
+    inputs,
+    health: targets.map((t) => [t.key, health.get(t.key)] as const),
+    entry,
+    problems: problems.slice(problemsBefore),
+    healthTargets: targets,
+  });
+  return entry;
+}
+
+function entryInputs(
+  vs: AcceptedVirtualService,
+  realServers: readonly AcceptedRealServer[],
+  core: CoreObjectIndex,
+): unknown[] {
+  const inputs: unknown[] = realServers.map((rs) => rs.object);
+  const backends = vs.object.spec.backends;
+  if (backends) {
+    const { namespace } = vs.ref;
+    const name = backends.serviceRef.name;
+    inputs.push(core.service(namespace, name));
+    if (backends.source === "Endpoints") inputs.push(core.endpoints(namespace, name));
+    else for (const s of core.endpointSlices(namespace, name)) inputs.push(s.slice);
+  }
+  return inputs;
+}
 
 interface Candidate {
   destination: DesiredDestination;
