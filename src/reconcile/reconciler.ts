@@ -11,7 +11,8 @@
  *    folded in (known-table.ts): only while that read is younger than the limit, the last sync applied
  *    everything, no drain waits for connection counters and no other writer changed the journal;
  * 3. prune the journal to keys that are in the kernel (an out-of-band delete ends a claim);
- * 4. diff (pure) -> operations, drift, drains; with keep-last-good (frozen services of invalid
+ * 4. diff (pure) -> operations, drift, drains (from the known table: only the keys whose desired entry
+ *    changed, see #plan); with keep-last-good (frozen services of invalid
  *    VirtualServices) and no removals at all when the input was read only in part; differences the
  *    desired table explains by changing since the previous sync are changes, not drift;
  * 5. journal every service about to be created (before touching the kernel), only if that changes it;
@@ -27,13 +28,20 @@
 import { operationObject } from "../kernel/error-hints.ts";
 import { IpvsError, IpvsUnavailableError } from "../kernel/errors.ts";
 import type { IpvsKernel, OperationResult } from "../kernel/ipvs-kernel.ts";
-import type { DesiredTable } from "../model/desired-table.ts";
+import type { DesiredEntry, DesiredTable } from "../model/desired-table.ts";
 import { type DiffResult, type DriftItem, diff } from "../model/diff.ts";
 import { type DrainEntry, drainKey } from "../model/drain.ts";
 import { type FwmarkRange, ownershipRule } from "../model/ownership.ts";
 import type { Logger } from "../observability/logger.ts";
 import { type Operation, operationServiceKey } from "../vocabulary/operations.ts";
-import { destinationKeyString, type KernelSnapshot, serviceKeyString } from "../vocabulary/table.ts";
+import { sortByServiceKey } from "../vocabulary/order.ts";
+import {
+  destinationKeyString,
+  type KernelSnapshot,
+  type KernelTable,
+  type ServiceKey,
+  serviceKeyString,
+} from "../vocabulary/table.ts";
 import { foldApplied } from "./known-table.ts";
 import { NO_LOCK, type NodeLock } from "./node-lock.ts";
 import { emptyJournal, type Journal, type JournalStore, sameJournal } from "./ownership-journal.ts";
@@ -139,6 +147,8 @@ export class Reconciler {
   #lastNow = Number.NEGATIVE_INFINITY;
   /** The desired table of the last sync that changed the kernel: differences it explains are changes, not drift. */
   #previousDesired: DesiredTable | undefined;
+  /** What the last sync planned from: per key its desired entry, frozen and held reasons, and drift. */
+  #lastPlan: PlanMemory | undefined;
   /** The table of the last sync that applied everything, and when it was read from the kernel. */
   #known: { snapshot: KernelSnapshot; readAt: number } | undefined;
   #cleaned = false;
@@ -224,7 +234,7 @@ export class Reconciler {
       journal.drains.length === 0;
     let snapshot: KernelSnapshot | undefined = reuse ? known!.snapshot : undefined;
     let readAt = reuse ? known!.readAt : now;
-    let planned = snapshot ? this.#plan(input, journal, snapshot, now) : undefined;
+    let planned = snapshot ? this.#plan(input, journal, snapshot, now, true) : undefined;
     // A removal decides on connection counters, which only a dump has: then read the kernel after all.
     if (planned && removesSomething(planned.result)) {
       reuse = false;
@@ -239,9 +249,9 @@ export class Reconciler {
         const kind = error instanceof IpvsUnavailableError ? "Unavailable" : "KernelRead";
         return failedSync(kind, `reading the IPVS table failed: ${(error as Error).message}`, notes, error);
       }
-      planned = this.#plan(input, journal, snapshot, now);
+      planned = this.#plan(input, journal, snapshot, now, false);
     }
-    const { result, pruned, drains } = planned!;
+    const { result, pruned, drains, memory } = planned!;
     const owners = journal.owners;
 
     if (input.dryRun) {
@@ -280,6 +290,7 @@ export class Reconciler {
     }
 
     this.#previousDesired = input.desired;
+    this.#lastPlan = memory;
     this.#known = undefined; // until this sync has applied everything
     const outcomes: OperationOutcome[] = [];
     const serviceOutcomes = await this.#applyChunks(serviceOps, input.signal, errors);
@@ -363,8 +374,14 @@ export class Reconciler {
     );
   }
 
-  /** Steps 3 and 4 of the header for one kernel table: prune the journal, then diff. */
-  #plan(input: SyncInput, journal: Journal, snapshot: KernelSnapshot, now: number) {
+  /**
+   * Steps 3 and 4 of the header for one kernel table: prune the journal, then diff. With `known` (the
+   * table is the last sync's, with its applied operations folded in, so every key that sync planned for
+   * now holds what it wanted), only the keys whose desired entry (by identity: computeDesired keeps
+   * unchanged entries), frozen or held reason changed are diffed; the drift of the others is the last
+   * sync's. Anything unusual (undecodable entries, partial input, drains) diffs the whole table.
+   */
+  #plan(input: SyncInput, journal: Journal, snapshot: KernelSnapshot, now: number, known: boolean) {
     // Only keys in the kernel stay ours: an out-of-band delete (or a reboot) ends the claim.
     const inKernel = new Set(snapshot.table.map((e) => serviceKeyString(e.service.key)));
     for (const u of snapshot.undecodable) if (u.key) inKernel.add(serviceKeyString(u.key));
@@ -398,9 +415,20 @@ export class Reconciler {
       ];
       for (const k of keys) heldServices.set(k, `not removed while ${why}`);
     }
+    const desiredByKey = new Map<string, DesiredEntry>();
+    for (const e of input.desired) desiredByKey.set(serviceKeyString(e.service.key), e);
+    const last = this.#lastPlan;
+    const changed =
+      known &&
+      last !== undefined &&
+      snapshot.undecodable.length === 0 &&
+      input.partialInput === undefined &&
+      drains.length === 0
+        ? changedKeys(last, desiredByKey, frozen, heldServices)
+        : undefined;
     const result: DiffResult = diff(
-      input.desired,
-      snapshot.table,
+      changed ? input.desired.filter((e) => changed.has(serviceKeyString(e.service.key))) : input.desired,
+      changed ? snapshot.table.filter((e) => changed.has(serviceKeyString(e.service.key))) : snapshot.table,
       { ...this.#options.scope, journal: pruned },
       drains,
       now,
@@ -419,7 +447,10 @@ export class Reconciler {
         },
       },
     );
-    return { result, pruned, drains };
+    const drift = changed ? mergeDrift(last!.drift, changed, result.drift) : groupDrift(result.drift);
+    if (changed) result.drift = orderedDrift(drift, desiredByKey, snapshot.table);
+    const memory: PlanMemory = { desired: desiredByKey, frozen, held: heldServices, drift };
+    return { result, pruned, drains, memory, diffed: changed?.size };
   }
 
   /** Owned services and destinations after the sync: the snapshot, plus what was applied. */
@@ -537,6 +568,86 @@ export class Reconciler {
     }
     return outcomes;
   }
+}
+
+interface PlanMemory {
+  desired: ReadonlyMap<string, DesiredEntry>;
+  frozen: ReadonlyMap<string, string>;
+  held: ReadonlyMap<string, string>;
+  /** Drift items by service key (serviceKeyString). */
+  drift: Map<string, DriftItem[]>;
+}
+
+/** Keys whose desired entry, frozen or held reason is not what the last plan had. */
+function changedKeys(
+  last: PlanMemory,
+  desired: ReadonlyMap<string, DesiredEntry>,
+  frozen: ReadonlyMap<string, string>,
+  held: ReadonlyMap<string, string>,
+): Set<string> {
+  const changed = new Set<string>();
+  for (const [k, e] of desired) if (last.desired.get(k) !== e) changed.add(k);
+  for (const k of last.desired.keys()) if (!desired.has(k)) changed.add(k);
+  for (const [now, before] of [
+    [frozen, last.frozen],
+    [held, last.held],
+  ] as const) {
+    for (const [k, why] of now) if (before.get(k) !== why) changed.add(k);
+    for (const k of before.keys()) if (!now.has(k)) changed.add(k);
+  }
+  return changed;
+}
+
+function groupDrift(items: readonly DriftItem[]): Map<string, DriftItem[]> {
+  const groups = new Map<string, DriftItem[]>();
+  for (const item of items) {
+    const group = groups.get(item.service);
+    if (group) group.push(item);
+    else groups.set(item.service, [item]);
+  }
+  return groups;
+}
+
+/**
+ * The lasting drift of the keys not diffed now (what is ignored or only reported stays so; what was
+ * repaired is done, since the last sync applied everything), and the new drift of those that were.
+ */
+function mergeDrift(
+  last: ReadonlyMap<string, DriftItem[]>,
+  changed: ReadonlySet<string>,
+  fresh: readonly DriftItem[],
+): Map<string, DriftItem[]> {
+  const merged = new Map<string, DriftItem[]>();
+  for (const [k, items] of last) {
+    if (changed.has(k)) continue;
+    const lasting = items.filter((d) => d.action !== "Repaired");
+    if (lasting.length > 0) merged.set(k, lasting);
+  }
+  for (const [k, items] of groupDrift(fresh)) merged.set(k, items);
+  return merged;
+}
+
+/** Drift items in the order a whole-table diff gives them (by service key, canonical order). */
+function orderedDrift(
+  groups: ReadonlyMap<string, DriftItem[]>,
+  desired: ReadonlyMap<string, DesiredEntry>,
+  table: KernelTable,
+): DriftItem[] {
+  if (groups.size === 0) return [];
+  const keys = new Map<string, ServiceKey>();
+  for (const k of groups.keys()) {
+    const e = desired.get(k);
+    if (e) keys.set(k, e.service.key);
+  }
+  if (keys.size < groups.size) {
+    for (const e of table) {
+      const k = serviceKeyString(e.service.key);
+      if (groups.has(k) && !keys.has(k)) keys.set(k, e.service.key);
+    }
+  }
+  const known = [...groups].filter(([k]) => keys.has(k));
+  const other = [...groups].filter(([k]) => !keys.has(k)); // none expected; kept, never dropped
+  return [...sortByServiceKey(known, ([k]) => keys.get(k)!), ...other].flatMap(([, items]) => items);
 }
 
 /** Whether a plan deletes or drains anything (decisions that need a dump's connection counters). */
