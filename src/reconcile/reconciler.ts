@@ -145,9 +145,10 @@ export class Reconciler {
   /** The stored journal equals #journal (false after a journal of another boot was set aside). */
   #stored = false;
   #lastNow = Number.NEGATIVE_INFINITY;
-  /** The desired table of the last sync that changed the kernel: differences it explains are changes, not drift. */
-  #previousDesired: DesiredTable | undefined;
-  /** What the last sync planned from: per key its desired entry, frozen and held reasons, and drift. */
+  /**
+   * What the last sync that changed the kernel planned from: per key its desired entry (differences it
+   * explains are changes, not drift; unchanged entries need no diff), frozen and held reasons, drift.
+   */
   #lastPlan: PlanMemory | undefined;
   /** The table of the last sync that applied everything, and when it was read from the kernel. */
   #known: { snapshot: KernelSnapshot; readAt: number } | undefined;
@@ -289,7 +290,6 @@ export class Reconciler {
       );
     }
 
-    this.#previousDesired = input.desired;
     this.#lastPlan = memory;
     this.#known = undefined; // until this sync has applied everything
     const outcomes: OperationOutcome[] = [];
@@ -437,7 +437,7 @@ export class Reconciler {
           ? {}
           : { defaultDrainTimeoutSeconds: input.defaultDrainTimeoutSeconds }),
         undecodable: snapshot.undecodable,
-        ...(this.#previousDesired === undefined ? {} : { previous: this.#previousDesired }),
+        ...(this.#lastPlan === undefined ? {} : { previous: this.#lastPlan.desired }),
         frozen,
         removalsBlocked: {
           ...(input.partialInput === undefined
