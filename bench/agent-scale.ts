@@ -8,6 +8,7 @@
  *   table dumps it took.
  *   node bench/agent-scale.ts            (N=10000; BENCH_N=1000 for a quick run)
  *   BENCH_PROFILE=change.cpuprofile      also writes a CPU profile of the change window
+ *   node --expose-gc bench/agent-scale.ts also prints the live heap after a full collection
  */
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
@@ -19,6 +20,7 @@ import { resolveAgentConfig } from "../src/agent/config.ts";
 import { FakeIpvsKernel } from "../src/kernel/fake-kernel.ts";
 import { KubernetesSource, loadKubeConfig } from "../src/kube/kubernetes-source.ts";
 import { createRootLogger } from "../src/observability/logger.ts";
+import { createScaleWorkload } from "./scale-workload.ts";
 
 const N = Number(process.env.BENCH_N ?? 10_000);
 const cp = await startControlPlane({ controllerManager: false });
@@ -26,50 +28,8 @@ try {
   await cp.kubectlOk(["apply", "--server-side", "-f", "crds/"]);
   await cp.kubectlOk(["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
   const ns = await cp.newNamespace("scale");
-  const t0 = performance.now();
-  const jobs: (() => Promise<unknown>)[] = [];
-  for (let i = 0; i < N; i++) {
-    const a = `10.${(i >> 8) & 255}.${i & 255}`;
-    jobs.push(() =>
-      cp.api("POST", `/apis/ipvs.dev/v1alpha1/namespaces/${ns}/virtualservices`, {
-        apiVersion: "ipvs.dev/v1alpha1",
-        kind: "VirtualService",
-        metadata: { name: `vs-${i}`, namespace: ns },
-        spec: { address: `${a}.1`, port: 80, backends: { serviceRef: { name: `svc-${i}`, port: "http" } } },
-      }),
-    );
-    jobs.push(() =>
-      cp.api("POST", `/api/v1/namespaces/${ns}/services`, {
-        apiVersion: "v1",
-        kind: "Service",
-        metadata: { name: `svc-${i}`, namespace: ns },
-        spec: { clusterIP: "None", ports: [{ name: "http", port: 80, targetPort: 8080 }] },
-      }),
-    );
-    jobs.push(() =>
-      cp.api("POST", `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`, {
-        apiVersion: "discovery.k8s.io/v1",
-        kind: "EndpointSlice",
-        metadata: { name: `svc-${i}-x`, namespace: ns, labels: { "kubernetes.io/service-name": `svc-${i}` } },
-        addressType: "IPv4",
-        ports: [{ name: "http", port: 8080, protocol: "TCP" }],
-        endpoints: Array.from({ length: 10 }, (_, e) => ({
-          addresses: [`172.16.${e}.${(i % 250) + 1}`],
-          conditions: { ready: true },
-        })),
-      }),
-    );
-  }
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: 32 }, async () => {
-      while (next < jobs.length) {
-        const r = (await jobs[next++]!()) as { status: number };
-        if (r.status >= 300) throw new Error(`create failed: HTTP ${r.status}`);
-      }
-    }),
-  );
-  console.log(`created ${jobs.length} objects in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const created = await createScaleWorkload(cp, ns, N);
+  console.log(`created ${created.objects} objects in ${created.seconds.toFixed(1)} s`);
 
   const kernel = new FakeIpvsKernel();
   let operations = 0;
@@ -106,6 +66,15 @@ try {
   while (kernel.serviceCount < N || agent.health().syncing) await new Promise((r) => setTimeout(r, 20));
   const firstSync = performance.now() - start;
   const rss = process.memoryUsage().rss;
+  // With --expose-gc: the live heap after a full collection (what the agent keeps, not GC slack).
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc) {
+    gc();
+    const m = process.memoryUsage();
+    console.log(
+      `after a full GC: heap used ${(m.heapUsed / 2 ** 20).toFixed(0)} MiB, RSS ${(m.rss / 2 ** 20).toFixed(0)} MiB`,
+    );
+  }
   console.log(
     `agent start to ${N} services x 10 programmed: ${(firstSync / 1000).toFixed(2)} s (${operations} kernel operations); ` +
       `RSS ${(rss / 2 ** 20).toFixed(0)} MiB (${((rss - rssBefore) / 2 ** 20).toFixed(0)} MiB more than before the agent)`,

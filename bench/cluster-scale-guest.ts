@@ -1,0 +1,121 @@
+/**
+ * The guest half of bench/cluster-scale.ts: runs inside the test-bed VM against the host's API server
+ * (which holds the scale workload) and the VM's real IPVS kernel. Prints, as ratios measured in this
+ * same VM:
+ * - agent start (list + first sync into an empty kernel) against `ipvsadm -R` of the same table,
+ * - the agent's peak RSS,
+ * - one EndpointSlice change (one API PUT) to the kernel against one `ipvsadm -a` process.
+ *   node bench/cluster-scale-guest.ts WORKDIR N      (WORKDIR holds kubeconfig and ca.crt)
+ */
+import { spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { Agent } from "../src/agent/agent.ts";
+import { resolveAgentConfig } from "../src/agent/config.ts";
+import { NetlinkIpvsKernel } from "../src/kernel/netlink-kernel.ts";
+import { KubernetesSource, loadKubeConfig } from "../src/kube/kubernetes-source.ts";
+import { createRootLogger } from "../src/observability/logger.ts";
+import type { ServiceKey } from "../src/vocabulary/table.ts";
+import { scaleVip } from "./scale-workload.ts";
+
+const [dir, nText, ns] = process.argv.slice(2);
+if (!dir || !nText || !ns) throw new Error("usage: cluster-scale-guest.ts WORKDIR N NAMESPACE");
+const N = Number(nText);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const ipvsadm = (args: string[], input?: string) => {
+  const t0 = performance.now();
+  const r = spawnSync("ipvsadm", args, { encoding: "utf8", input, maxBuffer: 1 << 28 });
+  if (r.status !== 0) throw new Error(`ipvsadm ${args.join(" ")}: ${r.stderr}`);
+  return { ms: performance.now() - t0, out: r.stdout };
+};
+
+const kernel = new NetlinkIpvsKernel();
+await kernel.flush(); // the VM is ours alone
+let operations = 0;
+let dumps = 0;
+const apply = kernel.apply.bind(kernel);
+kernel.apply = (ops) => {
+  operations += ops.length;
+  return apply(ops);
+};
+const readTable = kernel.readTable.bind(kernel);
+kernel.readTable = () => {
+  dumps++;
+  return readTable();
+};
+const kubeConfig = loadKubeConfig(`${dir}/kubeconfig`);
+const config = resolveAgentConfig(
+  {
+    stateFile: "/tmp/scale-journal.json",
+    minSyncInterval: "0",
+    resyncInterval: "10m",
+    httpAddress: "",
+  },
+  { NODE_NAME: "scale-vm" },
+);
+const agent = new Agent(config, {
+  kernel,
+  source: new KubernetesSource({ kubeConfig, nodeName: "scale-vm" }),
+  bootId: readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim(),
+  logger: createRootLogger({ level: "warn" }),
+});
+const rssBefore = process.memoryUsage().rss;
+const started = performance.now();
+await agent.start();
+for (;;) {
+  const services = (await kernel.listServices()).length;
+  if (services >= N && !agent.health().syncing && agent.health().syncs > 0) break;
+  await sleep(250);
+}
+const startSeconds = (performance.now() - started) / 1000;
+const peakRss = process.resourceUsage().maxRSS * 1024;
+const table = await kernel.readTable();
+const destinations = table.table.reduce((n, e) => n + e.destinations.length, 0);
+console.log(
+  `agent start to ${table.table.length} services, ${destinations} destinations: ${startSeconds.toFixed(1)} s, ` +
+    `${operations} kernel operations; peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB (${(rssBefore / 2 ** 20).toFixed(0)} MiB before the agent started)`,
+);
+
+// One EndpointSlice change, through the API, to the kernel.
+operations = 0;
+dumps = 0;
+const key: ServiceKey = { kind: "address", family: "IPv4", protocol: "TCP", address: scaleVip(7), port: 80 };
+const { DiscoveryV1Api } = await import("@kubernetes/client-node");
+const discovery = kubeConfig.makeApiClient(DiscoveryV1Api);
+const slice = await discovery.readNamespacedEndpointSlice({ name: "svc-7-x", namespace: ns });
+slice.endpoints = [...(slice.endpoints ?? []), { addresses: ["172.17.0.7"], conditions: { ready: true } }];
+const changeAt = performance.now();
+await discovery.replaceNamespacedEndpointSlice({ name: "svc-7-x", namespace: ns, body: slice });
+const committedAt = performance.now(); // the API server has stored it (the PUT's own TLS and round trip excluded)
+for (;;) {
+  if ((await kernel.listDestinations(key)).some((d) => d.key.address === "172.17.0.7")) break;
+  await sleep(2);
+}
+const appliedAt = performance.now();
+const changeMs = appliedAt - committedAt;
+console.log(
+  `one EndpointSlice change to the kernel: ${changeMs.toFixed(0)} ms after the API server answered the PUT ` +
+    `(${(appliedAt - changeAt).toFixed(0)} ms from sending it), ${operations} kernel operations, ${dumps} table dumps`,
+);
+await agent.stop();
+
+// The same work done by ipvsadm in this VM.
+const saved = ipvsadm(["-Sn"]).out;
+writeFileSync("/tmp/scale.ipvsadm", saved);
+ipvsadm(["-C"]);
+const restore = ipvsadm(["-R"], saved);
+const singles: number[] = [];
+for (let i = 0; i < 5; i++) {
+  const address = `172.17.1.${i + 1}`;
+  singles.push(ipvsadm(["-a", "-t", `${scaleVip(7)}:80`, "-r", `${address}:8080`, "-m"]).ms);
+  ipvsadm(["-d", "-t", `${scaleVip(7)}:80`, "-r", `${address}:8080`]);
+}
+singles.sort((a, b) => a - b);
+const single = singles[2]!;
+console.log(
+  `ipvsadm -R of the same table: ${(restore.ms / 1000).toFixed(1)} s; one ipvsadm -a: ${single.toFixed(0)} ms (median of 5)`,
+);
+console.log(
+  `ratios: agent start / ipvsadm -R = ${(startSeconds / (restore.ms / 1000)).toFixed(2)}; ` +
+    `one change / one ipvsadm -a = ${(changeMs / single).toFixed(2)}; peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB (target < 300)`,
+);
+ipvsadm(["-C"]); // agent.stop() closed the kernel handle
