@@ -9,16 +9,10 @@
 import { EventEmitter } from "node:events";
 import { performance } from "node:perf_hooks";
 import { AttrStream, formatGenlHeader, formatMessage, putU16, putU16be, putU32, putU64 } from "netlink";
-import type { NetlinkReply } from "../src/kernel/ipvs-codec.ts";
-import {
-  decodeGenlPayload,
-  decodeMessages,
-  GENL_ID_CTRL,
-  IPVS_CMD,
-  IPVS_CMD_ATTR,
-  IPVS_DEST_ATTR,
-  serviceAttr,
-} from "../src/kernel/ipvs-codec.ts";
+import type { NetlinkReply } from "../src/kernel/ipvs-decode.ts";
+import { decodeGenlPayload, decodeMessages } from "../src/kernel/ipvs-decode.ts";
+import { serviceAttr } from "../src/kernel/ipvs-encode.ts";
+import { GENL_ID_CTRL, IPVS_CMD, IPVS_CMD_ATTR, IPVS_DEST_ATTR } from "../src/kernel/ipvs-protocol.ts";
 import type { RawSocket } from "../src/kernel/netlink-kernel.ts";
 import { NetlinkIpvsKernel } from "../src/kernel/netlink-kernel.ts";
 import { readKernelTable } from "../src/kernel/read-kernel-table.ts";

@@ -36,7 +36,7 @@ import { destinationKeyString, IPVS_SCHEDULERS, serviceKeyString } from "../voca
 import { ipvsError, operationObject, transportFailureResult } from "./error-hints.ts";
 import type { ErrnoName } from "./errors.ts";
 import { IpvsError, IpvsTimeoutError } from "./errors.ts";
-import { encodeOperation, IpvsEncodeError, newDaemonRequest } from "./ipvs-codec.ts";
+import { encodeOperation, IpvsEncodeError, newDaemonRequest } from "./ipvs-encode.ts";
 import type { IpvsKernel, OperationResult } from "./ipvs-kernel.ts";
 
 /** Schedulers of a stock kernel (twos arrived in 6.2). */

@@ -40,7 +40,7 @@ import { serviceKeyString } from "../vocabulary/table.ts";
 import { ipvsError, operationObject, transportFailureResult } from "./error-hints.ts";
 import type { ErrnoName } from "./errors.ts";
 import { errnoName, IpvsError, IpvsTimeoutError, IpvsUnavailableError } from "./errors.ts";
-import type { GenlRequest, NetlinkReply } from "./ipvs-codec.ts";
+import type { NetlinkReply } from "./ipvs-decode.ts";
 import {
   decodeDaemonMessage,
   decodeDestinationEntry,
@@ -51,28 +51,29 @@ import {
   decodeMessages,
   decodeServiceEntry,
   decodeTimeouts,
-  delDaemonRequest,
   describeDestinationEntry,
   describeServiceEntry,
+} from "./ipvs-decode.ts";
+import type { GenlRequest } from "./ipvs-encode.ts";
+import {
+  delDaemonRequest,
   encodeOperation,
   flushRequest,
   frameRequest,
   frameRequests,
-  GENL_ID_CTRL,
   getConfigRequest,
   getDaemonsRequest,
   getFamilyRequest,
   getInfoRequest,
-  IPVS_GENL_NAME,
   IpvsEncodeError,
   listDestinationsRequest,
   listServicesRequest,
-  NLMSG,
   newDaemonRequest,
   setConfigRequest,
   zeroRequest,
-} from "./ipvs-codec.ts";
+} from "./ipvs-encode.ts";
 import type { IpvsKernel, OperationResult } from "./ipvs-kernel.ts";
+import { GENL_ID_CTRL, IPVS_GENL_NAME, NLMSG } from "./ipvs-protocol.ts";
 
 const NETLINK_GENERIC = 16;
 

@@ -21,19 +21,18 @@ import {
   decodeTimeouts,
   describeDestinationEntry,
   describeServiceEntry,
+} from "../../src/kernel/ipvs-decode.ts";
+import {
   destinationAttr,
   encodeOperation,
   frameRequest,
-  IPVS_CMD,
-  IPVS_CMD_ATTR,
-  IPVS_DEST_ATTR,
-  IPVS_SVC_ATTR,
   IpvsEncodeError,
   listDestinationsRequest,
   newDaemonRequest,
   serviceAttr,
   setConfigRequest,
-} from "../../src/kernel/ipvs-codec.ts";
+} from "../../src/kernel/ipvs-encode.ts";
+import { IPVS_CMD, IPVS_CMD_ATTR, IPVS_DEST_ATTR, IPVS_SVC_ATTR } from "../../src/kernel/ipvs-protocol.ts";
 import { canonicalIp } from "../../src/vocabulary/addresses.ts";
 import type { Operation } from "../../src/vocabulary/operations.ts";
 import type { IpvsDestination, IpvsService, ServiceKey } from "../../src/vocabulary/table.ts";

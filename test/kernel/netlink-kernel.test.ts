@@ -11,20 +11,17 @@ import {
   IpvsTimeoutError,
   IpvsUnavailableError,
 } from "../../src/kernel/errors.ts";
-import type { NetlinkReply } from "../../src/kernel/ipvs-codec.ts";
+import type { NetlinkReply } from "../../src/kernel/ipvs-decode.ts";
+import { attributeMap, decodeGenlPayload, decodeMessages } from "../../src/kernel/ipvs-decode.ts";
+import { destinationAttr, serviceAttr } from "../../src/kernel/ipvs-encode.ts";
 import {
-  attributeMap,
   CTRL_ATTR_FAMILY_ID,
-  decodeGenlPayload,
-  decodeMessages,
-  destinationAttr,
   GENL_ID_CTRL,
   IPVS_CMD,
   IPVS_CMD_ATTR,
   IPVS_DEST_ATTR,
   IPVS_SVC_ATTR,
-  serviceAttr,
-} from "../../src/kernel/ipvs-codec.ts";
+} from "../../src/kernel/ipvs-protocol.ts";
 import type { RawSocket } from "../../src/kernel/netlink-kernel.ts";
 import { batchSizeFor, MAX_BATCH_SIZE, NetlinkIpvsKernel } from "../../src/kernel/netlink-kernel.ts";
 import { readKernelTable } from "../../src/kernel/read-kernel-table.ts";

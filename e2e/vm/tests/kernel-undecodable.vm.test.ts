@@ -12,15 +12,15 @@ import {
   decodeFamilyId,
   decodeGenlPayload,
   decodeMessages,
-  encodeOperation,
-  frameRequest,
+} from "../../../src/kernel/ipvs-decode.ts";
+import { encodeOperation, frameRequest, getFamilyRequest } from "../../../src/kernel/ipvs-encode.ts";
+import {
   GENL_ID_CTRL,
-  getFamilyRequest,
   IPVS_CMD_ATTR,
   IPVS_DEST_ATTR,
   IPVS_SVC_ATTR,
   NLMSG,
-} from "../../../src/kernel/ipvs-codec.ts";
+} from "../../../src/kernel/ipvs-protocol.ts";
 import { NetlinkIpvsKernel } from "../../../src/kernel/netlink-kernel.ts";
 import type { Operation } from "../../../src/vocabulary/operations.ts";
 import type { IpvsDestination, IpvsService, ServiceKey } from "../../../src/vocabulary/table.ts";
