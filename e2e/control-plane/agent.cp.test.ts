@@ -16,7 +16,7 @@ import { readKernelTable } from "../../src/kernel/read-kernel-table.ts";
 import { KubernetesEventRecorder } from "../../src/kube/event-recorder.ts";
 import { IpvsNodeStatusWriter } from "../../src/kube/ipvs-node-writer.ts";
 import { KubernetesSource, loadKubeConfig } from "../../src/kube/kubernetes-source.ts";
-import { renderIpvsadmSave } from "../../src/model/ipvsadm-text.ts";
+import { renderIpvsadmSave } from "../../src/model/ipvsadm-render.ts";
 import { createRootLogger } from "../../src/observability/logger.ts";
 import { until } from "../../test/support/until.ts";
 import { useControlPlane } from "./use-control-plane.ts";

@@ -14,7 +14,7 @@ import { FakeIpvsKernel } from "../../src/kernel/fake-kernel.ts";
 import { readKernelTable } from "../../src/kernel/read-kernel-table.ts";
 import { IpvsNodeStatusWriter } from "../../src/kube/ipvs-node-writer.ts";
 import { KubernetesSource, loadKubeConfig } from "../../src/kube/kubernetes-source.ts";
-import { renderIpvsadmSave } from "../../src/model/ipvsadm-text.ts";
+import { renderIpvsadmSave } from "../../src/model/ipvsadm-render.ts";
 import { createRootLogger } from "../../src/observability/logger.ts";
 import { until as waitFor } from "../../test/support/until.ts";
 import { type FaultProxy, startFaultProxy } from "./fault-proxy.ts";

@@ -6,7 +6,7 @@
 import { readFile } from "node:fs/promises";
 import { text } from "node:stream/consumers";
 import { importResources, renderResourcesYaml } from "../model/import-resources.ts";
-import { parseIpvsadmSave } from "../model/ipvsadm-text.ts";
+import { parseIpvsadmSave } from "../model/ipvsadm-parse.ts";
 import { CliError } from "./cli-error.ts";
 import { parseOptions } from "./options.ts";
 

@@ -6,7 +6,7 @@
  */
 import { stringify } from "yaml";
 import type { DesiredTable } from "../model/desired-table.ts";
-import { renderIpvsadmSave } from "../model/ipvsadm-text.ts";
+import { renderIpvsadmSave } from "../model/ipvsadm-render.ts";
 import { formatProblem } from "../model/problems.ts";
 import { CliError } from "./cli-error.ts";
 import { desiredFromFiles, parseHealthAssumption, reportInputIssues } from "./desired-from-files.ts";

@@ -8,7 +8,7 @@ import { resolveAgentConfig } from "../../src/agent/config.ts";
 import { DirectorySource } from "../../src/files/directory-source.ts";
 import { FakeIpvsKernel } from "../../src/kernel/fake-kernel.ts";
 import { readKernelTable } from "../../src/kernel/read-kernel-table.ts";
-import { renderIpvsadmSave } from "../../src/model/ipvsadm-text.ts";
+import { renderIpvsadmSave } from "../../src/model/ipvsadm-render.ts";
 import { createRootLogger } from "../../src/observability/logger.ts";
 import { until as waitFor } from "../support/until.ts";
 

@@ -9,7 +9,7 @@ import { flushCommand } from "../../src/cli/flush-command.ts";
 import { IpvsDecodeError, IpvsUnavailableError } from "../../src/kernel/errors.ts";
 import { FakeIpvsKernel } from "../../src/kernel/fake-kernel.ts";
 import { readKernelTable } from "../../src/kernel/read-kernel-table.ts";
-import { renderIpvsadmSave } from "../../src/model/ipvsadm-text.ts";
+import { renderIpvsadmSave } from "../../src/model/ipvsadm-render.ts";
 import { NO_FLAGS } from "../../src/vocabulary/table.ts";
 import { captureOutput } from "./run-cli.ts";
 

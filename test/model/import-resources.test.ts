@@ -7,7 +7,7 @@ import {
   validateVirtualService,
 } from "../../src/api/v1alpha1/index.ts";
 import { importResources, renderResourcesYaml } from "../../src/model/import-resources.ts";
-import { parseIpvsadmSave } from "../../src/model/ipvsadm-text.ts";
+import { parseIpvsadmSave } from "../../src/model/ipvsadm-parse.ts";
 import type { IpvsTable } from "../../src/vocabulary/table.ts";
 
 function imported(text: string, opts = {}) {

@@ -1,12 +1,9 @@
 import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import {
-  compareServicesLikeIpvsadm,
-  normalizeIpvsadmSave,
-  parseIpvsadmSave,
-  renderIpvsadmSave,
-} from "../../src/model/ipvsadm-text.ts";
+import { normalizeIpvsadmSave } from "../../src/model/ipvsadm-normalize.ts";
+import { parseIpvsadmSave } from "../../src/model/ipvsadm-parse.ts";
+import { compareServicesLikeIpvsadm, renderIpvsadmSave } from "../../src/model/ipvsadm-render.ts";
 import { bytesToIp, canonicalIp } from "../../src/vocabulary/addresses.ts";
 import type {
   DestinationConfig,

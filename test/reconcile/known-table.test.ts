@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { FakeIpvsKernel } from "../../src/kernel/fake-kernel.ts";
 import { readKernelTable } from "../../src/kernel/read-kernel-table.ts";
-import { renderIpvsadmSave } from "../../src/model/ipvsadm-text.ts";
+import { renderIpvsadmSave } from "../../src/model/ipvsadm-render.ts";
 import { foldApplied } from "../../src/reconcile/known-table.ts";
 import { MemoryJournalStore } from "../../src/reconcile/ownership-journal.ts";
 import { Reconciler } from "../../src/reconcile/reconciler.ts";

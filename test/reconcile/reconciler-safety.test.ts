@@ -10,7 +10,7 @@ import { describe, expect, it } from "vitest";
 import { IpvsError } from "../../src/kernel/errors.ts";
 import { FakeIpvsKernel } from "../../src/kernel/fake-kernel.ts";
 import { readKernelTable } from "../../src/kernel/read-kernel-table.ts";
-import { renderIpvsadmSave } from "../../src/model/ipvsadm-text.ts";
+import { renderIpvsadmSave } from "../../src/model/ipvsadm-render.ts";
 import { FileNodeLock, NodeLockBusyError } from "../../src/reconcile/node-lock.ts";
 import { FileJournalStore, MemoryJournalStore } from "../../src/reconcile/ownership-journal.ts";
 import { Reconciler } from "../../src/reconcile/reconciler.ts";

@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { FakeIpvsKernel } from "../../src/kernel/fake-kernel.ts";
 import { readKernelTable } from "../../src/kernel/read-kernel-table.ts";
 import type { DesiredEntry, DesiredTable } from "../../src/model/desired-table.ts";
-import { renderIpvsadmSave } from "../../src/model/ipvsadm-text.ts";
+import { renderIpvsadmSave } from "../../src/model/ipvsadm-render.ts";
 import { MemoryJournalStore } from "../../src/reconcile/ownership-journal.ts";
 import { Reconciler, type SyncResult } from "../../src/reconcile/reconciler.ts";
 import { type SyncFunction, SyncRunner, type SyncRunnerOptions } from "../../src/reconcile/runner.ts";

@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NetlinkIpvsKernel } from "../../../src/kernel/netlink-kernel.ts";
 import { readKernelTable } from "../../../src/kernel/read-kernel-table.ts";
-import { parseIpvsadmSave } from "../../../src/model/ipvsadm-text.ts";
+import { parseIpvsadmSave } from "../../../src/model/ipvsadm-parse.ts";
 import { runCli } from "../../../test/cli/run-cli.ts";
 import { ipvsadm, plainTable, scratch } from "./vm-helpers.ts";
 
