@@ -68,7 +68,10 @@ describe("computeDesired: entries remembered per VirtualService", () => {
       }),
       NODE,
     );
-    expect(summary(added)["TCP 192.0.2.10:80"]).toEqual(["198.51.100.1:8080 w=1 NAT", "198.51.100.2:8080 w=1 NAT"]);
+    expect(summary(added)["TCP 192.0.2.10:80"]).toEqual([
+      "198.51.100.1:8080 w=1 NAT",
+      "198.51.100.2:8080 w=1 NAT",
+    ]);
     const removed = computeDesired(snapshot({ ...parts, realServers: [parts.realServers[1]!] }), NODE);
     expect(summary(removed)["TCP 192.0.2.10:80"]).toEqual([]);
     expect(entry(removed, "192.0.2.12")).toBe(entry(first, "192.0.2.12"));
