@@ -15,6 +15,7 @@ import { KubernetesSource, loadKubeConfig } from "../../src/kube/kubernetes-sour
 import { StatusAggregator } from "../../src/kube/status-aggregator.ts";
 import { createRootLogger } from "../../src/observability/logger.ts";
 import { until } from "../../test/support/until.ts";
+import { type FaultProxy, startFaultProxy } from "./fault-proxy.ts";
 import { useControlPlane } from "./use-control-plane.ts";
 
 const cp = useControlPlane();
@@ -22,9 +23,11 @@ const cp = useControlPlane();
 describe("aggregated status of VirtualServices that existed before the agent", () => {
   let agent: Agent | undefined;
   let aggregator: StatusAggregator | undefined;
+  let proxy: FaultProxy | undefined;
   afterAll(async () => {
     await aggregator?.stop();
     await agent?.stop();
+    await proxy?.close();
   });
 
   it("counts the node once it reports", async () => {
@@ -55,8 +58,15 @@ describe("aggregated status of VirtualServices that existed before the agent", (
       logger: createRootLogger({ level: "silent" }),
       statusWriter: new IpvsNodeStatusWriter({ kubeConfig, nodeName: node }),
     });
-    // As the agent command does: the aggregator with its default timings, started first.
-    aggregator = new StatusAggregator({ kubeConfig, identity: node, leaseNamespace: leaseNs });
+    // As the agent command does: the aggregator with its default timings, started first. Its first
+    // requests get 429 "storage is (re)initializing", as a fresh CRD's lists do (seen in the VM demo).
+    proxy = await startFaultProxy(cp, mkdtempSync(join(tmpdir(), "pre-proxy-")));
+    proxy.throttle(4, 1);
+    aggregator = new StatusAggregator({
+      kubeConfig: loadKubeConfig(proxy.kubeconfig),
+      identity: node,
+      leaseNamespace: leaseNs,
+    });
     aggregator.start();
     await agent.start();
     const status = await until(
