@@ -98,6 +98,7 @@ describe("aggregated status (real API server, three agents)", () => {
     const vs = JSON.parse(await cp.kubectlOk(["-n", ns, "get", "virtualservice", "web", "-o", "json"]));
     expect(vs.status.observedGeneration).toBe(vs.metadata.generation);
     expect(vs.status.nodes).toEqual({ selected: 3, programmed: 3, drifted: 0, summary: "3/3" });
+    expect(vs.status.backends).toEqual({ total: 1, healthy: 1, draining: 0, summary: "1/1" });
     const types = Object.fromEntries(
       vs.status.conditions.map((c: { type: string; status: string }) => [c.type, c.status]),
     );

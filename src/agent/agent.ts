@@ -15,9 +15,9 @@ import type { EventSink } from "../kube/event-recorder.ts";
 import type { StatusWriter } from "../kube/ipvs-node-writer.ts";
 import { computeDesired, computeDesiredAssumingHealthy } from "../model/desired.ts";
 import { lastGoodHolds } from "../model/last-good.ts";
-import { buildNodeStatus } from "../model/node-status.ts";
+import { type BackendCounts, backendCounts, buildNodeStatus } from "../model/node-status.ts";
 import type { Problem } from "../model/problems.ts";
-import type { HealthState, Snapshot } from "../model/snapshot.ts";
+import { type HealthState, healthKey, type Snapshot } from "../model/snapshot.ts";
 import { problemKey, syncEvents } from "../model/sync-events.ts";
 import { startHealthServer } from "../observability/health-server.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -51,6 +51,8 @@ export interface AgentSyncReport {
   problems: Problem[];
   /** namespace/name of every VirtualService programmed on this node. */
   programmed: string[];
+  /** Real server counts per VirtualService on this node (namespace/name -> counts). */
+  backends: ReadonlyMap<string, BackendCounts>;
   /** serviceKeyString -> namespace/name of the VirtualService it is programmed for. */
   owners: Map<string, string>;
   startedAt: number;
@@ -177,6 +179,10 @@ export class Agent {
       result,
       problems: computed.problems,
       programmed: [...new Set(owners.values())],
+      backends: backendCounts(computed.table, result.drains, (vs, address, port) => {
+        const [namespace = "", name = ""] = vs.split("/");
+        return this.#health?.get(healthKey({ namespace, name }, address, port)) === false;
+      }),
       owners,
       startedAt: now,
       endedAt: this.#deps.clock?.now() ?? Date.now(),
@@ -225,6 +231,7 @@ export class Agent {
           destinations: result.owned.destinations,
           programmed: report.programmed,
           owners: report.owners,
+          backends: report.backends,
           problems: report.problems,
           durationMs: report.endedAt - report.startedAt,
           ...(this.#kernelInfo ? { kernel: this.#kernelInfo } : {}),

@@ -37,6 +37,11 @@ export interface VirtualServiceNodeView {
   /** Reasons nodes gave for not programming it (first few, deduplicated). */
   messages: string[];
   refused: boolean;
+  /**
+   * Real servers over the nodes that reported counts: the largest total and draining, the smallest
+   * healthy (a backend one node finds unhealthy is not counted healthy); undefined when none did.
+   */
+  backends?: { total: number; healthy: number; draining: number };
 }
 
 export function indexNodeReports(nodes: readonly NodeReport[]): Map<string, VirtualServiceNodeView> {
@@ -51,6 +56,16 @@ export function indexNodeReports(nodes: readonly NodeReport[]): Map<string, Virt
       view.selected++;
       if (vs.programmed) view.programmed++;
       if (vs.drifted) view.drifted++;
+      if (vs.backends) {
+        const b = vs.backends;
+        view.backends = view.backends
+          ? {
+              total: Math.max(view.backends.total, b.total),
+              healthy: Math.min(view.backends.healthy, b.healthy),
+              draining: Math.max(view.backends.draining, b.draining),
+            }
+          : { total: b.total, healthy: b.healthy, draining: b.draining };
+      }
       if (vs.message) {
         if (/^(Invalid|Conflict|Internal):/.test(vs.message)) view.refused = true;
         if (view.messages.length < 3 && !view.messages.includes(vs.message)) view.messages.push(vs.message);
@@ -173,6 +188,9 @@ export function aggregateVirtualServiceStatus(
       drifted: v.drifted,
       summary: `${v.programmed}/${v.selected}`,
     },
+    ...(v.backends
+      ? { backends: { ...v.backends, summary: `${v.backends.healthy}/${v.backends.total}` } }
+      : {}),
   } as VirtualServiceStatus;
 }
 

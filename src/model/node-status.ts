@@ -10,9 +10,51 @@
  */
 import type { Condition } from "../api/v1alpha1/index.ts";
 import { type DriftEntry, IPVS_NODE_LIMITS, type IPVSNodeStatus } from "../api/v1alpha1/ipvs-node.ts";
+import { serviceKeyString } from "../vocabulary/table.ts";
 import { setCondition } from "./conditions.ts";
+import type { DesiredTable } from "./desired-table.ts";
 import type { DriftItem } from "./diff.ts";
 import { formatProblem, type Problem } from "./problems.ts";
+
+export interface BackendCounts {
+  total: number;
+  healthy: number;
+  draining: number;
+}
+
+/**
+ * Real server counts per VirtualService of a node's desired table plus the drains in progress: total
+ * (the sorry server not counted), healthy (taking new connections: not draining, weight not set to 0 by
+ * a failed health check) and draining (endpoints terminating, removed real servers waiting).
+ */
+export function backendCounts(
+  desired: DesiredTable,
+  drains: readonly { service: string }[],
+  unhealthy: (virtualService: string, address: string, port: number) => boolean = () => false,
+): Map<string, BackendCounts> {
+  const counts = new Map<string, BackendCounts>();
+  const owners = new Map<string, string>();
+  for (const e of desired) {
+    const vs = `${e.service.source.namespace}/${e.service.source.name}`;
+    owners.set(serviceKeyString(e.service.key), vs);
+    const c = counts.get(vs) ?? { total: 0, healthy: 0, draining: 0 };
+    for (const d of e.destinations) {
+      if (d.source.kind === "SorryServer") continue;
+      c.total++;
+      if (d.draining) c.draining++;
+      else if (!unhealthy(vs, d.key.address, d.key.port)) c.healthy++;
+    }
+    counts.set(vs, c);
+  }
+  for (const drain of drains) {
+    const vs = owners.get(drain.service);
+    const c = vs === undefined ? undefined : counts.get(vs);
+    if (!c) continue;
+    c.total++;
+    c.draining++;
+  }
+  return counts;
+}
 
 export interface NodeSyncFacts {
   /** Outcome of the sync. */
@@ -33,6 +75,8 @@ export interface NodeSyncFacts {
   owners?: ReadonlyMap<string, string>;
   /** Problems found in the objects (invalid, conflicts, ...). */
   problems: Problem[];
+  /** namespace/name of a VirtualService -> its real server counts on this node. */
+  backends?: ReadonlyMap<string, BackendCounts>;
   durationMs: number;
   kernel?: { ipvsVersion?: string; connectionTableSize?: number };
 }
@@ -98,11 +142,13 @@ export function buildNodeStatus(
     const why = [...(problemsByVs.get(name) ?? []), ...(failuresByVs.get(name) ?? [])];
     const programmed =
       facts.programmed.includes(name) && !failuresByVs.has(name) && facts.errors.length === 0;
+    const backends = facts.backends?.get(name);
     return {
       name,
       programmed,
       ...(driftedVs.has(name) ? { drifted: true } : {}),
       message: why.join("; ").slice(0, 1024),
+      ...(backends ? { backends: { ...backends } } : {}),
     };
   });
 

@@ -119,6 +119,8 @@ export interface SyncResult {
   drift: DriftItem[];
   /** Destinations still draining (weight 0, waiting for connections or the drain timeout). */
   draining: number;
+  /** Those drains (service and destination keys, since when, for how long). */
+  drains: DrainEntry[];
   /** Operations that failed, were skipped or whose result is unknown. */
   failed: number;
   /** Every planned operation applied and no error. */
@@ -674,6 +676,7 @@ export function failedSync(
     outcomes: [],
     drift: [],
     draining: 0,
+    drains: [],
     failed: 0,
     ok: false,
     errors: [{ kind, message, ...(cause === undefined ? {} : { cause }) }],
@@ -702,6 +705,7 @@ function report(
     outcomes,
     drift: result.drift,
     draining: result.drains.length,
+    drains: result.drains,
     failed,
     ok: failed === 0 && errors.length === 0,
     errors,

@@ -159,3 +159,60 @@ describe("sync events", () => {
     ).toEqual([]);
   });
 });
+
+describe("backend counts", () => {
+  it("a node counts its real servers per VirtualService: draining endpoints and removed ones, the sorry server not", async () => {
+    const { backendCounts } = await import("../../src/model/node-status.ts");
+    const { realServer, service, tcpKey } = await import("../support/desired-builders.ts");
+    const draining = { ...realServer("198.51.100.3"), draining: true };
+    const sorry = {
+      ...realServer("198.51.100.9"),
+      source: { kind: "SorryServer" as const, namespace: "demo", name: "web" },
+    };
+    const web = service(
+      tcpKey("192.0.2.1"),
+      [realServer("198.51.100.1"), realServer("198.51.100.2"), draining, sorry],
+      {
+        name: "web",
+      },
+    );
+    const api = service(tcpKey("192.0.2.2"), [realServer("198.51.100.5")], { name: "api" });
+    const counts = backendCounts(
+      [web, api],
+      [{ service: "TCP 192.0.2.1:80" }, { service: "TCP 192.0.2.99:80" }], // a removed real server of web; a removed service
+      (vs, address) => vs === "demo/api" && address === "198.51.100.5", // failing its health check
+    );
+    expect(Object.fromEntries(counts)).toEqual({
+      "demo/web": { total: 4, healthy: 2, draining: 2 },
+      "demo/api": { total: 1, healthy: 0, draining: 0 },
+    });
+  });
+
+  it("the aggregate takes the largest total and draining and the smallest healthy over the nodes", () => {
+    const views = indexNodeReports([
+      node("a", [
+        { name: "demo/web", programmed: true, backends: { total: 3, healthy: 3, draining: 0 } } as never,
+      ]),
+      node("b", [
+        { name: "demo/web", programmed: true, backends: { total: 4, healthy: 2, draining: 1 } } as never,
+      ]),
+      node("c", [{ name: "demo/web", programmed: true }]), // an older agent: no counts
+    ]);
+    const status = aggregateVirtualServiceStatus(
+      { namespace: "demo", name: "web", generation: 1 },
+      views.get("demo/web"),
+      undefined,
+      t(0),
+      "192.0.2.1:80",
+    );
+    expect(status.backends).toEqual({ total: 4, healthy: 2, draining: 1, summary: "2/4" });
+    const none = aggregateVirtualServiceStatus(
+      { namespace: "demo", name: "web", generation: 1 },
+      indexNodeReports([node("c", [{ name: "demo/web", programmed: true }])]).get("demo/web"),
+      undefined,
+      t(0),
+      "192.0.2.1:80",
+    );
+    expect(none.backends).toBeUndefined();
+  });
+});

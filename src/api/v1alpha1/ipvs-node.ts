@@ -91,6 +91,18 @@ export const IPVSNodeStatusSchema = z
               .optional()
               .meta({ description: "Whether this node reports a difference for it that is not repaired." }),
             message: z.string().max(1024).default("").meta({ description: "Why not, if not." }),
+            backends: z
+              .object({
+                total: z.int().min(0).meta({
+                  description: "Real servers in this node's table for it (the sorry server not counted).",
+                }),
+                healthy: z.int().min(0).meta({
+                  description: "Of those, the ones that take new connections (not draining, not quiesced).",
+                }),
+                draining: z.int().min(0).meta({ description: "Of those, the ones being drained." }),
+              })
+              .optional()
+              .meta({ description: "Real server counts on this node." }),
           })
           .meta({ description: "One VirtualService on this node." }),
       )
