@@ -119,9 +119,15 @@ export function parseManifestText(
 }
 
 function parseReference(text: string): ParsedDocument[] {
-  return parseAllDocuments(text).map((doc) =>
-    doc.errors.length > 0 ? { error: `${doc.errors[0]?.message.split("\n")[0]}` } : { value: doc.toJS() },
-  );
+  return parseAllDocuments(text).map((doc): ParsedDocument => {
+    if (doc.errors.length > 0) return { error: `${doc.errors[0]?.message.split("\n")[0]}` };
+    try {
+      return { value: doc.toJS() };
+    } catch (error) {
+      // Reported at conversion, not parse: an alias without its anchor, an alias loop, too many aliases.
+      return { error: `${(error as Error).message.split("\n")[0]}` };
+    }
+  });
 }
 
 /**

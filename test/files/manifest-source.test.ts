@@ -37,6 +37,20 @@ describe("manifest source", () => {
     expect(parsed.errors[0]).toMatch(/^x\.yaml: document 2: /);
   });
 
+  it("reports an alias without its anchor as that document's error, never throwing", () => {
+    const parsed = parseManifestText(
+      `${vs("ok")}---
+kind: VirtualService
+spec: {scheduler: *missing}
+`,
+      "a.yaml",
+    );
+    expect(parsed.documents.map((d) => d.where)).toEqual(["a.yaml: document 1"]);
+    expect(parsed.errors).toEqual([
+      "a.yaml: document 2: Unresolved alias (the anchor must be set before the alias): missing",
+    ]);
+  });
+
   it("follows symbolic links to files and directories", async () => {
     const dir = await mkdtemp(join(tmpdir(), "links-"));
     await mkdir(join(dir, "real"));
