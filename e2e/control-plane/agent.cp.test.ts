@@ -9,26 +9,16 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { Agent } from "../../src/agent/agent.ts";
-import { resolveAgentConfig } from "../../src/agent/config.ts";
+import type { Agent } from "../../src/agent/agent.ts";
 import { FakeIpvsKernel } from "../../src/kernel/fake-kernel.ts";
-import { readKernelTable } from "../../src/kernel/read-kernel-table.ts";
-import { KubernetesEventRecorder } from "../../src/kube/event-recorder.ts";
-import { IpvsNodeStatusWriter } from "../../src/kube/ipvs-node-writer.ts";
-import { KubernetesSource, loadKubeConfig } from "../../src/kube/kubernetes-source.ts";
-import { renderIpvsadmSave } from "../../src/model/ipvsadm-render.ts";
-import { createRootLogger } from "../../src/observability/logger.ts";
+import { loadKubeConfig } from "../../src/kube/kubernetes-source.ts";
 import { until } from "../../test/support/until.ts";
+import { type TestAgent, testAgent } from "./test-agent.ts";
 import { useControlPlane } from "./use-control-plane.ts";
 
 const cp = useControlPlane();
 
-interface Running {
-  agent: Agent;
-  kernel: FakeIpvsKernel;
-  writer: IpvsNodeStatusWriter;
-  table(): Promise<string>;
-}
+type Running = TestAgent;
 
 /** The lines of an `ipvsadm -Sn` text that mention `needle`. */
 function only(table: string, needle: string): string {
@@ -41,29 +31,16 @@ afterEach(async () => {
   for (const a of running.splice(0)) await a.stop();
 });
 
-function startAgent(
-  node: string,
-  kernel = new FakeIpvsKernel(),
-  state = join(mkdtempSync(join(tmpdir(), "agent-")), "journal.json"),
-): Running {
-  kernel.close = async () => {};
-  const kubeConfig = loadKubeConfig(cp.kubeconfig);
-  const config = resolveAgentConfig(
-    { stateFile: state, minSyncInterval: "100ms", resyncInterval: "2s", httpAddress: "" },
-    { NODE_NAME: node },
-  );
-  const logger = createRootLogger({ level: "silent" });
-  const writer = new IpvsNodeStatusWriter({ kubeConfig, nodeName: node });
-  const agent = new Agent(config, {
-    kernel,
-    source: new KubernetesSource({ kubeConfig, nodeName: node, backoffMs: 200 }),
-    bootId: "boot",
-    logger,
-    statusWriter: writer,
-    events: new KubernetesEventRecorder({ kubeConfig, nodeName: node }),
+function startAgent(node: string, kernel?: FakeIpvsKernel, stateFile?: string): Running {
+  const running_ = testAgent({
+    kubeConfig: loadKubeConfig(cp.kubeconfig),
+    node,
+    events: true,
+    ...(kernel ? { kernel } : {}),
+    ...(stateFile ? { stateFile } : {}),
   });
-  running.push(agent);
-  return { agent, kernel, writer, table: () => readKernelTable(kernel).then(renderIpvsadmSave) };
+  running.push(running_.agent);
+  return running_;
 }
 
 const vs = (ns: string, name: string, address: string, extra = "") =>

@@ -7,15 +7,12 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { Agent } from "../../src/agent/agent.ts";
-import { resolveAgentConfig } from "../../src/agent/config.ts";
-import { FakeIpvsKernel } from "../../src/kernel/fake-kernel.ts";
-import { IpvsNodeStatusWriter } from "../../src/kube/ipvs-node-writer.ts";
-import { KubernetesSource, loadKubeConfig } from "../../src/kube/kubernetes-source.ts";
+import type { Agent } from "../../src/agent/agent.ts";
+import { loadKubeConfig } from "../../src/kube/kubernetes-source.ts";
 import { StatusAggregator } from "../../src/kube/status-aggregator.ts";
-import { createRootLogger } from "../../src/observability/logger.ts";
 import { until } from "../../test/support/until.ts";
 import { type FaultProxy, startFaultProxy } from "./fault-proxy.ts";
+import { testAgent } from "./test-agent.ts";
 import { useControlPlane } from "./use-control-plane.ts";
 
 const cp = useControlPlane();
@@ -40,24 +37,7 @@ describe("aggregated status of VirtualServices that existed before the agent", (
     });
     const kubeConfig = loadKubeConfig(cp.kubeconfig);
     const node = "pre-node";
-    const kernel = new FakeIpvsKernel();
-    kernel.close = async () => {};
-    const config = resolveAgentConfig(
-      {
-        stateFile: join(mkdtempSync(join(tmpdir(), "pre-")), "journal.json"),
-        minSyncInterval: "100ms",
-        resyncInterval: "2s",
-        httpAddress: "",
-      },
-      { NODE_NAME: node },
-    );
-    agent = new Agent(config, {
-      kernel,
-      source: new KubernetesSource({ kubeConfig, nodeName: node, backoffMs: 200 }),
-      bootId: "boot",
-      logger: createRootLogger({ level: "silent" }),
-      statusWriter: new IpvsNodeStatusWriter({ kubeConfig, nodeName: node }),
-    });
+    ({ agent } = testAgent({ kubeConfig, node }));
     // As the agent command does: the aggregator with its default timings, started first. Its first
     // requests get 429 "storage is (re)initializing", as a fresh CRD's lists do (seen in the VM demo).
     proxy = await startFaultProxy(cp, mkdtempSync(join(tmpdir(), "pre-proxy-")));

@@ -1,24 +1,9 @@
-/**
- * A real kube-apiserver restart under a running agent (its own control plane, so the shared one is not
- * disturbed): the API server is stopped with SIGTERM, stays down for 15 s and comes back on the same
- * port, etcd keeping the data. The kernel table (fake kernel) stays exactly as it was while the server
- * is gone; afterwards the agent, on its own, follows changes made after the restart, and its IPVSNode
- * is the same single object, Ready again.
- */
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Agent } from "../../src/agent/agent.ts";
-import { resolveAgentConfig } from "../../src/agent/config.ts";
-import { FakeIpvsKernel } from "../../src/kernel/fake-kernel.ts";
-import { readKernelTable } from "../../src/kernel/read-kernel-table.ts";
-import { IpvsNodeStatusWriter } from "../../src/kube/ipvs-node-writer.ts";
-import { KubernetesSource, loadKubeConfig } from "../../src/kube/kubernetes-source.ts";
-import { renderIpvsadmSave } from "../../src/model/ipvsadm-render.ts";
-import { createRootLogger } from "../../src/observability/logger.ts";
+import type { Agent } from "../../src/agent/agent.ts";
+import { loadKubeConfig } from "../../src/kube/kubernetes-source.ts";
 import { until } from "../../test/support/until.ts";
 import { type ControlPlane, startControlPlane } from "./control-plane.ts";
+import { testAgent } from "./test-agent.ts";
 
 const NODE = "node-restart";
 const rs = (ns: string, name: string, address: string) =>
@@ -33,9 +18,7 @@ describe("the agent across a real kube-apiserver restart", () => {
   let cp: ControlPlane;
   let ns: string;
   let agent: Agent;
-  const kernel = new FakeIpvsKernel();
-  kernel.close = async () => {};
-  const table = async () => renderIpvsadmSave(await readKernelTable(kernel));
+  let table: () => Promise<string>;
   const apply = (yaml: string) =>
     cp.kubectlOk(["apply", "--server-side", "--field-manager=test", "-f", "-"], { input: yaml });
   const ipvsNode = async () => {
@@ -51,24 +34,11 @@ describe("the agent across a real kube-apiserver restart", () => {
     await apply(
       `apiVersion: ipvs.dev/v1alpha1\nkind: VirtualService\nmetadata: {name: web, namespace: ${ns}}\nspec: {address: 192.0.2.90, port: 80}\n---\n${rs(ns, "a", "198.51.100.90")}`,
     );
-    const dir = mkdtempSync(join(tmpdir(), "restart-"));
-    const kubeConfig = loadKubeConfig(cp.kubeconfig);
-    const config = resolveAgentConfig(
-      {
-        stateFile: join(dir, "journal.json"),
-        minSyncInterval: "100ms",
-        resyncInterval: "2s",
-        httpAddress: "",
-      },
-      { NODE_NAME: NODE },
-    );
-    agent = new Agent(config, {
-      kernel,
-      source: new KubernetesSource({ kubeConfig, nodeName: NODE, backoffMs: 200, maxBackoffMs: 2000 }),
-      bootId: "boot",
-      logger: createRootLogger({ level: "silent" }),
-      statusWriter: new IpvsNodeStatusWriter({ kubeConfig, nodeName: NODE }),
-    });
+    ({ agent, table } = testAgent({
+      kubeConfig: loadKubeConfig(cp.kubeconfig),
+      node: NODE,
+      maxBackoffMs: 2000,
+    }));
     await agent.start();
     await until("the first table", async () =>
       (await table()).includes("198.51.100.90") ? true : undefined,

@@ -8,16 +8,15 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Agent } from "../../src/agent/agent.ts";
-import { resolveAgentConfig } from "../../src/agent/config.ts";
+import type { Agent } from "../../src/agent/agent.ts";
 import { FakeIpvsKernel } from "../../src/kernel/fake-kernel.ts";
 import { readKernelTable } from "../../src/kernel/read-kernel-table.ts";
-import { IpvsNodeStatusWriter } from "../../src/kube/ipvs-node-writer.ts";
-import { KubernetesSource, loadKubeConfig } from "../../src/kube/kubernetes-source.ts";
+import type { IpvsNodeStatusWriter } from "../../src/kube/ipvs-node-writer.ts";
+import { loadKubeConfig } from "../../src/kube/kubernetes-source.ts";
 import { renderIpvsadmSave } from "../../src/model/ipvsadm-render.ts";
-import { createRootLogger } from "../../src/observability/logger.ts";
 import { until as waitFor } from "../../test/support/until.ts";
 import { type FaultProxy, startFaultProxy } from "./fault-proxy.ts";
+import { testAgent } from "./test-agent.ts";
 import { useControlPlane } from "./use-control-plane.ts";
 
 const cp = useControlPlane();
@@ -53,29 +52,13 @@ describe("the agent through faults between it and the API server", () => {
     );
     const dir = mkdtempSync(join(tmpdir(), "faults-"));
     proxy = await startFaultProxy(cp, dir);
-    const kubeConfig = loadKubeConfig(proxy.kubeconfig);
-    const config = resolveAgentConfig(
-      {
-        stateFile: join(dir, "journal.json"),
-        minSyncInterval: "100ms",
-        resyncInterval: "2s",
-        httpAddress: "",
-      },
-      { NODE_NAME: "node-faults" },
-    );
-    writer = new IpvsNodeStatusWriter({ kubeConfig, nodeName: "node-faults" });
-    agent = new Agent(config, {
+    ({ agent, writer } = testAgent({
+      kubeConfig: loadKubeConfig(proxy.kubeconfig),
+      node: "node-faults",
       kernel,
-      source: new KubernetesSource({
-        kubeConfig,
-        nodeName: "node-faults",
-        backoffMs: 200,
-        maxBackoffMs: 2000,
-      }),
-      bootId: "boot",
-      logger: createRootLogger({ level: "silent" }),
-      statusWriter: writer,
-    });
+      stateFile: join(dir, "journal.json"),
+      maxBackoffMs: 2000,
+    }));
     await agent.start();
     await until("the first table", async () =>
       (await table()).includes("198.51.100.80") ? true : undefined,

@@ -1,21 +1,11 @@
-/**
- * Many simulated nodes in one process against the real API server: 20 agents (fake kernels), their Node
- * objects labelled zone=a or zone=b. Create, scale, change and delete flows converge on every node,
- * `nodeSelector` puts a service on exactly the selected half, and each agent reports in its own IPVSNode.
- */
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Agent } from "../../src/agent/agent.ts";
-import { resolveAgentConfig } from "../../src/agent/config.ts";
-import { FakeIpvsKernel } from "../../src/kernel/fake-kernel.ts";
+import type { Agent } from "../../src/agent/agent.ts";
+import type { FakeIpvsKernel } from "../../src/kernel/fake-kernel.ts";
 import { readKernelTable } from "../../src/kernel/read-kernel-table.ts";
-import { IpvsNodeStatusWriter } from "../../src/kube/ipvs-node-writer.ts";
-import { KubernetesSource, loadKubeConfig } from "../../src/kube/kubernetes-source.ts";
+import { loadKubeConfig } from "../../src/kube/kubernetes-source.ts";
 import { renderIpvsadmSave } from "../../src/model/ipvsadm-render.ts";
-import { createRootLogger } from "../../src/observability/logger.ts";
 import { until as waitFor } from "../../test/support/until.ts";
+import { testAgent } from "./test-agent.ts";
 import { useControlPlane } from "./use-control-plane.ts";
 
 const cp = useControlPlane();
@@ -56,26 +46,8 @@ describe("20 simulated nodes against the real API server", () => {
       ).join(""),
     );
     const kubeConfig = loadKubeConfig(cp.kubeconfig);
-    const logger = createRootLogger({ level: "silent" });
     for (const node of NODES) {
-      const kernel = new FakeIpvsKernel();
-      kernel.close = async () => {};
-      const config = resolveAgentConfig(
-        {
-          stateFile: join(mkdtempSync(join(tmpdir(), "many-")), "journal.json"),
-          minSyncInterval: "100ms",
-          resyncInterval: "3s",
-          httpAddress: "",
-        },
-        { NODE_NAME: node.name },
-      );
-      const agent = new Agent(config, {
-        kernel,
-        source: new KubernetesSource({ kubeConfig, nodeName: node.name, backoffMs: 200 }),
-        bootId: "boot",
-        logger,
-        statusWriter: new IpvsNodeStatusWriter({ kubeConfig, nodeName: node.name }),
-      });
+      const { agent, kernel } = testAgent({ kubeConfig, node: node.name, resyncInterval: "3s" });
       kernels.push(kernel);
       agents.push(agent);
     }
