@@ -111,7 +111,12 @@ describe("aggregated status (real API server, three agents)", () => {
       Stalled: "False",
     });
     for (const c of vs.status.conditions) expect(c.observedGeneration).toBe(vs.metadata.generation);
-    const rs = JSON.parse(await cp.kubectlOk(["-n", ns, "get", "realserver", "web-a", "-o", "json"]));
+    // The RealServer's status may come with the next pass (its object can be listed after the
+    // VirtualService's): wait for it rather than read it once.
+    const rs = await until("the RealServer's status", async () => {
+      const o = JSON.parse(await cp.kubectlOk(["-n", ns, "get", "realserver", "web-a", "-o", "json"]));
+      return o.status?.phase === "Active" ? o : undefined;
+    });
     expect(rs.status).toMatchObject({ phase: "Active", observedGeneration: rs.metadata.generation });
   });
 
