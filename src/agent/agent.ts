@@ -21,6 +21,7 @@ import { type HealthState, healthKey, type Snapshot } from "../model/snapshot.ts
 import { problemKey, syncEvents } from "../model/sync-events.ts";
 import { startHealthServer } from "../observability/health-server.ts";
 import type { Logger } from "../observability/logger.ts";
+import { AgentMetrics } from "../observability/metrics.ts";
 import type { Clock } from "../reconcile/clock.ts";
 import { FileNodeLock } from "../reconcile/node-lock.ts";
 import { FileJournalStore } from "../reconcile/ownership-journal.ts";
@@ -64,6 +65,8 @@ export class Agent {
   readonly #deps: AgentDependencies;
   readonly #reconciler: Reconciler;
   readonly #runner: SyncRunner;
+  /** Prometheus metrics of this agent, served at /metrics on the health address. */
+  readonly metrics = new AgentMetrics();
   #health: HealthState | undefined;
   #status: IPVSNodeStatus | undefined;
   /** Problems already reported as Events (reported again only after they went away and came back). */
@@ -95,6 +98,12 @@ export class Agent {
       minIntervalMs: config.minSyncIntervalMs,
       resyncIntervalMs: config.resyncIntervalMs,
       logger: log.child({ component: "runner" }),
+      onSyncEnd: (result, info) =>
+        this.metrics.observeSync(result, {
+          startedAt: info.startedAt,
+          endedAt: info.endedAt,
+          ...(info.oldestRequestAt === undefined ? {} : { oldestRequestAt: info.oldestRequestAt }),
+        }),
     });
     deps.source.onChange(() => this.#runner.requestSync("source changed"));
   }
@@ -111,6 +120,7 @@ export class Agent {
             ? { ok: true, message: "ok" }
             : { ok: false, message: "waiting for the first successful sync" };
         },
+        metrics: () => this.metrics.expose(),
         healthy: () => {
           const h = this.#runner.health();
           return h.healthy
@@ -121,7 +131,7 @@ export class Agent {
               };
         },
       });
-      log.info({ address: this.#config.httpAddress }, "Serving /healthz and /readyz");
+      log.info({ address: this.#config.httpAddress }, "Serving /healthz, /readyz and /metrics");
     }
     this.#runner.start();
     await this.#deps.source.start();

@@ -1,5 +1,6 @@
 /**
- * /healthz and /readyz over plain HTTP (the DaemonSet's liveness and readiness probes).
+ * /healthz and /readyz over plain HTTP (the DaemonSet's liveness and readiness probes), and /metrics
+ * (Prometheus text) when the caller gives metrics.
  * /readyz: 200 once the caches synced and the first sync succeeded; /healthz: 200 while changes get
  * applied in time (kube-proxy's rule: no requested sync left unapplied for too long).
  */
@@ -14,6 +15,8 @@ export interface HealthReport {
 export interface HealthChecks {
   ready(): HealthReport;
   healthy(): HealthReport;
+  /** The Prometheus exposition for /metrics. */
+  metrics?(): Promise<{ contentType: string; text: string }>;
 }
 
 /** "0.0.0.0:9796", ":9796", "[::1]:9796" -> host and port. */
@@ -27,6 +30,14 @@ export async function startHealthServer(address: string, checks: HealthChecks): 
   const { host, port } = parseHostPort(address);
   const server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
+    if (path === "/metrics" && checks.metrics && req.method === "GET") {
+      checks.metrics().then(
+        ({ contentType, text }) => res.writeHead(200, { "content-type": contentType }).end(text),
+        (error: unknown) =>
+          res.writeHead(500, { "content-type": "text/plain" }).end(`metrics failed: ${String(error)}\n`),
+      );
+      return;
+    }
     const check =
       path === "/readyz"
         ? checks.ready()

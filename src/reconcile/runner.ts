@@ -72,6 +72,8 @@ export interface SyncInfo {
   consecutiveFailures: number;
   /** When it failed: the delay before the retry, in ms. */
   retryInMs?: number;
+  /** When it succeeded: when the oldest request it applied was made (network programming latency). */
+  oldestRequestAt?: number;
 }
 
 /** What /healthz and /readyz need, as of the clock's now. */
@@ -323,6 +325,8 @@ export class SyncRunner {
       }
       this.#failures = 0;
       this.#lastSuccessAt = endedAt;
+      const oldest = this.#oldestUnapplied;
+      if (oldest !== undefined && oldest <= startedAt) info.oldestRequestAt = oldest;
       this.#oldestUnapplied = this.#oldestSinceStart;
       if (!this.#succeeded) this.#log?.info("First sync succeeded; ready");
       this.#succeeded = true;

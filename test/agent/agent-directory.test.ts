@@ -86,6 +86,25 @@ describe("agent --from-dir (fake kernel)", () => {
       (await table()).includes("198.51.100.10:8080 -m -w 1") ? true : undefined,
     );
 
+    // The metrics tell what happened: the operations by kind, the repair as drift, the dumps.
+    const { text } = await agent.metrics.expose();
+    const value = (series: string) =>
+      Number(new RegExp(`^${series} (\\S+)$`, "m").exec(text)?.[1] ?? Number.NaN);
+    expect(value('ipvs_operator_kernel_operations_total{operation="addService",result="applied"}')).toBe(2);
+    expect(value('ipvs_operator_kernel_operations_total{operation="addDestination",result="applied"}')).toBe(
+      2,
+    );
+    expect(
+      value('ipvs_operator_kernel_operations_total{operation="updateDestination",result="applied"}'),
+    ).toBe(1);
+    expect(value("ipvs_operator_kernel_table_dumps_total")).toBeGreaterThanOrEqual(2);
+    expect(value('ipvs_operator_owned_entries{entry="services"}')).toBe(2);
+    expect(value("ipvs_operator_last_successful_sync_timestamp_seconds")).toBeGreaterThan(
+      Date.now() / 1000 - 60,
+    );
+    expect(value('ipvs_operator_sync_duration_seconds_count{result="success"}')).toBeGreaterThan(2);
+    expect(value("ipvs_operator_network_programming_duration_seconds_count")).toBeGreaterThanOrEqual(1);
+
     // After stop, the table stays as it is whatever the files say.
     await agent.stop();
     const before = await table();
