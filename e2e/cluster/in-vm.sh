@@ -38,6 +38,11 @@ wait_for 90 "the aggregated status counts the node (web-nat: 1/1)" sh -c "\"$d/k
 kubectl get ipvsvs -A
 kubectl get ipvsnode vm -o jsonpath='{.status.virtualServices[*].name}'; echo
 kubectl get ipvsnode
+step "/metrics"
+metrics() { node -e 'fetch("http://127.0.0.1:9796/metrics").then((r) => r.text()).then((t) => process.stdout.write(t))'; }
+owns_19() { metrics | grep -qx 'ipvs_operator_owned_entries{entry="services"} 19'; }
+wait_for 30 "/metrics counts the 19 owned services" owns_19
+metrics | grep -E '^ipvs_operator_(kernel_operations_total|owned_entries|drift_items|kernel_table_dumps_total)' | head -12
 step "SIGTERM leaves the table as it is"
 before="$(ipvsadm -Sn)"
 kill -TERM $agent
