@@ -53,7 +53,7 @@ export interface AgentSyncReport {
   /** namespace/name of every VirtualService programmed on this node. */
   programmed: string[];
   /** Real server counts per VirtualService on this node (namespace/name -> counts). */
-  backends: ReadonlyMap<string, BackendCounts>;
+  backends?: ReadonlyMap<string, BackendCounts>;
   /** serviceKeyString -> namespace/name of the VirtualService it is programmed for. */
   owners: Map<string, string>;
   startedAt: number;
@@ -189,10 +189,16 @@ export class Agent {
       result,
       problems: computed.problems,
       programmed: [...new Set(owners.values())],
-      backends: backendCounts(computed.table, result.drains, (vs, address, port) => {
-        const [namespace = "", name = ""] = vs.split("/");
-        return this.#health?.get(healthKey({ namespace, name }, address, port)) === false;
-      }),
+      // Only the IPVSNode status shows them: not counted when no status is written.
+      ...(this.#deps.statusWriter
+        ? {
+            backends: backendCounts(
+              computed.table,
+              result.drains,
+              (vs, address, port) => this.#health?.get(healthKey(vs, address, port)) === false,
+            ),
+          }
+        : {}),
       owners,
       startedAt: now,
       endedAt: this.#deps.clock?.now() ?? Date.now(),
@@ -241,7 +247,7 @@ export class Agent {
           destinations: result.owned.destinations,
           programmed: report.programmed,
           owners: report.owners,
-          backends: report.backends,
+          ...(report.backends ? { backends: report.backends } : {}),
           problems: report.problems,
           durationMs: report.endedAt - report.startedAt,
           ...(this.#kernelInfo ? { kernel: this.#kernelInfo } : {}),

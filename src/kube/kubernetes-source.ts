@@ -29,6 +29,32 @@ export const IPVS_VERSION = "v1alpha1";
 /** Objects per list request (the apiserver's chunking); pages are stripped one by one. */
 const LIST_PAGE_SIZE = 500;
 
+/**
+ * A list function for ListWatch that reads in pages of LIST_PAGE_SIZE (one consistent snapshot: every
+ * page has the list's resourceVersion) and strips each page before fetching the next, so a large
+ * cluster's list never holds every full object at once.
+ */
+export function pagedList(
+  fetchPage: (page: { limit: number; _continue?: string }) => Promise<unknown>,
+): () => Promise<KubernetesListObject<KubernetesObject>> {
+  return async () => {
+    const items: KubernetesObject[] = [];
+    let token: string | undefined;
+    let page: KubernetesListObject<KubernetesObject>;
+    do {
+      page = (await fetchPage({
+        limit: LIST_PAGE_SIZE,
+        ...(token ? { _continue: token } : {}),
+      })) as KubernetesListObject<KubernetesObject>;
+      for (const item of page.items ?? []) items.push(strip(item));
+      // Typed lists say `_continue`, custom-object lists (plain JSON) `continue`.
+      const meta = page.metadata as { _continue?: string; continue?: string } | undefined;
+      token = meta?._continue || meta?.continue || undefined;
+    } while (token);
+    return { ...page, items };
+  };
+}
+
 export interface KubernetesSourceOptions {
   kubeConfig: KubeConfig;
   nodeName: string;
@@ -111,30 +137,10 @@ export class KubernetesSource implements SnapshotSource {
     const custom = kc.makeApiClient(CustomObjectsApi);
     const core = kc.makeApiClient(CoreV1Api);
     const discovery = kc.makeApiClient(DiscoveryV1Api);
-    // Lists come in pages of LIST_PAGE_SIZE (one consistent snapshot: every page has the list's
-    // resourceVersion), each stripped before the next is fetched, so a large cluster's list never
-    // holds every full object at once.
-    const slim =
-      (fetchPage: (page: { limit: number; _continue?: string }) => Promise<unknown>) => async () => {
-        const items: KubernetesObject[] = [];
-        let token: string | undefined;
-        let page: KubernetesListObject<KubernetesObject>;
-        do {
-          page = (await fetchPage({
-            limit: LIST_PAGE_SIZE,
-            ...(token ? { _continue: token } : {}),
-          })) as KubernetesListObject<KubernetesObject>;
-          for (const item of page.items ?? []) items.push(strip(item));
-          // Typed lists say `_continue`, custom-object lists (plain JSON) `continue`.
-          const meta = page.metadata as { _continue?: string; continue?: string } | undefined;
-          token = meta?._continue || meta?.continue || undefined;
-        } while (token);
-        return { ...page, items };
-      };
     const ipvs = (plural: string): Resource => ({
       name: plural,
       path: `/apis/${IPVS_GROUP}/${IPVS_VERSION}/${plural}`,
-      list: slim((page) =>
+      list: pagedList((page) =>
         custom.listClusterCustomObject({ group: IPVS_GROUP, version: IPVS_VERSION, plural, ...page }),
       ),
       listed: false,
@@ -148,7 +154,7 @@ export class KubernetesSource implements SnapshotSource {
       services: {
         name: "services",
         path: "/api/v1/services",
-        list: slim((page) => core.listServiceForAllNamespaces(page)),
+        list: pagedList((page) => core.listServiceForAllNamespaces(page)),
         listed: false,
         restarts: 0,
         errors: 0,
@@ -156,7 +162,7 @@ export class KubernetesSource implements SnapshotSource {
       endpointSlices: {
         name: "endpointslices",
         path: "/apis/discovery.k8s.io/v1/endpointslices",
-        list: slim((page) => discovery.listEndpointSliceForAllNamespaces(page)),
+        list: pagedList((page) => discovery.listEndpointSliceForAllNamespaces(page)),
         listed: false,
         restarts: 0,
         errors: 0,
@@ -165,7 +171,7 @@ export class KubernetesSource implements SnapshotSource {
         name: "node",
         path: "/api/v1/nodes",
         fieldSelector: nodeSelector,
-        list: slim((page) => core.listNode({ fieldSelector: nodeSelector, ...page })),
+        list: pagedList((page) => core.listNode({ fieldSelector: nodeSelector, ...page })),
         listed: false,
         restarts: 0,
         errors: 0,
@@ -173,7 +179,7 @@ export class KubernetesSource implements SnapshotSource {
       endpoints: {
         name: "endpoints",
         path: "/api/v1/endpoints",
-        list: slim((page) => core.listEndpointsForAllNamespaces(page)),
+        list: pagedList((page) => core.listEndpointsForAllNamespaces(page)),
         listed: false,
         restarts: 0,
         errors: 0,

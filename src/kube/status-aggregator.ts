@@ -23,7 +23,7 @@ import {
   indexNodeReports,
 } from "../model/aggregate-status.ts";
 import type { Logger } from "../observability/logger.ts";
-import { IPVS_GROUP, IPVS_VERSION, StrippingWatch, strip } from "./kubernetes-source.ts";
+import { IPVS_GROUP, IPVS_VERSION, pagedList, StrippingWatch } from "./kubernetes-source.ts";
 import { LeaderLease } from "./leader-lease.ts";
 
 export const AGGREGATOR_FIELD_MANAGER = "ipvs-operator-aggregator";
@@ -92,10 +92,9 @@ export class StatusAggregator {
   async #lead(): Promise<void> {
     const watch = new StrippingWatch(this.#o.kubeConfig);
     const make = (plural: "ipvsnodes" | "virtualservices" | "realservers") => {
-      const list = () =>
-        this.#api
-          .listClusterCustomObject({ group: IPVS_GROUP, version: IPVS_VERSION, plural })
-          .then((l: KubernetesListObject<Obj>) => ({ ...l, items: (l.items ?? []).map(strip) }));
+      const list = pagedList((page) =>
+        this.#api.listClusterCustomObject({ group: IPVS_GROUP, version: IPVS_VERSION, plural, ...page }),
+      ) as () => Promise<KubernetesListObject<Obj>>;
       const informer = new ListWatch<Obj>(
         `/apis/${IPVS_GROUP}/${IPVS_VERSION}/${plural}`,
         watch,

@@ -98,13 +98,13 @@ export interface DiffOptions {
    */
   removalsBlocked?: { all?: string; services?: ReadonlyMap<string, string> };
   /**
-   * The desired table the previous sync applied (or its index by serviceKeyString). A difference the kernel has only because the desired
+   * The desired table the previous sync applied, by serviceKeyString. A difference the kernel has only because the desired
    * table changed since then (a new weight, a removed real server, a new service) is a planned change,
    * not drift: its operations are planned as always, but no drift item is reported for it. Drift is
    * then what differs from what was last programmed (an `ipvsadm` edit, a failed operation). Without
    * it (a first sync, the CLI) every difference is drift.
    */
-  previous?: DesiredTable | ReadonlyMap<string, DesiredEntry>;
+  previous?: ReadonlyMap<string, DesiredEntry>;
 }
 
 /**
@@ -258,19 +258,11 @@ export function diff(
  */
 function withoutPlannedChanges(
   drift: DriftItem[],
-  previous: DesiredTable | ReadonlyMap<string, DesiredEntry>,
+  before: ReadonlyMap<string, DesiredEntry>,
   actualByKey: ReadonlyMap<string, KernelTableEntry>,
   recorded: ReadonlyMap<string, DrainEntry>,
 ): DriftItem[] {
   if (!drift.some((d) => d.action === "Repaired")) return drift;
-  // A table (the CLI, tests) or the caller's index of it by serviceKeyString (the reconciler has one).
-  let before: ReadonlyMap<string, DesiredEntry>;
-  if (previous instanceof Map) before = previous;
-  else {
-    const index = new Map<string, DesiredEntry>();
-    for (const e of previous as DesiredTable) index.set(serviceKeyString(e.service.key), e);
-    before = index;
-  }
   const destinationOf = (entry: DesiredEntry | undefined, dk: string) =>
     entry?.destinations.find((d) => destinationKeyString(d.key) === dk);
   const planned = (item: DriftItem): boolean => {

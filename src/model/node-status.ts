@@ -12,7 +12,7 @@ import type { Condition } from "../api/v1alpha1/index.ts";
 import { type DriftEntry, IPVS_NODE_LIMITS, type IPVSNodeStatus } from "../api/v1alpha1/ipvs-node.ts";
 import { serviceKeyString } from "../vocabulary/table.ts";
 import { setCondition } from "./conditions.ts";
-import type { DesiredTable } from "./desired-table.ts";
+import type { DesiredTable, ObjectSource } from "./desired-table.ts";
 import type { DriftItem } from "./diff.ts";
 import { formatProblem, type Problem } from "./problems.ts";
 
@@ -30,7 +30,7 @@ export interface BackendCounts {
 export function backendCounts(
   desired: DesiredTable,
   drains: readonly { service: string }[],
-  unhealthy: (virtualService: string, address: string, port: number) => boolean = () => false,
+  unhealthy: (virtualService: ObjectSource, address: string, port: number) => boolean = () => false,
 ): Map<string, BackendCounts> {
   const counts = new Map<string, BackendCounts>();
   const owners = new Map<string, string>();
@@ -42,7 +42,7 @@ export function backendCounts(
       if (d.source.kind === "SorryServer") continue;
       c.total++;
       if (d.draining) c.draining++;
-      else if (!unhealthy(vs, d.key.address, d.key.port)) c.healthy++;
+      else if (!unhealthy(e.service.source, d.key.address, d.key.port)) c.healthy++;
     }
     counts.set(vs, c);
   }

@@ -439,7 +439,7 @@ export class Reconciler {
           ? {}
           : { defaultDrainTimeoutSeconds: input.defaultDrainTimeoutSeconds }),
         undecodable: snapshot.undecodable,
-        ...(this.#lastPlan === undefined ? {} : { previous: this.#lastPlan.desired }),
+        ...(last === undefined ? {} : { previous: last.desired }),
         frozen,
         removalsBlocked: {
           ...(input.partialInput === undefined
@@ -452,7 +452,7 @@ export class Reconciler {
     const drift = changed ? mergeDrift(last!.drift, changed, result.drift) : groupDrift(result.drift);
     if (changed) result.drift = orderedDrift(drift, desiredByKey, snapshot.table);
     const memory: PlanMemory = { desired: desiredByKey, frozen, held: heldServices, drift };
-    return { result, pruned, drains, memory, diffed: changed?.size };
+    return { result, pruned, drains, memory };
   }
 
   /** Owned services and destinations after the sync: the snapshot, plus what was applied. */

@@ -180,7 +180,7 @@ describe("backend counts", () => {
     const counts = backendCounts(
       [web, api],
       [{ service: "TCP 192.0.2.1:80" }, { service: "TCP 192.0.2.99:80" }], // a removed real server of web; a removed service
-      (vs, address) => vs === "demo/api" && address === "198.51.100.5", // failing its health check
+      (vs, address) => vs.name === "api" && address === "198.51.100.5", // failing its health check
     );
     expect(Object.fromEntries(counts)).toEqual({
       "demo/web": { total: 4, healthy: 2, draining: 2 },
