@@ -9,11 +9,13 @@
  *   node bench/agent-scale.ts            (N=10000; BENCH_N=1000 for a quick run)
  *   BENCH_PROFILE=change.cpuprofile      also writes a CPU profile of the change window
  *   node --expose-gc bench/agent-scale.ts also prints the live heap after a full collection
+ *   BENCH_HEAP=after-start.heapsnapshot  also writes a heap snapshot after the first sync
  */
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { writeHeapSnapshot } from "node:v8";
 import { startControlPlane } from "../e2e/control-plane/control-plane.ts";
 import { Agent } from "../src/agent/agent.ts";
 import { resolveAgentConfig } from "../src/agent/config.ts";
@@ -75,6 +77,7 @@ try {
       `after a full GC: heap used ${(m.heapUsed / 2 ** 20).toFixed(0)} MiB, RSS ${(m.rss / 2 ** 20).toFixed(0)} MiB`,
     );
   }
+  if (process.env.BENCH_HEAP) writeHeapSnapshot(process.env.BENCH_HEAP);
   console.log(
     `agent start to ${N} services x 10 programmed: ${(firstSync / 1000).toFixed(2)} s (${operations} kernel operations); ` +
       `RSS ${(rss / 2 ** 20).toFixed(0)} MiB (${((rss - rssBefore) / 2 ** 20).toFixed(0)} MiB more than before the agent)`,
