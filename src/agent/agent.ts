@@ -1,7 +1,11 @@
 /**
  * The agent: the one orchestrator of a node. It wires a source (informers or a manifest directory)
  * to the pure core (computeDesired) and the Reconciler, driven by the SyncRunner, and serves
- * /healthz and /readyz. Every change only requests a sync; each sync reads the whole current state.
+ * /healthz and /readyz. Every change only requests a sync; each sync reads the whole current state,
+ * except when nothing but EndpointSlices changed since the last sync: then only the VirtualServices
+ * that read those Services' slices are computed (change-scope.ts) and synced (reconciler.syncChanges),
+ * so an endpoint change costs its own netlink requests, not a pass over the table. Whenever that
+ * short way cannot be exact it declines and the whole sync runs; every periodic resync is whole.
  *
  *   source.onChange / health change ──► runner.requestSync
  *   runner ──► sync(): computeDesired(source.current()) ──► reconciler.sync ──► onSync (status)
@@ -13,11 +17,12 @@ import type { IPVSNodeStatus } from "../api/v1alpha1/ipvs-node.ts";
 import type { IpvsKernel } from "../kernel/ipvs-kernel.ts";
 import type { EventSink } from "../kube/event-recorder.ts";
 import type { StatusWriter } from "../kube/ipvs-node-writer.ts";
-import { computeDesired, computeDesiredAssumingHealthy } from "../model/desired.ts";
+import { type ChangeIndex, changeIndex, coveredBy, subSnapshot } from "../model/change-scope.ts";
+import { computeDesired, computeDesiredAssumingHealthy, type DesiredResult } from "../model/desired.ts";
 import { lastGoodHolds } from "../model/last-good.ts";
 import { type BackendCounts, backendCounts, buildNodeStatus } from "../model/node-status.ts";
 import type { Problem } from "../model/problems.ts";
-import { type HealthState, healthKey, type Snapshot } from "../model/snapshot.ts";
+import { type HealthState, healthKey, type NodeInfo, type Snapshot } from "../model/snapshot.ts";
 import { problemKey, syncEvents } from "../model/sync-events.ts";
 import { startHealthServer } from "../observability/health-server.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -26,7 +31,7 @@ import type { Clock } from "../reconcile/clock.ts";
 import { FileNodeLock } from "../reconcile/node-lock.ts";
 import { FileJournalStore } from "../reconcile/ownership-journal.ts";
 import { Reconciler, type SyncResult } from "../reconcile/reconciler.ts";
-import { SyncRunner } from "../reconcile/runner.ts";
+import { SyncRunner, type SyncScope } from "../reconcile/runner.ts";
 import type { SnapshotSource } from "../sources/snapshot-source.ts";
 import { operationServiceKey } from "../vocabulary/operations.ts";
 import { serviceKeyString } from "../vocabulary/table.ts";
@@ -49,6 +54,8 @@ export interface AgentDependencies {
 /** What one sync saw and did, for status and events. */
 export interface AgentSyncReport {
   result: SyncResult;
+  /** "changes": the short way (only the VirtualServices of changed EndpointSlices); "all": a whole sync. */
+  scope: SyncScope;
   problems: Problem[];
   /** namespace/name of every VirtualService programmed on this node. */
   programmed: string[];
@@ -74,6 +81,18 @@ export class Agent {
   #kernelInfo: { ipvsVersion?: string; connectionTableSize?: number } | undefined;
   #server: Server | undefined;
   #stopped = false;
+  /** Services ("namespace/name") whose EndpointSlices changed since the last sync started. */
+  #changedServices = new Set<string>();
+  /** The last whole sync's input and output, and their index (built by the first sync of changes after it). */
+  #lastWhole:
+    | {
+        snapshot: Snapshot;
+        node: NodeInfo;
+        desired: DesiredResult;
+        report: AgentSyncReport;
+        index?: ChangeIndex;
+      }
+    | undefined;
 
   constructor(config: AgentConfig, deps: AgentDependencies) {
     this.#config = config;
@@ -92,7 +111,7 @@ export class Agent {
       logger: log.child({ component: "reconciler" }),
     });
     this.#runner = new SyncRunner({
-      sync: (signal, now) => this.#sync(signal, now),
+      sync: (signal, now, scope) => this.#sync(signal, now, scope),
       ...(deps.clock ? { clock: deps.clock } : {}),
       gate: () => deps.source.synced,
       minIntervalMs: config.minSyncIntervalMs,
@@ -105,7 +124,14 @@ export class Agent {
           ...(info.oldestRequestAt === undefined ? {} : { oldestRequestAt: info.oldestRequestAt }),
         }),
     });
-    deps.source.onChange(() => this.#runner.requestSync("source changed"));
+    deps.source.onChange((change) => {
+      if (change?.kind === "EndpointSlices") {
+        this.#changedServices.add(change.service);
+        this.#runner.requestSync("endpoints changed", "changes");
+      } else {
+        this.#runner.requestSync("source changed");
+      }
+    });
   }
 
   /** Starts the health server, the source (caches) and the runner; resolves once the caches synced. */
@@ -159,14 +185,16 @@ export class Agent {
     await this.#deps.kernel.close();
   }
 
-  async #sync(signal: AbortSignal, now: number): Promise<SyncResult> {
+  async #sync(signal: AbortSignal, now: number, scope: SyncScope): Promise<SyncResult> {
+    const changed = this.#changedServices;
+    this.#changedServices = new Set();
+    if (scope === "changes") {
+      const result = await this.#syncChanges(changed, signal, now);
+      if (result) return result;
+    }
     const state = this.#deps.source.current();
     const snapshot = withDefaultDriftPolicy(state.snapshot, this.#config.defaultDriftPolicy);
-    // No probers yet: a backend with a healthCheck counts as healthy unless health was set.
-    const computed =
-      this.#health === undefined
-        ? computeDesiredAssumingHealthy(snapshot, state.node).result
-        : computeDesired(snapshot, state.node, this.#health);
+    const computed = this.#compute(snapshot, state.node);
     const holds = lastGoodHolds(computed.problems, snapshot.realServers);
     const result = await this.#reconciler.sync({
       desired: computed.table,
@@ -187,6 +215,7 @@ export class Agent {
     );
     const report: AgentSyncReport = {
       result,
+      scope: "all",
       problems: computed.problems,
       programmed: [...new Set(owners.values())],
       // Only the IPVSNode status shows them: not counted when no status is written.
@@ -203,10 +232,71 @@ export class Agent {
       startedAt: now,
       endedAt: this.#deps.clock?.now() ?? Date.now(),
     };
+    this.#lastWhole = result.ok ? { snapshot, node: state.node, desired: computed, report } : undefined;
+    return this.#report(report, signal);
+  }
+
+  /** No probers yet: a backend with a healthCheck counts as healthy unless health was set. */
+  #compute(snapshot: Snapshot, node: NodeInfo): DesiredResult {
+    return this.#health === undefined
+      ? computeDesiredAssumingHealthy(snapshot, node).result
+      : computeDesired(snapshot, node, this.#health);
+  }
+
+  /**
+   * The short way for EndpointSlice changes (see the header): undefined, having changed nothing, when
+   * it cannot be exact; then the caller runs a whole sync.
+   */
+  async #syncChanges(
+    services: ReadonlySet<string>,
+    signal: AbortSignal,
+    now: number,
+  ): Promise<SyncResult | undefined> {
+    const last = this.#lastWhole;
+    const changes = this.#deps.source.changes;
+    if (!last || !changes || changes.incomplete().length > 0) return undefined;
+    last.index ??= changeIndex(last.snapshot, last.desired.table, last.desired.problems);
+    const sub = subSnapshot(last.index, services, (service) => changes.endpointSlicesOf(service));
+    if (!sub) return undefined;
+    const computed = this.#compute(sub, last.node);
+    if (!coveredBy(last.index, sub, computed.table, computed.problems)) return undefined;
+    const result = await this.#reconciler.syncChanges({
+      entries: computed.table,
+      now,
+      signal,
+      maxKernelAgeMs: Math.floor(this.#config.resyncIntervalMs * 0.9),
+    });
+    if (!result) return undefined;
+    const previous = last.report;
+    let backends = previous.backends;
+    if (backends) {
+      const merged = new Map(backends);
+      const counts = backendCounts(
+        computed.table,
+        result.drains,
+        (vs, address, port) => this.#health?.get(healthKey(vs, address, port)) === false,
+      );
+      for (const [vs, c] of counts) merged.set(vs, c);
+      backends = merged;
+    }
+    const report: AgentSyncReport = {
+      ...previous,
+      result,
+      scope: "changes",
+      ...(backends ? { backends } : {}),
+      startedAt: now,
+      endedAt: this.#deps.clock?.now() ?? Date.now(),
+    };
+    last.report = report;
+    return this.#report(report, signal);
+  }
+
+  /** Status, Events and the onSync hook for one sync's report. */
+  async #report(report: AgentSyncReport, signal: AbortSignal): Promise<SyncResult> {
     if (this.#deps.statusWriter && !signal.aborted) await this.#writeStatus(this.#deps.statusWriter, report);
     if (this.#deps.events && !signal.aborted) await this.#recordEvents(this.#deps.events, report);
     await this.#deps.onSync?.(report);
-    return result;
+    return report.result;
   }
 
   async #recordEvents(sink: EventSink, report: AgentSyncReport): Promise<void> {

@@ -22,7 +22,7 @@ import {
 } from "@kubernetes/client-node";
 import type { Snapshot } from "../model/snapshot.ts";
 import type { Logger } from "../observability/logger.ts";
-import type { SnapshotSource, SourceState } from "../sources/snapshot-source.ts";
+import type { SnapshotSource, SourceChange, SourceState } from "../sources/snapshot-source.ts";
 
 export const IPVS_GROUP = "ipvs.dev";
 export const IPVS_VERSION = "v1alpha1";
@@ -126,7 +126,10 @@ export class KubernetesSource implements SnapshotSource {
     "virtualServices" | "realServers" | "services" | "endpointSlices" | "node" | "endpoints",
     Resource
   >;
-  readonly #listeners: (() => void)[] = [];
+  readonly #listeners: ((change?: SourceChange) => void)[] = [];
+  /** EndpointSlice names by the Service they belong to ("namespace/name"), and the reverse. */
+  readonly #slicesByService = new Map<string, Set<string>>();
+  readonly #serviceOfSlice = new Map<string, string>();
   #synced = false;
   #stopped = false;
 
@@ -191,9 +194,25 @@ export class KubernetesSource implements SnapshotSource {
     return this.#synced;
   }
 
-  onChange(listener: () => void): void {
+  onChange(listener: (change?: SourceChange) => void): void {
     this.#listeners.push(listener);
   }
+
+  readonly changes = {
+    endpointSlicesOf: (service: string): Snapshot["endpointSlices"] => {
+      const informer = this.#resources.endpointSlices.informer;
+      const names = this.#slicesByService.get(service);
+      if (!informer || !names) return [];
+      const namespace = service.slice(0, service.indexOf("/"));
+      const slices: Snapshot["endpointSlices"][number][] = [];
+      for (const name of names) {
+        const slice = informer.get(name, namespace);
+        if (slice) slices.push(slice as unknown as Snapshot["endpointSlices"][number]);
+      }
+      return slices;
+    },
+    incomplete: (): string[] => this.#incomplete(),
+  };
 
   async start(): Promise<void> {
     this.#stopped = false;
@@ -225,9 +244,7 @@ export class KubernetesSource implements SnapshotSource {
     const node = items(this.#resources.node)[0] as
       | { metadata?: { labels?: Record<string, string> } }
       | undefined;
-    const incomplete = Object.values(this.#resources)
-      .filter((r) => r.informer && !r.listed)
-      .map((r) => `the ${r.name} cache is (re)loading`);
+    const incomplete = this.#incomplete();
     const snapshot: Snapshot = {
       virtualServices: items(this.#resources.virtualServices),
       realServers: items(this.#resources.realServers),
@@ -240,6 +257,12 @@ export class KubernetesSource implements SnapshotSource {
       node: { name: this.#options.nodeName, labels: node?.metadata?.labels ?? {} },
       incomplete,
     };
+  }
+
+  #incomplete(): string[] {
+    return Object.values(this.#resources)
+      .filter((r) => r.informer && !r.listed)
+      .map((r) => `the ${r.name} cache is (re)loading`);
   }
 
   /** The Endpoints informer runs only while some VirtualService reads core/v1 Endpoints. */
@@ -281,9 +304,15 @@ export class KubernetesSource implements SnapshotSource {
       if (r === this.#resources.virtualServices) this.#updateEndpointsInformer();
       this.#changed();
     };
-    informer.on("add", changed);
-    informer.on("update", changed);
-    informer.on("delete", changed);
+    if (r === this.#resources.endpointSlices) {
+      informer.on("add", (slice) => this.#sliceChanged(slice, false));
+      informer.on("update", (slice) => this.#sliceChanged(slice, false));
+      informer.on("delete", (slice) => this.#sliceChanged(slice, true));
+    } else {
+      informer.on("add", changed);
+      informer.on("update", changed);
+      informer.on("delete", changed);
+    }
     informer.on("error", (error: unknown) => {
       r.errors++;
       if (this.#stopped || r.informer !== informer) return;
@@ -333,7 +362,36 @@ export class KubernetesSource implements SnapshotSource {
     return Math.round(delay * (0.8 + Math.random() * 0.4));
   }
 
-  #changed(): void {
-    for (const listener of this.#listeners) listener();
+  /**
+   * Keeps the Service -> EndpointSlices index and says which Service's slices changed; a slice that
+   * moved to another Service (its label changed) or belongs to none is reported as any change.
+   */
+  #sliceChanged(slice: KubernetesObject, deleted: boolean): void {
+    const namespace = slice.metadata?.namespace ?? "";
+    const name = slice.metadata?.name ?? "";
+    const sliceKey = `${namespace}/${name}`;
+    const label = slice.metadata?.labels?.["kubernetes.io/service-name"];
+    const service = label === undefined || deleted ? undefined : `${namespace}/${label}`;
+    const before = this.#serviceOfSlice.get(sliceKey);
+    if (before !== undefined && before !== service) {
+      this.#serviceOfSlice.delete(sliceKey);
+      const names = this.#slicesByService.get(before);
+      names?.delete(name);
+      if (names?.size === 0) this.#slicesByService.delete(before);
+    }
+    if (service !== undefined && before !== service) {
+      this.#serviceOfSlice.set(sliceKey, service);
+      const names = this.#slicesByService.get(service);
+      if (names) names.add(name);
+      else this.#slicesByService.set(service, new Set([name]));
+    }
+    const one = service ?? (deleted ? before : undefined);
+    this.#changed(before === undefined || before === service || deleted ? one : undefined);
+  }
+
+  #changed(service?: string): void {
+    const change: SourceChange | undefined =
+      service === undefined ? undefined : { kind: "EndpointSlices", service };
+    for (const listener of this.#listeners) listener(change);
   }
 }

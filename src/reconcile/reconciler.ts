@@ -23,6 +23,10 @@
  * 7. journal the outcome (created, deleted, drains) if it changed, and say when to come back
  *    (`nextWakeAt`: the earliest drain deadline, or a poll while drains wait for connections).
  *
+ * `syncChanges` is the short way for a few services whose inputs changed (the agent's EndpointSlice
+ * changes): it costs what those services cost, not what the table does, and declines (changing
+ * nothing) whenever the whole sync above would decide differently.
+ *
  * Kernel, transport, journal and lock failures never throw: they come back in `errors`.
  */
 import { operationObject } from "../kernel/error-hints.ts";
@@ -85,6 +89,15 @@ export interface SyncInput {
    * change costs its own operations only and out-of-band edits are still found within one resync.
    */
   maxKernelAgeMs?: number;
+}
+
+export interface ChangesInput {
+  /** The new desired entries of the services whose inputs changed. */
+  entries: DesiredTable;
+  now: number;
+  signal?: AbortSignal;
+  /** As in SyncInput: how old the table a previous sync read may be to stand in for a dump. */
+  maxKernelAgeMs: number;
 }
 
 export type OutcomeResult = "applied" | "failed" | "skipped" | "planned" | "unknown";
@@ -154,8 +167,12 @@ export class Reconciler {
   #lastPlan: PlanMemory | undefined;
   /** The table of the last sync that applied everything, and when it was read from the kernel. */
   #known: { snapshot: KernelSnapshot; readAt: number } | undefined;
+  /** Positions of the known table's keys (the table of #known; partial syncs keep its order). */
+  #knownIndex: { table: KernelTable; index: Map<string, number> } | undefined;
+  /** Owned services and destinations after the last sync. */
+  #owned = { services: 0, destinations: 0 };
   #cleaned = false;
-  #active: Promise<SyncResult> | undefined;
+  #active: Promise<unknown> | undefined;
   #queued:
     | { input: SyncInput; promise: Promise<SyncResult>; settle: (r: Promise<SyncResult>) => void }
     | undefined;
@@ -184,15 +201,143 @@ export class Reconciler {
     return this.#journal === undefined ? undefined : structuredClone(this.#journal);
   }
 
+  /**
+   * Syncs only the services of `entries` (see the header), or returns undefined having changed nothing
+   * when that cannot be exact: it needs no sync running, the table a previous sync read (younger than
+   * maxKernelAgeMs) with everything applied, no drains, the journal unchanged on disk, each entry at a
+   * key the last plan had for the same VirtualService (not frozen or held), and a plan that only adds
+   * or updates (a removal decides on connection counters, which only a dump has).
+   */
+  syncChanges(input: ChangesInput): Promise<SyncResult | undefined> {
+    if (this.#active || this.#queued) return Promise.resolve(undefined);
+    return this.#track(this.#changes(input));
+  }
+
   #start(input: SyncInput): Promise<SyncResult> {
-    const run = this.#run(input).finally(() => {
+    return this.#track(this.#run(input));
+  }
+
+  /** Makes `run` the active sync; once it ends the queued one (if any) starts. */
+  #track<T>(run: Promise<T>): Promise<T> {
+    const tracked = run.finally(() => {
       this.#active = undefined;
       const next = this.#queued;
       this.#queued = undefined;
       if (next) next.settle(this.#start(next.input));
     });
-    this.#active = run;
-    return run;
+    this.#active = tracked;
+    return tracked;
+  }
+
+  async #changes(input: ChangesInput): Promise<SyncResult | undefined> {
+    const now = Math.max(input.now, this.#lastNow);
+    const known = this.#known;
+    const last = this.#lastPlan;
+    const journal = this.#journal;
+    if (
+      !known ||
+      !last ||
+      !journal ||
+      !this.#stored ||
+      journal.drains.length > 0 ||
+      known.snapshot.undecodable.length > 0 ||
+      now - known.readAt >= input.maxKernelAgeMs
+    )
+      return undefined;
+    const keys = new Set<string>();
+    for (const e of input.entries) {
+      const k = serviceKeyString(e.service.key);
+      const before = last.desired.get(k)?.service.source;
+      if (
+        before?.namespace !== e.service.source.namespace ||
+        before.name !== e.service.source.name ||
+        last.frozen.has(k) ||
+        last.held.has(k) ||
+        keys.has(k)
+      )
+        return undefined;
+      keys.add(k);
+    }
+    if (input.signal?.aborted) return failedSync("Cancelled", "cancelled before it started", []);
+    let release: () => Promise<void>;
+    try {
+      release = await (this.#options.lock ?? NO_LOCK).acquire(input.signal);
+    } catch (error) {
+      return failedSync("Lock", (error as Error).message, [], error);
+    }
+    try {
+      // Another writer on this node (apply) journals before it changes the kernel.
+      if (this.#known !== known || (await this.#options.journal.fingerprint()) !== this.#fingerprint)
+        return undefined;
+      const index = this.#indexOf(known.snapshot.table);
+      const kernelEntries: KernelTable = [];
+      for (const k of keys) {
+        const i = index.get(k);
+        if (i === undefined) return undefined;
+        kernelEntries.push(known.snapshot.table[i]!);
+      }
+      const result = diff(
+        input.entries,
+        kernelEntries,
+        { ...this.#options.scope, journal: [...keys] },
+        [],
+        now,
+        {
+          previous: last.desired,
+        },
+      );
+      if (removesSomething(result) || result.operations.some((o) => o.op === "addService")) return undefined;
+      this.#lastNow = now;
+      const errors: SyncError[] = [];
+      const outcomes = [
+        ...(await this.#applyChunks(
+          result.operations.filter((o) => o.op === "updateService"),
+          input.signal,
+          errors,
+        )),
+        ...(await this.#applyChunks(
+          result.operations.filter((o) => o.op !== "updateService"),
+          input.signal,
+          errors,
+        )),
+      ];
+      for (const e of input.entries) last.desired.set(serviceKeyString(e.service.key), e);
+      last.drift = mergeDrift(last.drift, keys, result.drift);
+      let table = known.snapshot.table;
+      if (errors.length === 0 && outcomes.every((o) => o.result === "applied")) {
+        table = table.slice();
+        for (const entry of foldApplied({ table: kernelEntries, undecodable: [] }, result.operations).table)
+          table[index.get(serviceKeyString(entry.service.key))!] = entry;
+        this.#known = { snapshot: { table, undecodable: known.snapshot.undecodable }, readAt: known.readAt };
+        this.#knownIndex = { table, index };
+      } else {
+        this.#known = undefined; // the next sync reads the kernel
+      }
+      const added = outcomes.filter((o) => o.result === "applied" && o.operation.op === "addDestination");
+      this.#owned = { ...this.#owned, destinations: this.#owned.destinations + added.length };
+      return report(
+        outcomes,
+        { ...result, drift: orderedDrift(last.drift, last.desired, table) },
+        errors,
+        known.snapshot,
+        false,
+        undefined,
+        [],
+        this.#owned,
+      );
+    } finally {
+      await release();
+    }
+  }
+
+  /** The positions of a known table's keys, computed once per table. */
+  #indexOf(table: KernelTable): Map<string, number> {
+    if (this.#knownIndex?.table !== table) {
+      const index = new Map<string, number>();
+      for (const [i, e] of table.entries()) index.set(serviceKeyString(e.service.key), i);
+      this.#knownIndex = { table, index };
+    }
+    return this.#knownIndex.index;
   }
 
   async #run(input: SyncInput): Promise<SyncResult> {
@@ -364,6 +509,7 @@ export class Reconciler {
     if (errors.length === 0 && outcomes.every((o) => o.result === "applied")) {
       this.#known = { snapshot: foldApplied(snapshot, result.operations), readAt };
     }
+    this.#owned = this.#countOwned(snapshot, after.services, outcomes);
     return report(
       outcomes,
       { ...result, drains: nextDrains },
@@ -372,7 +518,7 @@ export class Reconciler {
       !reuse,
       nextWake(nextDrains, now, this.#options.drainPollMs ?? 5000),
       notes,
-      this.#countOwned(snapshot, after.services, outcomes),
+      this.#owned,
     );
   }
 
@@ -573,7 +719,8 @@ export class Reconciler {
 }
 
 interface PlanMemory {
-  desired: ReadonlyMap<string, DesiredEntry>;
+  /** Updated in place by partial syncs (syncChanges). */
+  desired: Map<string, DesiredEntry>;
   frozen: ReadonlyMap<string, string>;
   held: ReadonlyMap<string, string>;
   /** Drift items by service key (serviceKeyString). */

@@ -1,11 +1,14 @@
 /**
  * The SyncRunner: when the node's IPVS table is synced. One node-wide, level-based sync at a time.
  *
- * - `requestSync(reason)` only marks the world dirty; the reason is logged, never branched on. Any
+ * - `requestSync(reason, scope)` only marks the world dirty; the reason is logged, never branched on. Any
  *   number of requests before a sync starts make one sync (a sync starts on a zero-delay timer, so a
  *   burst of informer events handled in one turn of the event loop is one sync); requests during a
  *   sync make exactly one more after it. The sync reads the whole desired state itself (the injected function), so nothing
  *   is queued per event.
+ * - A request says how much may have changed: "all" (the default; every periodic resync, retry and
+ *   wake-up is one) or "changes" (the caller knows what changed and may sync just that, see the agent).
+ *   A sync is given "changes" only when every request it covers said so.
  * - Two sync starts are at least `minIntervalMs` apart (default 1 s).
  * - A periodic resync (default every 30 s after a sync started) finds out-of-band changes: IPVS has no
  *   change notifications.
@@ -29,8 +32,11 @@ import type { Logger } from "../observability/logger.ts";
 import { type Clock, systemClock, type Timer } from "./clock.ts";
 import { failedSync, type SyncResult } from "./reconciler.ts";
 
+/** How much a sync must look at: everything, or only what the caller recorded as changed. */
+export type SyncScope = "all" | "changes";
+
 /** One sync: the agent wraps `reconciler.sync({ desired: source.snapshot(), now, signal, ... })`. */
-export type SyncFunction = (signal: AbortSignal, now: number) => Promise<SyncResult>;
+export type SyncFunction = (signal: AbortSignal, now: number, scope: SyncScope) => Promise<SyncResult>;
 
 /** Opens when the sources have synced: a promise, or a predicate checked whenever a sync is requested. */
 export type SyncGate = Promise<unknown> | (() => boolean);
@@ -117,6 +123,8 @@ export class SyncRunner {
   #stopped = false;
   #gateOpen = false;
   #dirty = false;
+  /** Whether a request since the last start said "all". */
+  #all = false;
   readonly #reasons = new Set<string>();
   #running: Promise<void> | undefined;
   #abort: AbortController | undefined;
@@ -182,9 +190,10 @@ export class SyncRunner {
   }
 
   /** Marks the world dirty: a sync runs as soon as the minimum interval allows. */
-  requestSync(reason: string): void {
+  requestSync(reason: string, scope: SyncScope = "all"): void {
     if (this.#stopped) return;
     this.#dirty = true;
+    if (scope === "all") this.#all = true;
     if (this.#reasons.size < MAX_REASONS) this.#reasons.add(reason);
     if (this.#gateOpen) {
       const now = this.#clock.now();
@@ -256,7 +265,9 @@ export class SyncRunner {
   #startSync(): void {
     const startedAt = this.#clock.now();
     const reasons = [...this.#reasons];
+    const scope: SyncScope = this.#all ? "all" : "changes";
     this.#dirty = false;
+    this.#all = false;
     this.#reasons.clear();
     this.#oldestSinceStart = undefined;
     this.#lastStartedAt = startedAt;
@@ -275,17 +286,17 @@ export class SyncRunner {
     const abort = new AbortController();
     this.#abort = abort;
     this.#log?.debug({ reasons }, "Syncing IPVS table");
-    this.#running = this.#run(abort.signal, startedAt, reasons).finally(() => {
+    this.#running = this.#run(abort.signal, startedAt, reasons, scope).finally(() => {
       this.#running = undefined;
       this.#abort = undefined;
       this.#maybeStart();
     });
   }
 
-  async #run(signal: AbortSignal, startedAt: number, reasons: string[]): Promise<void> {
+  async #run(signal: AbortSignal, startedAt: number, reasons: string[], scope: SyncScope): Promise<void> {
     let result: SyncResult;
     try {
-      result = await this.#sync(signal, startedAt);
+      result = await this.#sync(signal, startedAt, scope);
     } catch (error) {
       // The Reconciler reports failures as data; a throw is a bug in the wrapper, still retried.
       this.#log?.error({ err: error }, "Sync function threw");

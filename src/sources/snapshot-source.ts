@@ -16,6 +16,15 @@ export interface SourceState {
   incomplete: string[];
 }
 
+/**
+ * What changed, when a source can tell: the EndpointSlices of one Service ("namespace/name"). A change
+ * without this (or any other kind) may be anything, and the agent then syncs the whole table.
+ */
+export interface SourceChange {
+  kind: "EndpointSlices";
+  service: string;
+}
+
 export interface SnapshotSource {
   /** Starts watching; resolves once every cache has its first full state (or rejects when it cannot start). */
   start(): Promise<void>;
@@ -24,6 +33,14 @@ export interface SnapshotSource {
   /** True once start() resolved. */
   readonly synced: boolean;
   current(): SourceState;
-  /** Called (without arguments) after any change; the listener reads current(). */
-  onChange(listener: () => void): void;
+  /** Called after any change, with what changed when the source can tell; the listener reads current(). */
+  onChange(listener: (change?: SourceChange) => void): void;
+  /**
+   * Sources that report SourceChange: the EndpointSlices of a Service ("namespace/name") and why the
+   * state is incomplete, both as of now and without building the whole state.
+   */
+  changes?: {
+    endpointSlicesOf(service: string): Snapshot["endpointSlices"];
+    incomplete(): string[];
+  };
 }

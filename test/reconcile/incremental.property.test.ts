@@ -4,6 +4,8 @@
  * table, plan the same operations and report the same drift, step after step — for any sequence of
  * desired tables whose unchanged entries keep their identity (as computeDesired gives them), with
  * foreign services at desired keys, real servers that drain with connections, and failing operations.
+ * A third reconciler is given only the changed entry (syncChanges, the agent's EndpointSlice path)
+ * whenever one existing key changes, and a whole sync when it declines: same tables and drift again.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -98,6 +100,7 @@ async function busy(kernel: FakeIpvsKernel, key: number) {
 describe("incremental syncs equal whole-table syncs", () => {
   it("same tables, operations and drift for any sequence of desired tables", async () => {
     let fromKnownTable = 0;
+    let shortSyncs = 0;
     let syncs = 0;
     await fc.assert(
       fc.asyncProperty(
@@ -106,10 +109,12 @@ describe("incremental syncs equal whole-table syncs", () => {
         async (foreignKey, steps) => {
           const incremental = await world(foreignKey);
           const whole = await world(foreignKey);
+          const changes = await world(foreignKey);
           let now = 0;
           const state: number[] = Array.from({ length: KEYS }, () => -1);
           for (const s of steps) {
             now += 1_000 + (s.busyKey === -1 ? 0 : 120_000);
+            const existed = state[s.key]! >= 0;
             state[s.key] = s.variant;
             const desired = state.flatMap((v, k) => (v < 0 ? [] : [pool[k]![v]!]));
             const results: SyncResult[] = [];
@@ -123,12 +128,33 @@ describe("incremental syncs equal whole-table syncs", () => {
                 await w.reconciler.sync({ desired, now, maxKernelAgeMs, defaultDrainTimeoutSeconds: 60 }),
               );
             }
+            await busy(changes.kernel, s.busyKey);
+            if (s.fail) changes.kernel.failNext(s.fail, "ENOMEM");
+            const entries = existed && s.variant >= 0 ? [pool[s.key]![s.variant]!] : undefined;
+            const short = entries
+              ? await changes.reconciler.syncChanges({
+                  entries,
+                  now,
+                  maxKernelAgeMs: Number.POSITIVE_INFINITY,
+                })
+              : undefined;
+            if (short) shortSyncs++;
+            const changesResult =
+              short ??
+              (await changes.reconciler.sync({
+                desired,
+                now,
+                maxKernelAgeMs: Number.POSITIVE_INFINITY,
+                defaultDrainTimeoutSeconds: 60,
+              }));
             syncs++;
             if (!results[0]!.dumped) fromKnownTable++;
             expect(summary(results[0]!)).toEqual(summary(results[1]!));
-            expect(renderIpvsadmSave(await readKernelTable(incremental.kernel))).toBe(
-              renderIpvsadmSave(await readKernelTable(whole.kernel)),
-            );
+            const table = renderIpvsadmSave(await readKernelTable(whole.kernel));
+            expect(renderIpvsadmSave(await readKernelTable(incremental.kernel))).toBe(table);
+            expect(renderIpvsadmSave(await readKernelTable(changes.kernel))).toBe(table);
+            expect(changesResult.drift).toEqual(results[1]!.drift);
+            expect(changesResult.ok).toBe(results[1]!.ok);
           }
         },
       ),
@@ -136,7 +162,10 @@ describe("incremental syncs equal whole-table syncs", () => {
     );
     // Both paths ran: a good share of the incremental side's syncs never dumped the kernel.
     expect(fromKnownTable).toBeGreaterThan(syncs / 10);
-    process.stdout.write(`incremental property: ${fromKnownTable} of ${syncs} syncs from the known table\n`);
+    expect(shortSyncs).toBeGreaterThan(syncs / 20);
+    process.stdout.write(
+      `incremental property: ${fromKnownTable} of ${syncs} syncs from the known table, ${shortSyncs} by syncChanges\n`,
+    );
   });
 
   it("the incremental side really skips dumps (so the property above compares two different paths)", async () => {

@@ -12,7 +12,12 @@ import type { DesiredEntry, DesiredTable } from "../../src/model/desired-table.t
 import { renderIpvsadmSave } from "../../src/model/ipvsadm-render.ts";
 import { MemoryJournalStore } from "../../src/reconcile/ownership-journal.ts";
 import { Reconciler, type SyncResult } from "../../src/reconcile/reconciler.ts";
-import { type SyncFunction, SyncRunner, type SyncRunnerOptions } from "../../src/reconcile/runner.ts";
+import {
+  type SyncFunction,
+  SyncRunner,
+  type SyncRunnerOptions,
+  type SyncScope,
+} from "../../src/reconcile/runner.ts";
 import { realServer, service, tcpKey } from "../support/desired-builders.ts";
 import { FakeClock, settle } from "../support/fake-clock.ts";
 
@@ -29,6 +34,8 @@ interface Harness {
   runner: SyncRunner;
   /** The clock's now() at the start of each sync. */
   starts: number[];
+  /** The scope each sync was given. */
+  scopes: SyncScope[];
   results: SyncResult[];
   desired: { current: DesiredTable };
   /** Milliseconds since the harness was built. */
@@ -55,16 +62,18 @@ function harness(
   });
   const desired = { current: options.desired ?? [web()] };
   const starts: number[] = [];
+  const scopes: SyncScope[] = [];
   const results: SyncResult[] = [];
-  const sync: SyncFunction = async (signal, now) => {
+  const sync: SyncFunction = async (signal, now, syncScope) => {
     starts.push(now);
+    scopes.push(syncScope);
     await options.before?.(signal);
     const result = await reconciler.sync({ desired: desired.current, now, signal });
     results.push(result);
     return result;
   };
   const runner = new SyncRunner({ clock, random: () => 0, ...options, sync });
-  return { clock, kernel, runner, starts, results, desired, elapsed: () => clock.now() - t0 };
+  return { clock, kernel, runner, starts, scopes, results, desired, elapsed: () => clock.now() - t0 };
 }
 
 /** The next `syncs` syncs fail to read the table (EIO on their first kernel call) and change nothing. */
@@ -92,6 +101,21 @@ describe("SyncRunner: coalescing", () => {
     await h.clock.advance(10_000);
     expect(h.starts).toHaveLength(2);
     expect(await table(h.kernel)).toContain("-a -t 192.0.2.1:80 -r 198.51.100.1:8080");
+  });
+
+  it('gives a sync the scope "changes" only when every request it covers said so', async () => {
+    const h = harness({ resyncIntervalMs: 30_000 });
+    h.runner.start();
+    await h.clock.advance(0); // the first sync (sources synced): all
+    await h.clock.advance(2000);
+    h.runner.requestSync("endpoints changed", "changes");
+    h.runner.requestSync("endpoints changed", "changes");
+    await h.clock.advance(2000);
+    h.runner.requestSync("endpoints changed", "changes");
+    h.runner.requestSync("VirtualService changed");
+    await h.clock.advance(2000);
+    await h.clock.advance(30_000); // the periodic resync
+    expect(h.scopes).toEqual(["all", "changes", "all", "all"]);
   });
 
   it("turns requests spread over the minimum interval into one sync when it ends", async () => {
