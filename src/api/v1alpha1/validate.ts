@@ -4,7 +4,7 @@
  * strict field validation), then the zod parse (defaults applied), then the family-dependent defaults the
  * CRD cannot express (protocol TCP for address services, persistence netmask / prefixLength by family).
  */
-import type { z } from "zod";
+import { z } from "zod";
 import { apiIpFamily } from "./common.ts";
 import { type IPVSNode, IPVSNodeSchema } from "./ipvs-node.ts";
 import { pruneNulls } from "./prune-nulls.ts";
@@ -41,8 +41,24 @@ function toIssues(error: z.ZodError): ValidationIssue[] {
   );
 }
 
+/**
+ * Each schema's zod.compile() clone (made on first use): its generated parser takes a valid object in a
+ * fraction of the runtime parser's time, and an object it does not accept goes to the runtime parser, so
+ * results and issues are the runtime parser's own (test/api/compiled-validation.test.ts compares them).
+ */
+const compiled = new WeakMap<z.ZodType, z.ZodType>();
+
+export function compiledOf<T>(schema: z.ZodType<T>): z.ZodType<T> {
+  let c = compiled.get(schema);
+  if (c === undefined) {
+    c = z.compile(schema);
+    compiled.set(schema, c);
+  }
+  return c as z.ZodType<T>;
+}
+
 function parse<T>(schema: z.ZodType<T>, obj: unknown) {
-  return schema.safeParse(pruneNulls(obj, schema));
+  return compiledOf(schema).safeParse(pruneNulls(obj, schema));
 }
 
 function run<T>(schema: z.ZodType<T>, obj: unknown, normalize?: (v: T) => T): ValidationResult<T> {
