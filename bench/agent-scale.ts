@@ -57,11 +57,15 @@ try {
     { NODE_NAME: "scale-node" },
   );
   const rssBefore = process.memoryUsage().rss;
+  let lastScope = "";
   const agent = new Agent(config, {
     kernel,
     source: new KubernetesSource({ kubeConfig, nodeName: "scale-node" }),
     bootId: "boot",
     logger: createRootLogger({ level: "silent" }),
+    onSync: (report) => {
+      lastScope = report.scope;
+    },
   });
   const start = performance.now();
   await agent.start();
@@ -114,7 +118,7 @@ try {
     writeFileSync(process.env.BENCH_PROFILE!, JSON.stringify(profile));
   }
   console.log(
-    `one EndpointSlice change to the kernel: ${(performance.now() - changeAt).toFixed(0)} ms from the API request, ${operations} kernel operations, ${dumps} table dumps`,
+    `one EndpointSlice change to the kernel: ${(performance.now() - changeAt).toFixed(0)} ms from the API request, ${operations} kernel operations, ${dumps} table dumps (sync scope: ${lastScope})`,
   );
   await agent.stop();
 } finally {

@@ -169,6 +169,7 @@ export class Reconciler {
   #known: { snapshot: KernelSnapshot; readAt: number } | undefined;
   /** Positions of the known table's keys (the table of #known; partial syncs keep its order). */
   #knownIndex: { table: KernelTable; index: Map<string, number> } | undefined;
+  #journalSet: { journal: Journal; keys: ReadonlySet<string> } | undefined;
   /** Owned services and destinations after the last sync. */
   #owned = { services: 0, destinations: 0 };
   #cleaned = false;
@@ -204,9 +205,10 @@ export class Reconciler {
   /**
    * Syncs only the services of `entries` (see the header), or returns undefined having changed nothing
    * when that cannot be exact: it needs no sync running, the table a previous sync read (younger than
-   * maxKernelAgeMs) with everything applied, no drains, the journal unchanged on disk, each entry at a
-   * key the last plan had for the same VirtualService (not frozen or held), and a plan that only adds
-   * or updates (a removal decides on connection counters, which only a dump has).
+   * maxKernelAgeMs) with everything applied, no other service's drain due, the journal unchanged on
+   * disk, each entry at a key the last plan had for the same VirtualService (not frozen or held), and
+   * a plan that adds or removes destinations only (no service added or deleted). A removal or drain
+   * decides on connection counters: those services' destinations are read first (one small dump each).
    */
   syncChanges(input: ChangesInput): Promise<SyncResult | undefined> {
     if (this.#active || this.#queued) return Promise.resolve(undefined);
@@ -239,7 +241,6 @@ export class Reconciler {
       !last ||
       !journal ||
       !this.#stored ||
-      journal.drains.length > 0 ||
       known.snapshot.undecodable.length > 0 ||
       now - known.readAt >= input.maxKernelAgeMs
     )
@@ -258,6 +259,9 @@ export class Reconciler {
         return undefined;
       keys.add(k);
     }
+    // Another service's drain that is due now is whole-sync work (its wake-up may not have come yet).
+    if (journal.drains.some((d) => !keys.has(d.service) && d.startedAt + d.timeoutSeconds * 1000 <= now))
+      return undefined;
     if (input.signal?.aborted) return failedSync("Cancelled", "cancelled before it started", []);
     let release: () => Promise<void>;
     try {
@@ -276,19 +280,51 @@ export class Reconciler {
         if (i === undefined) return undefined;
         kernelEntries.push(known.snapshot.table[i]!);
       }
-      const result = diff(
-        input.entries,
-        kernelEntries,
-        { ...this.#options.scope, journal: [...keys] },
-        [],
-        now,
-        {
-          previous: last.desired,
-        },
-      );
-      if (removesSomething(result) || result.operations.some((o) => o.op === "addService")) return undefined;
+      const { kernel } = this.#options;
+      const drainsHere = journal.drains
+        .filter((d) => keys.has(d.service))
+        .map((d) => (d.startedAt > now ? { ...d, startedAt: now } : d));
+      const journaled = this.#journaledKeys(journal);
+      const owned = { ...this.#options.scope, journal: [...keys].filter((k) => journaled.has(k)) };
+      const plan = () =>
+        diff(input.entries, kernelEntries, owned, drainsHere, now, { previous: last.desired });
+      let result = plan();
+      // A removal or drain decides on connection counters: read those services' destinations (one
+      // small dump each) and plan again.
+      const deciding = new Set([...drainsHere, ...result.drains].map((d) => d.service));
+      for (const o of result.operations) if (removes(o)) deciding.add(key(o));
+      if (deciding.size > 0) {
+        for (const [i, e] of kernelEntries.entries()) {
+          if (!deciding.has(serviceKeyString(e.service.key))) continue;
+          try {
+            kernelEntries[i] = {
+              service: e.service,
+              destinations: await kernel.listDestinations(e.service.key),
+            };
+          } catch {
+            return undefined; // the whole sync reads the table and reports why
+          }
+        }
+        result = plan();
+      }
+      if (result.operations.some((o) => o.op === "addService" || o.op === "deleteService")) return undefined;
       this.#lastNow = now;
       const errors: SyncError[] = [];
+      const otherDrains = journal.drains.filter((d) => !keys.has(d.service));
+      let storedHere = drainsHere;
+      if (!sameDrains(storedHere, result.drains)) {
+        storedHere = result.drains;
+        try {
+          await this.#saveJournal({ ...journal, drains: [...otherDrains, ...result.drains] });
+        } catch (error) {
+          return failedSync(
+            "Journal",
+            `the ownership journal cannot be written: ${(error as Error).message}`,
+            [],
+            error,
+          );
+        }
+      }
       const outcomes = [
         ...(await this.#applyChunks(
           result.operations.filter((o) => o.op === "updateService"),
@@ -301,6 +337,19 @@ export class Reconciler {
           errors,
         )),
       ];
+      const drainsNow = quiesced(result.drains, outcomes);
+      const drains = [...otherDrains, ...drainsNow];
+      if (!sameDrains(storedHere, drainsNow)) {
+        try {
+          await this.#saveJournal({ ...this.#journal!, drains });
+        } catch (error) {
+          errors.push({
+            kind: "Journal",
+            message: `the ownership journal cannot be written: ${(error as Error).message}`,
+            cause: error,
+          });
+        }
+      }
       for (const e of input.entries) last.desired.set(serviceKeyString(e.service.key), e);
       last.drift = mergeDrift(last.drift, keys, result.drift);
       let table = known.snapshot.table;
@@ -313,21 +362,33 @@ export class Reconciler {
       } else {
         this.#known = undefined; // the next sync reads the kernel
       }
-      const added = outcomes.filter((o) => o.result === "applied" && o.operation.op === "addDestination");
-      this.#owned = { ...this.#owned, destinations: this.#owned.destinations + added.length };
+      let destinations = this.#owned.destinations;
+      for (const o of outcomes) {
+        if (o.result !== "applied") continue;
+        if (o.operation.op === "addDestination") destinations++;
+        else if (o.operation.op === "deleteDestination") destinations--;
+      }
+      this.#owned = { ...this.#owned, destinations };
       return report(
         outcomes,
-        { ...result, drift: orderedDrift(last.drift, last.desired, table) },
+        { ...result, drains, drift: orderedDrift(last.drift, last.desired, table) },
         errors,
         known.snapshot,
         false,
-        undefined,
+        nextWake(drains, now, this.#options.drainPollMs ?? 5000),
         [],
         this.#owned,
       );
     } finally {
       await release();
     }
+  }
+
+  /** The journal's services as a set, computed once per journal. */
+  #journaledKeys(journal: Journal): ReadonlySet<string> {
+    if (this.#journalSet?.journal !== journal)
+      this.#journalSet = { journal, keys: new Set(journal.services) };
+    return this.#journalSet.keys;
   }
 
   /** The positions of a known table's keys, computed once per table. */
@@ -483,14 +544,7 @@ export class Reconciler {
       )
         gone.add(k);
     }
-    // A drain's clock runs only once its weight-0 update reached the kernel.
-    const notQuiesced = new Set<string>();
-    for (const o of outcomes) {
-      const op = o.operation;
-      if (op.op === "updateDestination" && op.destination.config.weight === 0 && o.result !== "applied")
-        notQuiesced.add(drainKey(serviceKeyString(op.service), destinationKeyString(op.destination.key)));
-    }
-    const nextDrains = result.drains.filter((d) => !notQuiesced.has(drainKey(d.service, d.destination)));
+    const nextDrains = quiesced(result.drains, outcomes);
     const after: Journal = {
       bootId: this.#options.bootId,
       services: [...new Set([...pruned, ...created])].filter((s) => !gone.has(s)),
@@ -801,15 +855,33 @@ function orderedDrift(
 
 /** Whether a plan deletes or drains anything (decisions that need a dump's connection counters). */
 function removesSomething(result: DiffResult): boolean {
+  return result.drains.length > 0 || result.operations.some(removes);
+}
+
+/** A deletion, or the weight-0 update that starts a drain. */
+function removes(o: Operation): boolean {
   return (
-    result.drains.length > 0 ||
-    result.operations.some(
-      (o) =>
-        o.op === "deleteService" ||
-        o.op === "deleteDestination" ||
-        (o.op === "updateDestination" && o.destination.config.weight === 0),
-    )
+    o.op === "deleteService" ||
+    o.op === "deleteDestination" ||
+    (o.op === "updateDestination" && o.destination.config.weight === 0)
   );
+}
+
+/** The drains whose weight-0 update reached the kernel: a drain's clock runs only from then. */
+function quiesced(drains: readonly DrainEntry[], outcomes: readonly OperationOutcome[]): DrainEntry[] {
+  const notQuiesced = new Set<string>();
+  for (const o of outcomes) {
+    const op = o.operation;
+    if (op.op === "updateDestination" && op.destination.config.weight === 0 && o.result !== "applied")
+      notQuiesced.add(drainKey(serviceKeyString(op.service), destinationKeyString(op.destination.key)));
+  }
+  return drains.filter((d) => !notQuiesced.has(drainKey(d.service, d.destination)));
+}
+
+function sameDrains(a: readonly DrainEntry[], b: readonly DrainEntry[]): boolean {
+  const text = (d: DrainEntry) => `${drainKey(d.service, d.destination)}|${d.startedAt}|${d.timeoutSeconds}`;
+  const before = new Set(a.map(text));
+  return a.length === b.length && b.every((d) => before.has(text(d)));
 }
 
 /** A sync that changed nothing because of one error. */

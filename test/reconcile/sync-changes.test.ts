@@ -93,13 +93,56 @@ describe("Reconciler.syncChanges", () => {
     );
   });
 
-  it("declines a removal (draining needs a dump's connection counters) and changes nothing", async () => {
+  it("removes a real server reading only its service's destinations: deleted when idle, drained when busy", async () => {
     const w = await synced();
-    const before = renderIpvsadmSave(await readKernelTable(w.kernel));
-    expect(
-      await w.reconciler.syncChanges({ entries: [web()], now: 1000, maxKernelAgeMs: AGE }),
-    ).toBeUndefined();
-    expect(renderIpvsadmSave(await readKernelTable(w.kernel))).toBe(before);
+    let listed = 0;
+    const list = w.kernel.listDestinations.bind(w.kernel);
+    w.kernel.listDestinations = (key) => {
+      listed++;
+      return list(key);
+    };
+    const two = await w.reconciler.syncChanges({
+      entries: [web("198.51.100.1", "198.51.100.2")],
+      now: 1000,
+      maxKernelAgeMs: AGE,
+    });
+    expect(two?.ok).toBe(true);
+    w.kernel.setConnections(
+      tcpKey("192.0.2.1"),
+      { family: "IPv4", address: "198.51.100.1", port: 8080 },
+      {
+        active: 3,
+      },
+    );
+    const drained = await w.reconciler.syncChanges({
+      entries: [web("198.51.100.2")],
+      now: 2000,
+      maxKernelAgeMs: AGE,
+    });
+    expect(drained?.outcomes.map((o) => o.description)).toEqual([
+      "update destination TCP 192.0.2.1:80 -> 198.51.100.1:8080 (weight 0)",
+    ]);
+    expect(drained?.draining).toBe(1);
+    expect(drained?.nextWakeAt).toBe(2000 + 5000); // the drain poll
+    expect((await w.journal.load()).drains).toHaveLength(1);
+    const idle = await w.reconciler.syncChanges({
+      entries: [web("198.51.100.1")],
+      now: 3000,
+      maxKernelAgeMs: AGE,
+    });
+    // 198.51.100.1 is desired again (its drain ends, weight back), 198.51.100.2 has no connections: deleted.
+    expect(idle?.outcomes.map((o) => o.operation.op).sort()).toEqual([
+      "deleteDestination",
+      "updateDestination",
+    ]);
+    expect(idle?.draining).toBe(0);
+    expect(idle?.owned).toEqual({ services: 2, destinations: 2 });
+    expect((await w.journal.load()).drains).toEqual([]);
+    expect(listed).toBe(2);
+    expect(w.dumps()).toBe(0);
+    expect(renderIpvsadmSave(await readKernelTable(w.kernel))).toContain(
+      "-a -t 192.0.2.1:80 -r 198.51.100.1:8080 -m -w 1\n",
+    );
   });
 
   it("declines a key the last plan did not have, or one it had for another VirtualService", async () => {
