@@ -67,6 +67,15 @@ export interface AgentSyncReport {
   endedAt: number;
 }
 
+/** A whole sync's input and output, and their index for the short way (built once, after it). */
+interface WholeSync {
+  snapshot: Snapshot;
+  node: NodeInfo;
+  desired: DesiredResult;
+  report: AgentSyncReport;
+  index?: ChangeIndex;
+}
+
 export class Agent {
   readonly #config: AgentConfig;
   readonly #deps: AgentDependencies;
@@ -232,8 +241,17 @@ export class Agent {
       startedAt: now,
       endedAt: this.#deps.clock?.now() ?? Date.now(),
     };
-    this.#lastWhole = result.ok ? { snapshot, node: state.node, desired: computed, report } : undefined;
-    return this.#report(report, signal);
+    const whole = result.ok ? { snapshot, node: state.node, desired: computed, report } : undefined;
+    this.#lastWhole = whole;
+    const done = await this.#report(report, signal);
+    // The short way's index, built now rather than on the next change's clock.
+    if (whole && this.#deps.source.changes) this.#indexOf(whole);
+    return done;
+  }
+
+  #indexOf(whole: WholeSync): ChangeIndex {
+    whole.index ??= changeIndex(whole.snapshot, whole.desired.table, whole.desired.problems);
+    return whole.index;
   }
 
   /** No probers yet: a backend with a healthCheck counts as healthy unless health was set. */
@@ -255,11 +273,11 @@ export class Agent {
     const last = this.#lastWhole;
     const changes = this.#deps.source.changes;
     if (!last || !changes || changes.incomplete().length > 0) return undefined;
-    last.index ??= changeIndex(last.snapshot, last.desired.table, last.desired.problems);
-    const sub = subSnapshot(last.index, services, (service) => changes.endpointSlicesOf(service));
+    const index = this.#indexOf(last);
+    const sub = subSnapshot(index, services, (service) => changes.endpointSlicesOf(service));
     if (!sub) return undefined;
     const computed = this.#compute(sub, last.node);
-    if (!coveredBy(last.index, sub, computed.table, computed.problems)) return undefined;
+    if (!coveredBy(index, sub, computed.table, computed.problems)) return undefined;
     const result = await this.#reconciler.syncChanges({
       entries: computed.table,
       now,

@@ -86,17 +86,21 @@ describe("agent --from-dir (fake kernel)", () => {
       (await table()).includes("198.51.100.10:8080 -m -w 1") ? true : undefined,
     );
 
-    // The metrics tell what happened: the operations by kind, the repair as drift, the dumps.
-    const { text } = await agent.metrics.expose();
-    const value = (series: string) =>
+    // The metrics tell what happened: the operations by kind, the repair as drift, the dumps. They
+    // are recorded when the sync ends, a moment after the kernel changed.
+    const repaired = 'ipvs_operator_kernel_operations_total{operation="updateDestination",result="applied"}';
+    const read = (text: string, series: string) =>
       Number(new RegExp(`^${series} (\\S+)$`, "m").exec(text)?.[1] ?? Number.NaN);
+    const text = await until("the repair's metrics", async () => {
+      const { text } = await agent!.metrics.expose();
+      return read(text, repaired) >= 1 ? text : undefined;
+    });
+    const value = (series: string) => read(text, series);
     expect(value('ipvs_operator_kernel_operations_total{operation="addService",result="applied"}')).toBe(2);
     expect(value('ipvs_operator_kernel_operations_total{operation="addDestination",result="applied"}')).toBe(
       2,
     );
-    expect(
-      value('ipvs_operator_kernel_operations_total{operation="updateDestination",result="applied"}'),
-    ).toBe(1);
+    expect(value(repaired)).toBe(1);
     expect(value("ipvs_operator_kernel_table_dumps_total")).toBeGreaterThanOrEqual(2);
     expect(value('ipvs_operator_owned_entries{entry="services"}')).toBe(2);
     expect(value("ipvs_operator_last_successful_sync_timestamp_seconds")).toBeGreaterThan(
