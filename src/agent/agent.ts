@@ -30,7 +30,7 @@ import { AgentMetrics } from "../observability/metrics.ts";
 import type { Clock } from "../reconcile/clock.ts";
 import { FileNodeLock } from "../reconcile/node-lock.ts";
 import { FileJournalStore } from "../reconcile/ownership-journal.ts";
-import { Reconciler, type SyncResult } from "../reconcile/reconciler.ts";
+import { Reconciler, type SyncResult, withoutApplied } from "../reconcile/reconciler.ts";
 import { SyncRunner, type SyncScope } from "../reconcile/runner.ts";
 import type { SnapshotSource } from "../sources/snapshot-source.ts";
 import { operationServiceKey } from "../vocabulary/operations.ts";
@@ -241,9 +241,10 @@ export class Agent {
       startedAt: now,
       endedAt: this.#deps.clock?.now() ?? Date.now(),
     };
-    const whole = result.ok ? { snapshot, node: state.node, desired: computed, report } : undefined;
-    this.#lastWhole = whole;
     const done = await this.#report(report, signal);
+    const kept = { ...report, result: withoutApplied(result) };
+    const whole = result.ok ? { snapshot, node: state.node, desired: computed, report: kept } : undefined;
+    this.#lastWhole = whole;
     // The short way's index, built now rather than on the next change's clock.
     if (whole && this.#deps.source.changes) this.#indexOf(whole);
     return done;
@@ -305,7 +306,7 @@ export class Agent {
       startedAt: now,
       endedAt: this.#deps.clock?.now() ?? Date.now(),
     };
-    last.report = report;
+    last.report = { ...report, result: withoutApplied(result) };
     return this.#report(report, signal);
   }
 

@@ -884,6 +884,14 @@ function sameDrains(a: readonly DrainEntry[], b: readonly DrainEntry[]): boolean
   return a.length === b.length && b.every((d) => before.has(text(d)));
 }
 
+/**
+ * A result to keep after it was reported: without its applied operations (a first sync of a large
+ * table has hundreds of thousands; what failed, was skipped or is unknown stays).
+ */
+export function withoutApplied(result: SyncResult): SyncResult {
+  return { ...result, outcomes: result.outcomes.filter((o) => o.result !== "applied") };
+}
+
 /** A sync that changed nothing because of one error. */
 export function failedSync(
   kind: SyncErrorKind,

@@ -30,7 +30,7 @@
  */
 import type { Logger } from "../observability/logger.ts";
 import { type Clock, systemClock, type Timer } from "./clock.ts";
-import { failedSync, type SyncResult } from "./reconciler.ts";
+import { failedSync, type SyncResult, withoutApplied } from "./reconciler.ts";
 
 /** How much a sync must look at: everything, or only what the caller recorded as changed. */
 export type SyncScope = "all" | "changes";
@@ -96,7 +96,10 @@ export interface RunnerHealth {
   lastSyncStartedAt: number | undefined;
   lastSyncEndedAt: number | undefined;
   lastSuccessAt: number | undefined;
-  /** The result of the last sync that ran to its end (a thrown error comes back as a failed result). */
+  /**
+   * The result of the last sync that ran to its end (a thrown error comes back as a failed result),
+   * without its applied operations (withoutApplied).
+   */
   lastResult: SyncResult | undefined;
   consecutiveFailures: number;
   /** Syncs started since start(). */
@@ -305,7 +308,7 @@ export class SyncRunner {
     if (this.#stopped) return; // cancelled by stop(): arm nothing, report nothing
     const endedAt = this.#clock.now();
     this.#lastEndedAt = endedAt;
-    this.#lastResult = result;
+    this.#lastResult = withoutApplied(result);
     const failed = !result.ok || result.errors.length > 0;
     const info: SyncInfo = { startedAt, endedAt, reasons, consecutiveFailures: 0 };
     if (failed) {
