@@ -77,7 +77,7 @@ import {
   validateVirtualService,
 } from "../api/v1alpha1/index.ts";
 import { ipFamily, ipv4MaskToNumber } from "../vocabulary/addresses.ts";
-import { sortByServiceKey, sortDestinations } from "../vocabulary/order.ts";
+import { ipv4Value, sortByServiceKey, sortDestinations } from "../vocabulary/order.ts";
 import { rememberedPerObject } from "../vocabulary/remembered.ts";
 import {
   type DestinationConfig,
@@ -143,7 +143,7 @@ export function computeDesired(
   for (const vs of services.accepted) {
     if (!selectsNode(vs.object.spec.nodeSelector, node.labels)) continue;
     try {
-      table.push(entryOf(vs, realServers.get(refText(vs.ref)) ?? [], core, health, problems, healthTargets));
+      table.push(entryOf(vs, realServers.get(vs.refText) ?? [], core, health, problems, healthTargets));
     } catch (error) {
       problems.push({
         kind: "Internal",
@@ -174,6 +174,8 @@ const readEndpointSliceOnce = {
 
 interface AcceptedVirtualService {
   ref: ObjectSource;
+  /** refText(ref) */
+  refText: string;
   object: VirtualService;
   key: ServiceKey;
   keyText: string;
@@ -189,9 +191,8 @@ interface VirtualServiceIndex {
 function acceptVirtualServices(raws: readonly unknown[], problems: Problem[]): VirtualServiceIndex {
   const known = new Map<string, boolean>();
   const valid: AcceptedVirtualService[] = [];
-  for (const raw of dedupeByName(raws, "VirtualService", problems)) {
-    const ref = rawRef(raw);
-    known.set(refText(ref), false);
+  for (const { raw, ref, text } of dedupeByName(raws, "VirtualService", problems)) {
+    known.set(text, false);
     const result = validateVirtualServiceOnce(raw);
     if (!result.ok) {
       for (const issue of result.issues)
@@ -199,24 +200,31 @@ function acceptVirtualServices(raws: readonly unknown[], problems: Problem[]): V
       continue;
     }
     const key = serviceKeyOf(result.value.spec);
-    valid.push({ ref, object: result.value, key, keyText: serviceKeyString(key), created: createdAt(raw) });
+    valid.push({
+      ref,
+      refText: text,
+      object: result.value,
+      key,
+      keyText: serviceKeyString(key),
+      created: createdAt(raw),
+    });
   }
 
   const byKey = new Map<string, AcceptedVirtualService[]>();
   for (const vs of valid) pushTo(byKey, vs.keyText, vs);
   const accepted: AcceptedVirtualService[] = [];
   for (const group of byKey.values()) {
-    group.sort(byAgeThenName);
-    const [winner, ...losers] = group;
+    if (group.length > 1) group.sort(byAgeThenName);
+    const winner = group[0];
     if (!winner) continue;
     accepted.push(winner);
-    known.set(refText(winner.ref), true);
-    for (const loser of losers) {
+    known.set(winner.refText, true);
+    for (const loser of group.slice(1)) {
       problems.push({
         kind: "Conflict",
         object: { kind: "VirtualService", ...loser.ref },
         field: loser.key.kind === "fwmark" ? "spec.firewallMark" : "spec.address",
-        message: `IPVS service ${loser.keyText} is already claimed by the older VirtualService ${refText(winner.ref)}`,
+        message: `IPVS service ${loser.keyText} is already claimed by the older VirtualService ${winner.refText}`,
       });
     }
   }
@@ -293,6 +301,8 @@ export function selectsNode(
 
 interface AcceptedRealServer {
   ref: ObjectSource;
+  /** refText(ref) */
+  refText: string;
   object: RealServer;
   created: number;
 }
@@ -304,8 +314,8 @@ function collectRealServers(
   problems: Problem[],
 ): Map<string, AcceptedRealServer[]> {
   const byService = new Map<string, AcceptedRealServer[]>();
-  for (const raw of dedupeByName(raws, "RealServer", problems)) {
-    const ref = rawRef(raw);
+  for (const [name, accepted] of services.known) if (accepted) byService.set(name, []);
+  for (const { raw, ref, text } of dedupeByName(raws, "RealServer", problems)) {
     const result = validateRealServerOnce(raw);
     if (!result.ok) {
       for (const issue of result.issues) problems.push(invalid("RealServer", ref, issue.path, issue.message));
@@ -324,6 +334,11 @@ function collectRealServers(
       continue;
     }
     const target = `${ref.namespace}/${spec.virtualServiceRef.name}`;
+    const list = byService.get(target);
+    if (list) {
+      list.push({ ref, refText: text, object: result.value, created: createdAt(raw) });
+      continue;
+    }
     const state = services.known.get(target);
     if (state === undefined) {
       problems.push({
@@ -334,18 +349,14 @@ function collectRealServers(
       });
       continue;
     }
-    if (!state) {
-      problems.push({
-        kind: "Dependency",
-        object: { kind: "RealServer", ...ref },
-        field: "spec.virtualServiceRef.name",
-        message: `VirtualService ${target} is not accepted (invalid or in conflict), so this real server is not programmed`,
-      });
-      continue;
-    }
-    pushTo(byService, target, { ref, object: result.value, created: createdAt(raw) });
+    problems.push({
+      kind: "Dependency",
+      object: { kind: "RealServer", ...ref },
+      field: "spec.virtualServiceRef.name",
+      message: `VirtualService ${target} is not accepted (invalid or in conflict), so this real server is not programmed`,
+    });
   }
-  for (const list of byService.values()) list.sort(byAgeThenName);
+  for (const list of byService.values()) if (list.length > 1) list.sort(byAgeThenName);
   return byService;
 }
 
@@ -440,31 +451,30 @@ function buildEntry(
 ): DesiredEntry {
   const spec = vs.object.spec;
   const vsObject: ProblemObject = { kind: "VirtualService", ...vs.ref };
+  /** By destinationKeyString: the RealServers' destinations first, then the endpoints' (see below). */
   const candidates = new Map<string, Candidate>();
-  const rsOwner = new Map<string, ObjectSource>();
+  const serviceForwarding = forwardingConfig(spec.forwarding);
 
   for (const rs of realServers) {
-    const issues = [
-      ...checkRealServerAgainstService(spec, rs.object.spec),
-      ...allPortsIssues(spec, rs.object.spec),
-    ];
-    if (issues.length > 0) {
-      for (const issue of issues) problems.push(invalid("RealServer", rs.ref, issue.path, issue.message));
+    const issues = checkRealServerAgainstService(spec, rs.object.spec);
+    const allPorts = allPortsIssues(spec, rs.object.spec);
+    if (issues.length > 0 || allPorts.length > 0) {
+      for (const issue of [...issues, ...allPorts])
+        problems.push(invalid("RealServer", rs.ref, issue.path, issue.message));
       continue;
     }
-    const d = realServerDestination(vs, rs);
+    const d = realServerDestination(vs, rs, serviceForwarding);
     const dk = destinationKeyString(d.key);
-    const owner = rsOwner.get(dk);
+    const owner = candidates.get(dk);
     if (owner) {
       problems.push({
         kind: "Duplicate",
         object: { kind: "RealServer", ...rs.ref },
         field: "spec.address",
-        message: `real server ${dk} is already defined by the older RealServer ${refText(owner)}; this one is ignored`,
+        message: `real server ${dk} is already defined by the older RealServer ${refText(owner.destination.source)}; this one is ignored`,
       });
       continue;
     }
-    rsOwner.set(dk, rs.ref);
     candidates.set(dk, {
       destination: d,
       healthCheck: rs.object.spec.healthCheck ?? spec.healthCheck,
@@ -474,13 +484,15 @@ function buildEntry(
   }
 
   if (spec.backends) {
+    // Only RealServers are candidates yet when an endpoint's key is looked up: endpointDestinations
+    // gives every key once.
     for (const d of endpointDestinations(vs, core, problems)) {
       const dk = destinationKeyString(d.key);
-      const owner = rsOwner.get(dk);
+      const owner = candidates.get(dk)?.destination.source;
       if (owner) {
         problems.push({
           kind: "Duplicate",
-          object: { kind: "RealServer", ...owner },
+          object: { kind: "RealServer", namespace: owner.namespace, name: owner.name },
           field: "spec.address",
           message: `real server ${dk} is also an endpoint of Service ${vs.ref.namespace}/${spec.backends.serviceRef.name}; the RealServer's settings are used`,
         });
@@ -556,10 +568,10 @@ function buildEntry(
 function allPortsIssues(
   spec: VirtualServiceSpec,
   rsSpec: RealServer["spec"],
-): { path: string; message: string }[] {
+): readonly { path: string; message: string }[] {
   const method = rsSpec.forwarding?.method ?? spec.forwarding.method;
-  if (spec.firewallMark !== undefined || spec.port !== 0 || method === "NAT") return [];
-  if (rsSpec.port === undefined || rsSpec.port === 0) return [];
+  if (spec.firewallMark !== undefined || spec.port !== 0 || method === "NAT") return NO_ISSUES;
+  if (rsSpec.port === undefined || rsSpec.port === 0) return NO_ISSUES;
   return [
     {
       path: "spec.port",
@@ -568,9 +580,14 @@ function allPortsIssues(
   ];
 }
 
-function forwardingConfig(
-  forwarding: VirtualServiceSpec["forwarding"],
-): Pick<DestinationConfig, "forwarding" | "tunnelType" | "tunnelPort" | "tunnelChecksum"> {
+const NO_ISSUES: readonly { path: string; message: string }[] = Object.freeze([]);
+
+type ForwardingConfig = Pick<
+  DestinationConfig,
+  "forwarding" | "tunnelType" | "tunnelPort" | "tunnelChecksum"
+>;
+
+function forwardingConfig(forwarding: VirtualServiceSpec["forwarding"]): ForwardingConfig {
   if (forwarding.method !== "Tunnel") return { forwarding: forwarding.method, ...NO_TUNNEL };
   const t = forwarding.tunnel;
   const type = t?.type ?? "IPIP";
@@ -582,24 +599,38 @@ function forwardingConfig(
   };
 }
 
-function realServerDestination(vs: AcceptedVirtualService, rs: AcceptedRealServer): DesiredDestination {
+/** `serviceForwarding`: forwardingConfig(vs.object.spec.forwarding), made once per service. */
+function realServerDestination(
+  vs: AcceptedVirtualService,
+  rs: AcceptedRealServer,
+  serviceForwarding: ForwardingConfig,
+): DesiredDestination {
   const s = rs.object.spec;
   const forwarding = s.forwarding ?? vs.object.spec.forwarding;
+  const f = s.forwarding ? forwardingConfig(s.forwarding) : serviceForwarding;
   const address = canonicalAddress(s.address);
   let port: number;
   if (vs.key.kind === "fwmark") port = s.port ?? 0;
   else if (forwarding.method === "NAT") port = s.port ?? vs.key.port;
   else port = vs.key.port;
   return {
-    key: { family: ipFamily(address) ?? vs.key.family, address, port },
+    key: { family: addressFamily(address) ?? vs.key.family, address, port },
     config: {
-      ...forwardingConfig(forwarding),
+      forwarding: f.forwarding,
+      tunnelType: f.tunnelType,
+      tunnelPort: f.tunnelPort,
+      tunnelChecksum: f.tunnelChecksum,
       weight: s.enabled ? s.weight : 0,
       upperThreshold: s.upperThreshold,
       lowerThreshold: s.lowerThreshold,
     },
-    source: { kind: "RealServer", ...rs.ref },
+    source: { kind: "RealServer", namespace: rs.ref.namespace, name: rs.ref.name },
   };
+}
+
+/** ipFamily(), without its regular expressions for the dotted quads nearly every address is. */
+function addressFamily(address: string): Family | undefined {
+  return ipv4Value(address) !== undefined ? "IPv4" : ipFamily(address);
 }
 
 function sorryDestination(
@@ -894,52 +925,67 @@ function compareText(a: string, b: string): number {
 }
 
 function byAgeThenName(
-  a: { created: number; ref: ObjectSource },
-  b: { created: number; ref: ObjectSource },
+  a: { created: number; refText: string },
+  b: { created: number; refText: string },
 ): number {
   if (a.created !== b.created) return a.created < b.created ? -1 : 1;
-  return compareText(refText(a.ref), refText(b.ref));
+  return compareText(a.refText, b.refText);
 }
 
 function invalid(kind: ProblemObject["kind"], ref: ObjectSource, path: string, message: string): Problem {
   return { kind: "Invalid", object: { kind, ...ref }, ...(path ? { field: path } : {}), message };
 }
 
+interface NamedRaw {
+  raw: unknown;
+  ref: ObjectSource;
+  /** refText(ref) */
+  text: string;
+}
+
 /**
  * Two objects with one namespace/name (possible from manifest files, not from the API server): the
- * first in a fixed order (by their JSON text) is used, the others are reported. Keeps the output
- * independent of input order.
+ * first in a fixed order (by their JSON text, then input order) is used, the others are reported, so the
+ * choice does not depend on input order. The others keep their input order (what uses them sorts).
  */
-function dedupeByName(raws: readonly unknown[], kind: ProblemObject["kind"], problems: Problem[]): unknown[] {
-  const sorted = sortByTextThenJson(
-    raws.map((raw) => {
-      const ref = rawRef(raw);
-      return { raw, ref, refText: refText(ref) };
-    }),
-    (x) => x.refText,
-    (x) => x.raw,
-  );
+function dedupeByName(
+  raws: readonly unknown[],
+  kind: ProblemObject["kind"],
+  problems: Problem[],
+): NamedRaw[] {
+  const named = raws.map((raw): NamedRaw => {
+    const ref = rawRef(raw);
+    return { raw, ref, text: refText(ref) };
+  });
+  // Without a name an object fails validation anyway; let each one be reported for what it is.
   const seen = new Set<string>();
-  const out: unknown[] = [];
-  for (const x of sorted) {
-    const k = x.refText;
-    if (x.ref.name === UNNAMED) {
-      // Without a name it fails validation anyway; let each one be reported for what it is.
-      out.push(x.raw);
-      continue;
-    }
-    if (seen.has(k)) {
+  const shared = new Set<string>();
+  for (const x of named) {
+    if (x.ref.name === UNNAMED) continue;
+    if (seen.has(x.text)) shared.add(x.text);
+    else seen.add(x.text);
+  }
+  if (shared.size === 0) return named;
+  const groups = new Map<string, NamedRaw[]>();
+  for (const x of named) if (x.ref.name !== UNNAMED && shared.has(x.text)) pushTo(groups, x.text, x);
+  const losers = new Set<NamedRaw>();
+  for (const group of groups.values()) {
+    const winner = sortByTextThenJson(
+      group,
+      () => "",
+      (x) => x.raw,
+    )[0];
+    for (const x of group) {
+      if (x === winner) continue;
+      losers.add(x);
       problems.push({
         kind: "Duplicate",
         object: { kind, ...x.ref },
-        message: `more than one ${kind} named ${k}; only one is used`,
+        message: `more than one ${kind} named ${x.text}; only one is used`,
       });
-      continue;
     }
-    seen.add(k);
-    out.push(x.raw);
   }
-  return out;
+  return named.filter((x) => !losers.has(x));
 }
 
 /**

@@ -31,7 +31,7 @@
 
 import { numberToIpv4Mask } from "../vocabulary/addresses.ts";
 import type { Operation } from "../vocabulary/operations.ts";
-import { sortByServiceKey, sortDestinations } from "../vocabulary/order.ts";
+import { inStrictDestinationOrder, sortByServiceKey, sortDestinations } from "../vocabulary/order.ts";
 import {
   destinationKeyString,
   type IpvsDestination,
@@ -354,6 +354,11 @@ function indexDesired(desired: DesiredTable): Map<string, DesiredEntry> {
   }
   const out = new Map<string, DesiredEntry>();
   for (const [k, { entry }] of winners) {
+    // computeDesired's entries come sorted, without duplicates: nothing to do for those.
+    if (inStrictDestinationOrder(entry.destinations)) {
+      out.set(k, { service: entry.service, destinations: entry.destinations });
+      continue;
+    }
     const seen = new Set<string>();
     const destinations = sortDestinations(entry.destinations).filter((d) => {
       const dk = destinationKeyString(d.key);

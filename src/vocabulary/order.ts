@@ -127,18 +127,86 @@ export function sortTable<S extends IpvsService, D extends IpvsDestination>(
 
 /** Destinations in canonical order (each key computed once). */
 export function sortDestinations<D extends IpvsDestination>(destinations: readonly D[]): D[] {
+  const ranks = plainRanks(destinations, (d) => plainDestinationRank(d.key));
+  if (ranks) return sortByRank(destinations, ranks);
   return sortBy(destinations, (d) => destinationSortKey(d.key), compareDestinationSortKeys);
 }
 
 /** Items in the canonical order of their service keys (each key computed once). */
 export function sortByServiceKey<T>(items: readonly T[], key: (item: T) => ServiceKey): T[] {
+  const ranks = plainRanks(items, (item) => plainServiceRank(key(item)));
+  if (ranks) return sortByRank(items, ranks);
   return sortBy(items, (item) => serviceSortKey(key(item)), compareServiceSortKeys);
+}
+
+/**
+ * True when the destinations are already in canonical order and no two have one key: then no two have
+ * one destinationKeyString either. Answered for plain keys only (see plainDestinationRank); false
+ * whenever that is not certain, so a caller sorts and de-duplicates as usual.
+ */
+export function inStrictDestinationOrder(destinations: readonly IpvsDestination[]): boolean {
+  let last = -1;
+  for (const d of destinations) {
+    const rank = plainDestinationRank(d.key);
+    if (rank === undefined || rank <= last) return false;
+    last = rank;
+  }
+  return true;
 }
 
 function sortBy<T, K>(items: readonly T[], key: (item: T) => K, compare: (a: K, b: K) => number): T[] {
   const decorated = items.map((item) => ({ item, key: key(item) }));
   decorated.sort((x, y) => compare(x.key, y.key));
   return decorated.map((x) => x.item);
+}
+
+// ---- plain keys ---------------------------------------------------------------------------------
+// Nearly every key in practice is IPv4 with a dotted-quad address and a port 0..65535. Such a key's place
+// in the canonical order is one exact integer (its rank), so a list of them sorts by numbers, and a list
+// already in order (computeDesired's output, read again by diff) is recognized in one pass.
+
+const PROTOCOL_RANK: Readonly<Record<string, number>> = { TCP: 0, UDP: 1, SCTP: 2 };
+const TWO_32 = 4294967296;
+
+function isPort(port: number): boolean {
+  return Number.isInteger(port) && port >= 0 && port <= 65535;
+}
+
+/** IPv4 destination: address value x 2^16 + port; the order of compareDestinationSortKeys among them. */
+function plainDestinationRank(key: DestinationKey): number | undefined {
+  if (key.family !== "IPv4" || !isPort(key.port)) return undefined;
+  const value = ipv4Value(key.address);
+  return value === undefined ? undefined : value * 65536 + key.port;
+}
+
+/** IPv4 address service: (protocol, address, port) as one integer below 3 x 2^48; compareServiceSortKeys' order. */
+function plainServiceRank(key: ServiceKey): number | undefined {
+  if (key.kind !== "address" || key.family !== "IPv4" || !isPort(key.port)) return undefined;
+  const protocol = Object.hasOwn(PROTOCOL_RANK, key.protocol) ? PROTOCOL_RANK[key.protocol] : undefined;
+  const value = ipv4Value(key.address);
+  if (protocol === undefined || value === undefined) return undefined;
+  return (protocol * TWO_32 + value) * 65536 + key.port;
+}
+
+/** Every item's rank, or undefined as soon as one has none. */
+function plainRanks<T>(items: readonly T[], rank: (item: T) => number | undefined): number[] | undefined {
+  const ranks = new Array<number>(items.length);
+  for (let i = 0; i < items.length; i++) {
+    const r = rank(items[i] as T);
+    if (r === undefined) return undefined;
+    ranks[i] = r;
+  }
+  return ranks;
+}
+
+/** A stable sort by rank (equal ranks keep their order, as equal keys do in sortBy). */
+function sortByRank<T>(items: readonly T[], ranks: readonly number[]): T[] {
+  let sorted = true;
+  for (let i = 1; i < ranks.length && sorted; i++) sorted = (ranks[i - 1] as number) <= (ranks[i] as number);
+  if (sorted) return items.slice();
+  const order = Array.from(items, (_, i) => i);
+  order.sort((a, b) => (ranks[a] as number) - (ranks[b] as number));
+  return order.map((i) => items[i] as T);
 }
 
 /**

@@ -16,10 +16,20 @@ import {
   compareAddress,
   compareDestinationKey,
   compareServiceKey,
+  inStrictDestinationOrder,
   ipv4Value,
+  sortByServiceKey,
+  sortDestinations,
   sortTable,
 } from "../../src/vocabulary/order.ts";
-import { type IpvsTableEntry, NO_FLAGS, NO_TUNNEL, type ServiceKey } from "../../src/vocabulary/table.ts";
+import {
+  type DestinationKey,
+  destinationKeyString,
+  type IpvsTableEntry,
+  NO_FLAGS,
+  NO_TUNNEL,
+  type ServiceKey,
+} from "../../src/vocabulary/table.ts";
 
 // ---- reference implementations (the code before the fast paths) -----------------------------------
 
@@ -164,6 +174,76 @@ describe("canonical order fast paths", () => {
       }),
       { numRuns: 1000 },
     );
+  });
+});
+
+/** Keys as they come (mostly plain IPv4 ones, in order or not), with ports the plain ranks must refuse. */
+const oddPort = fc.constantFrom(-0, -1, 1.5, 65536, Number.NaN, 2 ** 40);
+const plainAddress = fc
+  .integer({ min: 0, max: 2 ** 32 - 1 })
+  .map((v) => [24, 16, 8, 0].map((s) => (v >>> s) & 0xff).join("."));
+const destinationKey: fc.Arbitrary<DestinationKey> = fc.record({
+  family: fc.oneof({ weight: 8, arbitrary: fc.constant("IPv4" as const) }, fc.constant("IPv6" as const)),
+  address: fc.oneof({ weight: 4, arbitrary: plainAddress }, addressText),
+  port: fc.oneof({ weight: 8, arbitrary: fc.constantFrom(0, 1, 80, 8080, 65535) }, oddPort),
+});
+const anyServiceKey: fc.Arbitrary<ServiceKey> = fc.oneof(
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant("address" as const),
+      family: fc.constant("IPv4" as const),
+      protocol: fc.constantFrom("TCP" as const, "UDP" as const, "SCTP" as const),
+      address: plainAddress,
+      port: fc.oneof({ weight: 8, arbitrary: fc.constantFrom(0, 80, 65535) }, oddPort),
+    }),
+  },
+  serviceKey,
+  fc.record({
+    kind: fc.constant("address" as const),
+    family: fc.constant("IPv4" as const),
+    protocol: fc.constantFrom("toString", "__proto__") as unknown as fc.Arbitrary<"TCP">,
+    address: plainAddress,
+    port: fc.constant(80),
+  }),
+);
+/** Lists that are sorted already now and then, as computeDesired's output is. */
+const maybeSorted = <T>(items: fc.Arbitrary<T[]>, compare: (a: T, b: T) => number) =>
+  fc.tuple(items, fc.boolean()).map(([list, sort]) => (sort ? [...list].sort(compare) : list));
+
+describe("canonical order by ranks", () => {
+  it("sortDestinations and sortByServiceKey give the stable sort by compareDestinationKey / compareServiceKey", () => {
+    const tagged = <K>(key: fc.Arbitrary<K>) =>
+      fc.array(key, { maxLength: 12 }).map((keys) => keys.map((key, tag) => ({ key, tag })));
+    fc.assert(
+      fc.property(
+        maybeSorted(tagged(destinationKey), (a, b) => compareDestinationKey(a.key, b.key)),
+        maybeSorted(tagged(anyServiceKey), (a, b) => compareServiceKey(a.key, b.key)),
+        (destinations, services) => {
+          const ds = destinations.map((d) => ({ key: d.key, config: { ...config, weight: d.tag } }));
+          expect(sortDestinations(ds)).toEqual([...ds].sort((a, b) => compareDestinationKey(a.key, b.key)));
+          expect(sortByServiceKey(services, (s) => s.key)).toEqual(
+            [...services].sort((a, b) => compareServiceKey(a.key, b.key)),
+          );
+        },
+      ),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("inStrictDestinationOrder only for sorted lists without two equal destination key texts", () => {
+    let strict = 0;
+    fc.assert(
+      fc.property(maybeSorted(fc.array(destinationKey, { maxLength: 8 }), compareDestinationKey), (keys) => {
+        const ds = keys.map((key) => ({ key, config }));
+        if (!inStrictDestinationOrder(ds)) return;
+        strict++;
+        expect(sortDestinations(ds)).toEqual(ds);
+        expect(new Set(keys.map(destinationKeyString)).size).toBe(keys.length);
+      }),
+      { numRuns: 3000 },
+    );
+    expect(strict).toBeGreaterThan(300);
   });
 });
 

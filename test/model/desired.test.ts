@@ -130,6 +130,20 @@ const realServerCases: Case[] = [
     table: { [KEY]: ["198.51.100.5:80 w=3 NAT"] },
     problems: ["Duplicate RealServer edge/young spec.address"],
   },
+  ...[false, true].map(
+    (reversed): Case => ({
+      name: `two RealServers with one name: the first by JSON text is used${reversed ? " (input reversed)" : ""}`,
+      snapshot: snapshot({
+        virtualServices: [vs("web", WEB)],
+        realServers: (() => {
+          const both = [rs("a", { address: "198.51.100.6" }), rs("a", { address: "198.51.100.5" })];
+          return reversed ? both.reverse() : both;
+        })(),
+      }),
+      table: { [KEY]: ["198.51.100.5:80 w=1 NAT"] },
+      problems: ["Duplicate RealServer edge/a"],
+    }),
+  ),
   {
     name: "fwmark service: destination port 0 when omitted, the given port otherwise",
     snapshot: snapshot({
