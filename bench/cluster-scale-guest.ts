@@ -10,12 +10,12 @@
  */
 import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
 import { Agent } from "../src/agent/agent.ts";
 import { resolveAgentConfig } from "../src/agent/config.ts";
 import { NetlinkIpvsKernel } from "../src/kernel/netlink-kernel.ts";
 import { KubernetesSource, loadKubeConfig } from "../src/kube/kubernetes-source.ts";
 import { createRootLogger } from "../src/observability/logger.ts";
-import type { ServiceKey } from "../src/vocabulary/table.ts";
 import { scaleVip } from "./scale-workload.ts";
 
 const [dir, nText, ns] = process.argv.slice(2);
@@ -33,10 +33,14 @@ const kernel = new NetlinkIpvsKernel();
 await kernel.flush(); // the VM is ours alone
 let operations = 0;
 let dumps = 0;
+/** Operations the kernel confirmed, and when (performance.now()). */
+let applied: { at: number; ops: Parameters<typeof kernel.apply>[0] }[] = [];
 const apply = kernel.apply.bind(kernel);
-kernel.apply = (ops) => {
+kernel.apply = async (ops) => {
   operations += ops.length;
-  return apply(ops);
+  const results = await apply(ops);
+  applied.push({ at: performance.now(), ops });
+  return results;
 };
 const readTable = kernel.readTable.bind(kernel);
 kernel.readTable = () => {
@@ -53,9 +57,10 @@ const config = resolveAgentConfig(
   },
   { NODE_NAME: "scale-vm" },
 );
+const source = new KubernetesSource({ kubeConfig, nodeName: "scale-vm" });
 const agent = new Agent(config, {
   kernel,
-  source: new KubernetesSource({ kubeConfig, nodeName: "scale-vm" }),
+  source,
   bootId: readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim(),
   logger: createRootLogger({ level: "warn" }),
 });
@@ -81,35 +86,62 @@ console.log(
 // find the short way's indexes still building).
 const { DiscoveryV1Api } = await import("@kubernetes/client-node");
 const discovery = kubeConfig.makeApiClient(DiscoveryV1Api);
+// BENCH_PROFILE=1 (passed with VM_PASS_ENV=BENCH_PROFILE): a CPU profile of the changes, summarized.
+const profiler = process.env.BENCH_PROFILE ? new Session() : undefined;
+if (profiler) {
+  profiler.connect();
+  await profiler.post("Profiler.enable");
+  await profiler.post("Profiler.start");
+}
+// When the agent's watch delivered each Service's slice change (this listener runs after the agent's).
+const seen = new Map<string, number>();
+source.onChange((change) => {
+  if (change?.kind === "EndpointSlices" && !seen.has(change.service))
+    seen.set(change.service, performance.now());
+});
 const changes: number[] = [];
 for (const [i, added] of [7, 8, 9].flatMap((i) => [[i, true] as const, [i, false] as const])) {
   operations = 0;
   dumps = 0;
-  const key: ServiceKey = {
-    kind: "address",
-    family: "IPv4",
-    protocol: "TCP",
-    address: scaleVip(i),
-    port: 80,
-  };
   const address = `172.17.0.${i}`;
   const slice = await discovery.readNamespacedEndpointSlice({ name: `svc-${i}-x`, namespace: ns });
   slice.endpoints = added
     ? [...(slice.endpoints ?? []), { addresses: [address], conditions: { ready: true } }]
     : (slice.endpoints ?? []).filter((e) => e.addresses[0] !== address);
+  seen.clear();
+  applied = [];
   const changeAt = performance.now();
   await discovery.replaceNamespacedEndpointSlice({ name: `svc-${i}-x`, namespace: ns, body: slice });
-  const committedAt = performance.now(); // the API server has stored it (the PUT's own TLS and round trip excluded)
-  for (;;) {
-    if ((await kernel.listDestinations(key)).some((d) => d.key.address === address) === added) break;
-    await sleep(2);
+  const answeredAt = performance.now(); // the API server has stored it (the PUT's own TLS and round trip excluded)
+  const touches = (op: (typeof applied)[number]["ops"][number]) =>
+    op.op !== "addService" &&
+    op.op !== "updateService" &&
+    op.op !== "deleteService" &&
+    ("destination" in op ? op.destination.key.address : op.key.address) === address;
+  let appliedAt: number | undefined;
+  while (appliedAt === undefined) {
+    appliedAt = applied.find((a) => a.ops.some(touches))?.at;
+    await sleep(5); // a JavaScript check, not a netlink dump: nothing competes with the agent
   }
-  const appliedAt = performance.now();
-  changes.push(appliedAt - committedAt);
+  const seenAt = seen.get(`${ns}/svc-${i}`) ?? answeredAt;
+  changes.push(appliedAt - seenAt);
   console.log(
-    `EndpointSlice change (endpoint ${added ? "added" : "removed"}, svc-${i}) to the kernel: ${(appliedAt - committedAt).toFixed(0)} ms after the API server answered the PUT ` +
-      `(${(appliedAt - changeAt).toFixed(0)} ms from sending it), ${operations} kernel operations, ${dumps} table dumps`,
+    `EndpointSlice change (endpoint ${added ? "added" : "removed"}, svc-${i}): ${(appliedAt - seenAt).toFixed(0)} ms from the watch event to the kernel, ` +
+      `${(appliedAt - answeredAt).toFixed(0)} ms after the PUT's answer, ${(appliedAt - changeAt).toFixed(0)} ms after sending it; ` +
+      `${operations} kernel operations, ${dumps} table dumps`,
   );
+}
+if (profiler) {
+  const { profile } = await profiler.post("Profiler.stop");
+  writeFileSync("/tmp/changes.cpuprofile", JSON.stringify(profile));
+  const summary = spawnSync(
+    process.execPath,
+    ["bench/cpu-profile-summary.ts", "/tmp/changes.cpuprofile", "40"],
+    {
+      encoding: "utf8",
+    },
+  );
+  console.log(summary.stdout);
 }
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const changeMs = median(changes);
