@@ -31,11 +31,17 @@ afterEach(async () => {
   for (const a of running.splice(0)) await a.stop();
 });
 
-function startAgent(node: string, kernel?: FakeIpvsKernel, stateFile?: string): Running {
+function startAgent(
+  node: string,
+  kernel?: FakeIpvsKernel,
+  stateFile?: string,
+  resyncInterval?: string,
+): Running {
   const running_ = testAgent({
     kubeConfig: loadKubeConfig(cp.kubeconfig),
     node,
     events: true,
+    ...(resyncInterval ? { resyncInterval } : {}),
     ...(kernel ? { kernel } : {}),
     ...(stateFile ? { stateFile } : {}),
   });
@@ -174,6 +180,81 @@ describe("the agent against a real API server (fake kernel)", () => {
     await until("the deleted pod's endpoint gone", async () =>
       !(await a.table()).includes("10.244.0.11") ? true : undefined,
     );
+  });
+
+  it("syncs EndpointSlice changes the short way, and a slice that moves to another Service the whole way", async () => {
+    const ns = await cp.newNamespace("short");
+    const slice = (name: string, service: string, addresses: string[]) =>
+      `apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: ${name}, namespace: ${ns}, labels: {kubernetes.io/service-name: ${service}}}\naddressType: IPv4\nports: [{name: http, port: 8080, protocol: TCP}]\nendpoints: [${addresses.map((a) => `{addresses: [${a}], conditions: {ready: true}}`).join(", ")}]\n---\n`;
+    const service = (name: string) =>
+      `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}, namespace: ${ns}}\nspec: {ports: [{name: http, port: 80, targetPort: 8080}]}\n---\n`;
+    await apply(
+      `${vs(ns, "web", "192.0.2.71", ", backends: {serviceRef: {name: web, port: http}}")}${service("web")}${service("other")}${slice("web-a", "web", ["10.9.0.1"])}`,
+    );
+    const a = startAgent("node-short", undefined, undefined, "10m"); // no periodic resync in the way
+    /** The real servers of 192.0.2.71 in the table, sorted. */
+    const backends = async () =>
+      only(await a.table(), "-r ")
+        .split("\n")
+        .filter((l) => l.includes("192.0.2.71:80"))
+        .map((l) => /-r (\S+):8080/.exec(l)![1]!)
+        .sort()
+        .join(" ");
+    /** Runs `change`, waits for the backends it should give, and returns the reports of the syncs it took. */
+    const step = async (what: string, change: () => Promise<unknown>, expected: string) => {
+      const before = a.reports.length;
+      await change();
+      await until(what, async () => ((await backends()) === expected ? true : undefined));
+      await until(`${what}: reported`, () => (a.reports.length > before ? true : undefined));
+      return a.reports.slice(before);
+    };
+    const scopes = (reports: { scope: string }[]) => reports.map((r) => r.scope);
+    await step("the first sync", () => a.agent.start(), "10.9.0.1");
+
+    // An endpoint added, a second slice of the same Service, an endpoint removed: the short way.
+    const added = await step(
+      "an endpoint added",
+      () => apply(slice("web-a", "web", ["10.9.0.1", "10.9.0.2"])),
+      "10.9.0.1 10.9.0.2",
+    );
+    expect(scopes(added)).toEqual(["changes"]);
+    expect(added[0]!.result.outcomes.map((o) => o.description)).toEqual([
+      "add destination TCP 192.0.2.71:80 -> 10.9.0.2:8080 (weight 1)",
+    ]);
+    const second = await step(
+      "a second slice",
+      () => apply(slice("web-b", "web", ["10.9.0.3"])),
+      "10.9.0.1 10.9.0.2 10.9.0.3",
+    );
+    expect(scopes(second)).toEqual(["changes"]);
+    const removed = await step(
+      "an endpoint removed",
+      () => apply(slice("web-a", "web", ["10.9.0.2"])),
+      "10.9.0.2 10.9.0.3",
+    );
+    expect(scopes(removed)).toEqual(["changes"]);
+    expect(removed[0]!.result.dumped).toBe(false);
+
+    // web-b moves to Service "other" (no VirtualService reads it): a whole sync takes 10.9.0.3 away.
+    const moved = await step(
+      "a slice moved away",
+      () => apply(slice("web-b", "other", ["10.9.0.3"])),
+      "10.9.0.2",
+    );
+    expect(scopes(moved)).toEqual(["all"]);
+    // The VirtualService changes (a label): a whole sync; then the short way again.
+    const relabelled = await step(
+      "the VirtualService relabelled",
+      () => cp.kubectlOk(["-n", ns, "label", "virtualservices.ipvs.dev", "web", "tier=front"]),
+      "10.9.0.2",
+    );
+    expect(scopes(relabelled)).toEqual(["all"]);
+    const after = await step(
+      "an endpoint added after it",
+      () => apply(slice("web-a", "web", ["10.9.0.2", "10.9.0.4"])),
+      "10.9.0.2 10.9.0.4",
+    );
+    expect(scopes(after)).toEqual(["changes"]);
   });
 
   it("restarted mid-way, converges without touching a foreign entry", async () => {

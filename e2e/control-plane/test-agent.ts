@@ -7,7 +7,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { KubeConfig } from "@kubernetes/client-node";
-import { Agent } from "../../src/agent/agent.ts";
+import { Agent, type AgentSyncReport } from "../../src/agent/agent.ts";
 import { resolveAgentConfig } from "../../src/agent/config.ts";
 import { FakeIpvsKernel } from "../../src/kernel/fake-kernel.ts";
 import { readKernelTable } from "../../src/kernel/read-kernel-table.ts";
@@ -21,6 +21,8 @@ export interface TestAgent {
   agent: Agent;
   kernel: FakeIpvsKernel;
   writer: IpvsNodeStatusWriter;
+  /** Every sync's report, in order. */
+  reports: AgentSyncReport[];
   /** The fake kernel's table as `ipvsadm -Sn` text. */
   table(): Promise<string>;
 }
@@ -48,6 +50,7 @@ export function testAgent(options: {
     { NODE_NAME: node },
   );
   const writer = new IpvsNodeStatusWriter({ kubeConfig, nodeName: node });
+  const reports: AgentSyncReport[] = [];
   const agent = new Agent(config, {
     kernel,
     source: new KubernetesSource({
@@ -59,7 +62,10 @@ export function testAgent(options: {
     bootId: "boot",
     logger: createRootLogger({ level: "silent" }),
     statusWriter: writer,
+    onSync: (report) => {
+      reports.push(report);
+    },
     ...(options.events ? { events: new KubernetesEventRecorder({ kubeConfig, nodeName: node }) } : {}),
   });
-  return { agent, kernel, writer, table: () => readKernelTable(kernel).then(renderIpvsadmSave) };
+  return { agent, kernel, writer, reports, table: () => readKernelTable(kernel).then(renderIpvsadmSave) };
 }
