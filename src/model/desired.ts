@@ -486,8 +486,7 @@ function buildEntry(
   if (spec.backends) {
     // Only RealServers are candidates yet when an endpoint's key is looked up: endpointDestinations
     // gives every key once.
-    for (const d of endpointDestinations(vs, core, problems)) {
-      const dk = destinationKeyString(d.key);
+    for (const [dk, d] of endpointDestinations(vs, core, problems)) {
       const owner = candidates.get(dk)?.destination.source;
       if (owner) {
         problems.push({
@@ -608,13 +607,15 @@ function realServerDestination(
   const s = rs.object.spec;
   const forwarding = s.forwarding ?? vs.object.spec.forwarding;
   const f = s.forwarding ? forwardingConfig(s.forwarding) : serviceForwarding;
-  const address = canonicalAddress(s.address);
+  // canonicalAddress and ipFamily, reading a dotted quad once.
+  const dottedQuad = ipv4Value(s.address) !== undefined;
+  const address = dottedQuad ? s.address : canonicalAddress(s.address);
   let port: number;
   if (vs.key.kind === "fwmark") port = s.port ?? 0;
   else if (forwarding.method === "NAT") port = s.port ?? vs.key.port;
   else port = vs.key.port;
   return {
-    key: { family: addressFamily(address) ?? vs.key.family, address, port },
+    key: { family: (dottedQuad ? "IPv4" : ipFamily(address)) ?? vs.key.family, address, port },
     config: {
       forwarding: f.forwarding,
       tunnelType: f.tunnelType,
@@ -626,11 +627,6 @@ function realServerDestination(
     },
     source: { kind: "RealServer", namespace: rs.ref.namespace, name: rs.ref.name },
   };
-}
-
-/** ipFamily(), without its regular expressions for the dotted quads nearly every address is. */
-function addressFamily(address: string): Family | undefined {
-  return ipv4Value(address) !== undefined ? "IPv4" : ipFamily(address);
 }
 
 function sorryDestination(
@@ -677,10 +673,11 @@ function endpointDestinations(
   vs: AcceptedVirtualService,
   core: CoreObjectIndex,
   problems: Problem[],
-): DesiredDestination[] {
+): Map<string, DesiredDestination> {
+  const byKey = new Map<string, DesiredDestination>();
   const spec = vs.object.spec;
   const backends = spec.backends;
-  if (!backends) return [];
+  if (!backends) return byKey;
   const vsObject: ProblemObject = { kind: "VirtualService", ...vs.ref };
   const ref = backends.serviceRef;
   const svc = core.service(vs.ref.namespace, ref.name);
@@ -691,7 +688,7 @@ function endpointDestinations(
       field: "spec.backends.serviceRef.name",
       message: `Service ${vs.ref.namespace}/${ref.name} not found`,
     });
-    return [];
+    return byKey;
   }
   const serviceRef = { namespace: vs.ref.namespace, name: ref.name };
   const read = readService(svc);
@@ -703,7 +700,7 @@ function endpointDestinations(
       field: "spec.backends.serviceRef.name",
       message: `Service ${refText(serviceRef)} is malformed (see its problems), so no endpoints are used`,
     });
-    return [];
+    return byKey;
   }
   const servicePort = resolveServicePort(
     refText(serviceRef),
@@ -718,7 +715,7 @@ function endpointDestinations(
       field: "spec.backends.serviceRef.port",
       message: servicePort,
     });
-    return [];
+    return byKey;
   }
 
   const found =
@@ -728,8 +725,7 @@ function endpointDestinations(
 
   const forwarding = spec.forwarding;
   const config = forwardingConfig(forwarding);
-  const byKey = new Map<string, DesiredDestination>();
-  const mismatched = new Set<number>();
+  let mismatched: Set<number> | undefined;
   for (const e of found) {
     let port: number;
     if (vs.key.kind === "fwmark") port = forwarding.method === "NAT" ? e.port : 0;
@@ -737,28 +733,33 @@ function endpointDestinations(
     else if (forwarding.method === "NAT") port = e.port;
     else {
       if (e.port !== vs.key.port) {
+        mismatched ??= new Set();
         mismatched.add(e.port);
         continue;
       }
       port = vs.key.port;
     }
+    // Written out (no spreads): one of these per endpoint. Keys in the order the spreads gave.
     const d: DesiredDestination = {
       key: { family: vs.key.family, address: e.address, port },
       config: {
-        ...config,
+        forwarding: config.forwarding,
+        tunnelType: config.tunnelType,
+        tunnelPort: config.tunnelPort,
+        tunnelChecksum: config.tunnelChecksum,
         weight: e.ready ? backends.weight : 0,
         upperThreshold: 0,
         lowerThreshold: 0,
       },
-      source: { kind: "Endpoint", ...e.source },
-      ...(e.ready ? {} : { draining: true }),
+      source: { kind: "Endpoint", namespace: e.source.namespace, name: e.source.name },
     };
+    if (!e.ready) d.draining = true;
     const dk = destinationKeyString(d.key);
     const existing = byKey.get(dk);
     // The same address in two slices (e.g. while a slice is replaced): ready beats draining.
     if (!existing || (existing.draining && e.ready)) byKey.set(dk, d);
   }
-  if (mismatched.size > 0) {
+  if (mismatched) {
     const list = [...mismatched].sort((a, b) => a - b).join(", ");
     problems.push({
       kind: "Unsupported",
@@ -767,7 +768,7 @@ function endpointDestinations(
       message: `endpoints listen on port ${list} but forwarding ${forwarding.method} cannot change the service port ${vs.key.kind === "address" ? vs.key.port : 0}; those endpoints are not used`,
     });
   }
-  return [...byKey.values()];
+  return byKey;
 }
 
 type ServicePort = PortView & { port: number };
@@ -993,6 +994,7 @@ function dedupeByName(
  * is computed only for items whose `text` ties, so the common case (unique names) costs no stringify.
  */
 function sortByTextThenJson<T>(items: readonly T[], text: (x: T) => string, raw: (x: T) => unknown): T[] {
+  if (items.length < 2) return items.slice();
   const decorated = items.map((item) => ({ item, text: text(item), json: undefined as string | undefined }));
   const json = (x: (typeof decorated)[number]) => {
     x.json ??= safeJson(raw(x.item));
