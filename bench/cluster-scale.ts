@@ -49,7 +49,18 @@ try {
   status = await new Promise<number>((done) => {
     const child = spawn(
       join(project, "e2e/vm/run-in-vm.sh"),
-      ["--timeout", "1800", "--", "node", "bench/cluster-scale-guest.ts", work, String(N), ns],
+      [
+        "--timeout",
+        "1800",
+        "--",
+        "node",
+        // The V8 flags bin/ipvs-operator runs the agent with (docs/decisions/0007-agent-v8-flags.md).
+        ...(process.env.BENCH_NODE_FLAGS ?? "--max-semi-space-size=8").split(" ").filter(Boolean),
+        "bench/cluster-scale-guest.ts",
+        work,
+        String(N),
+        ns,
+      ],
       {
         cwd: project,
         stdio: "inherit",
