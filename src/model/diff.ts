@@ -157,15 +157,8 @@ export function diff(
     const want = desiredByKey.get(k);
     const have = actualByKey.get(k);
     const noRemovals = blocked.all ?? blocked.services?.get(k);
-    const ctx: ServiceContext = {
-      serviceText: k,
-      plan,
-      drift,
-      recorded,
-      nextDrains,
-      now,
-      ...(noRemovals === undefined ? {} : { noRemovals }),
-    };
+    const ctx: ServiceContext = { serviceText: k, plan, drift, recorded, nextDrains, now };
+    if (noRemovals !== undefined) ctx.noRemovals = noRemovals;
     const opaque = undecodableKeys.get(k);
     if (opaque) {
       if (want) {
