@@ -946,8 +946,9 @@ interface NamedRaw {
 
 /**
  * Two objects with one namespace/name (possible from manifest files, not from the API server): the
- * first in a fixed order (by their JSON text, then input order) is used, the others are reported, so the
- * choice does not depend on input order. The others keep their input order (what uses them sorts).
+ * first in a fixed order (by their JSON text) is used, the others are reported. Keeps the output
+ * independent of input order. When every name is different (the usual case) nothing is sorted: the
+ * objects come in input order, and nothing that uses them depends on that order (it sorts by name).
  */
 function dedupeByName(
   raws: readonly unknown[],
@@ -958,35 +959,40 @@ function dedupeByName(
     const ref = rawRef(raw);
     return { raw, ref, text: refText(ref) };
   });
-  // Without a name an object fails validation anyway; let each one be reported for what it is.
   const seen = new Set<string>();
-  const shared = new Set<string>();
+  let shared = false;
   for (const x of named) {
-    if (x.ref.name === UNNAMED) continue;
-    if (seen.has(x.text)) shared.add(x.text);
-    else seen.add(x.text);
+    if (seen.has(x.text)) {
+      shared = true;
+      break;
+    }
+    seen.add(x.text);
   }
-  if (shared.size === 0) return named;
-  const groups = new Map<string, NamedRaw[]>();
-  for (const x of named) if (x.ref.name !== UNNAMED && shared.has(x.text)) pushTo(groups, x.text, x);
-  const losers = new Set<NamedRaw>();
-  for (const group of groups.values()) {
-    const winner = sortByTextThenJson(
-      group,
-      () => "",
-      (x) => x.raw,
-    )[0];
-    for (const x of group) {
-      if (x === winner) continue;
-      losers.add(x);
+  if (!shared) return named;
+  const kept = new Set<string>();
+  const out: NamedRaw[] = [];
+  for (const x of sortByTextThenJson(
+    named,
+    (y) => y.text,
+    (y) => y.raw,
+  )) {
+    if (x.ref.name === UNNAMED) {
+      // Without a name it fails validation anyway; let each one be reported for what it is.
+      out.push(x);
+      continue;
+    }
+    if (kept.has(x.text)) {
       problems.push({
         kind: "Duplicate",
         object: { kind, ...x.ref },
         message: `more than one ${kind} named ${x.text}; only one is used`,
       });
+      continue;
     }
+    kept.add(x.text);
+    out.push(x);
   }
-  return named.filter((x) => !losers.has(x));
+  return out;
 }
 
 /**

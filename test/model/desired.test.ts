@@ -906,6 +906,29 @@ describe("computeDesired: determinism", () => {
     expect(reversed).toEqual(forward);
     expect(forward.problems.length).toBeGreaterThan(2);
   });
+
+  it("orders objects that are literally named <unnamed> (valid names) by their JSON text, whatever the input order", () => {
+    // Such names escape the duplicate check (it leaves the nameless to validation), so the age-then-name
+    // order ties between them and their JSON text has to decide.
+    const virtualServices = [
+      vs("<unnamed>", { ...WEB, scheduler: "wlc" }),
+      vs("<unnamed>", { ...WEB, scheduler: "rr" }),
+    ];
+    const realServers = [
+      rs("<unnamed>", { address: "198.51.100.5", weight: 3 }),
+      rs("<unnamed>", { address: "198.51.100.5", weight: 2 }),
+    ];
+    for (const reversed of [false, true]) {
+      const order = <T>(list: T[]) => (reversed ? [...list].reverse() : list);
+      const conflict = computeDesired(snapshot({ virtualServices: order(virtualServices) }), NODE);
+      expect(conflict.table.map((e) => e.service.config.scheduler)).toEqual(["rr"]);
+      const duplicate = computeDesired(
+        snapshot({ virtualServices: [vs("web", WEB)], realServers: order(realServers) }),
+        NODE,
+      );
+      expect(summary(duplicate)).toEqual({ [KEY]: ["198.51.100.5:80 w=2 NAT"] });
+    }
+  });
 });
 
 describe("computeDesired: Service port and protocol", () => {
