@@ -1,26 +1,106 @@
 /**
- * `ipvs-operator import [FILE|-]`: reads `ipvsadm -Sn` output and writes VirtualService and RealServer
+ * `ipvs-operator import [FILE|-] [--from FORMAT]`: reads a description of an IPVS table (`ipvsadm -Sn`
+ * output, an `ipvsadm -R` script, an `ipvsadm -Ln` listing) and writes VirtualService and RealServer
  * YAML that `plan` turns back into the same table.
- * Exit status: 0, or 3 when some lines or entries could not be imported (reported on stderr).
+ * Exit status: 0; 2 usage (including a format that cannot be told: give --from); 1 the input cannot be
+ * read; 3 when some lines or entries could not be imported (reported on stderr, the rest is written).
+ *
+ * Each input format is a reader in READERS; a new one (keepalived.conf, ldirectord.cf) is one more entry.
  */
 import { readFile } from "node:fs/promises";
 import { text } from "node:stream/consumers";
 import { importResources, renderResourcesYaml } from "../model/import-resources.ts";
-import { parseIpvsadmSave } from "../model/ipvsadm-parse.ts";
+import { looksLikeListingLine, parseIpvsadmList } from "../model/ipvsadm-list-parse.ts";
+import { parseIpvsadmSave, tokenize } from "../model/ipvsadm-parse.ts";
+import { FALLBACK_SERVICE_NAMES, parseEtcServices, type ServicePortLookup } from "../model/service-names.ts";
+import type { IpvsTable } from "../vocabulary/table.ts";
 import { CliError } from "./cli-error.ts";
 import { parseOptions } from "./options.ts";
 
-const HELP = `Usage: ipvs-operator import [FILE|-] [--namespace NS] [--name-prefix PREFIX]
+/** What a reader hands back: the table it read and what it could not read (line numbers of its input). */
+export interface ImportReading {
+  table: IpvsTable;
+  problems: { line: number; message: string }[];
+}
 
-Reads 'ipvsadm -Sn' (or 'ipvsadm -S') output from FILE or stdin and prints VirtualService and
-RealServer manifests. Example: ipvsadm -Sn | ipvs-operator import --namespace edge > lb.yaml
+export interface ReaderContext {
+  /** The file given, or "-" for stdin (a reader that follows includes resolves them from here). */
+  source: string;
+  /** Port names (getservbyname over /etc/services). */
+  servicePort: ServicePortLookup;
+}
+
+interface Reader {
+  /** One line for --help. */
+  describe: string;
+  read(input: string, context: ReaderContext): ImportReading | Promise<ImportReading>;
+}
+
+const READERS = {
+  "ipvsadm-save": {
+    describe: "ipvsadm -Sn / -S output, or an ipvsadm -R script (lines may continue with a backslash)",
+    read: (input, context) => parseIpvsadmSave(input, { servicePort: context.servicePort }),
+  },
+  "ipvsadm-list": {
+    describe: "ipvsadm -Ln / -L listings, with or without --thresholds or --persistent-conn, several merged",
+    read: (input, context) => parseIpvsadmList(input, { servicePort: context.servicePort }),
+  },
+} satisfies Record<string, Reader>;
+
+export type ImportFormat = keyof typeof READERS;
+const FORMATS = Object.keys(READERS) as ImportFormat[];
+
+const HELP = `Usage: ipvs-operator import [FILE|-] [--from FORMAT] [--namespace NS] [--name-prefix PREFIX]
+
+Reads a description of an IPVS table from FILE or stdin and prints VirtualService and RealServer
+manifests that 'plan' turns back into the same table. Example:
+  ipvsadm -Sn | ipvs-operator import --namespace edge > lb.yaml
+
+--from FORMAT (default: detected from the text)
+${FORMATS.map((f) => `  ${f.padEnd(14)} ${READERS[f].describe}`).join("\n")}
+
+Port names (ipvsadm without -n) are looked up in /etc/services; host names are not resolved (a line
+with one is a problem). A listing does not show thresholds (add the 'ipvsadm -Ln --thresholds'
+listing to the same input) nor the tunnel type (imported as ipip, reported).
+
+Exit status: 0; 3 when some lines or entries could not be imported (each reported on stderr as
+'problem: ...', everything else is still written); 2 usage, or a format that cannot be detected;
+1 the input cannot be read.
 `;
+
+/**
+ * The format of a text, by its lines: listing lines ("IP Virtual Server version", "Prot LocalAddress:Port",
+ * "TCP  addr:port sched", "  -> ...") or ipvsadm command lines ("-A ...", "ipvsadm -a ..."). A text with
+ * neither is read as ipvsadm-save (empty, or every line reported); one with both cannot be told.
+ */
+export function detectImportFormat(input: string): ImportFormat | { error: string } {
+  let listing: number | undefined;
+  let save: number | undefined;
+  input.split("\n").forEach((raw, index) => {
+    if (looksLikeListingLine(raw)) listing ??= index + 1;
+    else if (tokenize(raw)[0]?.startsWith("-")) save ??= index + 1;
+  });
+  if (listing !== undefined && save !== undefined) {
+    return {
+      error: `the input has both ipvsadm listing lines (line ${listing}) and ipvsadm command lines (line ${save}): give --from ipvsadm-list or --from ipvsadm-save`,
+    };
+  }
+  return listing !== undefined ? "ipvsadm-list" : "ipvsadm-save";
+}
+
+async function servicePortLookup(): Promise<ServicePortLookup> {
+  try {
+    return parseEtcServices(await readFile("/etc/services", "utf8"));
+  } catch {
+    return parseEtcServices(FALLBACK_SERVICE_NAMES);
+  }
+}
 
 export async function importCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseOptions(
     "import",
     args,
-    { namespace: { type: "string" }, "name-prefix": { type: "string" } },
+    { namespace: { type: "string" }, "name-prefix": { type: "string" }, from: { type: "string" } },
     true,
   );
   if (values.help) {
@@ -28,6 +108,10 @@ export async function importCommand(args: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length > 1) throw new CliError("import: give at most one file (or - for stdin)");
+  const from = values.from;
+  if (from !== undefined && !(FORMATS as string[]).includes(from)) {
+    throw new CliError(`import: --from must be one of ${FORMATS.join(", ")}, not ${JSON.stringify(from)}`);
+  }
   const source = positionals[0] ?? "-";
   let input: string;
   try {
@@ -35,7 +119,13 @@ export async function importCommand(args: string[]): Promise<number> {
   } catch (error) {
     throw new CliError(`import: cannot read ${source}: ${(error as NodeJS.ErrnoException).code ?? error}`, 1);
   }
-  const parsed = parseIpvsadmSave(input);
+  let format = from as ImportFormat | undefined;
+  if (format === undefined) {
+    const detected = detectImportFormat(input);
+    if (typeof detected !== "string") throw new CliError(`import: ${detected.error}`);
+    format = detected;
+  }
+  const parsed = await READERS[format].read(input, { source, servicePort: await servicePortLookup() });
   for (const problem of parsed.problems)
     process.stderr.write(`problem: line ${problem.line}: ${problem.message}\n`);
   const imported = importResources(parsed.table, {

@@ -21,6 +21,7 @@ import type {
   TunnelType,
 } from "../vocabulary/table.ts";
 import { NO_FLAGS, NO_TUNNEL, sameDestinationKey, serviceKeyString } from "../vocabulary/table.ts";
+import type { ServicePortLookup, ServiceProtocol } from "./service-names.ts";
 
 /** One thing in a text that ipvsadm would reject or that this parser could not understand. */
 export interface IpvsadmTextProblem {
@@ -44,7 +45,7 @@ export const IPVSADM_MAX_TIMEOUT_SECONDS = 86400 * 31;
 const TUNNEL_WORD: Record<TunnelType, string> = { IPIP: "ipip", GUE: "gue", GRE: "gre" };
 const TUNNEL_TYPES: Record<string, TunnelType | undefined> = { ipip: "IPIP", gue: "GUE", gre: "GRE" };
 
-/** A few /etc/services names, for `ipvsadm -S` output without -n. */
+/** A few /etc/services names, for `ipvsadm -S` output without -n when the caller gives no services table. */
 const SERVICE_PORTS: Record<string, number> = {
   ftp: 21,
   ssh: 22,
@@ -188,6 +189,7 @@ function toNumber(text: string | undefined, min: number, max: number): number | 
 function parseAddrPort(
   text: string,
   protocol: Protocol,
+  servicePort?: ServicePortLookup,
 ): { family: Family; address: string; port?: number } | { error: string } {
   let host = text;
   let portText: string | undefined;
@@ -207,7 +209,9 @@ function parseAddrPort(
   if (!family) return { error: `${JSON.stringify(host)} is not an IP address (host names are not resolved)` };
   if (portText === undefined) return { family, address: canonicalIp(host) };
   let port = toNumber(portText, 0, 65535);
-  if (port === undefined && protocol !== "SCTP") port = SERVICE_PORTS[portText];
+  if (port === undefined && servicePort)
+    port = servicePort(portText, protocol.toLowerCase() as ServiceProtocol);
+  else if (port === undefined && protocol !== "SCTP") port = SERVICE_PORTS[portText];
   if (port === undefined) return { error: `unknown port ${JSON.stringify(portText)}` };
   return { family, address: canonicalIp(host), port };
 }
@@ -215,9 +219,14 @@ function parseAddrPort(
 /**
  * Reads one command line the way ipvsadm's parse_options + process_options would. `forcePorts`:
  * DR / tunnel real servers take the service port, as ipvsadm does (parseIpvsadmSave); without it
- * the port stays as written (normalizeIpvsadmSave sorts lines by what they say).
+ * the port stays as written (normalizeIpvsadmSave sorts lines by what they say). `servicePort` looks up
+ * port names (getservbyname); without it a few well-known names are known.
  */
-export function readCommand(words: string[], forcePorts: boolean): ReadCommand {
+export function readCommand(
+  words: string[],
+  forcePorts: boolean,
+  servicePort?: ServicePortLookup,
+): ReadCommand {
   const errors: string[] = [];
   const notes: string[] = [];
   const command = COMMANDS[words[0] ?? ""];
@@ -282,7 +291,7 @@ export function readCommand(words: string[], forcePorts: boolean): ReadCommand {
       case "u":
       case "sctp": {
         protocol = name === "t" ? "TCP" : name === "u" ? "UDP" : "SCTP";
-        const parsed = parseAddrPort(arg!, protocol);
+        const parsed = parseAddrPort(arg!, protocol, servicePort);
         if ("error" in parsed) {
           errors.push(`illegal virtual server address[:port]: ${parsed.error}`);
           break;
@@ -347,7 +356,7 @@ export function readCommand(words: string[], forcePorts: boolean): ReadCommand {
         schedFlagsArg = arg!;
         break;
       case "r": {
-        const parsed = parseAddrPort(arg!, protocol);
+        const parsed = parseAddrPort(arg!, protocol, servicePort);
         if ("error" in parsed) errors.push(`illegal real server address[:port]: ${parsed.error}`);
         else dest = parsed;
         break;
@@ -531,18 +540,35 @@ function optionLabel(name: string): string {
  * A rejected line changes nothing. Two lines apply and still give a problem: a DR / tunnel real
  * server with a port other than the service's (ipvsadm uses the service port), and the bare "-b "
  * that ipvsadm -S itself prints for sh / mh with flag 3 (read as no flags; ipvsadm -R rejects it).
- * Host names are not resolved (pure code): lines with them are problems.
+ * Host names are not resolved (pure code): lines with them are problems. Port names are looked up with
+ * `opts.servicePort` (the CLI reads /etc/services), else in a short built-in list.
+ * A line ending in a backslash (outside a comment) continues on the next, as in a shell script of
+ * ipvsadm commands; problems name the first line of such a command.
  */
-export function parseIpvsadmSave(text: string): ParsedIpvsadmSave {
+export function parseIpvsadmSave(
+  text: string,
+  opts: { servicePort?: ServicePortLookup } = {},
+): ParsedIpvsadmSave {
   const problems: IpvsadmTextProblem[] = [];
   let entries: IpvsTableEntry[] = [];
   const find = (key: ServiceKey) =>
     entries.find((e) => serviceKeyString(e.service.key) === serviceKeyString(key));
-  text.split("\n").forEach((raw, index) => {
+  const lines = text.split("\n");
+  for (let index = 0; index < lines.length; index++) {
     const line = index + 1;
+    let raw = lines[index]!;
+    while (/\\\r?$/.test(raw) && !raw.includes("#")) {
+      raw = raw.replace(/\\\r?$/, " ");
+      if (index + 1 < lines.length) raw += lines[++index]!;
+    }
+    applyLine(line, raw);
+  }
+  return { table: entries, problems };
+
+  function applyLine(line: number, raw: string): void {
     const words = tokenize(raw);
     if (words.length === 0) return;
-    const cmd = readCommand(words, true);
+    const cmd = readCommand(words, true, opts.servicePort);
     for (const message of [...cmd.errors, ...cmd.notes]) problems.push({ line, message });
     if (cmd.errors.length > 0) return;
     const problem = (message: string) => problems.push({ line, message });
@@ -588,8 +614,7 @@ export function parseIpvsadmSave(text: string): ParsedIpvsadmSave {
         else entry.destinations = entry.destinations.filter((d) => d !== existing);
         return;
     }
-  });
-  return { table: entries, problems };
+  }
 }
 
 function hostPortText(key: DestinationKey): string {
