@@ -562,6 +562,12 @@ export class Reconciler {
     }
     if (errors.length === 0 && outcomes.every((o) => o.result === "applied")) {
       this.#known = { snapshot: foldApplied(snapshot, result.operations), readAt };
+      // A caller that reuses known tables (the agent) will sync changes from this one: index it now,
+      // not on the clock of the first change.
+      if ((input.maxKernelAgeMs ?? 0) > 0) {
+        this.#indexOf(this.#known.snapshot.table);
+        this.#journaledKeys(this.#journal ?? after);
+      }
     }
     this.#owned = this.#countOwned(snapshot, after.services, outcomes);
     return report(
