@@ -758,7 +758,8 @@ function readVirtualServer(
     sink.error(at, `${message}; virtual_server not imported`);
     ok = false;
   };
-  let protocol: Protocol = "TCP";
+  let protocol: Protocol | undefined;
+  let opsAt: Where | undefined;
   let ipFamilyWord: Family | undefined;
   const schedFlags: { word: string; at: Where }[] = [];
   for (const s of stmt.children ?? []) {
@@ -819,6 +820,7 @@ function readVirtualServer(
         break;
       case "ops":
         vs.flags.onePacket = true;
+        opsAt = s;
         break;
       case "flag-1":
       case "flag-2":
@@ -903,7 +905,13 @@ function readVirtualServer(
         } else if (e.addresses) {
           for (const address of e.addresses.list) {
             vs.keys.push({
-              key: { kind: "address", family: e.addresses.family, protocol, address, port: e.addresses.port },
+              key: {
+                kind: "address",
+                family: e.addresses.family,
+                protocol: protocol ?? "UDP",
+                address,
+                port: e.addresses.port,
+              },
               at: e,
             });
           }
@@ -918,9 +926,33 @@ function readVirtualServer(
       fail(stmt, `virtual_server port must be 0..65535, got ${stmt.words.slice(2).join(" ")}`);
     else
       vs.keys.push({
-        key: { kind: "address", family: a.family, protocol, address: a.address, port },
+        key: { kind: "address", family: a.family, protocol: protocol ?? "UDP", address: a.address, port },
         at: stmt,
       });
+  }
+  // keepalived's own fixes of an address service (check_data.c validate_check_config).
+  const addressBased =
+    w1 !== "fwmark" && (w1 !== "group" || (groups.get(w2 ?? "")?.some((e) => e.addresses) ?? false));
+  // (Only for a virtual_server that is imported: notes about one that is not would be noise.)
+  if (ok && addressBased && protocol === undefined) {
+    sink.report(
+      stmt,
+      'no protocol: keepalived programs UDP ("no protocol set - defaulting to UDP"), so this is imported as UDP; write protocol TCP if TCP was meant',
+    );
+    protocol = "UDP";
+  }
+  if (ok && addressBased && opsAt && protocol !== "UDP") {
+    sink.report(opsAt, "ops is only for UDP services; keepalived clears it, and so does the import");
+    vs.flags.onePacket = false;
+  }
+
+  if (ok && !vs.flags.persistent && vs.keys.some(({ key }) => key.kind === "address" && key.port === 0)) {
+    sink.report(
+      stmt,
+      "port 0 (all ports) needs persistence: keepalived sets persistence_timeout 360, and so does the import",
+    );
+    vs.flags.persistent = true;
+    vs.persistenceTimeout = 360;
   }
   if (ipFamilyWord && w1 !== "fwmark" && w1 !== "group")
     sink.report(stmt, "ip_family is only for fwmark services; ignored");

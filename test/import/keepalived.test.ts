@@ -276,6 +276,7 @@ virtual_server_group web {
     fwmark 9 inet6
 }
 virtual_server group web {
+    protocol TCP
     lb_algo rr
     lb_kind DR
     real_server 2001:db8::100 {
@@ -303,7 +304,7 @@ virtual_server group web {
     ]);
     // One IPv6 real server: the IPv4 services cannot have it (DR does not mix families); reported per service.
     expect(r.report.length).toBe(9);
-    expect(r.report[0]).toMatchObject({ line: 12 }); // the real_server
+    expect(r.report[0]).toMatchObject({ line: 13 }); // the real_server
     expect(r.report[0]?.message).toMatch(
       /TCP 192.0.2.1:80 -> \[2001:db8::100\]:80: spec.address: address must be IPv4 like the service/,
     );
@@ -320,10 +321,12 @@ virtual_server_group g {
     10.0.0.6 81
 }
 virtual_server group g {
+    protocol TCP
     real_server 10.1.0.1 81 {
     }
 }
 virtual_server group nosuch {
+    protocol TCP
 }
 `);
     expectImport(r, {
@@ -332,7 +335,7 @@ virtual_server group nosuch {
         "keepalived.conf:4: 10.0.0.9-3: the range ends before it starts; entry ignored",
         "keepalived.conf:5: 10.0.0.1-x: the end of the range must be 0..255 or an address; entry ignored",
         "keepalived.conf:6: expected <address or range> [<port>], got 10.0.0.5 http; entry ignored",
-        "keepalived.conf:13: virtual_server_group nosuch is not defined; virtual_server not imported",
+        "keepalived.conf:14: virtual_server_group nosuch is not defined; virtual_server not imported",
       ],
       objects: ["VirtualService/tcp-10-0-0-6-81", "RealServer/tcp-10-0-0-6-81-10-1-0-1-81"],
     });
@@ -342,6 +345,7 @@ virtual_server group nosuch {
 describe("importKeepalived: health checks", () => {
   const conf = (checker: string, extra = "") => `
 virtual_server 192.0.2.10 443 {
+    protocol TCP
     lb_algo rr
     lb_kind NAT
     delay_loop 10
@@ -374,9 +378,9 @@ ${checker}
       onFailure: "Quiesce",
     });
     expect(notes(r.report)).toEqual([
-      "keepalived.conf:8: warmup has no equivalent (first probes are not delayed at random)",
-      "keepalived.conf:14: connect_ip has no equivalent: the check probes the real server's own address",
-      "keepalived.conf:15: TCP_CHECK bindto has no equivalent; ignored",
+      "keepalived.conf:9: warmup has no equivalent (first probes are not delayed at random)",
+      "keepalived.conf:15: connect_ip has no equivalent: the check probes the real server's own address",
+      "keepalived.conf:16: TCP_CHECK bindto has no equivalent; ignored",
     ]);
   });
 
@@ -411,8 +415,8 @@ ${checker}
       onFailure: "Remove",
     });
     expect(notes(r.report)).toEqual([
-      "keepalived.conf:14: a second url: the API checks one path per real server; only the first url is checked",
-      "keepalived.conf:8: the timeout 20 s becomes the interval 10 s (the API's limit)",
+      "keepalived.conf:15: a second url: the API checks one path per real server; only the first url is checked",
+      "keepalived.conf:9: the timeout 20 s becomes the interval 10 s (the API's limit)",
     ]);
   });
 
@@ -432,8 +436,8 @@ ${checker}
     );
     expect(udp.hc).toMatchObject({ type: "UDP", fallCount: 2 });
     expect(notes(udp.r.report)).toEqual([
-      "keepalived.conf:9: UDP_CHECK payload has no equivalent: the UDP check only expects no ICMP error",
-      "keepalived.conf:10: UDP_CHECK require_reply has no equivalent: the UDP check only expects no ICMP error",
+      "keepalived.conf:10: UDP_CHECK payload has no equivalent: the UDP check only expects no ICMP error",
+      "keepalived.conf:11: UDP_CHECK require_reply has no equivalent: the UDP check only expects no ICMP error",
     ]);
     const dns = hcOf(
       conf(
@@ -442,7 +446,7 @@ ${checker}
     );
     expect(dns.hc).toMatchObject({ type: "UDP", port: 53, fallCount: 4 });
     expect(notes(dns.r.report)).toEqual([
-      "keepalived.conf:8: DNS_CHECK becomes a UDP check: a datagram is sent and no ICMP error expected; the DNS query (type A, name example.com) and its answer are not checked",
+      "keepalived.conf:9: DNS_CHECK becomes a UDP check: a datagram is sent and no ICMP error expected; the DNS query (type A, name example.com) and its answer are not checked",
     ]);
   });
 
@@ -467,7 +471,7 @@ ${checker}
       initialState: "Healthy",
       onFailure: "Remove",
     });
-    expect(r.report.map((n) => n.line)).toEqual([11, 12, 8]);
+    expect(r.report.map((n) => n.line)).toEqual([12, 13, 9]);
   });
 
   it("keeps the first checker that maps; PING_CHECK and friends are reported", () => {
@@ -478,14 +482,15 @@ ${checker}
     );
     expect(hc.type).toBe("TCP");
     expect(notes(r.report)).toEqual([
-      "keepalived.conf:8: PING_CHECK has no equivalent in the API's healthCheck (TCP, HTTP, HTTPS, UDP, Exec); not imported",
-      "keepalived.conf:12: HTTP_GET is a second checker: the API has one check per real server, the first is kept",
+      "keepalived.conf:9: PING_CHECK has no equivalent in the API's healthCheck (TCP, HTTP, HTTPS, UDP, Exec); not imported",
+      "keepalived.conf:13: HTTP_GET is a second checker: the API has one check per real server, the first is kept",
     ]);
   });
 
   it("different checks per real server go on each RealServer; none stays unchecked", () => {
     const r = run(`
 virtual_server 192.0.2.10 80 {
+    protocol TCP
     real_server 198.51.100.1 80 {
         TCP_CHECK {
         }
@@ -529,7 +534,8 @@ describe("importKeepalived: files, comments, quotes", () => {
 include /etc/keepalived/missing.conf
 `,
       {
-        "/etc/keepalived/conf.d/a.conf": "virtual_server 192.0.2.1 80 {\n  include ../rs/one.conf\n}\n",
+        "/etc/keepalived/conf.d/a.conf":
+          "virtual_server 192.0.2.1 80 {\n  protocol TCP\n  include ../rs/one.conf\n}\n",
         "/etc/keepalived/conf.d/b.conf": "virtual_server 192.0.2.2 80 {\n  lb_kind WRONG\n}\n",
         "/etc/keepalived/rs/one.conf": "# a real server\nreal_server 198.51.100.1 80 {\n  weight 5\n}\n",
       },
@@ -560,6 +566,7 @@ include /etc/keepalived/missing.conf
 # comment
 virtual_server 192.0.2.10 80   ! trailing comment
 {
+    protocol TCP
     lb_algo rr # another
     real_server 198.51.100.1 80 { weight 4 }
     real_server 198.51.100.2 80
@@ -583,10 +590,12 @@ virtual_server 192.0.2.10 80   ! trailing comment
 describe("importKeepalived: invalid input", () => {
   it("names file:line for unbalanced braces and still imports the rest", () => {
     const r = run(`virtual_server 192.0.2.1 80 {
+    protocol TCP
     real_server 198.51.100.1 80 {
         weight 1
 }
 virtual_server 192.0.2.2 80 {
+    protocol TCP
     real_server 198.51.100.2 80 {
     }
 }
@@ -596,8 +605,8 @@ virtual_server 192.0.2.2 80 {
     expectImport(r, {
       errors: [
         "keepalived.conf:1: '{' of virtual_server is never closed",
-        "keepalived.conf:9: '}' without a matching '{'",
-        "keepalived.conf:10: '}' without a matching '{'",
+        "keepalived.conf:11: '}' without a matching '{'",
+        "keepalived.conf:12: '}' without a matching '{'",
       ],
       objects: [
         "VirtualService/tcp-192-0-2-1-80",
@@ -620,6 +629,7 @@ virtual_server 192.0.2.3 80 {
     protocol ICMP
 }
 virtual_server 192.0.2.4 80 {
+    protocol TCP
     real_server 198.51.100.x 80 {
     }
     real_server 198.51.100.1 80 {
@@ -632,8 +642,7 @@ virtual_server 192.0.2.4 80 {
     delay_loop soon
 }
 virtual_server 192.0.2.4 80 {
-}
-virtual_server 192.0.2.5 0 {
+    protocol TCP
 }
 "unterminated
 `);
@@ -644,30 +653,54 @@ virtual_server 192.0.2.5 0 {
         "keepalived.conf:3: virtual_server port must be 0..65535, got 99999; virtual_server not imported",
         "keepalived.conf:6: unknown scheduler fastest: keepalived knows rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh twos; virtual_server not imported",
         "keepalived.conf:9: protocol must be TCP, UDP or SCTP, got ICMP; virtual_server not imported",
-        "keepalived.conf:12: real_server needs an IP address, got 198.51.100.x; not imported",
-        "keepalived.conf:15: weight must be a whole number, got heavy; real server not imported",
-        "keepalived.conf:21: delay_loop needs a number of seconds, got soon; ignored",
-        "keepalived.conf:19: real_server 198.51.100.2:80 is already in this virtual_server (/etc/keepalived/keepalived.conf:17); not imported again",
-        "keepalived.conf:23: TCP 192.0.2.4:80 is already a service (/etc/keepalived/keepalived.conf:11); not imported again",
+        "keepalived.conf:13: real_server needs an IP address, got 198.51.100.x; not imported",
+        "keepalived.conf:16: weight must be a whole number, got heavy; real server not imported",
+        "keepalived.conf:22: delay_loop needs a number of seconds, got soon; ignored",
+        "keepalived.conf:20: real_server 198.51.100.2:80 is already in this virtual_server (/etc/keepalived/keepalived.conf:18); not imported again",
+        "keepalived.conf:24: TCP 192.0.2.4:80 is already a service (/etc/keepalived/keepalived.conf:11); not imported again",
       ],
       objects: ["VirtualService/tcp-192-0-2-4-80", "RealServer/tcp-192-0-2-4-80-198-51-100-2-80"],
-      // port 0 without persistence: the API cannot write it; reported, not imported.
+      report: ["keepalived.conf:27: unknown top-level keyword unterminated; ignored"],
+    });
+  });
+
+  it("applies keepalived's own corrections: no protocol is UDP, ops only for UDP, port 0 gets persistence", () => {
+    const r = run(`virtual_server 192.0.2.5 0 {
+    protocol TCP
+    ops
+}
+virtual_server 192.0.2.6 53 {
+    ops
+}
+virtual_server fwmark 3 {
+    ops
+}
+`);
+    expectImport(r, {
+      errors: [],
+      objects: ["VirtualService/tcp-192-0-2-5-0", "VirtualService/udp-192-0-2-6-53", "VirtualService/fwm-3"],
       report: [
-        "keepalived.conf:27: unknown top-level keyword unterminated; ignored",
-        "keepalived.conf:25: TCP 192.0.2.5:0: port 0 without persistence cannot be written in the API; service not imported",
+        "keepalived.conf:3: ops is only for UDP services; keepalived clears it, and so does the import",
+        "keepalived.conf:1: port 0 (all ports) needs persistence: keepalived sets persistence_timeout 360, and so does the import",
+        'keepalived.conf:5: no protocol: keepalived programs UDP ("no protocol set - defaulting to UDP"), so this is imported as UDP; write protocol TCP if TCP was meant',
       ],
     });
+    expect(byName(r, "tcp-192-0-2-5-0")).toMatchObject({ persistence: { timeoutSeconds: 360 } });
+    expect(byName(r, "tcp-192-0-2-5-0").onePacket).toBeUndefined();
+    expect(byName(r, "udp-192-0-2-6-53")).toMatchObject({ protocol: "UDP", onePacket: true });
+    expect(byName(r, "fwm-3")).toMatchObject({ onePacket: true });
   });
 
   it("a sorry server the API rejects is left out with an error", () => {
     const r = run(`virtual_server 192.0.2.1 80 {
+    protocol TCP
     lb_kind DR
     sorry_server 2001:db8::1 80
     real_server 198.51.100.1 80 {
     }
 }`);
     expect(notes(r.errors)).toEqual([
-      "keepalived.conf:3: sorry_server cannot be imported for tcp-192-0-2-1-80 (spec.sorryServer.address: sorryServer.address must have the service's address family); left out",
+      "keepalived.conf:4: sorry_server cannot be imported for tcp-192-0-2-1-80 (spec.sorryServer.address: sorryServer.address must have the service's address family); left out",
     ]);
     expect(byName(r, "tcp-192-0-2-1-80").sorryServer).toBeUndefined();
   });
