@@ -105,7 +105,7 @@ export type OutcomeResult = "applied" | "failed" | "skipped" | "planned" | "unkn
 export interface OperationOutcome {
   operation: Operation;
   /** "add service TCP 192.0.2.10:80", "update destination TCP 192.0.2.10:80 -> 198.51.100.5:8080 (weight 1)". */
-  description: string;
+  readonly description: string;
   result: OutcomeResult;
   /** For failed, skipped and unknown operations: why. */
   reason?: string;
@@ -465,7 +465,7 @@ export class Reconciler {
 
     if (input.dryRun) {
       const outcomes = result.operations.map(
-        (operation): OperationOutcome => ({ operation, description: describe(operation), result: "planned" }),
+        (operation): OperationOutcome => new Outcome(operation, "planned"),
       );
       return report(outcomes, result, [], snapshot, !reuse, undefined, notes);
     }
@@ -517,12 +517,7 @@ export class Reconciler {
       outcomes.push(
         reason === undefined
           ? ran[next++]!
-          : {
-              operation,
-              description: describe(operation),
-              result: "skipped",
-              reason: `its service could not be created: ${reason}`,
-            },
+          : new Outcome(operation, "skipped", `its service could not be created: ${reason}`),
       );
     }
 
@@ -742,16 +737,7 @@ export class Reconciler {
         });
       }
       if (stop !== undefined) {
-        outcomes.push(
-          ...chunk.map(
-            (operation): OperationOutcome => ({
-              operation,
-              description: describe(operation),
-              result: "skipped",
-              reason: stop!,
-            }),
-          ),
-        );
+        outcomes.push(...chunk.map((operation): OperationOutcome => new Outcome(operation, "skipped", stop)));
         continue;
       }
       let results: OperationResult[];
@@ -957,12 +943,29 @@ function nextWake(drains: readonly DrainEntry[], now: number, pollMs: number): n
   return Math.max(now, Math.min(deadline, now + pollMs));
 }
 
+/**
+ * An operation's outcome, its description made when read: a first sync of a large table has hundreds
+ * of thousands of outcomes, and a description is a string per operation that few are ever read for.
+ */
+class Outcome implements OperationOutcome {
+  readonly operation: Operation;
+  readonly result: OutcomeResult;
+  readonly reason?: string;
+  constructor(operation: Operation, result: OutcomeResult, reason?: string) {
+    this.operation = operation;
+    this.result = result;
+    if (reason !== undefined) this.reason = reason;
+  }
+  get description(): string {
+    return describe(this.operation);
+  }
+}
+
 function toOutcome(operation: Operation, result: OperationResult | undefined): OperationOutcome {
-  const description = describe(operation);
-  if (!result) return { operation, description, result: "failed", reason: "no result from the kernel" };
-  if (result.ok) return { operation, description, result: "applied" };
+  if (!result) return new Outcome(operation, "failed", "no result from the kernel");
+  if (result.ok) return new Outcome(operation, "applied");
   const reason = result.error instanceof IpvsError ? result.error.message : String(result.error);
-  return { operation, description, result: result.unknown ? "unknown" : "failed", reason };
+  return new Outcome(operation, result.unknown ? "unknown" : "failed", reason);
 }
 
 function key(operation: Operation): string {
