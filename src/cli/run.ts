@@ -20,7 +20,7 @@ Commands:
        [--managed-fwmarks FROM-TO]... [--dry-run] [--output text|json] [--log-level LEVEL]
   agent                keep this node's IPVS table in line, until SIGTERM (in a cluster: informers;
        [--from-dir DIR]  standalone: a watched directory of manifests); see 'agent --help'
-  import [FILE|-]      turn 'ipvsadm -Sn' output into VirtualService and RealServer YAML
+  import [FILE|-]      turn ipvsadm output (-Sn, -S, -R scripts, -Ln, -L) into VirtualService and RealServer YAML
        [--namespace NS] [--name-prefix PREFIX]
   flush --owned        delete the services this tool owns (never others), draining first
        [--state-file PATH] [--managed-cidr CIDR]... [--no-drain] [--dry-run]
