@@ -377,8 +377,10 @@ function diffService(ctx: ServiceContext, want: DesiredEntry, have: KernelTableE
     plan.serviceChanges.push({ op: "updateService", service: plainService(want.service) });
   }
 
-  const haveDests = new Map<string, KernelDestination>();
-  for (const d of have.destinations) haveDests.set(destinationKeyString(d.key), d);
+  const haveKeys = have.destinations.map((d) => destinationKeyString(d.key));
+  const haveDests = new Map<string, KernelDestination>(
+    have.destinations.map((d, i) => [haveKeys[i] as string, d]),
+  );
   const wantKeys = new Set<string>();
   for (const d of want.destinations) {
     const dk = destinationKeyString(d.key);
@@ -403,8 +405,8 @@ function diffService(ctx: ServiceContext, want: DesiredEntry, have: KernelTableE
     }
   }
 
-  for (const d of have.destinations) {
-    const dk = destinationKeyString(d.key);
+  for (const [i, d] of have.destinations.entries()) {
+    const dk = haveKeys[i] as string;
     if (wantKeys.has(dk)) continue;
     const held = ctx.frozen ?? ctx.noRemovals;
     if (report || held !== undefined) {
@@ -498,10 +500,22 @@ interface FieldDifference {
   actual: string;
 }
 
-function compareService(want: DesiredService, have: KernelService): FieldDifference[] {
-  const out: FieldDifference[] = [];
+/** What compareService / compareDestination return when every value is the very same (the usual case). */
+const NO_DIFFERENCES: readonly FieldDifference[] = Object.freeze([]);
+
+function compareService(want: DesiredService, have: KernelService): readonly FieldDifference[] {
   const w = want.config;
   const h = have.config;
+  if (
+    w.scheduler === h.scheduler &&
+    FLAG_NAMES.every((f) => w.flags[f] === h.flags[f]) &&
+    w.timeout === h.timeout &&
+    w.netmask === h.netmask &&
+    w.persistenceEngine === h.persistenceEngine
+  ) {
+    return NO_DIFFERENCES;
+  }
+  const out: FieldDifference[] = [];
   const family = want.key.family;
   const push = (field: string, expected: string, actual: string) => {
     if (expected !== actual) out.push({ field, expected, actual });
@@ -514,10 +528,22 @@ function compareService(want: DesiredService, have: KernelService): FieldDiffere
   return out;
 }
 
-function compareDestination(want: DesiredDestination, have: KernelDestination): FieldDifference[] {
-  const out: FieldDifference[] = [];
+function compareDestination(want: DesiredDestination, have: KernelDestination): readonly FieldDifference[] {
   const w = want.config;
   const h = have.config;
+  if (
+    w.forwarding === h.forwarding &&
+    w.weight === h.weight &&
+    w.upperThreshold === h.upperThreshold &&
+    w.lowerThreshold === h.lowerThreshold &&
+    (w.forwarding !== "Tunnel" ||
+      (w.tunnelType === h.tunnelType &&
+        w.tunnelPort === h.tunnelPort &&
+        w.tunnelChecksum === h.tunnelChecksum))
+  ) {
+    return NO_DIFFERENCES;
+  }
+  const out: FieldDifference[] = [];
   const push = (field: string, expected: string | number, actual: string | number) => {
     if (expected !== actual) out.push({ field, expected: String(expected), actual: String(actual) });
   };
