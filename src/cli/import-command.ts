@@ -6,9 +6,11 @@
  * read; 3 when some lines or entries could not be imported (reported on stderr, the rest is written).
  *
  * Each input format is a reader in READERS; a new one (keepalived.conf, ldirectord.cf) is one more entry.
+ * A reader hands back a table (importResources turns it into objects) or the objects themselves.
  */
 import { readFile } from "node:fs/promises";
 import { text } from "node:stream/consumers";
+import { importLdirectord } from "../import/ldirectord.ts";
 import { importResources, renderResourcesYaml } from "../model/import-resources.ts";
 import { looksLikeListingLine, parseIpvsadmList } from "../model/ipvsadm-list-parse.ts";
 import { parseIpvsadmSave, tokenize } from "../model/ipvsadm-parse.ts";
@@ -23,17 +25,35 @@ export interface ImportReading {
   problems: { line: number; message: string }[];
 }
 
+/**
+ * What a reader that writes the objects itself hands back: a configuration (ldirectord.cf) says more
+ * than a table (health checks, sorry servers), so it names, validates and reports on its own.
+ */
+export interface ObjectsReading {
+  objects: Record<string, unknown>[];
+  /** "FILE:LINE: message": invalid input, or what was not imported (exit status 3). */
+  problems: string[];
+  /** "FILE:LINE: message": what has no equivalent in the API (reported; exit status 0). */
+  notes: string[];
+}
+
 export interface ReaderContext {
   /** The file given, or "-" for stdin (a reader that follows includes resolves them from here). */
   source: string;
   /** Port names (getservbyname over /etc/services). */
   servicePort: ServicePortLookup;
+  /** --namespace and --name-prefix, for readers that write the objects themselves. */
+  namespace?: string;
+  namePrefix?: string;
 }
 
 interface Reader {
   /** One line for --help. */
   describe: string;
-  read(input: string, context: ReaderContext): ImportReading | Promise<ImportReading>;
+  read(
+    input: string,
+    context: ReaderContext,
+  ): ImportReading | ObjectsReading | Promise<ImportReading | ObjectsReading>;
 }
 
 const READERS = {
@@ -44,6 +64,20 @@ const READERS = {
   "ipvsadm-list": {
     describe: "ipvsadm -Ln / -L listings, with or without --thresholds or --persistent-conn, several merged",
     read: (input, context) => parseIpvsadmList(input, { servicePort: context.servicePort }),
+  },
+  ldirectord: {
+    describe: "ldirectord.cf (never detected: give --from ldirectord); health checks and fallbacks too",
+    read: (input, context) => {
+      const r = importLdirectord(input, {
+        file: context.source === "-" ? "stdin" : context.source,
+        servicePort: context.servicePort,
+        ...(context.namespace !== undefined ? { namespace: context.namespace } : {}),
+        ...(context.namePrefix !== undefined ? { namePrefix: context.namePrefix } : {}),
+      });
+      const text = (n: { file: string; line: number; message: string }) =>
+        `${n.file}:${n.line}: ${n.message}`;
+      return { objects: r.objects, problems: r.errors.map(text), notes: r.report.map(text) };
+    },
   },
 } satisfies Record<string, Reader>;
 
@@ -58,6 +92,12 @@ manifests that 'plan' turns back into the same table. Example:
 
 --from FORMAT (default: detected from the text)
 ${FORMATS.map((f) => `  ${f.padEnd(14)} ${READERS[f].describe}`).join("\n")}
+
+ldirectord: virtual/virtual6 blocks with real/real6, scheduler, persistent, netmask, protocol, ops,
+schedflags; checktype, service, request, receive, virtualhost, checkport, checkinterval, the timeouts,
+failurecount and quiescent become healthCheck, fallback/fallback6 the sorryServer. What has no
+equivalent (emailalert, logfile, ping, ...) is listed on stderr as 'note: FILE:LINE: ...'; invalid
+lines as 'problem: FILE:LINE: ...' (exit 3).
 
 Port names (ipvsadm without -n) are looked up in /etc/services; host names are not resolved (a line
 with one is a problem). A listing does not show thresholds (add the 'ipvsadm -Ln --thresholds'
@@ -125,7 +165,18 @@ export async function importCommand(args: string[]): Promise<number> {
     if (typeof detected !== "string") throw new CliError(`import: ${detected.error}`);
     format = detected;
   }
-  const parsed = await READERS[format].read(input, { source, servicePort: await servicePortLookup() });
+  const parsed = await READERS[format].read(input, {
+    source,
+    servicePort: await servicePortLookup(),
+    ...(values.namespace ? { namespace: values.namespace } : {}),
+    ...(values["name-prefix"] ? { namePrefix: values["name-prefix"] } : {}),
+  });
+  if ("objects" in parsed) {
+    for (const note of parsed.notes) process.stderr.write(`note: ${note}\n`);
+    for (const problem of parsed.problems) process.stderr.write(`problem: ${problem}\n`);
+    process.stdout.write(renderResourcesYaml(parsed.objects));
+    return parsed.problems.length > 0 ? 3 : 0;
+  }
   for (const problem of parsed.problems)
     process.stderr.write(`problem: line ${problem.line}: ${problem.message}\n`);
   const imported = importResources(parsed.table, {

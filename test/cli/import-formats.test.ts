@@ -115,7 +115,7 @@ describe("import --from and format detection", () => {
     const bogus = await runCli(["import", listing, "--from", "keepalived"]);
     expect(bogus.code).toBe(2);
     expect(bogus.stderr).toBe(
-      'error: import: --from must be one of ipvsadm-save, ipvsadm-list, not "keepalived"\n',
+      'error: import: --from must be one of ipvsadm-save, ipvsadm-list, ldirectord, not "keepalived"\n',
     );
     const mixed = await runCli(["import", write("mixed.txt", fixture("Sn.txt") + fixture("Ln.txt"))]);
     expect(mixed.code).toBe(2);
