@@ -338,15 +338,8 @@ function keepRecordedDrains(ctx: ServiceContext, have: KernelTableEntry): void {
  * a destination listed twice keeps its first occurrence in canonical order.
  */
 function indexDesired(desired: DesiredTable): Map<string, DesiredEntry> {
-  const winners = new Map<string, { entry: DesiredEntry; source: string }>();
-  for (const entry of desired) {
-    const k = serviceKeyString(entry.service.key);
-    const source = `${entry.service.source.namespace}/${entry.service.source.name}`;
-    const current = winners.get(k);
-    if (!current || source < current.source) winners.set(k, { entry, source });
-  }
   const out = new Map<string, DesiredEntry>();
-  for (const [k, { entry }] of winners) {
+  for (const [k, entry] of oneEntryPerKey(desired)) {
     // computeDesired's entries come sorted, without duplicates: nothing to do for those.
     if (inStrictDestinationOrder(entry.destinations)) {
       out.set(k, { service: entry.service, destinations: entry.destinations });
@@ -362,6 +355,28 @@ function indexDesired(desired: DesiredTable): Map<string, DesiredEntry> {
     out.set(k, { service: entry.service, destinations });
   }
   return out;
+}
+
+/** By serviceKeyString, in order of first appearance; of entries with one key, the first by source. */
+function oneEntryPerKey(desired: DesiredTable): Map<string, DesiredEntry> {
+  const byKey = new Map<string, DesiredEntry>();
+  for (const entry of desired) {
+    const k = serviceKeyString(entry.service.key);
+    if (byKey.has(k)) return winnersBySource(desired);
+    byKey.set(k, entry);
+  }
+  return byKey;
+}
+
+function winnersBySource(desired: DesiredTable): Map<string, DesiredEntry> {
+  const winners = new Map<string, { entry: DesiredEntry; source: string }>();
+  for (const entry of desired) {
+    const k = serviceKeyString(entry.service.key);
+    const source = `${entry.service.source.namespace}/${entry.service.source.name}`;
+    const current = winners.get(k);
+    if (!current || source < current.source) winners.set(k, { entry, source });
+  }
+  return new Map(Array.from(winners, ([k, { entry }]) => [k, entry]));
 }
 
 function diffService(ctx: ServiceContext, want: DesiredEntry, have: KernelTableEntry): void {

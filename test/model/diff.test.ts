@@ -476,3 +476,33 @@ describe("diff: a desired key held by a foreign service", () => {
     ]);
   });
 });
+
+describe("diff: a desired table with a key or a destination twice (computeDesired never gives one)", () => {
+  it("uses the entry whose source sorts first and a destination's first occurrence in canonical order, whatever the input order", () => {
+    const web = want(
+      tcp(VIP, 80),
+      [wantDest("198.51.100.7", 80, { weight: 5 }), wantDest("198.51.100.6", 80)],
+      {
+        source: { namespace: "edge", name: "web" },
+        config: { ...want(tcp(VIP, 80), []).service.config, scheduler: "rr" },
+      },
+    );
+    const api = want(
+      tcp(VIP, 80),
+      [wantDest("198.51.100.6", 80, { weight: 2 }), wantDest("198.51.100.6", 80, { weight: 3 })],
+      { source: { namespace: "edge", name: "api" } },
+    );
+    for (const desired of [
+      [web, api],
+      [api, web],
+    ]) {
+      const result = diff(desired, [], MINE, [], NOW);
+      expect(result.operations.map(opText)).toEqual([
+        `addService ${SVC}`,
+        `addDestination ${SVC} 198.51.100.6:80 weight=2`,
+      ]);
+      const added = result.operations[0];
+      expect(added?.op === "addService" && added.service.config.scheduler).toBe("wlc");
+    }
+  });
+});
