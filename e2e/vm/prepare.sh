@@ -28,7 +28,7 @@ as_root() {
 }
 
 # --- 1. host packages ------------------------------------------------------------
-packages=(qemu-system-x86 busybox-static cpio kmod ipvsadm socat)
+packages=(qemu-system-x86 busybox-static cpio kmod ipvsadm socat keepalived)
 installed=" $(dpkg-query -W -f='${db:Status-Status} ${Package}\n' "${packages[@]}" 2>/dev/null |
   awk '$1 == "installed" { printf "%s ", $2 }' || true)"
 missing=()

@@ -1328,6 +1328,11 @@ const SKIPPED_BLOCKS: [RegExp, string][] = [
   ],
 ];
 
+/** The port keepalived gives a real server's destination: DR and TUN always use the service's port. */
+function programmedPort(vs: VirtualServerConf, rs: RealServerConf, servicePort: number): number {
+  return (rs.forwarding ?? vs.forwarding).method === "NAT" ? (rs.port ?? servicePort) : servicePort;
+}
+
 /** See the module documentation. */
 export function importKeepalived(text: string, options: KeepalivedImportOptions): KeepalivedImport {
   const report: KeepalivedNote[] = [];
@@ -1368,6 +1373,7 @@ export function importKeepalived(text: string, options: KeepalivedImportOptions)
   const where = new Map<string, Where>();
   const owner = new Map<string, { vs: VirtualServerConf; at: Where }>();
   const checks = new Map<VirtualServerConf, (Record<string, unknown> | undefined)[]>();
+  const portNoted = new Set<RealServerConf>();
   for (const vs of services) {
     const hcs = vs.realServers.map((rs) => healthCheckOf(vs, rs, sink));
     checks.set(vs, hcs);
@@ -1414,7 +1420,19 @@ export function importKeepalived(text: string, options: KeepalivedImportOptions)
       const servicePort = key.kind === "address" ? key.port : 0;
       for (const rs of vs.realServers) {
         const f = rs.forwarding ?? vs.forwarding;
-        const dkey = { family: rs.family, address: rs.address, port: rs.port ?? servicePort };
+        // keepalived programs a DR or TUN destination with the service's port (0 for a fwmark
+        // service) whatever the real_server says; NAT keeps the real_server's port.
+        const port = programmedPort(vs, rs, servicePort);
+        if (rs.port !== undefined && port !== rs.port) {
+          if (!portNoted.has(rs)) {
+            portNoted.add(rs);
+            sink.report(
+              rs,
+              `port ${rs.port} is ignored: keepalived programs ${f.method} real servers with the service's port (${key.kind === "fwmark" ? "0 for a fwmark service" : servicePort})`,
+            );
+          }
+        }
+        const dkey = { family: rs.family, address: rs.address, port };
         const dsubject = `${subject} -> ${destinationKeyString(dkey)}`;
         const prev = seen.get(dsubject);
         if (prev) {
@@ -1540,7 +1558,7 @@ export function importKeepalived(text: string, options: KeepalivedImportOptions)
     }
     const port = (spec.port as number | undefined) ?? c.servicePort;
     const i = c.vs.realServers.findIndex(
-      (rs) => rs.address === spec.address && (rs.port ?? c.servicePort) === port,
+      (rs) => rs.address === spec.address && programmedPort(c.vs, rs, c.servicePort) === port,
     );
     const hc = checks.get(c.vs)?.[i];
     if (i < 0 || hc === undefined) {

@@ -691,6 +691,42 @@ virtual_server fwmark 3 {
     expect(byName(r, "fwm-3")).toMatchObject({ onePacket: true });
   });
 
+  it("gives DR and TUN real servers the service's port, as keepalived programs them", () => {
+    const r = run(`virtual_server fwmark 4 {
+    lb_kind DR
+    real_server 198.51.100.1 80 {
+        TCP_CHECK {
+        }
+    }
+    real_server 198.51.100.2 81 {
+        lvs_method NAT
+    }
+}
+virtual_server 192.0.2.7 80 {
+    protocol TCP
+    lb_kind TUN
+    real_server 198.51.100.3 8080 {
+    }
+}
+`);
+    expectImport(r, {
+      errors: [],
+      objects: [
+        "VirtualService/tcp-192-0-2-7-80",
+        "RealServer/tcp-192-0-2-7-80-198-51-100-3-80",
+        "VirtualService/fwm-4",
+        "RealServer/fwm-4-198-51-100-1-0",
+        "RealServer/fwm-4-198-51-100-2-81",
+      ],
+      report: [
+        "keepalived.conf:3: port 80 is ignored: keepalived programs DirectRouting real servers with the service's port (0 for a fwmark service)",
+        "keepalived.conf:14: port 8080 is ignored: keepalived programs Tunnel real servers with the service's port (80)",
+      ],
+    });
+    // The real server's own check still finds it.
+    expect(byName(r, "fwm-4-198-51-100-1-0").healthCheck).toMatchObject({ type: "TCP" });
+  });
+
   it("a sorry server the API rejects is left out with an error", () => {
     const r = run(`virtual_server 192.0.2.1 80 {
     protocol TCP
