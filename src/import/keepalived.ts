@@ -1575,5 +1575,10 @@ export function importKeepalived(text: string, options: KeepalivedImportOptions)
       objects.push(obj);
     } else objects.push(out);
   }
-  return { objects, report, errors };
+  // Notes in the order of the configuration: files as they were read, then lines (stable).
+  const rank = new Map<string, number>([[options.file, 0]]);
+  for (const l of lines) if (!rank.has(l.file)) rank.set(l.file, rank.size);
+  const order = (a: KeepalivedNote, b: KeepalivedNote) =>
+    (rank.get(a.file) ?? rank.size) - (rank.get(b.file) ?? rank.size) || a.line - b.line;
+  return { objects, report: report.sort(order), errors: errors.sort(order) };
 }

@@ -191,9 +191,9 @@ describe("importKeepalived: virtual servers", () => {
       "keepalived.conf:9: VRRP has no equivalent: the operator does not move addresses between nodes (bindAddress puts the VIP on every selected node)",
       "keepalived.conf:25: quorum has no equivalent: every healthy real server is used, the sorry server when none is",
       "keepalived.conf:26: quorum_up scripts are not run by the operator",
-      "keepalived.conf:46: notify_down scripts are not run by the operator",
       "keepalived.conf:35: digest has no equivalent (the API does not hash the body); the body is not checked",
       "keepalived.conf:40: delay_before_retry has no equivalent: retries come every intervalSeconds (6 s)",
+      "keepalived.conf:46: notify_down scripts are not run by the operator",
       "keepalived.conf:50: delay_before_retry has no equivalent: retries come every intervalSeconds (6 s)",
     ]);
   });
@@ -415,8 +415,8 @@ ${checker}
       onFailure: "Remove",
     });
     expect(notes(r.report)).toEqual([
-      "keepalived.conf:15: a second url: the API checks one path per real server; only the first url is checked",
       "keepalived.conf:9: the timeout 20 s becomes the interval 10 s (the API's limit)",
+      "keepalived.conf:15: a second url: the API checks one path per real server; only the first url is checked",
     ]);
   });
 
@@ -471,7 +471,7 @@ ${checker}
       initialState: "Healthy",
       onFailure: "Remove",
     });
-    expect(r.report.map((n) => n.line)).toEqual([12, 13, 9]);
+    expect(r.report.map((n) => n.line)).toEqual([9, 12, 13]);
   });
 
   it("keeps the first checker that maps; PING_CHECK and friends are reported", () => {
@@ -648,16 +648,16 @@ virtual_server 192.0.2.4 80 {
 `);
     expectImport(r, {
       errors: [
-        "keepalived.conf:27: unterminated quoted string (a quote is closed at the end of the line)",
         "keepalived.conf:1: virtual_server needs an IP address, fwmark N or group NAME, got 192.0.2.300; virtual_server not imported",
         "keepalived.conf:3: virtual_server port must be 0..65535, got 99999; virtual_server not imported",
         "keepalived.conf:6: unknown scheduler fastest: keepalived knows rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh twos; virtual_server not imported",
         "keepalived.conf:9: protocol must be TCP, UDP or SCTP, got ICMP; virtual_server not imported",
         "keepalived.conf:13: real_server needs an IP address, got 198.51.100.x; not imported",
         "keepalived.conf:16: weight must be a whole number, got heavy; real server not imported",
-        "keepalived.conf:22: delay_loop needs a number of seconds, got soon; ignored",
         "keepalived.conf:20: real_server 198.51.100.2:80 is already in this virtual_server (/etc/keepalived/keepalived.conf:18); not imported again",
+        "keepalived.conf:22: delay_loop needs a number of seconds, got soon; ignored",
         "keepalived.conf:24: TCP 192.0.2.4:80 is already a service (/etc/keepalived/keepalived.conf:11); not imported again",
+        "keepalived.conf:27: unterminated quoted string (a quote is closed at the end of the line)",
       ],
       objects: ["VirtualService/tcp-192-0-2-4-80", "RealServer/tcp-192-0-2-4-80-198-51-100-2-80"],
       report: ["keepalived.conf:27: unknown top-level keyword unterminated; ignored"],
@@ -680,8 +680,8 @@ virtual_server fwmark 3 {
       errors: [],
       objects: ["VirtualService/tcp-192-0-2-5-0", "VirtualService/udp-192-0-2-6-53", "VirtualService/fwm-3"],
       report: [
-        "keepalived.conf:3: ops is only for UDP services; keepalived clears it, and so does the import",
         "keepalived.conf:1: port 0 (all ports) needs persistence: keepalived sets persistence_timeout 360, and so does the import",
+        "keepalived.conf:3: ops is only for UDP services; keepalived clears it, and so does the import",
         'keepalived.conf:5: no protocol: keepalived programs UDP ("no protocol set - defaulting to UDP"), so this is imported as UDP; write protocol TCP if TCP was meant',
       ],
     });
