@@ -22,6 +22,10 @@
  *   unknown lb_kind or scheduler, bad addresses, ports or numbers, missing include files). The
  *   statement in error is left out (a virtual_server with a bad key, scheduler or forwarding method as a
  *   whole), the rest is imported. Nothing throws on any input.
+ * - keepalived's own corrections are applied (and reported), as keepalived 2.2.7 programs them in the
+ *   VM round trip (e2e/vm/tests/keepalived-roundtrip.vm.test.ts): no `protocol` is UDP, `ops` is cleared
+ *   on TCP/SCTP, port 0 without persistence gets persistence 360 s, DR/TUN real servers get the
+ *   service's port (0 for fwmark services).
  *
  * Mapping of keepalived's checkers to `healthCheck` (all checkers of keepalived need one success to
  * bring a real server up and `retry` + 1 failures to take it down):
