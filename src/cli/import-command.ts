@@ -8,8 +8,11 @@
  * Each input format is a reader in READERS; a new one (keepalived.conf, ldirectord.cf) is one more entry.
  * A reader hands back a table (importResources turns it into objects) or the objects themselves.
  */
+
+import { globSync, readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { text } from "node:stream/consumers";
+import { importKeepalived } from "../import/keepalived.ts";
 import { importLdirectord } from "../import/ldirectord.ts";
 import { importResources, renderResourcesYaml } from "../model/import-resources.ts";
 import { looksLikeListingLine, parseIpvsadmList } from "../model/ipvsadm-list-parse.ts";
@@ -74,12 +77,35 @@ const READERS = {
         ...(context.namespace !== undefined ? { namespace: context.namespace } : {}),
         ...(context.namePrefix !== undefined ? { namePrefix: context.namePrefix } : {}),
       });
-      const text = (n: { file: string; line: number; message: string }) =>
-        `${n.file}:${n.line}: ${n.message}`;
-      return { objects: r.objects, problems: r.errors.map(text), notes: r.report.map(text) };
+      return { objects: r.objects, problems: r.errors.map(noteText), notes: r.report.map(noteText) };
+    },
+  },
+  keepalived: {
+    describe: "keepalived.conf (never detected: give --from keepalived); checkers and sorry servers too",
+    read: (input, context) => {
+      const r = importKeepalived(input, {
+        file: context.source === "-" ? "stdin" : context.source,
+        // include files, relative to the including file (keepalived reads them the same way)
+        readFile: (path) => {
+          try {
+            return readFileSync(path, "utf8");
+          } catch {
+            return undefined;
+          }
+        },
+        glob: (pattern) => globSync(pattern).sort(),
+        ...(context.namespace !== undefined ? { namespace: context.namespace } : {}),
+        ...(context.namePrefix !== undefined ? { namePrefix: context.namePrefix } : {}),
+      });
+      return { objects: r.objects, problems: r.errors.map(noteText), notes: r.report.map(noteText) };
     },
   },
 } satisfies Record<string, Reader>;
+
+/** "FILE:LINE: message" of a configuration reader's note or error. */
+function noteText(n: { file: string; line: number; message: string }): string {
+  return `${n.file}:${n.line}: ${n.message}`;
+}
 
 export type ImportFormat = keyof typeof READERS;
 const FORMATS = Object.keys(READERS) as ImportFormat[];
@@ -98,6 +124,11 @@ schedflags; checktype, service, request, receive, virtualhost, checkport, checki
 failurecount and quiescent become healthCheck, fallback/fallback6 the sorryServer. What has no
 equivalent (emailalert, logfile, ping, ...) is listed on stderr as 'note: FILE:LINE: ...'; invalid
 lines as 'problem: FILE:LINE: ...' (exit 3).
+
+keepalived: virtual_server (address port, fwmark, group with virtual_server_group ranges) with lb_algo,
+lb_kind, persistence, protocol, sorry_server and real_server (weight, thresholds, inhibit_on_failure);
+TCP_CHECK, HTTP_GET, SSL_GET, UDP_CHECK, DNS_CHECK and MISC_CHECK become healthCheck; include files are
+followed. VRRP, quorum, notify scripts and the rest are listed as notes.
 
 Port names (ipvsadm without -n) are looked up in /etc/services; host names are not resolved (a line
 with one is a problem). A listing does not show thresholds (add the 'ipvsadm -Ln --thresholds'

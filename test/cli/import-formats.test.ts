@@ -112,10 +112,10 @@ describe("import --from and format detection", () => {
     const asSave = await runCli(["import", listing, "--from", "ipvsadm-save"]);
     expect(asSave.code).toBe(3);
     expect(asSave.stderr).toMatch(/^problem: line 1: unsupported command "Prot"/);
-    const bogus = await runCli(["import", listing, "--from", "keepalived"]);
+    const bogus = await runCli(["import", listing, "--from", "haproxy"]);
     expect(bogus.code).toBe(2);
     expect(bogus.stderr).toBe(
-      'error: import: --from must be one of ipvsadm-save, ipvsadm-list, ldirectord, not "keepalived"\n',
+      'error: import: --from must be one of ipvsadm-save, ipvsadm-list, ldirectord, keepalived, not "haproxy"\n',
     );
     const mixed = await runCli(["import", write("mixed.txt", fixture("Sn.txt") + fixture("Ln.txt"))]);
     expect(mixed.code).toBe(2);
