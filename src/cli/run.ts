@@ -1,10 +1,11 @@
 /**
  * ipvs-operator: the one program (command dispatch; the entry point is main.ts). `plan`, `import`,
- * `apply`, `flush` and `gen-crds` run from the shell; `agent` is the long-running node agent.
+ * `apply`, `explain`, `flush` and `gen-crds` run from the shell; `agent` is the long-running node agent.
  */
 import { agentCommand } from "./agent-command.ts";
 import { applyCommand } from "./apply-command.ts";
 import { CliError } from "./cli-error.ts";
+import { explainCommand } from "./explain-command.ts";
 import { flushCommand } from "./flush-command.ts";
 import { genCrdsCommand } from "./gen-crds-command.ts";
 import { importCommand } from "./import-command.ts";
@@ -18,6 +19,9 @@ Commands:
   apply -f PATH...     reconcile this machine's IPVS table with the manifests, once
        [--node NAME] [--node-labels k=v,...] [--state-file PATH] [--managed-cidr CIDR]...
        [--managed-fwmarks FROM-TO]... [--dry-run] [--output text|json] [--log-level LEVEL]
+  explain TARGET -f PATH...  say why a VIP, service key or real server is in the node's table or not
+       [--node NAME] [--node-labels k=v,...] [--state-file PATH] [--managed-cidr CIDR]...
+       [--managed-fwmarks FROM-TO]... [--health healthy|initial]
   agent                keep this node's IPVS table in line, until SIGTERM (in a cluster: informers;
        [--from-dir DIR]  standalone: a watched directory of manifests); see 'agent --help'
   import [FILE|-]      turn ipvsadm output (-Sn, -S, -R scripts, -Ln, -L) into VirtualService and RealServer YAML
@@ -38,6 +42,7 @@ const COMMANDS: Record<string, Command> = {
   plan: planCommand,
   apply: applyCommand,
   agent: agentCommand,
+  explain: (args) => explainCommand(args),
   import: importCommand,
   "gen-crds": genCrdsCommand,
   flush: flushCommand,
