@@ -1,7 +1,8 @@
 /**
- * `ipvs-operator explain TARGET -f PATH...`: why a VIP, a service key or a real server address is in, or
- * not in, a node's desired table (the reasoning is src/model/explain.ts; this file reads the inputs as
- * plan does, plus the ownership journal and scope as apply takes them).
+ * `ipvs-operator explain TARGET -f PATH...` (or from the cluster, `--kubeconfig`): why a VIP, a service
+ * key or a real server address is in, or not in, a node's desired table (the reasoning is
+ * src/model/explain.ts; this file reads the inputs as plan does, or lists them from the API server as
+ * the agent does, plus the ownership journal and scope as apply takes them).
  * Exit status: 0 the target is in the table; 1 it is not; 2 usage errors.
  */
 import { explain, formatExplanation, parseTarget } from "../model/explain.ts";
@@ -9,10 +10,11 @@ import { type FwmarkRange, ownershipScopeProblems, parseFwmarkRange } from "../m
 import { readBootId } from "../reconcile/boot-id.ts";
 import { FileJournalStore, type Journal } from "../reconcile/ownership-journal.ts";
 import { CliError } from "./cli-error.ts";
-import { desiredFromFiles, parseHealthAssumption } from "./desired-from-files.ts";
+import { type DesiredFromFiles, desiredFromFiles, parseHealthAssumption } from "./desired-from-files.ts";
 import { nodeName, parseLabels, parseOptions } from "./options.ts";
 
-const HELP = `Usage: ipvs-operator explain TARGET -f PATH... [--node NAME] [--node-labels k=v,...]
+const HELP = `Usage: ipvs-operator explain TARGET (-f PATH... | --kubeconfig PATH | --cluster)
+                             [--node NAME] [--node-labels k=v,...]
                              [--state-file PATH] [--managed-cidr CIDR]... [--managed-fwmarks A-B]...
                              [--health healthy|initial]
 
@@ -21,6 +23,9 @@ Says which objects and rules put TARGET into this node's table, or keep it out. 
   a service key                    "TCP 192.0.2.10:80" or tcp/192.0.2.10:80, udp/..., sctp/...
   a firewall-mark service          "FWM 7", "FWM 7 IPv6" or fwmark/7
   -f, --filename PATH      manifests (repeatable): files or directories, as for plan
+  --kubeconfig PATH        read the objects and the node's labels from the cluster instead, as the
+                           agent does (lists every VirtualService, RealServer, Service, EndpointSlice)
+  --cluster                the same with the default config ($KUBECONFIG, in-cluster, ~/.kube/config)
   --node NAME              node to explain for (default: $NODE_NAME, else the host name)
   --node-labels k=v,...    node labels for nodeSelector (also taken from a Node object in the manifests)
   --state-file PATH        ownership journal to consult for ownership and drains (not read when omitted)
@@ -34,6 +39,8 @@ Exit status: 0 TARGET is in the table; 1 it is not; 2 usage errors.
 export interface ExplainDependencies {
   now: () => number;
   bootId: () => Promise<string>;
+  /** How long listing the cluster may take (default 30 s). */
+  clusterTimeoutMs?: number;
 }
 
 const defaults: ExplainDependencies = { now: () => Date.now(), bootId: () => readBootId() };
@@ -44,6 +51,8 @@ export async function explainCommand(args: string[], deps: ExplainDependencies =
     args,
     {
       filename: { type: "string", short: "f", multiple: true },
+      kubeconfig: { type: "string" },
+      cluster: { type: "boolean" },
       node: { type: "string" },
       "node-labels": { type: "string", multiple: true },
       health: { type: "string", default: "healthy" },
@@ -70,12 +79,22 @@ export async function explainCommand(args: string[], deps: ExplainDependencies =
   const scopeProblems = ownershipScopeProblems({ managedCidrs, managedFwmarks, journal: [] });
   if (scopeProblems.length > 0) throw new CliError(`explain: ${scopeProblems.join("; ")}`);
   const health = parseHealthAssumption(values.health);
-  const input = await desiredFromFiles(
-    values.filename ?? [],
-    nodeName(values.node),
-    parseLabels(values["node-labels"]),
-    health,
-  );
+  const fromCluster = values.kubeconfig !== undefined || values.cluster === true;
+  if (fromCluster && values.filename !== undefined)
+    throw new CliError("explain: give manifests (-f) or a cluster (--kubeconfig, --cluster), not both");
+  const input = fromCluster
+    ? await objectsFromCluster(
+        values.kubeconfig,
+        nodeName(values.node),
+        parseLabels(values["node-labels"]),
+        deps.clusterTimeoutMs ?? 30_000,
+      )
+    : await desiredFromFiles(
+        values.filename ?? [],
+        nodeName(values.node),
+        parseLabels(values["node-labels"]),
+        health,
+      );
   for (const error of input.errors) process.stderr.write(`error: ${error}\n`);
   let journal: Journal | undefined;
   let currentBootId: string | undefined;
@@ -106,4 +125,46 @@ function parseFwmarks(text: string): FwmarkRange {
   const range = parseFwmarkRange(text);
   if (!range) throw new CliError(`explain: --managed-fwmarks "${text}" is not a number or a FROM-TO range`);
   return range;
+}
+
+/**
+ * The objects and this node's labels from the API server, through the agent's own source (paged lists
+ * of the same kinds); labels given with --node-labels are added to the Node's.
+ */
+async function objectsFromCluster(
+  kubeconfig: string | undefined,
+  name: string,
+  flagLabels: Record<string, string>,
+  timeoutMs: number,
+): Promise<Pick<DesiredFromFiles, "snapshot" | "node" | "errors">> {
+  const { KubernetesSource, loadKubeConfig } = await import("../kube/kubernetes-source.ts");
+  let kubeConfig: ReturnType<typeof loadKubeConfig>;
+  try {
+    kubeConfig = loadKubeConfig(kubeconfig);
+  } catch (error) {
+    throw new CliError(`explain: cannot load the kubeconfig: ${(error as Error).message}`);
+  }
+  const source = new KubernetesSource({ kubeConfig, nodeName: name, maxBackoffMs: 2000 });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const listed = await Promise.race([
+      source.start().then(() => true),
+      new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), timeoutMs);
+      }),
+    ]);
+    if (!listed)
+      throw new CliError(
+        `explain: the cluster's objects could not be listed within ${Math.round(timeoutMs / 1000)} s (${kubeConfig.getCurrentCluster()?.server ?? "no server"})`,
+      );
+    const state = source.current();
+    return {
+      snapshot: state.snapshot,
+      node: { name, labels: { ...state.node.labels, ...flagLabels } },
+      errors: state.incomplete,
+    };
+  } finally {
+    clearTimeout(timer);
+    await source.stop();
+  }
 }
