@@ -47,38 +47,19 @@ metadata: {name: explain-plain}
 `;
     await cp.kubectlOk(["apply", "--server-side", "-f", "-"], { input: `${objects}---\n${nodes}` });
 
-    const edge = await runCli([
-      "explain",
-      "10.8.0.1",
-      "--kubeconfig",
-      cp.kubeconfig,
-      "--node",
-      "explain-edge",
-    ]);
+    const fromCluster = (target: string, node: string) =>
+      runCli(["explain", target, "--kubeconfig", cp.kubeconfig, "--node", node]);
+    const edge = await fromCluster("10.8.0.1", "explain-edge");
     expect(edge.stderr).toBe("");
     expect(edge.code).toBe(0);
     expect(edge.stdout).toContain(`VirtualService ${ns}/web`);
     expect(edge.stdout).toContain("its nodeSelector selects node explain-edge");
 
-    const notReady = await runCli([
-      "explain",
-      "10.8.0.2",
-      "--kubeconfig",
-      cp.kubeconfig,
-      "--node",
-      "explain-edge",
-    ]);
+    const notReady = await fromCluster("10.8.0.2", "explain-edge");
     expect(notReady.code).toBe(1);
     expect(notReady.stdout).toContain("not ready");
 
-    const plain = await runCli([
-      "explain",
-      "192.0.2.81",
-      "--kubeconfig",
-      cp.kubeconfig,
-      "--node",
-      "explain-plain",
-    ]);
+    const plain = await fromCluster("192.0.2.81", "explain-plain");
     expect(plain.code).toBe(1);
     expect(plain.stdout).toContain("its nodeSelector does not select node explain-plain");
 
