@@ -24,7 +24,8 @@ Commands:
        [--managed-fwmarks FROM-TO]... [--health healthy|initial]
   agent                keep this node's IPVS table in line, until SIGTERM (in a cluster: informers;
        [--from-dir DIR]  standalone: a watched directory of manifests); see 'agent --help'
-  import [FILE|-]      turn ipvsadm output (-Sn, -S, -R scripts, -Ln, -L) into VirtualService and RealServer YAML
+  import [FILE|-]      turn ipvsadm output (-Sn, -S, -R scripts, -Ln, -L), keepalived.conf or ldirectord.cf
+                       (--from FORMAT) into VirtualService and RealServer YAML
        [--namespace NS] [--name-prefix PREFIX]
   flush --owned        delete the services this tool owns (never others), draining first
        [--state-file PATH] [--managed-cidr CIDR]... [--no-drain] [--dry-run]

@@ -3,6 +3,7 @@
  * - what our netlink code programs, `ipvsadm -Sn` shows exactly as `plan --output ipvsadm` predicted;
  * - what ipvsadm programs (the whole feature set, thresholds included), our dump decodes to the same table.
  */
+import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NetlinkIpvsKernel } from "../../../src/kernel/netlink-kernel.ts";
@@ -45,6 +46,38 @@ describe("ipvsadm cross-check", () => {
     // And the thresholds, which -Sn does not print, are what ipvsadm -Ln --thresholds reports.
     const thresholds = ipvsadm(["-Ln", "--thresholds"]);
     expect(thresholds).toMatch(/198\.51\.100\.11:8080\s+1000\s+800/);
+    ipvsadm(["-C"]);
+  });
+
+  it("imports ipvsadm -R scripts and shell scripts of ipvsadm commands: plan -f of the import prints what they programmed", async () => {
+    const dir = scratch("script-import-");
+    for (const file of [
+      "test/golden/crosscheck/ipvsadm-restore.txt",
+      "test/golden/import/feature-set.ipvsadm",
+    ]) {
+      const script = readFileSync(file, "utf8");
+      // The same commands as a shell script, one of them continued over two lines.
+      const lines = script
+        .trim()
+        .split("\n")
+        .map((line) => `ipvsadm ${line}`);
+      lines[1] = lines[1]!.replace(/ -r /, " \\\n  -r ");
+      const shell = `#!/bin/sh\n${lines.join("\n")}\n`;
+      for (const [form, text, program] of [
+        ["ipvsadm -R script", script, () => ipvsadm(["-R"], script)],
+        ["shell script", shell, () => execFileSync("sh", ["-e", `${dir}/commands.sh`])],
+      ] as const) {
+        ipvsadm(["-C"]);
+        writeFileSync(`${dir}/commands.sh`, shell);
+        program();
+        writeFileSync(`${dir}/input`, text);
+        const imported = await runCli(["import", `${dir}/input`, "--from", "ipvsadm-save"]);
+        expect(imported.stderr, `${file} as ${form}`).toBe("");
+        writeFileSync(`${dir}/lb.yaml`, imported.stdout);
+        const planned = await runCli(["plan", "-f", `${dir}/lb.yaml`, "--node", "vm"]);
+        expect(planned.stdout, `${file} as ${form}`).toBe(ipvsadm(["-Sn"]));
+      }
+    }
     ipvsadm(["-C"]);
   });
 
