@@ -189,14 +189,14 @@ describe("the agent against a real API server (fake kernel)", () => {
     const service = (name: string) =>
       `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}, namespace: ${ns}}\nspec: {ports: [{name: http, port: 80, targetPort: 8080}]}\n---\n`;
     await apply(
-      `${vs(ns, "web", "192.0.2.71", ", backends: {serviceRef: {name: web, port: http}}")}${service("web")}${service("other")}${slice("web-a", "web", ["10.9.0.1"])}`,
+      `${vs(ns, "web", "192.0.2.171", ", backends: {serviceRef: {name: web, port: http}}")}${service("web")}${service("other")}${slice("web-a", "web", ["10.9.0.1"])}`,
     );
     const a = startAgent("node-short", undefined, undefined, "10m"); // no periodic resync in the way
-    /** The real servers of 192.0.2.71 in the table, sorted. */
+    /** The real servers of 192.0.2.171 in the table, sorted. */
     const backends = async () =>
       only(await a.table(), "-r ")
         .split("\n")
-        .filter((l) => l.includes("192.0.2.71:80"))
+        .filter((l) => l.includes("192.0.2.171:80"))
         .map((l) => /-r (\S+):8080/.exec(l)![1]!)
         .sort()
         .join(" ");
@@ -219,7 +219,7 @@ describe("the agent against a real API server (fake kernel)", () => {
     );
     expect(scopes(added)).toEqual(["changes"]);
     expect(added[0]!.result.outcomes.map((o) => o.description)).toEqual([
-      "add destination TCP 192.0.2.71:80 -> 10.9.0.2:8080 (weight 1)",
+      "add destination TCP 192.0.2.171:80 -> 10.9.0.2:8080 (weight 1)",
     ]);
     const second = await step(
       "a second slice",
