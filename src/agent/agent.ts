@@ -92,16 +92,8 @@ export class Agent {
   #stopped = false;
   /** Services ("namespace/name") whose EndpointSlices changed since the last sync started. */
   #changedServices = new Set<string>();
-  /** The last whole sync's input and output, and their index (built by the first sync of changes after it). */
-  #lastWhole:
-    | {
-        snapshot: Snapshot;
-        node: NodeInfo;
-        desired: DesiredResult;
-        report: AgentSyncReport;
-        index?: ChangeIndex;
-      }
-    | undefined;
+  /** The last successful whole sync (the short way computes and reports from it). */
+  #lastWhole: WholeSync | undefined;
 
   constructor(config: AgentConfig, deps: AgentDependencies) {
     this.#config = config;
