@@ -67,13 +67,11 @@ export interface AgentSyncReport {
   endedAt: number;
 }
 
-/** A whole sync's input and output, and their index for the short way (built once, after it). */
+/** What the short way takes from the last successful whole sync: its node, its index, its report. */
 interface WholeSync {
-  snapshot: Snapshot;
   node: NodeInfo;
-  desired: DesiredResult;
+  index: ChangeIndex;
   report: AgentSyncReport;
-  index?: ChangeIndex;
 }
 
 export class Agent {
@@ -234,17 +232,17 @@ export class Agent {
       endedAt: this.#deps.clock?.now() ?? Date.now(),
     };
     const done = await this.#report(report, signal);
-    const kept = { ...report, result: withoutApplied(result) };
-    const whole = result.ok ? { snapshot, node: state.node, desired: computed, report: kept } : undefined;
-    this.#lastWhole = whole;
-    // The short way's index, built now rather than on the next change's clock.
-    if (whole && this.#deps.source.changes) this.#indexOf(whole);
+    // Only a source that says what changed can take the short way; its index is built now, not on
+    // the next change's clock.
+    this.#lastWhole =
+      result.ok && this.#deps.source.changes
+        ? {
+            node: state.node,
+            index: changeIndex(snapshot, computed.table, computed.problems),
+            report: { ...report, result: withoutApplied(result) },
+          }
+        : undefined;
     return done;
-  }
-
-  #indexOf(whole: WholeSync): ChangeIndex {
-    whole.index ??= changeIndex(whole.snapshot, whole.desired.table, whole.desired.problems);
-    return whole.index;
   }
 
   /** No probers yet: a backend with a healthCheck counts as healthy unless health was set. */
@@ -266,7 +264,7 @@ export class Agent {
     const last = this.#lastWhole;
     const changes = this.#deps.source.changes;
     if (!last || !changes || changes.incomplete().length > 0) return undefined;
-    const index = this.#indexOf(last);
+    const { index } = last;
     const sub = subSnapshot(index, services, (service) => changes.endpointSlicesOf(service));
     if (!sub) return undefined;
     const computed = this.#compute(sub, last.node);
