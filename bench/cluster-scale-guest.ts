@@ -11,6 +11,7 @@
 import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
+import { DiscoveryV1Api } from "@kubernetes/client-node";
 import { Agent } from "../src/agent/agent.ts";
 import { resolveAgentConfig } from "../src/agent/config.ts";
 import { NetlinkIpvsKernel } from "../src/kernel/netlink-kernel.ts";
@@ -65,6 +66,14 @@ const agent = new Agent(config, {
   logger: createRootLogger({ level: "warn" }),
 });
 const rssBefore = process.memoryUsage().rss;
+// Where the peak is: sampled every 100 ms while the caches list, then during the first sync.
+const peaks = { listing: { rss: 0, heap: 0 }, syncing: { rss: 0, heap: 0 } };
+const sampler = setInterval(() => {
+  const m = process.memoryUsage();
+  const peak = source.synced ? peaks.syncing : peaks.listing;
+  peak.rss = Math.max(peak.rss, m.rss);
+  peak.heap = Math.max(peak.heap, m.heapUsed);
+}, 100);
 const started = performance.now();
 await agent.start();
 for (;;) {
@@ -74,6 +83,12 @@ for (;;) {
 }
 const startSeconds = (performance.now() - started) / 1000;
 const peakRss = process.resourceUsage().maxRSS * 1024;
+clearInterval(sampler);
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+console.log(
+  `sampled peaks: while listing RSS ${mib(peaks.listing.rss)}, heap used ${mib(peaks.listing.heap)}; ` +
+    `during the first sync RSS ${mib(peaks.syncing.rss)}, heap used ${mib(peaks.syncing.heap)}`,
+);
 const table = await kernel.readTable();
 const destinations = table.table.reduce((n, e) => n + e.destinations.length, 0);
 console.log(
@@ -84,7 +99,6 @@ console.log(
 // EndpointSlice changes, each through one API request, to the kernel: an endpoint added to one
 // Service's slice and removed again, for three Services (the first change after a whole sync may
 // find the short way's indexes still building).
-const { DiscoveryV1Api } = await import("@kubernetes/client-node");
 const discovery = kubeConfig.makeApiClient(DiscoveryV1Api);
 // BENCH_PROFILE=1 (passed with VM_PASS_ENV=BENCH_PROFILE): a CPU profile of the changes, summarized.
 const profiler = process.env.BENCH_PROFILE ? new Session() : undefined;

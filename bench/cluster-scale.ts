@@ -4,12 +4,15 @@
  * inside the test-bed VM (qemu user network, restrict=on, one forward to the host's loopback, as in
  * `npm run demo:cluster`) and bench/cluster-scale-guest.ts prints its figures against ipvsadm run in the
  * same VM.
+ * The guest half runs as the agent ships: bundled the way `npm run build` bundles the CLI (decision
+ * 0008), with the V8 flags of bin/ipvs-operator; BENCH_SOURCES=1 runs the TypeScript sources instead.
  *   npm run bench:cluster            (N=10000; BENCH_N=1000 for a quick run; VM_MEMORY_MB default 3072)
  */
 import { spawn } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { startControlPlane } from "../e2e/control-plane/control-plane.ts";
+import { bundle } from "../scripts/build.ts";
 import { createScaleWorkload } from "./scale-workload.ts";
 
 const N = Number(process.env.BENCH_N ?? 10_000);
@@ -46,6 +49,10 @@ try {
     ].join("\n"),
   );
   const port = new URL(cp.server).port;
+  const guest = process.env.BENCH_SOURCES
+    ? "bench/cluster-scale-guest.ts"
+    : join(work, "cluster-scale-guest.mjs");
+  if (!process.env.BENCH_SOURCES) await bundle("bench/cluster-scale-guest.ts", guest);
   status = await new Promise<number>((done) => {
     const child = spawn(
       join(project, "e2e/vm/run-in-vm.sh"),
@@ -56,7 +63,7 @@ try {
         "node",
         // The V8 flags bin/ipvs-operator runs the agent with (docs/decisions/0007-agent-v8-flags.md).
         ...(process.env.BENCH_NODE_FLAGS ?? "--max-semi-space-size=8").split(" ").filter(Boolean),
-        "bench/cluster-scale-guest.ts",
+        guest,
         work,
         String(N),
         ns,
