@@ -189,6 +189,9 @@ interface Call {
 const DAEMON_TIMEOUT_MS = 60_000;
 
 /** The Call of a plan operation: the object's text is only needed for an error, so it is built then. */
+/** The result of every operation the kernel confirmed (one shared object: results are read-only). */
+const APPLIED: OperationResult = Object.freeze({ ok: true });
+
 class OperationCall implements Call {
   readonly op: Operation;
   readonly request: GenlRequest;
@@ -392,7 +395,7 @@ export class NetlinkIpvsKernel implements IpvsKernel {
           if (reply) {
             results[index] =
               reply.errno === 0
-                ? { ok: true }
+                ? APPLIED
                 : {
                     ok: false,
                     error: ipvsError(call.operation, call.object, errnoName(reply.errno), call.op),
