@@ -81,6 +81,7 @@ import { ipv4Value, sortByServiceKey, sortDestinations } from "../vocabulary/ord
 import { rememberedPerObject } from "../vocabulary/remembered.ts";
 import {
   type DestinationConfig,
+  type DestinationKey,
   destinationKeyString,
   type Family,
   NO_TUNNEL,
@@ -138,12 +139,15 @@ export function computeDesired(
   const services = acceptVirtualServices(snapshot.virtualServices, problems);
   const realServers = collectRealServers(snapshot.realServers, services, problems);
   const core = indexCoreObjects(snapshot);
+  const configs = new DestinationConfigs();
 
   const table: DesiredTable = [];
   for (const vs of services.accepted) {
     if (!selectsNode(vs.object.spec.nodeSelector, node.labels)) continue;
     try {
-      table.push(entryOf(vs, realServers.get(vs.refText) ?? [], core, health, problems, healthTargets));
+      table.push(
+        entryOf(vs, realServers.get(vs.refText) ?? [], core, health, problems, healthTargets, configs),
+      );
     } catch (error) {
       problems.push({
         kind: "Internal",
@@ -388,6 +392,7 @@ function entryOf(
   health: HealthState,
   problems: Problem[],
   healthTargets: HealthTarget[],
+  configs: DestinationConfigs,
 ): DesiredEntry {
   const inputs = entryInputs(vs, realServers, core);
   const last = rememberedEntries.get(vs.object);
@@ -403,7 +408,7 @@ function entryOf(
   }
   const problemsBefore = problems.length;
   const targetsBefore = healthTargets.length;
-  const built = buildEntry(vs, realServers, core, health, problems, healthTargets);
+  const built = buildEntry(vs, realServers, core, health, problems, healthTargets, configs);
   const entry: DesiredEntry = { service: built.service, destinations: sortDestinations(built.destinations) };
   const targets = healthTargets.slice(targetsBefore);
   rememberedEntries.set(vs.object, {
@@ -433,12 +438,52 @@ function entryInputs(
   return inputs;
 }
 
-interface Candidate {
-  destination: DesiredDestination;
-  healthCheck: HealthCheck | undefined;
-  sourceKind: "RealServer" | "Endpoint";
+/**
+ * The destinations of one entry while it is built, by destination key (see candidateKey): the
+ * RealServers' first, then the endpoints'. Parallel lists, one slot per destination, instead of an object
+ * per destination.
+ */
+class Candidates {
+  readonly destinations: DesiredDestination[] = [];
+  readonly healthChecks: (HealthCheck | undefined)[] = [];
+  /** True for a RealServer, false for an endpoint. */
+  readonly fromRealServer: boolean[] = [];
   /** False for a RealServer with enabled: false (kept at weight 0, never a healthy backend). */
-  enabled: boolean;
+  readonly enabled: boolean[] = [];
+  readonly #index = new Map<number | string, number>();
+
+  /** The slot of the destination with this key, or -1. */
+  find(key: number | string): number {
+    return this.#index.get(key) ?? -1;
+  }
+
+  add(
+    key: number | string,
+    destination: DesiredDestination,
+    healthCheck: HealthCheck | undefined,
+    fromRealServer: boolean,
+    enabled: boolean,
+  ): void {
+    this.#index.set(key, this.destinations.length);
+    this.destinations.push(destination);
+    this.healthChecks.push(healthCheck);
+    this.fromRealServer.push(fromRealServer);
+    this.enabled.push(enabled);
+  }
+}
+
+/**
+ * A destination key as a map key that is equal for two keys exactly when their destinationKeyString is:
+ * an IPv4 key with a dotted-quad address and a port 0..65535 (nearly all) is one number (no text is
+ * built), any other key its destinationKeyString. The two kinds never meet: the text of a number-keyed
+ * key could only come from another such key.
+ */
+function candidateKey(key: DestinationKey): number | string {
+  if (key.family === "IPv4" && Number.isInteger(key.port) && key.port >= 0 && key.port <= 65535) {
+    const value = ipv4Value(key.address);
+    if (value !== undefined) return value * 65536 + key.port;
+  }
+  return destinationKeyString(key);
 }
 
 function buildEntry(
@@ -448,12 +493,12 @@ function buildEntry(
   health: HealthState,
   problems: Problem[],
   healthTargets: HealthTarget[],
+  configs: DestinationConfigs,
 ): DesiredEntry {
   const spec = vs.object.spec;
   const vsObject: ProblemObject = { kind: "VirtualService", ...vs.ref };
-  /** By destinationKeyString: the RealServers' destinations first, then the endpoints' (see below). */
-  const candidates = new Map<string, Candidate>();
-  const serviceForwarding = forwardingConfig(spec.forwarding);
+  const candidates = new Candidates();
+  const serviceForwarding = configs.forwarding(spec.forwarding);
 
   for (const rs of realServers) {
     const issues = checkRealServerAgainstService(spec, rs.object.spec);
@@ -463,57 +508,33 @@ function buildEntry(
         problems.push(invalid("RealServer", rs.ref, issue.path, issue.message));
       continue;
     }
-    const d = realServerDestination(vs, rs, serviceForwarding);
-    const dk = destinationKeyString(d.key);
-    const owner = candidates.get(dk);
-    if (owner) {
+    const d = realServerDestination(vs, rs, serviceForwarding, configs);
+    const ck = candidateKey(d.key);
+    const owner = candidates.find(ck);
+    if (owner >= 0) {
       problems.push({
         kind: "Duplicate",
         object: { kind: "RealServer", ...rs.ref },
         field: "spec.address",
-        message: `real server ${dk} is already defined by the older RealServer ${refText(owner.destination.source)}; this one is ignored`,
+        message: `real server ${destinationKeyString(d.key)} is already defined by the older RealServer ${refText((candidates.destinations[owner] as DesiredDestination).source)}; this one is ignored`,
       });
       continue;
     }
-    candidates.set(dk, {
-      destination: d,
-      healthCheck: rs.object.spec.healthCheck ?? spec.healthCheck,
-      sourceKind: "RealServer",
-      enabled: rs.object.spec.enabled,
-    });
+    candidates.add(ck, d, rs.object.spec.healthCheck ?? spec.healthCheck, true, rs.object.spec.enabled);
   }
 
-  if (spec.backends) {
-    // Only RealServers are candidates yet when an endpoint's key is looked up: endpointDestinations
-    // gives every key once.
-    for (const [dk, d] of endpointDestinations(vs, core, problems)) {
-      const owner = candidates.get(dk)?.destination.source;
-      if (owner) {
-        problems.push({
-          kind: "Duplicate",
-          object: { kind: "RealServer", namespace: owner.namespace, name: owner.name },
-          field: "spec.address",
-          message: `real server ${dk} is also an endpoint of Service ${vs.ref.namespace}/${spec.backends.serviceRef.name}; the RealServer's settings are used`,
-        });
-        continue;
-      }
-      candidates.set(dk, {
-        destination: d,
-        healthCheck: spec.healthCheck,
-        sourceKind: "Endpoint",
-        enabled: true,
-      });
-    }
-  }
+  if (spec.backends) addEndpointDestinations(vs, core, problems, configs, candidates);
 
   const destinations: DesiredDestination[] = [];
   let healthyBackends = 0;
-  for (const c of candidates.values()) {
-    const d = c.destination;
-    const check = c.healthCheck;
+  const all = candidates.destinations;
+  for (let i = 0; i < all.length; i++) {
+    const d = all[i] as DesiredDestination;
+    const check = candidates.healthChecks[i];
+    const enabled = candidates.enabled[i] as boolean;
     if (!check || check.type === "None" || d.draining) {
       destinations.push(d);
-      if (c.enabled && !d.draining) healthyBackends++;
+      if (enabled && !d.draining) healthyBackends++;
       continue;
     }
     const key = healthKey(vs.ref, d.key.address, d.key.port);
@@ -523,13 +544,18 @@ function buildEntry(
       address: d.key.address,
       port: d.key.port,
       healthCheck: check,
-      source: { kind: c.sourceKind, namespace: d.source.namespace, name: d.source.name },
+      source: {
+        kind: candidates.fromRealServer[i] ? "RealServer" : "Endpoint",
+        namespace: d.source.namespace,
+        name: d.source.name,
+      },
     });
     const healthy = health.get(key) ?? check.initialState === "Healthy";
     if (healthy) {
       destinations.push(d);
-      if (c.enabled) healthyBackends++;
-    } else if (check.onFailure === "Quiesce") destinations.push({ ...d, config: { ...d.config, weight: 0 } });
+      if (enabled) healthyBackends++;
+    } else if (check.onFailure === "Quiesce")
+      destinations.push({ ...d, config: configs.withWeight(d.config, 0) });
   }
 
   const service = {
@@ -540,17 +566,16 @@ function buildEntry(
     drainTimeoutSeconds: spec.drain.timeoutSeconds,
   };
 
-  const sorry = sorryDestination(vs, vsObject, problems);
+  const sorry = sorryDestination(vs, vsObject, problems, configs);
   if (sorry) {
-    const sk = destinationKeyString(sorry.key);
-    const clash = candidates.get(sk);
-    if (clash) {
-      const from = clash.destination.source;
+    const clash = candidates.find(candidateKey(sorry.key));
+    if (clash >= 0) {
+      const from = (candidates.destinations[clash] as DesiredDestination).source;
       problems.push({
         kind: "Duplicate",
         object: vsObject,
         field: "spec.sorryServer.address",
-        message: `the sorry server ${sk} is also a real server (${from.kind} ${from.namespace}/${from.name}); it is not used as the sorry server and keeps the real server's settings`,
+        message: `the sorry server ${destinationKeyString(sorry.key)} is also a real server (${from.kind} ${from.namespace}/${from.name}); it is not used as the sorry server and keeps the real server's settings`,
       });
     } else if (healthyBackends === 0) {
       destinations.push(sorry);
@@ -598,15 +623,101 @@ function forwardingConfig(forwarding: VirtualServiceSpec["forwarding"]): Forward
   };
 }
 
-/** `serviceForwarding`: forwardingConfig(vs.object.spec.forwarding), made once per service. */
+/** One forwarding config of DestinationConfigs, with the destination configs made from it. */
+interface SharedForwarding extends ForwardingConfig {
+  /** By weight, for thresholds 0 (nearly all). */
+  readonly byWeight: Map<number, DestinationConfig>;
+  /** By "weight upper lower". */
+  readonly byLimits: Map<string, DestinationConfig>;
+}
+
+/**
+ * The destination configs of one computeDesired call, each distinct value made once and frozen: the
+ * destinations of a table have few distinct configs (a forwarding method and a handful of weights), so
+ * they share them instead of holding one object each. Nothing modifies a desired config (a new weight is
+ * a new config), and freezing them makes sure of it.
+ */
+class DestinationConfigs {
+  readonly #forwardings = new Map<string, SharedForwarding>();
+
+  forwarding(forwarding: VirtualServiceSpec["forwarding"]): SharedForwarding {
+    return this.#shared(forwardingConfig(forwarding));
+  }
+
+  config(
+    f: SharedForwarding,
+    weight: number,
+    upperThreshold: number,
+    lowerThreshold: number,
+  ): DestinationConfig {
+    if (upperThreshold === 0 && lowerThreshold === 0) {
+      let config = f.byWeight.get(weight);
+      if (config === undefined) {
+        config = makeConfig(f, weight, 0, 0);
+        f.byWeight.set(weight, config);
+      }
+      return config;
+    }
+    const k = `${weight} ${upperThreshold} ${lowerThreshold}`;
+    let config = f.byLimits.get(k);
+    if (config === undefined) {
+      config = makeConfig(f, weight, upperThreshold, lowerThreshold);
+      f.byLimits.set(k, config);
+    }
+    return config;
+  }
+
+  /** `config` with another weight. */
+  withWeight(config: DestinationConfig, weight: number): DestinationConfig {
+    return this.config(this.#shared(config), weight, config.upperThreshold, config.lowerThreshold);
+  }
+
+  #shared(f: ForwardingConfig): SharedForwarding {
+    const k = `${f.forwarding} ${f.tunnelType} ${f.tunnelPort} ${f.tunnelChecksum}`;
+    let shared = this.#forwardings.get(k);
+    if (shared === undefined) {
+      shared = {
+        forwarding: f.forwarding,
+        tunnelType: f.tunnelType,
+        tunnelPort: f.tunnelPort,
+        tunnelChecksum: f.tunnelChecksum,
+        byWeight: new Map(),
+        byLimits: new Map(),
+      };
+      this.#forwardings.set(k, shared);
+    }
+    return shared;
+  }
+}
+
+/** A frozen DestinationConfig, its keys in the order the engine has always written them. */
+function makeConfig(
+  f: ForwardingConfig,
+  weight: number,
+  upperThreshold: number,
+  lowerThreshold: number,
+): DestinationConfig {
+  return Object.freeze({
+    forwarding: f.forwarding,
+    tunnelType: f.tunnelType,
+    tunnelPort: f.tunnelPort,
+    tunnelChecksum: f.tunnelChecksum,
+    weight,
+    upperThreshold,
+    lowerThreshold,
+  });
+}
+
+/** `serviceForwarding`: configs.forwarding(vs.object.spec.forwarding), made once per service. */
 function realServerDestination(
   vs: AcceptedVirtualService,
   rs: AcceptedRealServer,
-  serviceForwarding: ForwardingConfig,
+  serviceForwarding: SharedForwarding,
+  configs: DestinationConfigs,
 ): DesiredDestination {
   const s = rs.object.spec;
   const forwarding = s.forwarding ?? vs.object.spec.forwarding;
-  const f = s.forwarding ? forwardingConfig(s.forwarding) : serviceForwarding;
+  const f = s.forwarding ? configs.forwarding(s.forwarding) : serviceForwarding;
   // canonicalAddress and ipFamily, reading a dotted quad once.
   const dottedQuad = ipv4Value(s.address) !== undefined;
   const address = dottedQuad ? s.address : canonicalAddress(s.address);
@@ -616,15 +727,7 @@ function realServerDestination(
   else port = vs.key.port;
   return {
     key: { family: (dottedQuad ? "IPv4" : ipFamily(address)) ?? vs.key.family, address, port },
-    config: {
-      forwarding: f.forwarding,
-      tunnelType: f.tunnelType,
-      tunnelPort: f.tunnelPort,
-      tunnelChecksum: f.tunnelChecksum,
-      weight: s.enabled ? s.weight : 0,
-      upperThreshold: s.upperThreshold,
-      lowerThreshold: s.lowerThreshold,
-    },
+    config: configs.config(f, s.enabled ? s.weight : 0, s.upperThreshold, s.lowerThreshold),
     source: { kind: "RealServer", namespace: rs.ref.namespace, name: rs.ref.name },
   };
 }
@@ -633,6 +736,7 @@ function sorryDestination(
   vs: AcceptedVirtualService,
   vsObject: ProblemObject,
   problems: Problem[],
+  configs: DestinationConfigs,
 ): DesiredDestination | undefined {
   const spec = vs.object.spec;
   const sorry = spec.sorryServer;
@@ -655,29 +759,36 @@ function sorryDestination(
   const address = canonicalAddress(sorry.address);
   return {
     key: { family: ipFamily(address) ?? vs.key.family, address, port },
-    config: { ...forwardingConfig(spec.forwarding), weight: 1, upperThreshold: 0, lowerThreshold: 0 },
+    config: configs.config(configs.forwarding(spec.forwarding), 1, 0, 0),
     source: { kind: "SorryServer", ...vs.ref },
   };
 }
 
 // ---- endpoints ------------------------------------------------------------------------------------
 
-interface EndpointAddress {
-  address: string;
-  port: number;
-  ready: boolean;
-  source: ObjectSource;
-}
+/** One endpoint address found for a service: its port, whether it is ready (else draining) and its source. */
+type AddEndpoint = (
+  address: string,
+  port: number,
+  ready: boolean,
+  source: DesiredDestination["source"],
+) => void;
 
-function endpointDestinations(
+/**
+ * The endpoints' destinations, added to `candidates` (which holds the RealServers' until then): an
+ * endpoint a RealServer also lists is reported there (the RealServer's settings are used); the same
+ * address in two slices (e.g. while a slice is replaced) is one destination, ready beating draining.
+ */
+function addEndpointDestinations(
   vs: AcceptedVirtualService,
   core: CoreObjectIndex,
   problems: Problem[],
-): Map<string, DesiredDestination> {
-  const byKey = new Map<string, DesiredDestination>();
+  configs: DestinationConfigs,
+  candidates: Candidates,
+): void {
   const spec = vs.object.spec;
   const backends = spec.backends;
-  if (!backends) return byKey;
+  if (!backends) return;
   const vsObject: ProblemObject = { kind: "VirtualService", ...vs.ref };
   const ref = backends.serviceRef;
   const svc = core.service(vs.ref.namespace, ref.name);
@@ -688,7 +799,7 @@ function endpointDestinations(
       field: "spec.backends.serviceRef.name",
       message: `Service ${vs.ref.namespace}/${ref.name} not found`,
     });
-    return byKey;
+    return;
   }
   const serviceRef = { namespace: vs.ref.namespace, name: ref.name };
   const read = readService(svc);
@@ -700,7 +811,7 @@ function endpointDestinations(
       field: "spec.backends.serviceRef.name",
       message: `Service ${refText(serviceRef)} is malformed (see its problems), so no endpoints are used`,
     });
-    return byKey;
+    return;
   }
   const servicePort = resolveServicePort(
     refText(serviceRef),
@@ -715,50 +826,56 @@ function endpointDestinations(
       field: "spec.backends.serviceRef.port",
       message: servicePort,
     });
-    return byKey;
+    return;
   }
 
-  const found =
-    backends.source === "Endpoints"
-      ? fromEndpoints(core, vs, ref.name, servicePort, problems)
-      : fromEndpointSlices(core, vs, ref.name, servicePort, problems);
-
   const forwarding = spec.forwarding;
-  const config = forwardingConfig(forwarding);
+  const shared = configs.forwarding(forwarding);
+  const readyConfig = configs.config(shared, backends.weight, 0, 0);
+  const drainingConfig = configs.config(shared, 0, 0, 0);
+  const family = vs.key.family;
+  const fromRealServers = candidates.destinations.length;
   let mismatched: Set<number> | undefined;
-  for (const e of found) {
+  const add: AddEndpoint = (address, endpointPort, ready, source) => {
     let port: number;
-    if (vs.key.kind === "fwmark") port = forwarding.method === "NAT" ? e.port : 0;
+    if (vs.key.kind === "fwmark") port = forwarding.method === "NAT" ? endpointPort : 0;
     else if (vs.key.port === 0) port = 0;
-    else if (forwarding.method === "NAT") port = e.port;
+    else if (forwarding.method === "NAT") port = endpointPort;
     else {
-      if (e.port !== vs.key.port) {
+      if (endpointPort !== vs.key.port) {
         mismatched ??= new Set();
-        mismatched.add(e.port);
-        continue;
+        mismatched.add(endpointPort);
+        return;
       }
       port = vs.key.port;
     }
-    // Written out (no spreads): one of these per endpoint. Keys in the order the spreads gave.
-    const d: DesiredDestination = {
-      key: { family: vs.key.family, address: e.address, port },
-      config: {
-        forwarding: config.forwarding,
-        tunnelType: config.tunnelType,
-        tunnelPort: config.tunnelPort,
-        tunnelChecksum: config.tunnelChecksum,
-        weight: e.ready ? backends.weight : 0,
-        upperThreshold: 0,
-        lowerThreshold: 0,
-      },
-      source: { kind: "Endpoint", namespace: e.source.namespace, name: e.source.name },
-    };
-    if (!e.ready) d.draining = true;
-    const dk = destinationKeyString(d.key);
-    const existing = byKey.get(dk);
-    // The same address in two slices (e.g. while a slice is replaced): ready beats draining.
-    if (!existing || (existing.draining && e.ready)) byKey.set(dk, d);
-  }
+    const key = { family, address, port };
+    const d: DesiredDestination = ready
+      ? { key, config: readyConfig, source }
+      : { key, config: drainingConfig, source, draining: true };
+    const ck = candidateKey(key);
+    const slot = candidates.find(ck);
+    if (slot < 0) {
+      candidates.add(ck, d, spec.healthCheck, false, true);
+      return;
+    }
+    const existing = candidates.destinations[slot] as DesiredDestination;
+    if (slot < fromRealServers) {
+      const owner = existing.source;
+      problems.push({
+        kind: "Duplicate",
+        object: { kind: "RealServer", namespace: owner.namespace, name: owner.name },
+        field: "spec.address",
+        message: `real server ${destinationKeyString(key)} is also an endpoint of Service ${vs.ref.namespace}/${ref.name}; the RealServer's settings are used`,
+      });
+      return;
+    }
+    if (existing.draining && ready) candidates.destinations[slot] = d;
+  };
+
+  if (backends.source === "Endpoints") fromEndpoints(core, vs, ref.name, servicePort, problems, add);
+  else fromEndpointSlices(core, vs, ref.name, servicePort, problems, add);
+
   if (mismatched) {
     const list = [...mismatched].sort((a, b) => a - b).join(", ");
     problems.push({
@@ -768,7 +885,6 @@ function endpointDestinations(
       message: `endpoints listen on port ${list} but forwarding ${forwarding.method} cannot change the service port ${vs.key.kind === "address" ? vs.key.port : 0}; those endpoints are not used`,
     });
   }
-  return byKey;
 }
 
 type ServicePort = PortView & { port: number };
@@ -829,8 +945,8 @@ function fromEndpointSlices(
   serviceName: string,
   servicePort: ServicePort,
   problems: Problem[],
-): EndpointAddress[] {
-  const out: EndpointAddress[] = [];
+  add: AddEndpoint,
+): void {
   const mine = sortByTextThenJson(
     core
       .endpointSlices(vs.ref.namespace, serviceName)
@@ -840,19 +956,20 @@ function fromEndpointSlices(
     (x) => x.slice,
   );
   for (const { slice, meta } of mine) {
-    const source = { namespace: vs.ref.namespace, name: meta.name || UNNAMED };
+    const ref = { namespace: vs.ref.namespace, name: meta.name || UNNAMED };
     const read = readEndpointSliceOnce[vs.key.family](slice);
-    reportIssues("EndpointSlice", source, read.issues, problems);
+    reportIssues("EndpointSlice", ref, read.issues, problems);
     if (!read.value) continue;
     const port = matchingPort(read.value.ports, servicePort);
     if (port === undefined) continue;
+    // One source for all the destinations of this slice.
+    const source = { kind: "Endpoint" as const, namespace: ref.namespace, name: ref.name };
     for (const endpoint of read.value.endpoints) {
-      if (endpoint.ready !== false) out.push({ address: endpoint.address, port, ready: true, source });
+      if (endpoint.ready !== false) add(endpoint.address, port, true, source);
       else if (endpoint.serving === true && endpoint.terminating === true)
-        out.push({ address: endpoint.address, port, ready: false, source });
+        add(endpoint.address, port, false, source);
     }
   }
-  return out;
 }
 
 function fromEndpoints(
@@ -861,23 +978,23 @@ function fromEndpoints(
   serviceName: string,
   servicePort: ServicePort,
   problems: Problem[],
-): EndpointAddress[] {
-  const out: EndpointAddress[] = [];
+  add: AddEndpoint,
+): void {
   const ep = core.endpoints(vs.ref.namespace, serviceName);
-  if (ep === undefined) return out;
-  const source = { namespace: vs.ref.namespace, name: serviceName };
+  if (ep === undefined) return;
+  const ref = { namespace: vs.ref.namespace, name: serviceName };
   const read = readEndpoints(ep);
-  reportIssues("Endpoints", source, read.issues, problems);
-  if (!read.value) return out;
+  reportIssues("Endpoints", ref, read.issues, problems);
+  if (!read.value) return;
+  const source = { kind: "Endpoint" as const, namespace: ref.namespace, name: ref.name };
   for (const subset of read.value.subsets) {
     const port = matchingPort(subset.ports, servicePort);
     if (port === undefined) continue;
     for (const address of subset.addresses) {
       // core/v1 Endpoints of a dual-stack Service list one family; the other is simply not ours.
-      if (ipFamily(address) === vs.key.family) out.push({ address, port, ready: true, source });
+      if (ipFamily(address) === vs.key.family) add(address, port, true, source);
     }
   }
-  return out;
 }
 
 function reportIssues(
