@@ -15,6 +15,7 @@ import {
   RealServerSchema,
   VirtualServiceSchema,
 } from "../../src/api/v1alpha1/index.ts";
+import { parseCommonRealServer } from "../../src/api/v1alpha1/real-server-fast.ts";
 import { compiledOf } from "../../src/api/v1alpha1/validate.ts";
 import { CORPUS } from "./corpus.ts";
 
@@ -46,6 +47,9 @@ function sameValue(a: unknown, b: unknown, path = "$"): string | undefined {
   return undefined;
 }
 
+/** How many objects parseCommonRealServer took (rather than leaving them to zod). */
+let commonRealServers = 0;
+
 function expectSameParse(kind: Kind, obj: unknown): boolean {
   const schema = SCHEMAS[kind] as z.ZodType;
   const runtime = schema.safeParse(obj);
@@ -55,6 +59,15 @@ function expectSameParse(kind: Kind, obj: unknown): boolean {
     expect(sameValue(compiled.data, runtime.data)).toBeUndefined();
   } else {
     expect(compiled.error?.issues).toEqual(runtime.error?.issues);
+  }
+  if (kind === "RealServer") {
+    // The parser without zod takes an object only when zod accepts it, and returns zod's value.
+    const common = parseCommonRealServer(obj);
+    if (common !== undefined) {
+      commonRealServers++;
+      expect(runtime.success).toBe(true);
+      expect(sameValue(common, runtime.data)).toBeUndefined();
+    }
   }
   return runtime.success;
 }
@@ -192,5 +205,96 @@ describe("compiled validation = runtime validation", () => {
     );
     // Enough of them still valid that the values, not only the verdicts, are compared.
     expect(valid).toBeGreaterThan(100);
+    expect(commonRealServers).toBeGreaterThan(50);
+  });
+});
+
+describe("RealServers of the common shape (parsed without zod) = runtime validation", () => {
+  it("agrees on generated RealServers", () => {
+    /** Mostly `good`, sometimes something else. */
+    const mostly = <T>(good: fc.Arbitrary<T>, bad: fc.Arbitrary<unknown>) =>
+      fc.oneof({ arbitrary: good, weight: 20 }, { arbitrary: bad, weight: 1 });
+    const maybe = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined, freq: 2 });
+    const odd = fc.oneof(
+      fc.constantFrom(
+        -1,
+        65536,
+        65535 + 1,
+        4294967296,
+        1.5,
+        Number.NaN,
+        2 ** 53,
+        "",
+        "x".repeat(254),
+        "\u{1F600}",
+      ),
+      fc.constantFrom(true, null, undefined, {}, [], "80", "Web", "-a", "01.2.3.4", "::ffff:1.2.3.4"),
+      fc.string({ maxLength: 6 }),
+    );
+    const int = (max: number) =>
+      fc.oneof(fc.constantFrom(0, 1, max, -0), fc.integer({ min: 0, max: Math.min(max, 70000) }));
+    const dnsName = fc.oneof(
+      fc.constantFrom("web", "a", "a.b-c", "x".repeat(253)),
+      fc.stringMatching(/^[a-z][a-z0-9-]{0,6}[a-z0-9]$/),
+    );
+    const address = fc.oneof(
+      fc.constantFrom("192.0.2.1", "2001:db8::1", "fe80::1%eth0", "300.1.1.1"),
+      fc.ipV4(),
+      fc.ipV6(),
+    );
+    let common = 0;
+    let accepted = 0;
+    fc.assert(
+      fc.property(
+        fc.record({
+          name: mostly(dnsName, odd),
+          namespace: maybe(mostly(fc.constantFrom("edge", "ns-1", "x".repeat(63), "x".repeat(64)), odd)),
+          extra: maybe(
+            fc.dictionary(
+              fc.constantFrom("labels", "uid", "resourceVersion", "__proto__"),
+              fc.oneof(odd, fc.object()),
+            ),
+          ),
+          ref: mostly(
+            fc.record({ name: mostly(dnsName, odd) }),
+            fc.oneof(odd, fc.constant({ name: "web", x: 1 })),
+          ),
+          address: mostly(address, odd),
+          port: maybe(mostly(int(65535), odd)),
+          weight: maybe(mostly(int(65535), odd)),
+          upperThreshold: maybe(mostly(int(4294967295), odd)),
+          lowerThreshold: maybe(mostly(fc.constantFrom(0, 0, 0, 0, 0, 1, 5), odd)),
+          enabled: maybe(mostly(fc.boolean(), odd)),
+          unknown: mostly(fc.constant(undefined), odd),
+        }),
+        fc.boolean(),
+        (r, viaJson) => {
+          const spec: Record<string, unknown> = { virtualServiceRef: r.ref, address: r.address };
+          for (const k of [
+            "port",
+            "weight",
+            "upperThreshold",
+            "lowerThreshold",
+            "enabled",
+            "unknown",
+          ] as const)
+            if (r[k] !== undefined) spec[k] = r[k];
+          const metadata: Record<string, unknown> = { name: r.name, ...(r.extra ?? {}) };
+          if (r.namespace !== undefined) metadata.namespace = r.namespace;
+          let obj: unknown = { apiVersion: API_GROUP_VERSION, kind: "RealServer", metadata, spec };
+          if (viaJson) obj = JSON.parse(JSON.stringify(obj));
+          const runtime = RealServerSchema.safeParse(obj);
+          const fast = parseCommonRealServer(obj);
+          if (runtime.success) accepted++;
+          if (fast === undefined) return;
+          common++;
+          expect(runtime.success).toBe(true);
+          expect(sameValue(fast, runtime.data)).toBeUndefined();
+        },
+      ),
+      { numRuns: 3000 },
+    );
+    // Most objects zod accepts are of the common shape here, so the values are compared often.
+    expect(common).toBeGreaterThan(accepted / 2);
   });
 });

@@ -9,6 +9,7 @@ import { apiIpFamily } from "./common.ts";
 import { type IPVSNode, IPVSNodeSchema } from "./ipvs-node.ts";
 import { pruneNulls } from "./prune-nulls.ts";
 import { type RealServer, RealServerSchema } from "./real-server.ts";
+import { parseCommonRealServer } from "./real-server-fast.ts";
 import {
   specFamily,
   VIRTUAL_SERVICE_TRANSITION_RULES,
@@ -87,8 +88,10 @@ export function validateVirtualService(obj: unknown): ValidationResult<VirtualSe
   return run(VirtualServiceSchema, obj, (v) => ({ ...v, spec: normalizeVirtualServiceSpec(v.spec) }));
 }
 
+/** A RealServer of the common shape without zod (real-server-fast.ts: the same value), others with it. */
 export function validateRealServer(obj: unknown): ValidationResult<RealServer> {
-  return run(RealServerSchema, obj);
+  const common = parseCommonRealServer(pruneNulls(obj, RealServerSchema));
+  return common ? { ok: true, value: common } : run(RealServerSchema, obj);
 }
 
 export function validateIPVSNode(obj: unknown): ValidationResult<IPVSNode> {
