@@ -360,7 +360,7 @@ function collectRealServers(
       message: `VirtualService ${target} is not accepted (invalid or in conflict), so this real server is not programmed`,
     });
   }
-  for (const list of byService.values()) if (list.length > 1) list.sort(byAgeThenName);
+  for (const list of byService.values()) sortInPlace(list, byAgeThenRefName);
   return byService;
 }
 
@@ -450,11 +450,14 @@ class Candidates {
   readonly fromRealServer: boolean[] = [];
   /** False for a RealServer with enabled: false (kept at weight 0, never a healthy backend). */
   readonly enabled: boolean[] = [];
-  readonly #index = new Map<number | string, number>();
+  readonly #keys: (number | string)[] = [];
+  /** #keys by key, made once there are more than a few (a scan of a few keys is cheaper than a map). */
+  #index: Map<number | string, number> | undefined;
 
   /** The slot of the destination with this key, or -1. */
   find(key: number | string): number {
-    return this.#index.get(key) ?? -1;
+    if (this.#index) return this.#index.get(key) ?? -1;
+    return this.#keys.indexOf(key);
   }
 
   add(
@@ -464,13 +467,19 @@ class Candidates {
     fromRealServer: boolean,
     enabled: boolean,
   ): void {
-    this.#index.set(key, this.destinations.length);
+    const slot = this.#keys.length;
+    this.#keys.push(key);
+    if (this.#index) this.#index.set(key, slot);
+    else if (slot >= SCANNED_KEYS) this.#index = new Map(this.#keys.map((k, i) => [k, i]));
     this.destinations.push(destination);
     this.healthChecks.push(healthCheck);
     this.fromRealServer.push(fromRealServer);
     this.enabled.push(enabled);
   }
 }
+
+/** Up to this many candidates are found by a scan. */
+const SCANNED_KEYS = 16;
 
 /**
  * A destination key as a map key that is equal for two keys exactly when their destinationKeyString is:
@@ -1048,6 +1057,25 @@ function byAgeThenName(
 ): number {
   if (a.created !== b.created) return a.created < b.created ? -1 : 1;
   return compareText(a.refText, b.refText);
+}
+
+/**
+ * byAgeThenName for objects of one namespace (the RealServers of one VirtualService): "namespace/name"
+ * texts with one namespace compare as their names do.
+ */
+function byAgeThenRefName(a: AcceptedRealServer, b: AcceptedRealServer): number {
+  if (a.created !== b.created) return a.created < b.created ? -1 : 1;
+  return compareText(a.ref.name, b.ref.name);
+}
+
+/** list.sort(compare), skipped when the list is already in order (as lists read from a cache often are). */
+function sortInPlace<T>(list: T[], compare: (a: T, b: T) => number): void {
+  for (let i = 1; i < list.length; i++) {
+    if (compare(list[i - 1] as T, list[i] as T) > 0) {
+      list.sort(compare);
+      return;
+    }
+  }
 }
 
 function invalid(kind: ProblemObject["kind"], ref: ObjectSource, path: string, message: string): Problem {

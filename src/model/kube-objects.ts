@@ -202,57 +202,68 @@ export function readEndpointSlice(raw: unknown, family: Family): Read<SliceView>
   if (issues.length > 0) return { value: undefined, issues };
 
   const endpoints: EndpointView[] = [];
-  (rawEndpoints as unknown[]).forEach((e, i) => {
-    const at = `endpoints[${i}]`;
+  const list = rawEndpoints as unknown[];
+  // A plain loop, the field path built only for an issue: this runs once per endpoint of the cluster.
+  for (let i = 0; i < list.length; i++) {
+    if (!(i in list)) continue; // a hole, skipped as forEach skips it
+    const e = list[i];
     if (!isRecord(e)) {
-      issues.push({ field: at, message: `must be an object, not ${describe(e)}; this endpoint is skipped` });
-      return;
+      issues.push({
+        field: `endpoints[${i}]`,
+        message: `must be an object, not ${describe(e)}; this endpoint is skipped`,
+      });
+      continue;
     }
     const addresses = e.addresses;
     if (!Array.isArray(addresses) || addresses.length === 0 || typeof addresses[0] !== "string") {
       issues.push({
-        field: `${at}.addresses`,
+        field: `endpoints[${i}].addresses`,
         message: `must be a non-empty list of addresses, not ${describe(addresses)}; this endpoint is skipped`,
       });
-      return;
+      continue;
     }
     const first = addresses[0];
     if (ipFamily(first) !== family) {
       issues.push({
-        field: `${at}.addresses[0]`,
+        field: `endpoints[${i}].addresses[0]`,
         message: `${JSON.stringify(first)} is not an ${family} address (the slice's addressType); this endpoint is skipped`,
       });
-      return;
+      continue;
     }
     const conditions = e.conditions ?? {};
     if (!isRecord(conditions)) {
       issues.push({
-        field: `${at}.conditions`,
+        field: `endpoints[${i}].conditions`,
         message: `must be an object, not ${describe(conditions)}; this endpoint is skipped`,
       });
-      return;
+      continue;
     }
-    const flags: Partial<Record<"ready" | "serving" | "terminating", boolean>> = {};
-    for (const c of ["ready", "serving", "terminating"] as const) {
-      const v = conditions[c];
-      if (v === undefined || v === null) continue;
-      if (typeof v !== "boolean") {
-        issues.push({
-          field: `${at}.conditions.${c}`,
-          message: `must be true or false, not ${describe(v)}; this endpoint is skipped`,
-        });
-        return;
-      }
-      flags[c] = v;
-    }
-    endpoints.push({
-      address: canonicalAddress(first),
-      ready: flags.ready,
-      serving: flags.serving,
-      terminating: flags.terminating,
-    });
-  });
+    const ready = condition(conditions, "ready", i, issues);
+    if (ready === null) continue;
+    const serving = condition(conditions, "serving", i, issues);
+    if (serving === null) continue;
+    const terminating = condition(conditions, "terminating", i, issues);
+    if (terminating === null) continue;
+    endpoints.push({ address: canonicalAddress(first), ready, serving, terminating });
+  }
   return { value: { ports, endpoints }, issues };
+}
+
+/** An endpoint condition: its value, undefined when unset (or null), null when malformed (reported). */
+function condition(
+  conditions: Record<string, unknown>,
+  c: "ready" | "serving" | "terminating",
+  i: number,
+  issues: ObjectIssue[],
+): boolean | undefined | null {
+  const v = conditions[c];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v === "boolean") return v;
+  issues.push({
+    field: `endpoints[${i}].conditions.${c}`,
+    message: `must be true or false, not ${describe(v)}; this endpoint is skipped`,
+  });
+  return null;
 }
 
 export function readEndpoints(raw: unknown): Read<EndpointsView> {
