@@ -93,6 +93,7 @@ import type { DesiredDestination, DesiredEntry, DesiredTable, ObjectSource } fro
 import {
   type CoreObjectIndex,
   canonicalAddress,
+  type EndpointConditions,
   indexCoreObjects,
   type ObjectIssue,
   type PortView,
@@ -973,10 +974,12 @@ function fromEndpointSlices(
     if (port === undefined) continue;
     // One source for all the destinations of this slice.
     const source = { kind: "Endpoint" as const, namespace: ref.namespace, name: ref.name };
-    for (const endpoint of read.value.endpoints) {
-      if (endpoint.ready !== false) add(endpoint.address, port, true, source);
-      else if (endpoint.serving === true && endpoint.terminating === true)
-        add(endpoint.address, port, false, source);
+    const { addresses, conditions } = read.value;
+    for (let i = 0; i < addresses.length; i++) {
+      const address = addresses[i] as string;
+      const c = conditions[i] as EndpointConditions;
+      if (c.ready !== false) add(address, port, true, source);
+      else if (c.serving === true && c.terminating === true) add(address, port, false, source);
     }
   }
 }

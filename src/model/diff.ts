@@ -149,8 +149,13 @@ export function diff(
   const nextDrains: DrainEntry[] = [];
 
   const keys = new Map<string, ServiceKey>();
-  for (const [k, e] of desiredByKey) keys.set(k, e.service.key);
-  for (const [k, e] of actualByKey) if (!keys.has(k)) keys.set(k, e.service.key);
+  // forEach, not for-of over entries: no pair per service.
+  desiredByKey.forEach((e, k) => {
+    keys.set(k, e.service.key);
+  });
+  actualByKey.forEach((e, k) => {
+    if (!keys.has(k)) keys.set(k, e.service.key);
+  });
   const ordered = sortByServiceKey([...keys.entries()], (e) => e[1]);
 
   for (const [k] of ordered) {
@@ -187,11 +192,12 @@ export function diff(
       drift.push({ kind: "Missing", service: k, action: report ? "Reported" : "Repaired" });
       if (!report) {
         plan.serviceChanges.push({ op: "addService", service: plainService(want.service) });
-        for (const d of want.destinations) {
+        const destinations = want.destinations;
+        for (let i = 0; i < destinations.length; i++) {
           plan.destinationAdds.push({
             op: "addDestination",
             service: want.service.key,
-            destination: plainDestination(d),
+            destination: plainDestination(destinations[i] as DesiredDestination),
           });
         }
       }
@@ -339,11 +345,11 @@ function keepRecordedDrains(ctx: ServiceContext, have: KernelTableEntry): void {
  */
 function indexDesired(desired: DesiredTable): Map<string, DesiredEntry> {
   const out = new Map<string, DesiredEntry>();
-  for (const [k, entry] of oneEntryPerKey(desired)) {
+  oneEntryPerKey(desired).forEach((entry, k) => {
     // computeDesired's entries come sorted, without duplicates: nothing to do for those.
     if (inStrictDestinationOrder(entry.destinations)) {
       out.set(k, { service: entry.service, destinations: entry.destinations });
-      continue;
+      return;
     }
     const seen = new Set<string>();
     const destinations = sortDestinations(entry.destinations).filter((d) => {
@@ -353,7 +359,7 @@ function indexDesired(desired: DesiredTable): Map<string, DesiredEntry> {
       return true;
     });
     out.set(k, { service: entry.service, destinations });
-  }
+  });
   return out;
 }
 

@@ -28,7 +28,7 @@ import {
 import { computeDesiredAssumingHealthy, type DesiredResult, selectsNode } from "./desired.ts";
 import type { DesiredDestination, DesiredEntry } from "./desired-table.ts";
 import type { DrainEntry } from "./drain.ts";
-import { canonicalAddress, indexCoreObjects, readEndpointSlice } from "./kube-objects.ts";
+import { canonicalAddress, endpointViews, indexCoreObjects, readEndpointSlice } from "./kube-objects.ts";
 import { cidrContains, type FwmarkRange, ownershipRule, parseCidr } from "./ownership.ts";
 import type { Problem } from "./problems.ts";
 import type { NodeInfo, Snapshot } from "./snapshot.ts";
@@ -478,15 +478,15 @@ function endpointLines(
     const addressType = record(slice).addressType;
     if (addressType !== family) {
       const theirs = addressType === "IPv6" || addressType === "IPv4" ? addressType : undefined;
-      const listing = theirs ? (readEndpointSlice(slice, theirs).value?.endpoints ?? []) : [];
-      if (!focused || listing.some((e) => wanted(e.address)))
+      const listing = theirs ? (readEndpointSlice(slice, theirs).value?.addresses ?? []) : [];
+      if (!focused || listing.some((address) => wanted(address)))
         out.push(
           `- EndpointSlice ${ns}/${meta.name} has addressType ${String(addressType)}, the service is ${family}: it is not used.`,
         );
       continue;
     }
     const read = readEndpointSlice(slice, family);
-    const mine = (read.value?.endpoints ?? []).filter((e) => wanted(e.address));
+    const mine = (read.value ? endpointViews(read.value) : []).filter((e) => wanted(e.address));
     for (const issue of read.issues)
       out.push(`- EndpointSlice ${ns}/${meta.name} ${issue.field}: ${issue.message} (skipped).`);
     for (const e of mine) {
@@ -555,7 +555,7 @@ function servicesWithBackend(ctx: Context, target: Extract<ExplainTarget, { kind
     for (const { slice } of core.endpointSlices(vs.ref.namespace, spec.backends.serviceRef.name)) {
       const fam = record(slice).addressType === "IPv6" ? "IPv6" : "IPv4";
       const read = readEndpointSlice(slice, fam);
-      if (read.value?.endpoints.some((e) => addressMatches({ ...target, port: undefined }, e.address)))
+      if (read.value?.addresses.some((address) => addressMatches({ ...target, port: undefined }, address)))
         found.add(vs.text);
     }
   }

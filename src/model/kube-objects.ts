@@ -53,17 +53,44 @@ export interface ServiceView {
   ports: (PortView & { port: number })[];
 }
 
-export interface EndpointView {
-  /** Canonical form of the endpoint's first address. */
-  address: string;
-  ready: boolean | undefined;
-  serving: boolean | undefined;
-  terminating: boolean | undefined;
+export interface EndpointConditions {
+  readonly ready: boolean | undefined;
+  readonly serving: boolean | undefined;
+  readonly terminating: boolean | undefined;
 }
 
+export interface EndpointView extends EndpointConditions {
+  /** Canonical form of the endpoint's first address. */
+  address: string;
+}
+
+/**
+ * The usable endpoints of a slice as two lists, one slot per endpoint (no object per endpoint: the views
+ * of every slice are kept while the slice is, see desired.ts); endpointViews() gives them as objects.
+ */
 export interface SliceView {
   ports: PortView[];
-  endpoints: EndpointView[];
+  /** Canonical form of each endpoint's first address. */
+  addresses: string[];
+  /** Each endpoint's conditions, shared: one frozen object per combination. */
+  conditions: EndpointConditions[];
+}
+
+/** The endpoints of a slice view, one object each. */
+export function endpointViews(view: SliceView): EndpointView[] {
+  return view.addresses.map((address, i) => ({ address, ...(view.conditions[i] as EndpointConditions) }));
+}
+
+const CONDITION_VALUES = [undefined, true, false] as const;
+/** Every combination of conditions, at index 9 x ready + 3 x serving + terminating (conditionIndex). */
+const CONDITIONS: readonly EndpointConditions[] = CONDITION_VALUES.flatMap((ready) =>
+  CONDITION_VALUES.flatMap((serving) =>
+    CONDITION_VALUES.map((terminating) => Object.freeze({ ready, serving, terminating })),
+  ),
+);
+
+function conditionIndex(v: boolean | undefined): number {
+  return v === undefined ? 0 : v ? 1 : 2;
 }
 
 export interface EndpointsSubsetView {
@@ -201,7 +228,8 @@ export function readEndpointSlice(raw: unknown, family: Family): Read<SliceView>
   }
   if (issues.length > 0) return { value: undefined, issues };
 
-  const endpoints: EndpointView[] = [];
+  const usable: string[] = [];
+  const conditionsOf: EndpointConditions[] = [];
   const list = rawEndpoints as unknown[];
   // A plain loop, the field path built only for an issue: this runs once per endpoint of the cluster.
   for (let i = 0; i < list.length; i++) {
@@ -244,9 +272,14 @@ export function readEndpointSlice(raw: unknown, family: Family): Read<SliceView>
     if (serving === null) continue;
     const terminating = condition(conditions, "terminating", i, issues);
     if (terminating === null) continue;
-    endpoints.push({ address: canonicalAddress(first), ready, serving, terminating });
+    usable.push(canonicalAddress(first));
+    conditionsOf.push(
+      CONDITIONS[
+        9 * conditionIndex(ready) + 3 * conditionIndex(serving) + conditionIndex(terminating)
+      ] as EndpointConditions,
+    );
   }
-  return { value: { ports, endpoints }, issues };
+  return { value: { ports, addresses: usable, conditions: conditionsOf }, issues };
 }
 
 /** An endpoint condition: its value, undefined when unset (or null), null when malformed (reported). */
