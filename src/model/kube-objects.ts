@@ -251,7 +251,9 @@ export function readEndpointSlice(raw: unknown, family: Family): Read<SliceView>
       continue;
     }
     const first = addresses[0];
-    if (ipFamily(first) !== family) {
+    // ipv4Value reads exactly the dotted quads net.isIPv4 accepts, which are canonical already.
+    const dottedQuad = ipv4Value(first) !== undefined;
+    if ((dottedQuad ? "IPv4" : ipFamily(first)) !== family) {
       issues.push({
         field: `endpoints[${i}].addresses[0]`,
         message: `${JSON.stringify(first)} is not an ${family} address (the slice's addressType); this endpoint is skipped`,
@@ -272,7 +274,7 @@ export function readEndpointSlice(raw: unknown, family: Family): Read<SliceView>
     if (serving === null) continue;
     const terminating = condition(conditions, "terminating", i, issues);
     if (terminating === null) continue;
-    usable.push(canonicalAddress(first));
+    usable.push(dottedQuad ? first : canonicalIp(first));
     conditionsOf.push(
       CONDITIONS[
         9 * conditionIndex(ready) + 3 * conditionIndex(serving) + conditionIndex(terminating)

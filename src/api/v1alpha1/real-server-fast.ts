@@ -10,6 +10,8 @@
  * undefined and is left to the zod parser, so verdicts and issues stay zod's own. The values it returns
  * are the same as zod's, keys in the same order (test/api/compiled-validation.test.ts compares them).
  */
+
+import { ipv4Value } from "../../vocabulary/order.ts";
 import { API_GROUP_VERSION, DNS_SUBDOMAIN, isApiIp, U32_MAX } from "./common.ts";
 import type { RealServer } from "./real-server.ts";
 
@@ -59,7 +61,13 @@ export function parseCommonRealServer(input: unknown): RealServer | undefined {
   if (typeof vsName !== "string" || vsName.length < 1 || vsName.length > 253 || !DNS_SUBDOMAIN.test(vsName))
     return undefined;
   const address = spec.address;
-  if (typeof address !== "string" || address.length > 45 || !isApiIp(address)) return undefined;
+  // A dotted quad as ipv4Value reads it is one net.isIPv4 accepts, so isApiIp would say yes.
+  if (
+    typeof address !== "string" ||
+    address.length > 45 ||
+    (ipv4Value(address) === undefined && !isApiIp(address))
+  )
+    return undefined;
   const hasPort = "port" in spec;
   const port = spec.port;
   if (hasPort && !isInt(port, 1, 65535)) return undefined;
