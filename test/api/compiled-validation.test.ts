@@ -9,13 +9,13 @@ import fc from "fast-check";
 import { loadAll } from "js-yaml";
 import { describe, expect, it } from "vitest";
 import type { z } from "zod";
+import { parseCommonRealServer, parseCommonVirtualService } from "../../src/api/v1alpha1/common-shape.ts";
 import {
   API_GROUP_VERSION,
   IPVSNodeSchema,
   RealServerSchema,
   VirtualServiceSchema,
 } from "../../src/api/v1alpha1/index.ts";
-import { parseCommonRealServer } from "../../src/api/v1alpha1/real-server-fast.ts";
 import { compiledOf } from "../../src/api/v1alpha1/validate.ts";
 import { CORPUS } from "./corpus.ts";
 
@@ -47,8 +47,8 @@ function sameValue(a: unknown, b: unknown, path = "$"): string | undefined {
   return undefined;
 }
 
-/** How many objects parseCommonRealServer took (rather than leaving them to zod). */
-let commonRealServers = 0;
+/** How many objects parseCommonRealServer / parseCommonVirtualService took (rather than leaving them to zod). */
+const commonObjects = { RealServer: 0, VirtualService: 0 };
 
 function expectSameParse(kind: Kind, obj: unknown): boolean {
   const schema = SCHEMAS[kind] as z.ZodType;
@@ -60,11 +60,11 @@ function expectSameParse(kind: Kind, obj: unknown): boolean {
   } else {
     expect(compiled.error?.issues).toEqual(runtime.error?.issues);
   }
-  if (kind === "RealServer") {
+  if (kind !== "IPVSNode") {
     // The parser without zod takes an object only when zod accepts it, and returns zod's value.
-    const common = parseCommonRealServer(obj);
+    const common = kind === "RealServer" ? parseCommonRealServer(obj) : parseCommonVirtualService(obj);
     if (common !== undefined) {
-      commonRealServers++;
+      commonObjects[kind]++;
       expect(runtime.success).toBe(true);
       expect(sameValue(common, runtime.data)).toBeUndefined();
     }
@@ -205,45 +205,64 @@ describe("compiled validation = runtime validation", () => {
     );
     // Enough of them still valid that the values, not only the verdicts, are compared.
     expect(valid).toBeGreaterThan(100);
-    expect(commonRealServers).toBeGreaterThan(50);
+    expect(commonObjects.RealServer).toBeGreaterThan(50);
+    expect(commonObjects.VirtualService).toBeGreaterThan(50);
   });
 });
 
-describe("RealServers of the common shape (parsed without zod) = runtime validation", () => {
+describe("objects of the common shape (parsed without zod) = runtime validation", () => {
+  /** Mostly `good`, sometimes something else. */
+  const mostly = <T>(good: fc.Arbitrary<T>, bad: fc.Arbitrary<unknown>) =>
+    fc.oneof({ arbitrary: good, weight: 20 }, { arbitrary: bad, weight: 1 });
+  const maybe = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined, freq: 2 });
+  const odd = fc.oneof(
+    fc.constantFrom(
+      -1,
+      65536,
+      65535 + 1,
+      4294967296,
+      1.5,
+      Number.NaN,
+      2 ** 53,
+      "",
+      "x".repeat(254),
+      "\u{1F600}",
+    ),
+    fc.constantFrom(true, null, undefined, {}, [], "80", "Web", "-a", "01.2.3.4", "::ffff:1.2.3.4"),
+    fc.string({ maxLength: 6 }),
+  );
+  const int = (max: number) =>
+    fc.oneof(fc.constantFrom(0, 1, max, -0), fc.integer({ min: 0, max: Math.min(max, 70000) }));
+  const dnsName = fc.oneof(
+    fc.constantFrom("web", "a", "a.b-c", "x".repeat(253)),
+    fc.stringMatching(/^[a-z][a-z0-9-]{0,6}[a-z0-9]$/),
+  );
+  const address = fc.oneof(
+    fc.constantFrom("192.0.2.1", "2001:db8::1", "fe80::1%eth0", "300.1.1.1"),
+    fc.ipV4(),
+    fc.ipV6(),
+  );
+  /** Parses the object (or its JSON copy) with zod and without; counts zod's yeses and the other's answers. */
+  const compare = (
+    kind: "RealServer" | "VirtualService",
+    metadata: unknown,
+    spec: unknown,
+    viaJson: boolean,
+    counts: { common: number; accepted: number },
+  ) => {
+    let obj: unknown = { apiVersion: API_GROUP_VERSION, kind, metadata, spec };
+    if (viaJson) obj = JSON.parse(JSON.stringify(obj));
+    const runtime = (SCHEMAS[kind] as z.ZodType).safeParse(obj);
+    if (runtime.success) counts.accepted++;
+    const fast = kind === "RealServer" ? parseCommonRealServer(obj) : parseCommonVirtualService(obj);
+    if (fast === undefined) return;
+    counts.common++;
+    expect(runtime.success).toBe(true);
+    expect(sameValue(fast, runtime.data)).toBeUndefined();
+  };
+
   it("agrees on generated RealServers", () => {
-    /** Mostly `good`, sometimes something else. */
-    const mostly = <T>(good: fc.Arbitrary<T>, bad: fc.Arbitrary<unknown>) =>
-      fc.oneof({ arbitrary: good, weight: 20 }, { arbitrary: bad, weight: 1 });
-    const maybe = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined, freq: 2 });
-    const odd = fc.oneof(
-      fc.constantFrom(
-        -1,
-        65536,
-        65535 + 1,
-        4294967296,
-        1.5,
-        Number.NaN,
-        2 ** 53,
-        "",
-        "x".repeat(254),
-        "\u{1F600}",
-      ),
-      fc.constantFrom(true, null, undefined, {}, [], "80", "Web", "-a", "01.2.3.4", "::ffff:1.2.3.4"),
-      fc.string({ maxLength: 6 }),
-    );
-    const int = (max: number) =>
-      fc.oneof(fc.constantFrom(0, 1, max, -0), fc.integer({ min: 0, max: Math.min(max, 70000) }));
-    const dnsName = fc.oneof(
-      fc.constantFrom("web", "a", "a.b-c", "x".repeat(253)),
-      fc.stringMatching(/^[a-z][a-z0-9-]{0,6}[a-z0-9]$/),
-    );
-    const address = fc.oneof(
-      fc.constantFrom("192.0.2.1", "2001:db8::1", "fe80::1%eth0", "300.1.1.1"),
-      fc.ipV4(),
-      fc.ipV6(),
-    );
-    let common = 0;
-    let accepted = 0;
+    const counts = { common: 0, accepted: 0 };
     fc.assert(
       fc.property(
         fc.record({
@@ -281,20 +300,77 @@ describe("RealServers of the common shape (parsed without zod) = runtime validat
             if (r[k] !== undefined) spec[k] = r[k];
           const metadata: Record<string, unknown> = { name: r.name, ...(r.extra ?? {}) };
           if (r.namespace !== undefined) metadata.namespace = r.namespace;
-          let obj: unknown = { apiVersion: API_GROUP_VERSION, kind: "RealServer", metadata, spec };
-          if (viaJson) obj = JSON.parse(JSON.stringify(obj));
-          const runtime = RealServerSchema.safeParse(obj);
-          const fast = parseCommonRealServer(obj);
-          if (runtime.success) accepted++;
-          if (fast === undefined) return;
-          common++;
-          expect(runtime.success).toBe(true);
-          expect(sameValue(fast, runtime.data)).toBeUndefined();
+          compare("RealServer", metadata, spec, viaJson, counts);
         },
       ),
       { numRuns: 3000 },
     );
     // Most objects zod accepts are of the common shape here, so the values are compared often.
-    expect(common).toBeGreaterThan(accepted / 2);
+    expect(counts.common).toBeGreaterThan(counts.accepted / 2);
+  });
+
+  it("agrees on generated VirtualServices", () => {
+    const enumOf = <T>(...values: T[]) => mostly(fc.constantFrom(...values), odd);
+    const counts = { common: 0, accepted: 0 };
+    fc.assert(
+      fc.property(
+        fc.record({
+          name: mostly(dnsName, odd),
+          namespace: maybe(mostly(fc.constantFrom("edge", "ns-1"), odd)),
+          address: mostly(address, odd),
+          port: mostly(int(65535), odd),
+          protocol: maybe(enumOf("TCP", "UDP", "SCTP")),
+          family: maybe(enumOf("IPv4", "IPv6")),
+          scheduler: maybe(enumOf("wlc", "rr", "wrr", "mh", "twos")),
+          onePacket: maybe(mostly(fc.boolean(), odd)),
+          forwarding: maybe(
+            mostly(
+              fc.oneof(
+                fc.record({ method: enumOf("NAT", "DirectRouting", "Tunnel") }),
+                fc.constant({}),
+                fc.constant({ method: "Tunnel", tunnel: { type: "IPIP" } }),
+              ),
+              odd,
+            ),
+          ),
+          backends: maybe(
+            mostly(
+              fc.record(
+                {
+                  serviceRef: mostly(
+                    fc.record({
+                      name: mostly(dnsName, odd),
+                      port: maybe(mostly(fc.oneof(int(65535), dnsName), odd)),
+                    }),
+                    odd,
+                  ),
+                  weight: mostly(int(65535), odd),
+                  source: enumOf("EndpointSlice", "Endpoints"),
+                },
+                { requiredKeys: ["serviceRef"] },
+              ),
+              odd,
+            ),
+          ),
+          bindAddress: maybe(mostly(fc.boolean(), odd)),
+          drain: maybe(
+            mostly(fc.record({ timeoutSeconds: mostly(int(86400), odd) }, { requiredKeys: [] }), odd),
+          ),
+          driftPolicy: maybe(enumOf("Repair", "Report")),
+          unknown: mostly(fc.constant(undefined), odd),
+        }),
+        fc.boolean(),
+        (r, viaJson) => {
+          const spec: Record<string, unknown> = {};
+          for (const [k, v] of Object.entries(r))
+            if (k !== "name" && k !== "namespace" && v !== undefined) spec[k] = v;
+          const metadata: Record<string, unknown> = { name: r.name };
+          if (r.namespace !== undefined) metadata.namespace = r.namespace;
+          compare("VirtualService", metadata, spec, viaJson, counts);
+        },
+      ),
+      { numRuns: 3000 },
+    );
+    expect(counts.common).toBeGreaterThan(counts.accepted / 2);
   });
 });

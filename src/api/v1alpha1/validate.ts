@@ -6,10 +6,11 @@
  */
 import { z } from "zod";
 import { apiIpFamily } from "./common.ts";
+import { parseCommonRealServer, parseCommonVirtualService } from "./common-shape.ts";
 import { type IPVSNode, IPVSNodeSchema } from "./ipvs-node.ts";
 import { pruneNulls } from "./prune-nulls.ts";
 import { type RealServer, RealServerSchema } from "./real-server.ts";
-import { parseCommonRealServer } from "./real-server-fast.ts";
+
 import {
   specFamily,
   VIRTUAL_SERVICE_TRANSITION_RULES,
@@ -84,11 +85,20 @@ export function normalizeVirtualServiceSpec(spec: VirtualServiceSpec): VirtualSe
   return out;
 }
 
+const normalizeVirtualService = (v: VirtualService): VirtualService => ({
+  ...v,
+  spec: normalizeVirtualServiceSpec(v.spec),
+});
+
+/** A VirtualService of the common shape without zod (common-shape.ts: the same value), others with it. */
 export function validateVirtualService(obj: unknown): ValidationResult<VirtualService> {
-  return run(VirtualServiceSchema, obj, (v) => ({ ...v, spec: normalizeVirtualServiceSpec(v.spec) }));
+  const common = parseCommonVirtualService(pruneNulls(obj, VirtualServiceSchema));
+  return common
+    ? { ok: true, value: normalizeVirtualService(common) }
+    : run(VirtualServiceSchema, obj, normalizeVirtualService);
 }
 
-/** A RealServer of the common shape without zod (real-server-fast.ts: the same value), others with it. */
+/** A RealServer of the common shape without zod (common-shape.ts: the same value), others with it. */
 export function validateRealServer(obj: unknown): ValidationResult<RealServer> {
   const common = parseCommonRealServer(pruneNulls(obj, RealServerSchema));
   return common ? { ok: true, value: common } : run(RealServerSchema, obj);
