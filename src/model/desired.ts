@@ -143,7 +143,9 @@ export function computeDesired(
   const configs = new DestinationConfigs();
 
   const table: DesiredTable = [];
-  for (const vs of services.accepted) {
+  const accepted = services.accepted;
+  for (let i = 0; i < accepted.length; i++) {
+    const vs = accepted[i] as AcceptedVirtualService;
     if (!selectsNode(vs.object.spec.nodeSelector, node.labels)) continue;
     try {
       table.push(
@@ -196,7 +198,9 @@ interface VirtualServiceIndex {
 function acceptVirtualServices(raws: readonly unknown[], problems: Problem[]): VirtualServiceIndex {
   const known = new Map<string, boolean>();
   const valid: AcceptedVirtualService[] = [];
-  for (const { raw, ref, text } of dedupeByName(raws, "VirtualService", problems)) {
+  const named = dedupeByName(raws, "VirtualService", problems);
+  for (let i = 0; i < named.length; i++) {
+    const { raw, ref, text } = named[i] as NamedRaw;
     known.set(text, false);
     const result = validateVirtualServiceOnce(raw);
     if (!result.ok) {
@@ -319,8 +323,12 @@ function collectRealServers(
   problems: Problem[],
 ): Map<string, AcceptedRealServer[]> {
   const byService = new Map<string, AcceptedRealServer[]>();
-  for (const [name, accepted] of services.known) if (accepted) byService.set(name, []);
-  for (const { raw, ref, text } of dedupeByName(raws, "RealServer", problems)) {
+  services.known.forEach((accepted, name) => {
+    if (accepted) byService.set(name, []);
+  });
+  const named = dedupeByName(raws, "RealServer", problems);
+  for (let i = 0; i < named.length; i++) {
+    const { raw, ref, text } = named[i] as NamedRaw;
     const result = validateRealServerOnce(raw);
     if (!result.ok) {
       for (const issue of result.issues) problems.push(invalid("RealServer", ref, issue.path, issue.message));
@@ -510,7 +518,8 @@ function buildEntry(
   const candidates = new Candidates();
   const serviceForwarding = configs.forwarding(spec.forwarding);
 
-  for (const rs of realServers) {
+  for (let i = 0; i < realServers.length; i++) {
+    const rs = realServers[i] as AcceptedRealServer;
     const issues = checkRealServerAgainstService(spec, rs.object.spec);
     const allPorts = allPortsIssues(spec, rs.object.spec);
     if (issues.length > 0 || allPorts.length > 0) {
@@ -1109,7 +1118,8 @@ function dedupeByName(
   });
   const seen = new Set<string>();
   let shared = false;
-  for (const x of named) {
+  for (let i = 0; i < named.length; i++) {
+    const x = named[i] as NamedRaw;
     if (seen.has(x.text)) {
       shared = true;
       break;

@@ -128,7 +128,8 @@ export function diff(
   for (const u of options.undecodable ?? []) if (u.key) undecodableKeys.set(serviceKeyString(u.key), u);
   const desiredByKey = indexDesired(desired);
   const actualByKey = new Map<string, KernelTableEntry>();
-  for (const entry of actual) {
+  for (let i = 0; i < actual.length; i++) {
+    const entry = actual[i] as KernelTable[number];
     actualByKey.set(serviceKeyString(entry.service.key), {
       service: entry.service,
       destinations: sortDestinations(entry.destinations),
@@ -158,7 +159,8 @@ export function diff(
   });
   const ordered = sortByServiceKey([...keys.entries()], (e) => e[1]);
 
-  for (const [k] of ordered) {
+  for (let i = 0; i < ordered.length; i++) {
+    const k = (ordered[i] as [string, ServiceKey])[0];
     const want = desiredByKey.get(k);
     const have = actualByKey.get(k);
     const noRemovals = blocked.all ?? blocked.services?.get(k);
@@ -366,7 +368,8 @@ function indexDesired(desired: DesiredTable): Map<string, DesiredEntry> {
 /** By serviceKeyString, in order of first appearance; of entries with one key, the first by source. */
 function oneEntryPerKey(desired: DesiredTable): Map<string, DesiredEntry> {
   const byKey = new Map<string, DesiredEntry>();
-  for (const entry of desired) {
+  for (let i = 0; i < desired.length; i++) {
+    const entry = desired[i] as DesiredEntry;
     const k = serviceKeyString(entry.service.key);
     if (byKey.has(k)) return winnersBySource(desired);
     byKey.set(k, entry);
