@@ -449,19 +449,18 @@ function entryInputs(
 
 /**
  * The destinations of one entry while it is built, by destination key (see candidateKey): the
- * RealServers' first, then the endpoints'. Parallel lists, one slot per destination, instead of an object
- * per destination.
+ * RealServers' first, then the endpoints'. What a destination needs besides itself (its health check,
+ * whether it is disabled) is kept only for the few that have it.
  */
 class Candidates {
   readonly destinations: DesiredDestination[] = [];
-  readonly healthChecks: (HealthCheck | undefined)[] = [];
-  /** True for a RealServer, false for an endpoint. */
-  readonly fromRealServer: boolean[] = [];
-  /** False for a RealServer with enabled: false (kept at weight 0, never a healthy backend). */
-  readonly enabled: boolean[] = [];
   readonly #keys: (number | string)[] = [];
   /** #keys by key, made once there are more than a few (a scan of a few keys is cheaper than a map). */
   #index: Map<number | string, number> | undefined;
+  /** Health checks by slot, once one destination has one. */
+  #healthChecks: (HealthCheck | undefined)[] | undefined;
+  /** Slots of RealServers with enabled: false (kept at weight 0, never a healthy backend). */
+  #disabled: Set<number> | undefined;
 
   /** The slot of the destination with this key, or -1. */
   find(key: number | string): number {
@@ -473,7 +472,6 @@ class Candidates {
     key: number | string,
     destination: DesiredDestination,
     healthCheck: HealthCheck | undefined,
-    fromRealServer: boolean,
     enabled: boolean,
   ): void {
     const slot = this.#keys.length;
@@ -481,9 +479,26 @@ class Candidates {
     if (this.#index) this.#index.set(key, slot);
     else if (slot >= SCANNED_KEYS) this.#index = new Map(this.#keys.map((k, i) => [k, i]));
     this.destinations.push(destination);
-    this.healthChecks.push(healthCheck);
-    this.fromRealServer.push(fromRealServer);
-    this.enabled.push(enabled);
+    if (healthCheck !== undefined) {
+      this.#healthChecks ??= [];
+      this.#healthChecks[slot] = healthCheck;
+    }
+    if (!enabled) {
+      this.#disabled ??= new Set();
+      this.#disabled.add(slot);
+    }
+  }
+
+  get hasHealthChecks(): boolean {
+    return this.#healthChecks !== undefined;
+  }
+
+  healthCheck(slot: number): HealthCheck | undefined {
+    return this.#healthChecks?.[slot];
+  }
+
+  enabled(slot: number): boolean {
+    return this.#disabled === undefined || !this.#disabled.has(slot);
   }
 }
 
@@ -539,20 +554,23 @@ function buildEntry(
       });
       continue;
     }
-    candidates.add(ck, d, rs.object.spec.healthCheck ?? spec.healthCheck, true, rs.object.spec.enabled);
+    candidates.add(ck, d, rs.object.spec.healthCheck ?? spec.healthCheck, rs.object.spec.enabled);
   }
+  /** Slots below this are RealServers', the others endpoints'. */
+  const fromRealServers = candidates.destinations.length;
 
   if (spec.backends) addEndpointDestinations(vs, core, problems, configs, candidates);
 
-  const destinations: DesiredDestination[] = [];
-  let healthyBackends = 0;
   const all = candidates.destinations;
+  // Without health checks every candidate is a destination: the list itself is used.
+  const destinations: DesiredDestination[] = candidates.hasHealthChecks ? [] : all;
+  let healthyBackends = 0;
   for (let i = 0; i < all.length; i++) {
     const d = all[i] as DesiredDestination;
-    const check = candidates.healthChecks[i];
-    const enabled = candidates.enabled[i] as boolean;
+    const check = candidates.healthCheck(i);
+    const enabled = candidates.enabled(i);
     if (!check || check.type === "None" || d.draining) {
-      destinations.push(d);
+      if (destinations !== all) destinations.push(d);
       if (enabled && !d.draining) healthyBackends++;
       continue;
     }
@@ -564,7 +582,7 @@ function buildEntry(
       port: d.key.port,
       healthCheck: check,
       source: {
-        kind: candidates.fromRealServer[i] ? "RealServer" : "Endpoint",
+        kind: i < fromRealServers ? "RealServer" : "Endpoint",
         namespace: d.source.namespace,
         name: d.source.name,
       },
@@ -875,7 +893,7 @@ function addEndpointDestinations(
     const ck = candidateKey(key);
     const slot = candidates.find(ck);
     if (slot < 0) {
-      candidates.add(ck, d, spec.healthCheck, false, true);
+      candidates.add(ck, d, spec.healthCheck, true);
       return;
     }
     const existing = candidates.destinations[slot] as DesiredDestination;
