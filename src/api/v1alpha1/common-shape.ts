@@ -197,12 +197,12 @@ function commonEnvelope(
   if (!isPlainObject(meta)) return undefined;
   const name = meta.name;
   if (typeof name !== "string" || name.length < 1 || name.length > 253) return undefined;
-  const metadata: Record<string, unknown> = { name };
-  if ("namespace" in meta) {
-    const namespace = meta.namespace;
-    if (typeof namespace !== "string" || namespace.length < 1 || namespace.length > 63) return undefined;
-    metadata.namespace = namespace;
-  }
+  const hasNamespace = "namespace" in meta;
+  const namespace = meta.namespace;
+  if (hasNamespace && (typeof namespace !== "string" || namespace.length < 1 || namespace.length > 63))
+    return undefined;
+  // One literal for both fields (no property added to a one-field object, which costs a backing store).
+  const metadata: Record<string, unknown> = hasNamespace ? { name, namespace } : { name };
   for (const k in meta) {
     if (k === "__proto__" || k === "name" || k === "namespace") continue;
     metadata[k] = meta[k];
