@@ -24,6 +24,7 @@ import { type BackendCounts, backendCounts, buildNodeStatus } from "../model/nod
 import type { Problem } from "../model/problems.ts";
 import { type HealthState, healthKey, type NodeInfo, type Snapshot } from "../model/snapshot.ts";
 import { problemKey, syncEvents } from "../model/sync-events.ts";
+import { collectGarbageAfterLargeSync } from "../observability/gc.ts";
 import { startHealthServer } from "../observability/health-server.ts";
 import type { Logger } from "../observability/logger.ts";
 import { AgentMetrics } from "../observability/metrics.ts";
@@ -242,6 +243,7 @@ export class Agent {
             report: { ...report, result: withoutApplied(result) },
           }
         : undefined;
+    collectGarbageAfterLargeSync(result.outcomes.length);
     return done;
   }
 
