@@ -518,7 +518,8 @@ export function defineKernelContract(
           ops.push({ op: "addDestination", service: key, destination: dst("198.51.100.60", 53) });
           ops.push({ op: "addDestination", service: key, destination: dst("2001:db8::60", 53) });
           // Spread over several datagrams: each fails alone, in its place.
-          if (i % 5 === 0) ops.push({ op: "addDestination", service: key, destination: dst("not-an-ip", 53) });
+          if (i % 5 === 0)
+            ops.push({ op: "addDestination", service: key, destination: dst("not-an-ip", 53) });
         }
         const results = await kernel.apply(ops);
         expect(results).toHaveLength(640);
