@@ -27,8 +27,7 @@ import { createScaleWorkload } from "./scale-workload.ts";
 const N = Number(process.env.BENCH_N ?? 10_000);
 const cp = await startControlPlane({ controllerManager: false });
 try {
-  await cp.kubectlOk(["apply", "--server-side", "-f", "crds/"]);
-  await cp.kubectlOk(["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
+  await cp.installCrds();
   const ns = await cp.newNamespace("scale");
   const created = await createScaleWorkload(cp, ns, N);
   console.log(`created ${created.objects} objects in ${created.seconds.toFixed(1)} s`);

@@ -31,8 +31,7 @@ mkdirSync(join(project, ".cache/vm"), { recursive: true });
 const work = mkdtempSync(join(project, ".cache/vm/scale."));
 let status = 1;
 try {
-  await cp.kubectlOk(["apply", "--server-side", "-f", "crds/"]);
-  await cp.kubectlOk(["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
+  await cp.installCrds();
   const ns = await cp.newNamespace("scale");
   const created = await createScaleWorkload(cp, ns, N);
   console.log(`created ${created.objects} objects in ${created.seconds.toFixed(1)} s (host)`);

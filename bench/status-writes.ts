@@ -24,8 +24,7 @@ const IDLE_S = Number(process.env.BENCH_IDLE_S ?? 60);
 const cp = await startControlPlane({ controllerManager: false });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 try {
-  await cp.kubectlOk(["apply", "--server-side", "-f", "crds/"]);
-  await cp.kubectlOk(["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
+  await cp.installCrds();
   const ns = await cp.newNamespace("writes");
   const leaseNs = await cp.newNamespace("lease");
   let yaml = "";

@@ -68,8 +68,7 @@ async function ipvsNode(name: string): Promise<{
 }
 
 beforeAll(async () => {
-  await cp.kubectlOk(["apply", "--server-side", "-f", "crds/"]);
-  await cp.kubectlOk(["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
+  await cp.installCrds();
 });
 
 describe("the agent against a real API server (fake kernel)", () => {

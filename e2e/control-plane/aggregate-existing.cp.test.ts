@@ -28,8 +28,7 @@ describe("aggregated status of VirtualServices that existed before the agent", (
   });
 
   it("counts the node once it reports", async () => {
-    await cp.kubectlOk(["apply", "--server-side", "-f", "crds/"]);
-    await cp.kubectlOk(["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
+    await cp.installCrds();
     const ns = await cp.newNamespace("pre");
     const leaseNs = await cp.newNamespace("prelease");
     await cp.kubectlOk(["apply", "--server-side", "-f", "-"], {

@@ -28,8 +28,7 @@ describe("the agent across a real kube-apiserver restart", () => {
 
   beforeAll(async () => {
     cp = await startControlPlane({ controllerManager: false });
-    await cp.kubectlOk(["apply", "--server-side", "-f", "crds/"]);
-    await cp.kubectlOk(["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
+    await cp.installCrds();
     ns = await cp.newNamespace("restart");
     await apply(
       `apiVersion: ipvs.dev/v1alpha1\nkind: VirtualService\nmetadata: {name: web, namespace: ${ns}}\nspec: {address: 192.0.2.90, port: 80}\n---\n${rs(ns, "a", "198.51.100.90")}`,

@@ -55,6 +55,8 @@ export interface ControlPlaneClient extends ControlPlaneInfo {
   kubectlOk(args: readonly string[], options?: KubectlOptions): Promise<string>;
   /** Creates a namespace with a fresh name (`<prefix>-<random>`) and returns the name. */
   newNamespace(prefix?: string): Promise<string>;
+  /** Applies crds/ (server-side) and waits until every CRD is Established. */
+  installCrds(): Promise<void>;
   /**
    * One request to the API server as admin; `path` includes any query. The body is sent and parsed as
    * JSON. Never throws on an HTTP error status: see `status` (the body is then a metav1.Status).
@@ -305,6 +307,10 @@ export function connectControlPlane(info: ControlPlaneInfo): ControlPlaneClient 
     await kubectlOk(["create", "namespace", name]);
     return name;
   };
+  const installCrds = async (): Promise<void> => {
+    await kubectlOk(["apply", "--server-side", "-f", "crds/"]);
+    await kubectlOk(["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
+  };
   let agent: Agent | undefined;
   const api = (method: string, path: string, body?: unknown): Promise<ApiResponse> =>
     new Promise((resolve, reject) => {
@@ -343,7 +349,7 @@ export function connectControlPlane(info: ControlPlaneInfo): ControlPlaneClient 
       req.on("error", reject);
       req.end(payload);
     });
-  return { ...info, kubectl, kubectlOk, newNamespace, api };
+  return { ...info, kubectl, kubectlOk, newNamespace, installCrds, api };
 }
 
 /** Starts etcd, kube-apiserver and (by default) kube-controller-manager; resolves once all are ready. */

@@ -13,8 +13,7 @@ import { useControlPlane } from "./use-control-plane.ts";
 const cp = useControlPlane();
 
 beforeAll(async () => {
-  await cp.kubectlOk(["apply", "--server-side", "-f", "crds/"]);
-  await cp.kubectlOk(["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
+  await cp.installCrds();
 });
 
 describe("explain --kubeconfig (real API server)", () => {

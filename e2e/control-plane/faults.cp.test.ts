@@ -44,8 +44,7 @@ describe("the agent through faults between it and the API server", () => {
     cp.kubectlOk(["apply", "--server-side", "--field-manager=test", "-f", "-"], { input: yaml });
 
   beforeAll(async () => {
-    await cp.kubectlOk(["apply", "--server-side", "-f", "crds/"]);
-    await cp.kubectlOk(["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
+    await cp.installCrds();
     ns = await cp.newNamespace("faults");
     await apply(
       `apiVersion: ipvs.dev/v1alpha1\nkind: VirtualService\nmetadata: {name: web, namespace: ${ns}}\nspec: {address: 192.0.2.80, port: 80}\n---\n${rs(ns, "a", "198.51.100.80")}`,

@@ -37,8 +37,7 @@ describe("20 simulated nodes against the real API server", () => {
     });
 
   beforeAll(async () => {
-    await cp.kubectlOk(["apply", "--server-side", "-f", "crds/"]);
-    await cp.kubectlOk(["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
+    await cp.installCrds();
     ns = await cp.newNamespace("many");
     await apply(
       NODES.map(

@@ -36,8 +36,7 @@ describe("aggregated status (real API server, three agents)", () => {
   const nodes: Node[] = [];
 
   beforeAll(async () => {
-    await cp.kubectlOk(["apply", "--server-side", "-f", "crds/"]);
-    await cp.kubectlOk(["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
+    await cp.installCrds();
     ns = await cp.newNamespace("agg");
     leaseNs = await cp.newNamespace("lease");
     const kubeConfig = loadKubeConfig(cp.kubeconfig);
