@@ -53,6 +53,10 @@ export interface ControlPlaneClient extends ControlPlaneInfo {
   kubectl(args: readonly string[], options?: KubectlOptions): Promise<KubectlResult>;
   /** Like kubectl(), but throws (with stderr) unless it exits 0; returns stdout. */
   kubectlOk(args: readonly string[], options?: KubectlOptions): Promise<string>;
+  /** Runs the built helm (e2e/control-plane/build.sh) against this control plane, like kubectl(). */
+  helm(args: readonly string[], options?: KubectlOptions): Promise<KubectlResult>;
+  /** Like helm(), but throws (with stderr) unless it exits 0; returns stdout. */
+  helmOk(args: readonly string[], options?: KubectlOptions): Promise<string>;
   /** Creates a namespace with a fresh name (`<prefix>-<random>`) and returns the name. */
   newNamespace(prefix?: string): Promise<string>;
   /** Applies crds/ (server-side) and waits until every CRD is Established. */
@@ -276,32 +280,41 @@ function writeKubeconfig(path: string, server: string, caFile: string, token: st
 
 /** kubectl / newNamespace for a control plane described by `info` (usable from any process). */
 export function connectControlPlane(info: ControlPlaneInfo): ControlPlaneClient {
-  const kubectlBin = join(info.binDir, "kubectl");
-  const kubectl = (args: readonly string[], options: KubectlOptions = {}): Promise<KubectlResult> =>
-    new Promise((resolve, reject) => {
-      const child = execFile(
-        kubectlBin,
-        ["--kubeconfig", info.kubeconfig, ...args],
-        {
-          timeout: options.timeoutMs ?? 60_000,
-          maxBuffer: 64 * 1024 * 1024,
-          env: { ...process.env, KUBECONFIG: info.kubeconfig, KUBECTL_KUBERC: "false" },
-        },
-        (err, stdout, stderr) => {
-          if (err && typeof err.code !== "number") {
-            reject(new Error(`kubectl ${args.join(" ")}: ${err.message}\n${stderr}`));
-            return;
-          }
-          resolve({ code: err ? Number(err.code) : 0, stdout, stderr });
-        },
-      );
-      child.stdin?.end(options.input ?? "");
-    });
-  const kubectlOk = async (args: readonly string[], options?: KubectlOptions): Promise<string> => {
-    const r = await kubectl(args, options);
-    if (r.code !== 0) throw new Error(`kubectl ${args.join(" ")} exited ${r.code}:\n${r.stderr}${r.stdout}`);
-    return r.stdout;
-  };
+  /** Runs one of the built tools (kubectl, helm) against this control plane. */
+  const tool =
+    (name: "kubectl" | "helm") =>
+    (args: readonly string[], options: KubectlOptions = {}): Promise<KubectlResult> =>
+      new Promise((resolve, reject) => {
+        const child = execFile(
+          join(info.binDir, name),
+          ["--kubeconfig", info.kubeconfig, ...args],
+          {
+            timeout: options.timeoutMs ?? 60_000,
+            maxBuffer: 64 * 1024 * 1024,
+            env: { ...process.env, KUBECONFIG: info.kubeconfig, KUBECTL_KUBERC: "false" },
+          },
+          (err, stdout, stderr) => {
+            if (err && typeof err.code !== "number") {
+              reject(new Error(`${name} ${args.join(" ")}: ${err.message}\n${stderr}`));
+              return;
+            }
+            resolve({ code: err ? Number(err.code) : 0, stdout, stderr });
+          },
+        );
+        child.stdin?.end(options.input ?? "");
+      });
+  const ok =
+    (name: "kubectl" | "helm", run: ReturnType<typeof tool>) =>
+    async (args: readonly string[], options?: KubectlOptions): Promise<string> => {
+      const r = await run(args, options);
+      if (r.code !== 0)
+        throw new Error(`${name} ${args.join(" ")} exited ${r.code}:\n${r.stderr}${r.stdout}`);
+      return r.stdout;
+    };
+  const kubectl = tool("kubectl");
+  const kubectlOk = ok("kubectl", kubectl);
+  const helm = tool("helm");
+  const helmOk = ok("helm", helm);
   const newNamespace = async (prefix = "t"): Promise<string> => {
     const name = `${prefix}-${randomBytes(4).toString("hex")}`;
     await kubectlOk(["create", "namespace", name]);
@@ -349,7 +362,7 @@ export function connectControlPlane(info: ControlPlaneInfo): ControlPlaneClient 
       req.on("error", reject);
       req.end(payload);
     });
-  return { ...info, kubectl, kubectlOk, newNamespace, installCrds, api };
+  return { ...info, kubectl, kubectlOk, helm, helmOk, newNamespace, installCrds, api };
 }
 
 /** Starts etcd, kube-apiserver and (by default) kube-controller-manager; resolves once all are ready. */

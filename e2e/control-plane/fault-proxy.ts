@@ -23,10 +23,29 @@ export interface FaultProxy {
   down(): void;
   up(): void;
   readonly stats: { requests: number; throttled: number; failed: number; reset: number };
+  /** Every request forwarded to the API server, with the status it answered (in the order answered). */
+  readonly log: ForwardedRequest[];
   close(): Promise<void>;
 }
 
-export async function startFaultProxy(info: ControlPlaneInfo, dir: string): Promise<FaultProxy> {
+export interface ForwardedRequest {
+  method: string;
+  url: string;
+  status: number;
+  /** The response body of an error (status 400 and above), once it has been read. */
+  message?: string;
+}
+
+export interface FaultProxyOptions {
+  /** Bearer token the proxy's kubeconfig uses (default: the admin token of the control plane). */
+  token?: string;
+}
+
+export async function startFaultProxy(
+  info: ControlPlaneInfo,
+  dir: string,
+  options: FaultProxyOptions = {},
+): Promise<FaultProxy> {
   const certDir = dirname(info.caFile);
   const ca = readFileSync(info.caFile, "utf8");
   const upstream = new URL(info.server);
@@ -39,6 +58,7 @@ export async function startFaultProxy(info: ControlPlaneInfo, dir: string): Prom
   let delay = 0;
   let isDown = false;
   const stats = { requests: 0, throttled: 0, failed: 0, reset: 0 };
+  const log: ForwardedRequest[] = [];
   const status = (code: number, reason: string, message: string) =>
     JSON.stringify({
       kind: "Status",
@@ -85,6 +105,22 @@ export async function startFaultProxy(info: ControlPlaneInfo, dir: string): Prom
             agent,
           },
           (up) => {
+            const entry: ForwardedRequest = {
+              method: req.method ?? "GET",
+              url: req.url ?? "/",
+              status: up.statusCode ?? 502,
+            };
+            log.push(entry);
+            if (entry.status >= 400) {
+              // Keep what the API server said (a metav1.Status: "... cannot patch resource ...").
+              let body = "";
+              up.on("data", (chunk: Buffer) => {
+                if (body.length < 4096) body += chunk.toString("utf8");
+              });
+              up.on("end", () => {
+                entry.message = body;
+              });
+            }
             res.writeHead(up.statusCode ?? 502, up.headers);
             up.pipe(res);
           },
@@ -123,7 +159,7 @@ export async function startFaultProxy(info: ControlPlaneInfo, dir: string): Prom
           cluster: { server: `https://127.0.0.1:${port}`, "certificate-authority": info.caFile },
         },
       ],
-      users: [{ name: "admin", user: { token: info.token } }],
+      users: [{ name: "admin", user: { token: options.token ?? info.token } }],
       contexts: [{ name: "proxy", context: { cluster: "proxy", user: "admin" } }],
       "current-context": "proxy",
     }),
@@ -131,6 +167,7 @@ export async function startFaultProxy(info: ControlPlaneInfo, dir: string): Prom
   return {
     kubeconfig,
     stats,
+    log,
     throttle(count, seconds = 1) {
       throttle = count;
       retryAfter = seconds;
