@@ -80,8 +80,16 @@ export class Agent {
   readonly #deps: AgentDependencies;
   readonly #reconciler: Reconciler;
   readonly #runner: SyncRunner;
-  /** Prometheus metrics of this agent, served at /metrics on the health address. */
-  readonly metrics = new AgentMetrics();
+  /**
+   * Prometheus metrics of this agent, served at /metrics on the health address; the IPVS counters are
+   * read at scrape time and labelled from the reconciler's last plan.
+   */
+  readonly metrics = new AgentMetrics({
+    ipvs: {
+      readTable: () => this.#deps.kernel.readTable(),
+      planned: () => this.#reconciler.planned(),
+    },
+  });
   #health: HealthState | undefined;
   #status: IPVSNodeStatus | undefined;
   /** Problems already reported as Events (reported again only after they went away and came back). */

@@ -1,12 +1,22 @@
 /**
  * The agent's Prometheus metrics, in the style of kube-proxy's (sync_proxy_rules_duration_seconds,
- * last_queued/last_synced timestamps, network_programming_duration_seconds): one registry per agent,
- * updated from each sync's result by `observeSync`, served as text at /metrics by the health server.
- * Names start with `ipvs_operator_`; nothing here has a label that grows with the cluster (no
- * per-object labels: per-service counters read from the kernel at scrape time come with the ship issue).
+ * last_queued/last_synced timestamps, network_programming_duration_seconds) and kube-router's
+ * (per-service IPVS counters): one registry per agent, served as text at /metrics by the health server.
+ * Names start with `ipvs_operator_`.
+ *
+ * Two kinds:
+ * - the agent's own work, updated from each sync's result by `observeSync`: sync duration, programming
+ *   latency, last success, kernel operations by operation and result, table dumps, drift, owned
+ *   entries, draining destinations. No per-object labels.
+ * - the kernel's counters per VirtualService and real server, and backends by state, read at scrape
+ *   time (ipvs-stats.ts: one table read per scrape, owned and desired services only, labelled from the
+ *   agent's last plan). Their series are built for one exposition and dropped after it.
+ * A scrape never touches a sync: it only reads (through the kernel's own request queue), and a failed
+ * read counts in ipvs_operator_scrape_errors_total.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { SyncResult } from "../reconcile/reconciler.ts";
+import { IPVS_STATS_FAMILIES, IpvsStatsMetrics, type IpvsStatsSource } from "./ipvs-stats.ts";
 
 /** What a sync's caller knows beyond the result: its time span and the oldest change it applied. */
 export interface SyncTiming {
@@ -29,7 +39,13 @@ export class AgentMetrics {
   readonly #owned: Gauge<"entry">;
   readonly #draining: Gauge;
 
-  constructor(options: { processMetrics?: boolean } = {}) {
+  readonly #ipvs: IpvsStatsMetrics | undefined;
+
+  /**
+   * processMetrics: prom-client's process and Node.js metrics (default on). ipvs: where the scrape-time
+   * IPVS counters come from (none without it); maxDestinations: ipvs-stats.ts's bound on destination series.
+   */
+  constructor(options: { processMetrics?: boolean; ipvs?: IpvsStatsSource; maxDestinations?: number } = {}) {
     const registers = [this.registry];
     if (options.processMetrics ?? true)
       collectDefaultMetrics({ register: this.registry, prefix: "ipvs_operator_" });
@@ -79,6 +95,11 @@ export class AgentMetrics {
       help: "Destinations at weight 0 waiting for their connections to end or their drain timeout.",
       registers,
     });
+    this.#ipvs = options.ipvs
+      ? new IpvsStatsMetrics(this.registry, options.ipvs, {
+          ...(options.maxDestinations === undefined ? {} : { maxDestinations: options.maxDestinations }),
+        })
+      : undefined;
   }
 
   observeSync(result: SyncResult, timing: SyncTiming): void {
@@ -111,8 +132,22 @@ export class AgentMetrics {
     }
   }
 
-  /** The exposition text (Prometheus text format 0.0.4) and its content type. */
+  /**
+   * The exposition text (Prometheus text format 0.0.4) and its content type: the registry's metrics,
+   * then the IPVS counters of this scrape's one table read (written straight as text, see ipvs-stats.ts).
+   */
   async expose(): Promise<{ contentType: string; text: string }> {
-    return { contentType: this.registry.contentType, text: await this.registry.metrics() };
+    const view = await this.#ipvs?.read();
+    const text = await this.registry.metrics();
+    return {
+      contentType: this.registry.contentType,
+      text: this.#ipvs ? text + this.#ipvs.render(view) : text,
+    };
+  }
+
+  /** Every metric family this agent can expose, with its type (the dashboard test checks against these). */
+  families(): { name: string; type: string }[] {
+    const registered = this.registry.getMetricsAsArray().map((m) => ({ name: m.name, type: String(m.type) }));
+    return this.#ipvs ? [...registered, ...IPVS_STATS_FAMILIES] : registered;
   }
 }

@@ -35,7 +35,7 @@ import type { IpvsKernel, OperationResult } from "../kernel/ipvs-kernel.ts";
 import type { DesiredEntry, DesiredTable } from "../model/desired-table.ts";
 import { type DiffResult, type DriftItem, diff } from "../model/diff.ts";
 import { type DrainEntry, drainKey } from "../model/drain.ts";
-import { type FwmarkRange, ownershipRule } from "../model/ownership.ts";
+import { type FwmarkRange, type OwnershipRule, ownershipRule } from "../model/ownership.ts";
 import type { Logger } from "../observability/logger.ts";
 import { type Operation, operationServiceKey } from "../vocabulary/operations.ts";
 import { sortByServiceKey } from "../vocabulary/order.ts";
@@ -98,6 +98,16 @@ export interface ChangesInput {
   signal?: AbortSignal;
   /** As in SyncInput: how old the table a previous sync read may be to stand in for a dump. */
   maxKernelAgeMs: number;
+}
+
+/** See Reconciler.planned(). */
+export interface PlannedTable {
+  /** serviceKeyString -> the desired entry the last plan had for it. */
+  desired: ReadonlyMap<string, DesiredEntry>;
+  /** Whether a kernel service is this agent's (ownership.ts's rule over the current journal). */
+  owns: OwnershipRule;
+  /** Removed destinations waiting at weight 0 (journal drains). */
+  drains: readonly DrainEntry[];
 }
 
 export type OutcomeResult = "applied" | "failed" | "skipped" | "planned" | "unknown";
@@ -172,6 +182,8 @@ export class Reconciler {
   #journalSet: { journal: Journal; keys: ReadonlySet<string> } | undefined;
   /** Owned services and destinations after the last sync. */
   #owned = { services: 0, destinations: 0 };
+  /** planned()'s ownership rule, compiled once per journal. */
+  #plannedRule: { journal: Journal; owns: OwnershipRule } | undefined;
   #cleaned = false;
   #active: Promise<unknown> | undefined;
   #queued:
@@ -195,6 +207,25 @@ export class Reconciler {
     });
     this.#queued = { input, promise, settle };
     return promise;
+  }
+
+  /**
+   * What the last sync planned from, for metrics read at scrape time (so the kernel key -> VirtualService
+   * mapping is this plan's, never a second computation): its desired entries by serviceKeyString (partial
+   * syncs update them in place), the ownership rule over the current journal, and the drains in progress.
+   * Undefined before the first sync that wrote the journal. Read-only: callers must not change it.
+   */
+  planned(): PlannedTable | undefined {
+    const plan = this.#lastPlan;
+    const journal = this.#journal;
+    if (!plan || !journal) return undefined;
+    if (this.#plannedRule?.journal !== journal) {
+      this.#plannedRule = {
+        journal,
+        owns: ownershipRule({ ...this.#options.scope, journal: journal.services }),
+      };
+    }
+    return { desired: plan.desired, owns: this.#plannedRule.owns, drains: journal.drains };
   }
 
   /** The journal as last read or written (undefined before the first sync). */
