@@ -1,0 +1,170 @@
+/**
+ * The container image's own file tree as the agent, against the real kernel. e2e/image/build.sh builds
+ * the image from the Dockerfile and exports its file tree to .cache/image/rootfs and its config to
+ * .cache/image/image.json; this test chroots into that tree (proc, sys, dev and a tmpfs /tmp mounted, as
+ * a container runtime would) and runs the image's ENTRYPOINT with `agent --from-dir`: its Node, its
+ * bundle, its netlink addon. It waits for the table, repairs a deleted destination, answers /readyz,
+ * and on SIGTERM exits leaving the table as it is (the agent never flushes).
+ * Without the exported tree the test fails: run e2e/image/build.sh first (npm test does, before the
+ * VM suite).
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readlinkSync } from "node:fs";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ipvsadm, scratch } from "./vm-helpers.ts";
+
+const project = new URL("../../..", import.meta.url).pathname;
+const imageDir = join(project, ".cache/image");
+const HTTP = "127.0.0.1:9797";
+/** examples/nat-round-robin.yaml, as ipvsadm -Sn prints it (lines sorted). */
+const EXPECTED = [
+  "-A -t 192.0.2.10:80 -s rr",
+  "-a -t 192.0.2.10:80 -r 198.51.100.10:8080 -m -w 1",
+  "-a -t 192.0.2.10:80 -r 198.51.100.11:8080 -m -w 1",
+];
+
+interface ImageConfig {
+  id: string;
+  name: string;
+  entrypoint: string[];
+  env: string[];
+}
+
+const sortedTable = () => ipvsadm(["-Sn"]).trim().split("\n").filter(Boolean).sort();
+
+async function until(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 90_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}`);
+    await sleep(250);
+  }
+}
+
+describe("the image's file tree as the agent on a real kernel", () => {
+  let image: ImageConfig;
+  let root: string;
+  let agent: ChildProcess | undefined;
+  let output = "";
+  let exited: Promise<number | null>;
+  const mounted: string[] = [];
+  const mount = (...args: string[]) => {
+    execFileSync("mount", args);
+    mounted.unshift(args.at(-1)!);
+  };
+
+  beforeAll(() => {
+    const config = join(imageDir, "image.json");
+    if (
+      !existsSync(config) ||
+      !existsSync(join(imageDir, "rootfs/opt/ipvs-operator/dist/ipvs-operator.mjs"))
+    ) {
+      throw new Error(
+        `no exported image in ${imageDir} (image.json and rootfs/): run e2e/image/build.sh first ` +
+          "(it builds the image from the Dockerfile with podman and exports its file tree; npm test runs it before the VM suite)",
+      );
+    }
+    image = JSON.parse(readFileSync(config, "utf8")) as ImageConfig;
+    ipvsadm(["-C"]);
+    // The guest's view of the project is read-only: a bind mount of the tree under /tmp, with the
+    // kernel file systems and a writable /tmp on top, like a container's.
+    root = join(scratch("image-agent-"), "root");
+    mkdirSync(root);
+    mount("--bind", join(imageDir, "rootfs"), root);
+    mount("-t", "proc", "proc", join(root, "proc"));
+    mount("-t", "sysfs", "sysfs", join(root, "sys"));
+    mount("--bind", "/dev", join(root, "dev"));
+    mount("-t", "tmpfs", "tmpfs", join(root, "tmp"));
+    mkdirSync(join(root, "tmp/manifests"));
+    mkdirSync(join(root, "tmp/state"));
+    copyFileSync(
+      join(project, "examples/nat-round-robin.yaml"),
+      join(root, "tmp/manifests/nat-round-robin.yaml"),
+    );
+  });
+
+  afterAll(async () => {
+    if (agent && agent.exitCode === null && agent.signalCode === null) {
+      agent.kill("SIGKILL");
+      await exited;
+    }
+    for (const target of mounted) execFileSync("umount", [target]);
+    ipvsadm(["-C"]);
+  });
+
+  it("runs the image's entrypoint as the agent and programs the table", async () => {
+    agent = spawn(
+      "/usr/sbin/chroot",
+      [
+        root,
+        ...image.entrypoint,
+        "agent",
+        "--node-name",
+        "vm",
+        "--from-dir",
+        "/tmp/manifests",
+        "--state-file",
+        "/tmp/state/journal.json",
+        "--resync-interval",
+        "2s",
+        "--http-address",
+        HTTP,
+      ],
+      { env: Object.fromEntries([...image.env, "HOME=/root"].map((kv) => kv.split(/=(.*)/s, 2))) },
+    );
+    agent.stdout?.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    agent.stderr?.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    const child = agent;
+    exited = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
+    child.once("exit", (code, signal) => {
+      if (code !== 0) output += `\n[exited: code ${code}, signal ${signal}]`;
+    });
+
+    await until(
+      `ipvsadm -Ln to show 192.0.2.10:80 and its real servers (agent output so far:\n${output})`,
+      () => {
+        if (child.exitCode !== null) throw new Error(`the agent exited early:\n${output}`);
+        const listing = ipvsadm(["-Ln"]);
+        return (
+          /TCP {2}192\.0\.2\.10:80 rr/.test(listing) &&
+          /-> 198\.51\.100\.10:8080 +Masq +1 /.test(listing) &&
+          /-> 198\.51\.100\.11:8080 +Masq +1 /.test(listing)
+        );
+      },
+    );
+    expect(sortedTable()).toEqual(EXPECTED);
+    // It is the image's tree that runs: the process's root is the chroot.
+    expect(readlinkSync(`/proc/${child.pid}/root`)).toBe(root);
+    expect(existsSync(join(root, "tmp/state/journal.json"))).toBe(true);
+    await until(`/readyz to answer 200 (agent output:\n${output})`, async () => {
+      const response = await fetch(`http://${HTTP}/readyz`).catch(() => undefined);
+      return response?.status === 200;
+    });
+  });
+
+  it("puts back a destination deleted behind its back", async () => {
+    ipvsadm(["-d", "-t", "192.0.2.10:80", "-r", "198.51.100.11:8080"]);
+    await until(`the periodic resync to repair the table (agent output:\n${output})`, () =>
+      ipvsadm(["-Sn"]).includes("-r 198.51.100.11:8080"),
+    );
+    expect(sortedTable()).toEqual(EXPECTED);
+  });
+
+  it("stops on SIGTERM and leaves the table as it is", async () => {
+    const before = ipvsadm(["-Sn"]);
+    agent!.kill("SIGTERM");
+    expect(await exited).toBe(0);
+    expect(output).toContain("Stopping; the IPVS table is left as it is");
+    expect(ipvsadm(["-Sn"])).toBe(before);
+    expect(sortedTable()).toEqual(EXPECTED);
+  });
+});
