@@ -33,8 +33,8 @@ export function helmBinary(options: { build: boolean }): string {
   } catch (error) {
     const stderr = String((error as { stderr?: unknown }).stderr ?? "").trim();
     throw new Error(
-      `helm is not built (${stderr || (error as Error).message}): run e2e/control-plane/build.sh, which builds helm ` +
-        "(HELM_VERSION in e2e/control-plane/versions.env) next to kubectl",
+      `helm is not built: ${stderr || (error as Error).message}\n` +
+        "(e2e/control-plane/build.sh builds helm, HELM_VERSION in e2e/control-plane/versions.env, next to kubectl)",
     );
   }
   const bin = out.trim().split("\n").at(-1) ?? "";

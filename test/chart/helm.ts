@@ -31,6 +31,19 @@ export interface K8sObject {
 }
 
 export const RELEASE = "test";
+
+/** The kinds the chart renders with its default values, sorted. */
+export const DEFAULT_KINDS = [
+  "ClusterRole",
+  "ClusterRoleBinding",
+  "CustomResourceDefinition",
+  "CustomResourceDefinition",
+  "CustomResourceDefinition",
+  "DaemonSet",
+  "Role",
+  "RoleBinding",
+  "ServiceAccount",
+];
 export const NAMESPACE = "ipvs-system";
 
 /** Runs helm with `args` and the values (as a file); resolves to exit code, stdout and stderr. */
