@@ -229,10 +229,11 @@ for ((i = 0; i < runs; i++)); do
   startup+=("$(awk -v s="$s" -v e="$(now)" 'BEGIN { printf "%.2f", e - s }')")
 done
 # The process alone, inside the container (node started exactly as the ENTRYPOINT starts it).
+mapfile -t entry_words < <("$node_bin" -e 'for (const w of JSON.parse(process.argv[1])) console.log(w)' "$entrypoint")
 # shellcheck disable=SC2016 # expanded by the container's bash
 process="$(podman run --rm --network=none --entrypoint /bin/bash "$image" -c \
   'TIMEFORMAT=%R; for i in $(seq "$0"); do { time "$@" version >/dev/null; } 2>&1; done' "$runs" \
-  $("$node_bin" -e 'console.log(JSON.parse(process.argv[1]).join(" "))' "$entrypoint") | tr '\n' ' ')"
+  "${entry_words[@]}" | tr '\n' ' ' | sed 's/ $//')"
 
 # ---- 6. the archive and the file tree, rewritten only when the image changed
 archive="$out/ipvs-operator-$version.tar"
@@ -256,6 +257,7 @@ if [[ ! -d "$out/rootfs" || "$("$node_bin" -p "require('$out/image.json').id" 2>
   podman rm "$cid" >/dev/null
   rm -rf "$out/rootfs"
   mv "$out/rootfs.new" "$out/rootfs"
+  # shellcheck disable=SC2016 # JavaScript
   podman image inspect --format '{{json .Config}}' "$image" |
     "$node_bin" -e '
       const config = JSON.parse(require("node:fs").readFileSync(0, "utf8"));
