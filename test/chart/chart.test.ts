@@ -347,3 +347,30 @@ describe("values.schema.json", () => {
     expect(r.code).toBe(0);
   });
 });
+
+describe("NOTES.txt", () => {
+  const notes = (values: unknown) => {
+    const r = helmWithValues(
+      ["install", RELEASE, CHART_DIR, "--namespace", NAMESPACE, "--dry-run=client"],
+      values,
+    );
+    expect(r.stderr).toBe("");
+    return r.stdout.slice(r.stdout.indexOf("NOTES:"));
+  };
+
+  it("says how to watch the rollout, the Pod Security label the namespace needs, and what uninstall keeps", () => {
+    const text = notes({});
+    expect(text).toContain(`rollout status daemonset/${RELEASE}-ipvs-operator`);
+    expect(text).toContain(
+      `kubectl label namespace ${NAMESPACE} pod-security.kubernetes.io/enforce=privileged`,
+    );
+    expect(text).toMatch(/The CRDs stay on `helm uninstall`/);
+    expect(text).toMatch(/owns only what it creates/);
+  });
+
+  it("warns that uninstall deletes the CRDs when crds.keep is false", () => {
+    const text = notes({ crds: { keep: false }, agent: { managedCidrs: ["10.96.0.0/12"] } });
+    expect(text).toMatch(/`helm uninstall` deletes the CRDs/);
+    expect(text).not.toMatch(/owns only what it creates/);
+  });
+});
