@@ -26,7 +26,7 @@ const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
 
 /** Why this argv may not run under the policy, or undefined when it may. */
 export function execRefusal(command: readonly string[], policy: ExecPolicy): string | undefined {
-  if (!policy.enabled) return `${EXEC_DISABLED_REASON} (agent configuration: exec health checks not enabled)`;
+  if (!policy.enabled) return `${EXEC_DISABLED_REASON} (the agent configuration does not enable them)`;
   const program = command[0];
   if (program === undefined || program === "") return "exec health check has an empty command";
   if (!isAbsolute(program) || normalize(program) !== program) {

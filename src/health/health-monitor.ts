@@ -14,8 +14,10 @@
  * - Rise/fall: an unhealthy target becomes healthy after riseCount consecutive successes, a healthy one
  *   unhealthy after fallCount consecutive failures. Before its first result a target is in its check's
  *   initialState. onChange fires only on those transitions, with the reason (the last probe's).
- * - Timeout: a probe not finished after timeoutMs (monitor clock) fails and its slot is released, even
- *   if the prober ignores its abort signal.
+ * - Timeout: the prober fails a probe not finished after timeoutMs; should a prober not stop, the
+ *   monitor fails it PROBER_GRACE_MS later (monitor clock), aborts it and releases its slot.
+ * - Callbacks (onChange, onResult) run after the state is updated and the next probe armed; one that
+ *   throws does not stop probing (the exception surfaces as an unhandled rejection).
  * - In-flight bound: at most maxInFlight probes run at once (default 256), optionally at most
  *   maxProbesPerSecond start per second; probes that must wait queue in FIFO order and count in
  *   stats().delayedProbes.
@@ -63,6 +65,8 @@ import { type Prober, runProbe } from "./run-probe.ts";
 
 export const DEFAULT_MAX_IN_FLIGHT = 256;
 export const DEFAULT_JITTER = 0.1;
+/** How long after its timeout the monitor gives up on a prober that has not answered. */
+export const PROBER_GRACE_MS = 250;
 
 export interface HealthMonitorOptions {
   /** Timers and time; default the process clock. */
@@ -298,11 +302,13 @@ export class HealthMonitor {
       controller,
       release,
       startedAt: this.#clock.now(),
-      timeout: this.#clock.setTimer(plan.timeoutMs, () =>
+      // The prober fails itself at timeoutMs with a reason that says what it waited for; this guard,
+      // a little later, only catches a prober that does not stop (and frees its slot).
+      timeout: this.#clock.setTimer(plan.timeoutMs + PROBER_GRACE_MS, () =>
         this.#finish(tracked, running, {
           healthy: false,
-          reason: `no result within ${plan.timeoutMs} ms`,
-          durationMs: plan.timeoutMs,
+          reason: `no result within ${plan.timeoutMs} ms (the prober did not stop at its timeout)`,
+          durationMs: plan.timeoutMs + PROBER_GRACE_MS,
         }),
       ),
     };
@@ -339,45 +345,46 @@ export class HealthMonitor {
     running.controller.abort();
     running.release();
     this.#completed++;
-    this.#record(tracked, result);
     const period = tracked.plan.intervalMs * (1 + this.#jitter * (2 * this.#random() - 1));
     // Interval from start to start; clamped so a stepped wall clock neither stalls nor floods.
     const delay = Math.min(period, Math.max(0, running.startedAt + period - this.#clock.now()));
+    // The next probe is armed before any callback runs: a callback that throws cannot stop probing.
     this.#schedule(tracked, delay);
+    const transition = this.#record(tracked, result);
+    const { health } = tracked;
+    try {
+      this.#onResult?.(health.target, result);
+    } finally {
+      if (transition) this.#onChange?.(transition);
+    }
   }
 
-  #record(tracked: Tracked, result: ProbeResult): void {
+  /** Counts the result and applies a transition; returns it for onChange. */
+  #record(tracked: Tracked, result: ProbeResult): HealthTransition | undefined {
     const { health, plan } = tracked;
     const now = this.#clock.now();
     health.lastResult = result;
     health.lastProbeAt = now;
-    let transition: string | undefined;
+    let reason: string | undefined;
     if (result.healthy) {
       health.consecutiveSuccesses++;
       health.consecutiveFailures = 0;
       if (!health.healthy && health.consecutiveSuccesses >= plan.riseCount) {
-        transition = `${counted(health.consecutiveSuccesses, "consecutive success", "consecutive successes")}: ${result.reason}`;
+        reason = `${counted(health.consecutiveSuccesses, "consecutive success", "consecutive successes")}: ${result.reason}`;
       }
     } else {
       health.consecutiveFailures++;
       health.consecutiveSuccesses = 0;
       if (health.healthy && health.consecutiveFailures >= plan.fallCount) {
-        transition = `${counted(health.consecutiveFailures, "consecutive failure", "consecutive failures")}: ${result.reason}`;
+        reason = `${counted(health.consecutiveFailures, "consecutive failure", "consecutive failures")}: ${result.reason}`;
       }
     }
-    this.#onResult?.(health.target, result);
-    if (transition === undefined) return;
+    if (reason === undefined) return undefined;
     health.healthy = result.healthy;
     health.lastTransitionAt = now;
-    health.lastTransitionReason = transition;
+    health.lastTransitionReason = reason;
     this.#state = undefined;
-    this.#onChange?.({
-      key: health.key,
-      target: health.target,
-      healthy: health.healthy,
-      reason: transition,
-      at: now,
-    });
+    return { key: health.key, target: health.target, healthy: health.healthy, reason, at: now };
   }
 }
 

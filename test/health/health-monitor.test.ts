@@ -8,6 +8,7 @@ import {
   HealthMonitor,
   type HealthMonitorOptions,
   type HealthTransition,
+  PROBER_GRACE_MS,
 } from "../../src/health/health-monitor.ts";
 import type { ProbeContext, ProbeResult } from "../../src/health/probe-result.ts";
 import type { ProbeSpec } from "../../src/health/probe-spec.ts";
@@ -183,12 +184,19 @@ describe("HealthMonitor: rise, fall and the initial state", () => {
     prober.hold = true;
     const t = target("10.0.0.3", { initialState: "Healthy", fallCount: 1, timeoutSeconds: 2 });
     monitor.setTargets([t]);
-    await clock.advance(10_000);
+    await clock.advance(clock.nextTimerAt! - clock.now());
     const first = prober.calls[0]!;
-    await clock.advance(first.at + 2_000 - clock.now());
+    expect(first.at).toBe(clock.now());
+    await clock.advance(first.at + 2_000 + PROBER_GRACE_MS - 1 - clock.now());
+    expect(monitor.stats()).toMatchObject({ inFlight: 1, probesCompleted: 0 });
+    await clock.advance(1);
     expect(monitor.status(t.key)).toMatchObject({
       healthy: false,
-      lastResult: { healthy: false, reason: "no result within 2000 ms", durationMs: 2000 },
+      lastResult: {
+        healthy: false,
+        reason: "no result within 2000 ms (the prober did not stop at its timeout)",
+        durationMs: 2000 + PROBER_GRACE_MS,
+      },
     });
     expect(first.context.signal?.aborted).toBe(true);
     expect(monitor.stats()).toMatchObject({ inFlight: 0, probesStarted: 1, probesCompleted: 1 });
@@ -385,6 +393,28 @@ describe("HealthMonitor: probe context", () => {
     expect(byAddress.get("10.0.0.1")).toMatchObject({ localAddress: "192.0.2.10", timeoutMs: 3000, exec });
     expect(byAddress.get("2001:db8::1")).toMatchObject({ localAddress: "2001:db8::10" });
     expect(byAddress.get("10.0.0.5")?.localAddress).toBeUndefined();
+  });
+
+  it("keeps probing when a callback throws", async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      const { clock, prober, monitor } = setup({
+        jitter: 0,
+        onChange: () => {
+          throw new Error("listener bug");
+        },
+      });
+      const t = target("10.0.0.1", { riseCount: 1 });
+      monitor.setTargets([t]);
+      await clock.advance(30_000);
+      expect(prober.calls).toHaveLength(3);
+      expect(monitor.state().get(t.key)).toBe(true);
+      expect(unhandled).toEqual([new Error("listener bug")]);
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
   });
 
   it("reports a prober that throws as a failed probe", async () => {
