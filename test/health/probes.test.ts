@@ -3,8 +3,9 @@
  * real socket, a real TLS handshake, a real DNS server (dnsmasq) or a real process.
  */
 import { execFileSync } from "node:child_process";
+import { createSocket } from "node:dgram";
 import { existsSync } from "node:fs";
-import type { Server } from "node:http";
+import { createServer, type Server } from "node:http";
 import { createServer as createTcpServer, type Server as TcpServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -427,3 +428,44 @@ async function until(condition: () => boolean, timeoutMs = 3000): Promise<void> 
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+describe("IPv6 targets (::1)", () => {
+  it("probes HTTP with a bracketed Host header and UDP over udp6", async () => {
+    const hosts: (string | undefined)[] = [];
+    const server = createServer((req, res) => {
+      hosts.push(req.headers.host);
+      res.end("v6");
+    });
+    await new Promise<void>((resolve) => server.listen(0, "::1", () => resolve()));
+    const port = (server.address() as { port: number }).port;
+    const udp = createSocket("udp6");
+    udp.on("message", (message, remote) => udp.send(message, remote.port, remote.address));
+    await new Promise<void>((resolve) => udp.bind(0, "::1", () => resolve()));
+    try {
+      const http = await probe({
+        kind: "HTTP",
+        address: "::1",
+        port,
+        path: "/",
+        expectStatus: DEFAULT_EXPECT_STATUS,
+      });
+      expect(http).toMatchObject({ healthy: true, reason: "HTTP 200" });
+      expect(hosts).toEqual([`[::1]:${port}`]);
+      const echo = await probe({
+        kind: "UDP",
+        address: "::1",
+        port: udp.address().port,
+        payload: Buffer.from("six"),
+        expect: { regex: "^six$" },
+        quietMs: 200,
+      });
+      expect(echo.healthy).toBe(true);
+      expect(
+        (await probe({ kind: "TCP", address: "::1", port }, 2000, { localAddress: "::1" })).healthy,
+      ).toBe(true);
+    } finally {
+      server.close();
+      udp.close();
+    }
+  });
+});
