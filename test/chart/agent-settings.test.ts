@@ -92,7 +92,7 @@ describe("every agent setting is a chart value", () => {
     const objects = render({
       agent: {
         managedCidrs: ["10.96.0.0/12", "192.0.2.0/24"],
-        managedFwmarks: ["100-199", "7"],
+        managedFwmarks: ["100-199", 7],
         stateFile: "/var/lib/ipvs/own.json",
         minSyncInterval: "500ms",
         resyncInterval: "2m",

@@ -81,6 +81,11 @@ describe("helm template with the defaults", () => {
     expect(spec.hostIPC).toBeUndefined();
   });
 
+  it("appVersion is package.json's version: the tag e2e/image/build.sh gives the image", () => {
+    const pkg = JSON.parse(readFileSync("package.json", "utf8")) as { version: string };
+    expect(chart.appVersion).toBe(pkg.version);
+  });
+
   it("runs the image of the chart's appVersion with the agent command", () => {
     const c = agentContainer(objects);
     expect(c.image).toBe(`localhost/ipvs-operator:${chart.appVersion}`);
