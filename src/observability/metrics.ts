@@ -2,17 +2,23 @@
  * The agent's Prometheus metrics, in the style of kube-proxy's (sync_proxy_rules_duration_seconds,
  * last_queued/last_synced timestamps, network_programming_duration_seconds) and kube-router's
  * (per-service IPVS counters): one registry per agent, served as text at /metrics by the health server.
- * Names start with `ipvs_operator_`.
+ * Names start with `ipvs_operator_`; counters end in `_total`.
  *
  * Two kinds:
  * - the agent's own work, updated from each sync's result by `observeSync`: sync duration, programming
  *   latency, last success, kernel operations by operation and result, table dumps, drift, owned
  *   entries, draining destinations. No per-object labels.
- * - the kernel's counters per VirtualService and real server, and backends by state, read at scrape
- *   time (ipvs-stats.ts: one table read per scrape, owned and desired services only, labelled from the
- *   agent's last plan). Their series are built for one exposition and dropped after it.
+ * - per VirtualService and real server, read at scrape time (ipvs-stats.ts): the kernel's counters and
+ *   rates of the services this agent owns and desires (one table read per scrape, labelled from the
+ *   agent's last plan, foreign services never exported, destination series bounded), and backends by
+ *   state from the last plan. Written straight into the exposition; nothing of a scrape is kept.
  * A scrape never touches a sync: it only reads (through the kernel's own request queue), and a failed
- * read counts in ipvs_operator_scrape_errors_total.
+ * read counts in ipvs_operator_scrape_errors_total, with no IPVS series in that scrape.
+ *
+ * Labels: `namespace` and `virtualservice` name the VirtualService (kube-state-metrics' convention), so a
+ * Prometheus Operator monitor must keep them with `honorLabels: true`: otherwise its own `namespace`
+ * target label (the agent pod's) wins and ours becomes `exported_namespace`. The node is not a label of
+ * the agent's: the chart's monitors add `node` by relabelling, and the dashboard filters on it.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { SyncResult } from "../reconcile/reconciler.ts";
