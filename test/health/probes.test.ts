@@ -377,6 +377,15 @@ describe("Exec probe", () => {
     delete process.env.HEALTH_TEST_SECRET;
   });
 
+  it("fails with the error when an allowlisted command cannot be started", async () => {
+    const missing = "/nonexistent/health-check";
+    const result = await probe(exec([missing]), 2000, {
+      exec: { enabled: true, allowedCommands: [missing] },
+    });
+    expect(result.healthy).toBe(false);
+    expect(result.reason).toMatch(/^exec \/nonexistent\/health-check: .*ENOENT/);
+  });
+
   it("names the command's last output in the reason", async () => {
     const result = await probe(exec(["/bin/sh", "-c", "echo backend says no >&2; exit 3"]), 2000, {
       exec: policy,
