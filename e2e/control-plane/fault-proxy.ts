@@ -32,6 +32,8 @@ export interface ForwardedRequest {
   method: string;
   url: string;
   status: number;
+  /** Milliseconds since the proxy started, when the answer's headers arrived. */
+  at: number;
   /** The response body of an error (status 400 and above), once it has been read. */
   message?: string;
 }
@@ -59,6 +61,7 @@ export async function startFaultProxy(
   let isDown = false;
   const stats = { requests: 0, throttled: 0, failed: 0, reset: 0 };
   const log: ForwardedRequest[] = [];
+  const startedAt = performance.now();
   const status = (code: number, reason: string, message: string) =>
     JSON.stringify({
       kind: "Status",
@@ -109,6 +112,7 @@ export async function startFaultProxy(
               method: req.method ?? "GET",
               url: req.url ?? "/",
               status: up.statusCode ?? 502,
+              at: Math.round(performance.now() - startedAt),
             };
             log.push(entry);
             if (entry.status >= 400) {
@@ -122,6 +126,9 @@ export async function startFaultProxy(
               });
             }
             res.writeHead(up.statusCode ?? 502, up.headers);
+            // A watch's headers come long before its first event: pass them on at once, as the API
+            // server does (Node holds them back until the first body write otherwise).
+            res.flushHeaders();
             up.pipe(res);
           },
         );
