@@ -58,8 +58,13 @@ export function probeUdp(spec: UdpProbeSpec, context: ProbeContext): Promise<Pro
             }
             if (matcher) return;
             const quietMs = Math.max(1, Math.min(spec.quietMs, Math.floor(context.timeoutMs / 2)));
+            // The verdict waits one more turn (setImmediate runs after the poll phase): when the event
+            // loop was busy, the timer can be due before an ICMP error already queued is read.
             quiet = setTimeout(
-              () => done({ healthy: true, reason: `UDP ${target}: no ICMP error within ${quietMs} ms` }),
+              () =>
+                setImmediate(() =>
+                  done({ healthy: true, reason: `UDP ${target}: no ICMP error within ${quietMs} ms` }),
+                ),
               quietMs,
             );
           });

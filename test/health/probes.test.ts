@@ -154,13 +154,13 @@ describe("HTTP probe", () => {
   });
 
   it("fails a slow server at the timeout, naming what it waited for", async () => {
-    const result = await probe(http("/slow"), 300);
+    const result = await probe(http("/slow"), 1000);
     expect(result.healthy).toBe(false);
     expect(result.reason).toBe(
-      `GET http://127.0.0.1:${port}/slow: waiting for the response: no answer within 300 ms`,
+      `GET http://127.0.0.1:${port}/slow: waiting for the response: no answer within 1000 ms`,
     );
-    expect(result.durationMs).toBeGreaterThanOrEqual(290);
-    expect(result.durationMs).toBeLessThan(2000);
+    expect(result.durationMs).toBeGreaterThanOrEqual(990);
+    expect(result.durationMs).toBeLessThan(4000);
   });
 
   it("is cancelled at once by the caller's signal", async () => {
@@ -270,13 +270,13 @@ describe("UDP probe", () => {
   });
 
   it("fails when the reply does not match, or none comes", async () => {
-    const wrong = await probe(udp(echo.port, { expect: { bytes: Buffer.from("pong") } }), 300);
+    const wrong = await probe(udp(echo.port, { expect: { bytes: Buffer.from("pong") } }), 1000);
     expect(wrong.healthy).toBe(false);
     expect(wrong.reason).toMatch(
-      /waiting for the expected reply \(1 other replies\): no answer within 300 ms/,
+      /waiting for the expected reply \(1 other replies\): no answer within 1000 ms/,
     );
     seen.length = 0;
-    const none = await probe(udp(silent.port, { expect: { regex: "." } }), 300);
+    const none = await probe(udp(silent.port, { expect: { regex: "." } }), 1000);
     expect(none.healthy).toBe(false);
     expect(seen).toEqual(["ping"]);
   });
