@@ -53,6 +53,7 @@ LABEL org.opencontainers.image.title="ipvs-operator" \
       org.opencontainers.image.source="${SOURCE}" \
       org.opencontainers.image.base.name="${NODE_IMAGE}"
 COPY --from=build /out/ /opt/ipvs-operator/
+COPY LICENSE /opt/ipvs-operator/
 WORKDIR /opt/ipvs-operator
 # Root, because programming IPVS needs CAP_NET_ADMIN and Kubernetes gives a container's added
 # capabilities to root only (a non-root process gets no ambient capabilities). The DaemonSet runs it

@@ -207,10 +207,10 @@ label="$(podman image inspect --format '{{index .Labels "org.opencontainers.imag
 [[ "$label" == "$version" ]] || fail "label org.opencontainers.image.version is '$label', package.json says $version"
 user="$(podman image inspect --format '{{.Config.User}}' "$image")"
 [[ "$user" == root || "$user" == 0 ]] || fail "the image's USER is '$user'; the agent needs root (see the Dockerfile)"
-# Only the bundle and netlink's run-time files: no sources, no dev dependencies.
+# Only the bundle, netlink's run-time files and the licence: no sources, no dev dependencies.
 files="$(podman run --rm --network=none --entrypoint find "$image" /opt/ipvs-operator -type f)" ||
   fail "podman run ... find /opt/ipvs-operator"
-unexpected="$(grep -Ev '^/opt/ipvs-operator/(dist/ipvs-operator\.mjs|node_modules/netlink/(package\.json|LICENSE|dist/.*\.js|prebuilds/linux-[a-z0-9]+/[^/]+\.node)|node_modules/node-gyp-build/.*)$' <<<"$files" || true)"
+unexpected="$(grep -Ev '^/opt/ipvs-operator/(LICENSE|dist/ipvs-operator\.mjs|node_modules/netlink/(package\.json|LICENSE|dist/.*\.js|prebuilds/linux-[a-z0-9]+/[^/]+\.node)|node_modules/node-gyp-build/.*)$' <<<"$files" || true)"
 [[ -z "$unexpected" ]] || fail "unexpected files in the image under /opt/ipvs-operator:$(echo && head -n 20 <<<"$unexpected")"
 got="$(podman run --rm --network=none "$image" version 2>&1)" || fail "podman run $image version: $got"
 [[ "$got" == "ipvs-operator $version" ]] || fail "podman run $image version printed '$got', expected 'ipvs-operator $version'"
