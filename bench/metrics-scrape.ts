@@ -12,12 +12,16 @@
  * the scrape's time (read of the fake table + labelling + the text), the part of it that is the table
  * read, the heap held after the scrape with its text still referenced (after a gc: the text and anything
  * the scrape kept), and the process's peak RSS (the setup's peak included).
- * The fake kernel's read is a copy of its maps; the real kernel's dump of the same table is measured by
- * bench/kernel-apply.ts in the VM (add it to the read figure for a real node).
+ * The fake kernel's read is a copy of its maps. BENCH_KERNEL=netlink programs and scrapes the real kernel
+ * instead (in the test-bed VM: e2e/vm/run-in-vm.sh -- env BENCH_KERNEL=netlink node bench/metrics-scrape.ts;
+ * it FLUSHES the IPVS table, never run it on a host with real services), with the kernel's own counters
+ * (zero: no traffic), and prints `ipvsadm -Ln --stats --exact` of the same table as a baseline.
  */
 import { spawnSync } from "node:child_process";
 import { performance } from "node:perf_hooks";
 import { FakeIpvsKernel } from "../src/kernel/fake-kernel.ts";
+import type { IpvsKernel } from "../src/kernel/ipvs-kernel.ts";
+import { NetlinkIpvsKernel } from "../src/kernel/netlink-kernel.ts";
 import type { DesiredTable } from "../src/model/desired-table.ts";
 import { AgentMetrics } from "../src/observability/metrics.ts";
 import { MemoryJournalStore } from "../src/reconcile/ownership-journal.ts";
@@ -96,7 +100,9 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 async function child(n: number, rounds: number): Promise<void> {
   const gc = (globalThis as { gc?: () => void }).gc!;
-  const kernel = new FakeIpvsKernel();
+  const real = process.env.BENCH_KERNEL === "netlink";
+  const kernel: IpvsKernel = real ? new NetlinkIpvsKernel() : new FakeIpvsKernel();
+  if (real) await kernel.flush();
   const reconciler = new Reconciler({
     kernel,
     journal: new MemoryJournalStore(),
@@ -116,6 +122,10 @@ async function child(n: number, rounds: number): Promise<void> {
       readTable: async () => {
         const started = performance.now();
         const snapshot = await kernel.readTable();
+        if (real) {
+          readMs = performance.now() - started;
+          return snapshot; // the kernel's own counters (0 without traffic: a shorter text)
+        }
         let seed = 0;
         for (const e of snapshot.table) {
           e.service.stats = busyStats(seed++);
@@ -147,11 +157,23 @@ async function child(n: number, rounds: number): Promise<void> {
     gc();
     held.push(process.memoryUsage().heapUsed - before); // the text, and anything the scrape kept
   }
+  let baseline = "";
+  if (real) {
+    const listings: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      const started = performance.now();
+      spawnSync("ipvsadm", ["-Ln", "--stats", "--exact"], { stdio: ["ignore", "ignore", "inherit"] });
+      listings.push(performance.now() - started);
+    }
+    baseline = ` ipvsadm -Ln --stats --exact of the same table: ${median(listings).toFixed(0)} ms;`;
+    await kernel.flush();
+    await kernel.close();
+  }
   const series = text.split("\n").filter((l) => l !== "" && !l.startsWith("#")).length;
   console.log(
     [
       `${String(n).padStart(6)} services: ${series} series, ${mib(Buffer.byteLength(text))} MiB text;`,
-      `scrape ${median(times).toFixed(0)} ms (table read ${median(reads).toFixed(0)} ms);`,
+      `scrape ${median(times).toFixed(0)} ms (table read ${median(reads).toFixed(0)} ms);${baseline}`,
       `heap +${mib(median(allocated))} MiB right after the scrape, +${mib(median(held))} MiB after a gc (its text included);`,
       `peak RSS of the process ${mib(process.resourceUsage().maxRSS * 1024)} MiB`,
     ].join(" "),
@@ -162,7 +184,8 @@ if (process.argv[2] === "--child") {
   await child(Number(process.argv[3]), Number(process.env.BENCH_ROUNDS ?? 3));
 } else {
   const sizes = (process.argv[2] ?? "1000,10000").split(",").map(Number);
-  console.log(`metrics scrape, fake kernel, N VirtualServices x ${REAL_SERVERS} real servers`);
+  const kernel = process.env.BENCH_KERNEL === "netlink" ? "real kernel (netlink)" : "fake kernel";
+  console.log(`metrics scrape, ${kernel}, N VirtualServices x ${REAL_SERVERS} real servers`);
   for (const n of sizes) {
     const run = spawnSync(
       process.execPath,
