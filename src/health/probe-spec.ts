@@ -2,9 +2,8 @@
  * What one health probe does (ProbeSpec) and how often (ProbePlan), and the pure mapping from the API's
  * HealthCheck plus the backend it applies to (a HealthTarget from computeDesired) to a plan.
  *
- * ProbeSpec covers more than the API has today (UDP payload and expected reply, DNS query and expected
- * answer, TLS CA and server name): the probers implement those, and the mapping fills them with the
- * defaults below until the API grows the fields.
+ * Every field of the API's HealthCheck maps onto a ProbeSpec field (tls, udp, dns included); where the
+ * API leaves something out, the defaults below apply.
  *
  * Pure: no I/O, no clock.
  */
@@ -142,8 +141,8 @@ export const DEFAULT_UDP_QUIET_MS = 1000;
  * or all-ports service) and no healthCheck.port gives a spec with port 0, which the prober fails with a
  * reason that says so (runProbe), so the problem shows up in status instead of disappearing here.
  *
- * UDP today: the API's "UDP (send and expect no ICMP error)" is the no-expect form: an empty datagram,
- * healthy unless an ICMP port unreachable comes back (or healthy at once if anything replies).
+ * UDP without udp.expectReply(Hex) is the no-expect form: the payload (empty by default), healthy unless
+ * an ICMP port unreachable comes back (or healthy at once if anything replies).
  */
 export function probePlanFor(target: HealthTarget): ProbePlan | undefined {
   const probe = probeSpecFor(target.healthCheck, target);
@@ -181,12 +180,31 @@ export function probeSpecFor(
       };
       if (check.host !== undefined) fields.host = check.host;
       if (check.expectBody !== undefined) fields.expectBody = check.expectBody;
-      return check.type === "HTTP"
-        ? { kind: "HTTP", ...fields }
-        : { kind: "HTTPS", ...fields, tls: { verify: false } };
+      if (check.type === "HTTP") return { kind: "HTTP", ...fields };
+      const tls: TlsSpec = { verify: check.tls?.verify ?? false };
+      if (check.tls?.ca !== undefined) tls.ca = check.tls.ca;
+      if (check.tls?.serverName !== undefined) tls.serverName = check.tls.serverName;
+      return { kind: "HTTPS", ...fields, tls };
     }
-    case "UDP":
-      return { kind: "UDP", address, port, payload: new Uint8Array(0), quietMs: DEFAULT_UDP_QUIET_MS };
+    case "UDP": {
+      const udp = check.udp;
+      const payload =
+        udp?.payloadHex !== undefined
+          ? Uint8Array.from(Buffer.from(udp.payloadHex, "hex"))
+          : new TextEncoder().encode(udp?.payload ?? "");
+      const spec: UdpProbeSpec = { kind: "UDP", address, port, payload, quietMs: DEFAULT_UDP_QUIET_MS };
+      if (udp?.expectReplyHex !== undefined)
+        spec.expect = { bytes: Uint8Array.from(Buffer.from(udp.expectReplyHex, "hex")) };
+      else if (udp?.expectReply !== undefined) spec.expect = { regex: udp.expectReply };
+      return spec;
+    }
+    case "DNS": {
+      // The schema requires dns with DNS; without it (an unchecked object) ask for the root's NS.
+      const dns = check.dns ?? { name: ".", type: "NS" as const };
+      const spec: DnsProbeSpec = { kind: "DNS", address, port, query: { name: dns.name, type: dns.type } };
+      if (check.dns?.expectAnswer !== undefined) spec.expect = check.dns.expectAnswer;
+      return spec;
+    }
     case "Exec":
       // The schema requires command with Exec; an empty argv is refused by the prober with a reason.
       return { kind: "Exec", address, port: backend.port, command: check.command ?? [] };

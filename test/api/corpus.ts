@@ -89,6 +89,21 @@ export const CORPUS: Case[] = [
   vs("tunnel IPIP without port", { ...v4, forwarding: { method: "Tunnel", tunnel: { type: "IPIP" } } }),
   vs("tunnel absent", { ...v4, forwarding: { method: "Tunnel" } }),
   vs("exec health check", { ...v4, healthCheck: { type: "Exec", command: ["/bin/check", "--fast"] } }),
+  vs("https check verifying with a CA", {
+    ...v4,
+    healthCheck: {
+      type: "HTTPS",
+      tls: { verify: true, ca: "-----BEGIN CERTIFICATE-----", serverName: "a.example" },
+    },
+  }),
+  vs("udp check with payload and reply", {
+    ...v4,
+    healthCheck: { type: "UDP", udp: { payloadHex: "0001", expectReply: "^pong" } },
+  }),
+  vs("dns check", {
+    ...v4,
+    healthCheck: { type: "DNS", port: 53, dns: { name: "probe.test", type: "AAAA" } },
+  }),
   vs("backends port number", { ...v4, backends: { serviceRef: { name: "web", port: 8080 } } }),
   vs("sorry server IPv6", { ...v6, sorryServer: { address: "2001:db8::99" } }),
   vs("netmask 0.0.0.0", { ...v4, persistence: { netmask: "0.0.0.0" } }),
@@ -171,6 +186,30 @@ export const CORPUS: Case[] = [
     "spec.healthCheck.expectBody",
   ),
   vs("Exec without command", { ...v4, healthCheck: { type: "Exec" } }, "spec.healthCheck.command"),
+  vs("tls on HTTP", { ...v4, healthCheck: { type: "HTTP", tls: {} } }, "spec.healthCheck.tls"),
+  vs("udp on TCP", { ...v4, healthCheck: { type: "TCP", udp: {} } }, "spec.healthCheck.udp"),
+  vs("DNS without dns", { ...v4, healthCheck: { type: "DNS" } }, "spec.healthCheck.dns"),
+  vs("dns on TCP", { ...v4, healthCheck: { type: "TCP", dns: { name: "a" } } }, "spec.healthCheck.dns"),
+  vs(
+    "ca without verify",
+    { ...v4, healthCheck: { type: "HTTPS", tls: { ca: "x" } } },
+    "spec.healthCheck.tls.ca",
+  ),
+  vs(
+    "payload twice",
+    { ...v4, healthCheck: { type: "UDP", udp: { payload: "a", payloadHex: "00" } } },
+    "spec.healthCheck.udp.payloadHex",
+  ),
+  vs(
+    "expected reply twice",
+    { ...v4, healthCheck: { type: "UDP", udp: { expectReply: "a", expectReplyHex: "00" } } },
+    "spec.healthCheck.udp.expectReplyHex",
+  ),
+  vs(
+    "odd hex",
+    { ...v4, healthCheck: { type: "UDP", udp: { payloadHex: "abc" } } },
+    "spec.healthCheck.udp.payloadHex",
+  ),
   vs("command on HTTP", { ...v4, healthCheck: { type: "HTTP", command: ["x"] } }, "spec.healthCheck.command"),
   vs("port on None check", { ...v4, healthCheck: { type: "None", port: 80 } }, "spec.healthCheck.port"),
   vs(

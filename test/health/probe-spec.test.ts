@@ -98,12 +98,55 @@ describe("probeSpecFor", () => {
     });
   });
 
-  it("HTTPS: TLS verification off (the API has no CA field yet)", () => {
+  it("HTTPS: TLS verification off by default, on with the CA and server name given", () => {
     expect(probeSpecFor(check({ type: "HTTPS", port: 8443 }), backend)).toMatchObject({
       kind: "HTTPS",
       port: 8443,
       tls: { verify: false },
     });
+    const ca = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    expect(
+      probeSpecFor(check({ type: "HTTPS", tls: { verify: true, ca, serverName: "www.example" } }), backend),
+    ).toMatchObject({ tls: { verify: true, ca, serverName: "www.example" } });
+  });
+
+  it("UDP: the payload (text or hex) and the expected reply (regex or exact bytes)", () => {
+    expect(
+      probeSpecFor(check({ type: "UDP", udp: { payload: "ping", expectReply: "^pong" } }), backend),
+    ).toMatchObject({ payload: new TextEncoder().encode("ping"), expect: { regex: "^pong" } });
+    expect(
+      probeSpecFor(check({ type: "UDP", udp: { payloadHex: "00ff", expectReplyHex: "0a0B" } }), backend),
+    ).toMatchObject({ payload: Uint8Array.of(0, 255), expect: { bytes: Uint8Array.of(10, 11) } });
+  });
+
+  it("DNS: the query (type A by default) and the expected answer", () => {
+    expect(
+      probeSpecFor(check({ type: "DNS", dns: { name: "probe.test", expectAnswer: "192.0.2.53" } }), {
+        address: "10.0.0.5",
+        port: 53,
+      }),
+    ).toEqual({
+      kind: "DNS",
+      address: "10.0.0.5",
+      port: 53,
+      query: { name: "probe.test", type: "A" },
+      expect: "192.0.2.53",
+    });
+  });
+
+  it("the schema keeps each probe's fields to its type", () => {
+    const refused = (input: unknown) =>
+      HealthCheckSchema.safeParse(input).error?.issues.map((i) => i.message);
+    expect(refused({ type: "DNS" })).toEqual(["dns is required with type DNS and only allowed there"]);
+    expect(refused({ type: "TCP", dns: { name: "x" } })).toEqual([
+      "dns is required with type DNS and only allowed there",
+    ]);
+    expect(refused({ type: "HTTP", tls: {} })).toEqual(["tls is only allowed with type HTTPS"]);
+    expect(refused({ type: "TCP", udp: {} })).toEqual(["udp is only allowed with type UDP"]);
+    expect(refused({ type: "UDP", udp: { payload: "a", payloadHex: "00" } })).toEqual([
+      "payload and payloadHex are mutually exclusive",
+    ]);
+    expect(refused({ type: "HTTPS", tls: { ca: "x" } })).toEqual(["ca is only used with verify: true"]);
   });
 
   it("UDP: an empty datagram, healthy unless an ICMP error comes back", () => {

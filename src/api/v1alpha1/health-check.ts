@@ -2,12 +2,117 @@
 import { z } from "zod";
 import { portNumber, withRules } from "./common.ts";
 
-export const HealthCheckTypeSchema = z.enum(["None", "TCP", "HTTP", "HTTPS", "UDP", "Exec"]).meta({
+export const HealthCheckTypeSchema = z.enum(["None", "TCP", "HTTP", "HTTPS", "UDP", "DNS", "Exec"]).meta({
   description:
-    "Probe kind: None (no probing, every real server counts as healthy), TCP (connect), HTTP, HTTPS, UDP (send and expect no ICMP error), Exec (run a command on the node).",
+    "Probe kind: None (no probing, every real server counts as healthy), TCP (connect), HTTP, HTTPS, UDP (send a datagram; healthy on the expected reply, or without one when no ICMP port unreachable comes back), DNS (a query to the real server), Exec (run a command on the node).",
 });
 
 const HTTP_ONLY = ["path", "host", "expectStatus", "expectBody"] as const;
+
+/** Record types a DNS health check can ask for. */
+export const DNS_RECORD_TYPES = [
+  "A",
+  "AAAA",
+  "CNAME",
+  "MX",
+  "NS",
+  "PTR",
+  "SOA",
+  "SRV",
+  "TXT",
+  "CAA",
+] as const;
+
+const hex = (description: string) =>
+  z
+    .string()
+    .min(2)
+    .max(2048)
+    .regex(/^([0-9a-fA-F]{2})+$/, "must be pairs of hexadecimal digits")
+    .meta({ description });
+
+const TlsSchema = withRules(
+  z.strictObject({
+    verify: z.boolean().default(false).meta({
+      description:
+        "Verify the certificate chain and name (keepalived and ldirectord do not): off by default, since backends mostly have self-signed certificates.",
+    }),
+    ca: z.string().min(1).max(65536).optional().meta({
+      description:
+        "PEM text of the CA certificate(s) to trust when verifying; absent: the public CAs Node.js ships.",
+    }),
+    serverName: z
+      .string()
+      .min(1)
+      .max(253)
+      .regex(/^[A-Za-z0-9.-]+$/)
+      .optional()
+      .meta({
+        description: "SNI name, and the name the certificate must carry; absent: the Host header's name.",
+      }),
+  }),
+  "HTTPS only: TLS settings of the probe.",
+  [
+    {
+      rule: "!has(self.ca) || self.verify",
+      message: "ca is only used with verify: true",
+      fieldPath: ".ca",
+      check: (t) => t.ca === undefined || t.verify,
+    },
+  ],
+);
+
+const UdpSchema = withRules(
+  z.strictObject({
+    payload: z
+      .string()
+      .max(1024)
+      .optional()
+      .meta({ description: "The datagram, as text (keepalived UDP_CHECK payload)." }),
+    payloadHex: hex("The datagram as hexadecimal bytes, for binary protocols.").optional(),
+    expectReply: z.string().min(1).max(1024).optional().meta({
+      description: "Regular expression the reply must match (read as latin1 text); absent: no reply needed.",
+    }),
+    expectReplyHex: hex("The exact reply, as hexadecimal bytes.").optional(),
+  }),
+  "UDP only: what to send and what to expect. Without an expected reply, a real server is healthy when no ICMP port unreachable comes back within a second.",
+  [
+    {
+      rule: "!(has(self.payload) && has(self.payloadHex))",
+      message: "payload and payloadHex are mutually exclusive",
+      fieldPath: ".payloadHex",
+      check: (u) => !(u.payload !== undefined && u.payloadHex !== undefined),
+    },
+    {
+      rule: "!(has(self.expectReply) && has(self.expectReplyHex))",
+      message: "expectReply and expectReplyHex are mutually exclusive",
+      fieldPath: ".expectReplyHex",
+      check: (u) => !(u.expectReply !== undefined && u.expectReplyHex !== undefined),
+    },
+  ],
+);
+
+const DnsSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .min(1)
+      .max(253)
+      .regex(/^[A-Za-z0-9_.-]+$/)
+      .meta({ description: "The name to ask the real server about." }),
+    type: z
+      .enum(DNS_RECORD_TYPES)
+      .default("A")
+      .meta({ description: "Record type: A, AAAA, CNAME, MX, NS, PTR, SOA, SRV, TXT or CAA." }),
+    expectAnswer: z.string().min(1).max(1024).optional().meta({
+      description:
+        "Healthy only when this value is among the answers (an address for A/AAAA, a name for CNAME/NS/PTR, 'priority exchange' for MX, the joined strings for TXT); absent: any answer.",
+    }),
+  })
+  .meta({
+    description:
+      "DNS only (and required there): the query; NXDOMAIN, no answer, SERVFAIL and REFUSED are failures.",
+  });
 
 export const HealthCheckSchema = withRules(
   z.strictObject({
@@ -45,6 +150,9 @@ export const HealthCheckSchema = withRules(
     expectBody: z.string().min(1).max(1024).optional().meta({
       description: "HTTP(S) only: regular expression the response body must match (ldirectord receive=).",
     }),
+    tls: TlsSchema.optional(),
+    udp: UdpSchema.optional(),
+    dns: DnsSchema.optional(),
     command: z
       .array(z.string().max(4096).meta({ description: "One argument." }))
       .min(1)
@@ -95,6 +203,24 @@ export const HealthCheckSchema = withRules(
       check: (s: { type: string; [k: string]: unknown }) =>
         s[f] === undefined || s.type === "HTTP" || s.type === "HTTPS",
     })),
+    {
+      rule: "!has(self.tls) || self.type == 'HTTPS'",
+      message: "tls is only allowed with type HTTPS",
+      fieldPath: ".tls",
+      check: (s) => s.tls === undefined || s.type === "HTTPS",
+    },
+    {
+      rule: "!has(self.udp) || self.type == 'UDP'",
+      message: "udp is only allowed with type UDP",
+      fieldPath: ".udp",
+      check: (s) => s.udp === undefined || s.type === "UDP",
+    },
+    {
+      rule: "(self.type == 'DNS') == has(self.dns)",
+      message: "dns is required with type DNS and only allowed there",
+      fieldPath: ".dns",
+      check: (s) => (s.type === "DNS") === (s.dns !== undefined),
+    },
     {
       rule: "self.type != 'Exec' || has(self.command)",
       message: "command is required with type Exec",
