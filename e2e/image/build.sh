@@ -212,8 +212,8 @@ files="$(podman run --rm --network=none --entrypoint find "$image" /opt/ipvs-ope
   fail "podman run ... find /opt/ipvs-operator"
 unexpected="$(grep -Ev '^/opt/ipvs-operator/(LICENSE|dist/ipvs-operator\.mjs|node_modules/netlink/(package\.json|LICENSE|dist/.*\.js|prebuilds/linux-[a-z0-9]+/[^/]+\.node)|node_modules/node-gyp-build/.*)$' <<<"$files" || true)"
 [[ -z "$unexpected" ]] || fail "unexpected files in the image under /opt/ipvs-operator:$(echo && head -n 20 <<<"$unexpected")"
-got="$(podman run --rm --network=none "$image" version 2>&1)" || fail "podman run $image version: $got"
-[[ "$got" == "ipvs-operator $version" ]] || fail "podman run $image version printed '$got', expected 'ipvs-operator $version'"
+got="$(podman run --rm --network=none "$image" --version 2>&1)" || fail "podman run $image --version: $got"
+[[ "$got" == "ipvs-operator $version" ]] || fail "podman run $image --version printed '$got', expected 'ipvs-operator $version'"
 help="$(podman run --rm --network=none "$image" agent --help 2>&1)" || fail "podman run $image agent --help: $help"
 [[ "$(head -n 1 <<<"$help")" == "Usage: ipvs-operator agent [options]" && "$help" == *--from-dir* ]] ||
   fail "podman run $image agent --help printed:$(echo && head -n 5 <<<"$help")"
@@ -225,7 +225,7 @@ base_size="$(podman image inspect --format '{{.Size}}' "$standin_name")"
 startup=()
 for ((i = 0; i < runs; i++)); do
   s=$(now)
-  podman run --rm --network=none "$image" version >/dev/null
+  podman run --rm --network=none "$image" --version >/dev/null
   startup+=("$(awk -v s="$s" -v e="$(now)" 'BEGIN { printf "%.2f", e - s }')")
 done
 # The process alone, inside the container (node started exactly as the ENTRYPOINT starts it).

@@ -31,7 +31,7 @@ Commands:
        [--state-file PATH] [--managed-cidr CIDR]... [--no-drain] [--dry-run]
   gen-crds             write the CustomResourceDefinitions generated from the API schemas
        [--out DIR]
-  version              print the version
+  version, --version   print the version
 
 PATH is a file or a directory of YAML/JSON manifests (multi-document, searched recursively).
 Run 'ipvs-operator <command> --help' for details.
@@ -60,7 +60,7 @@ export async function main(argv: string[]): Promise<number> {
     (name === undefined ? process.stderr : process.stdout).write(USAGE);
     return name === undefined ? 2 : 0;
   }
-  const command = COMMANDS[name];
+  const command = COMMANDS[name === "--version" ? "version" : name];
   if (!command) {
     process.stderr.write(`error: unknown command "${name}"\n\n${USAGE}`);
     return 2;

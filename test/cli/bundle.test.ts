@@ -46,8 +46,9 @@ describe("the bundled CLI", () => {
 
   it("prints the version of package.json", () => {
     const { version } = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string };
-    const r = run(built, ["version"]);
-    expect(r).toMatchObject({ code: 0, stdout: `ipvs-operator ${version}\n` });
+    for (const arg of ["version", "--version"]) {
+      expect(run(built, [arg])).toMatchObject({ code: 0, stdout: `ipvs-operator ${version}\n` });
+    }
   });
 
   it("plans every example exactly as the sources do", () => {
