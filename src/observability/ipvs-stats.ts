@@ -137,6 +137,8 @@ export const IPVS_STATS_FAMILIES = [
   },
 ] as const;
 
+type IpvsStatsFamily = (typeof IPVS_STATS_FAMILIES)[number]["name"];
+
 /** A label value in the exposition format (backslash, double quote and newline escaped). */
 function escapeLabel(value: string): string {
   return /[\\"\n]/.test(value)
@@ -251,22 +253,22 @@ export function backendStates(planned: PlannedTable): Map<string, Map<BackendSta
 /** The exposition text of the IPVS_STATS_FAMILIES for one view (Prometheus text format 0.0.4). */
 export function renderScrapeView(view: ScrapeView): string {
   const out: string[] = [];
-  const family = (index: number) => {
-    const f = IPVS_STATS_FAMILIES[index]!;
+  const family = (name: IpvsStatsFamily) => {
+    const f = IPVS_STATS_FAMILIES.find((f) => f.name === name)!;
     out.push(`# HELP ${f.name} ${f.help}\n# TYPE ${f.name} ${f.type}\n`);
     return f.name;
   };
-  const one = (index: number, rows: readonly ServiceRow[], stat: keyof IpvsStats) => {
-    const name = family(index);
+  const one = (metric: IpvsStatsFamily, rows: readonly ServiceRow[], stat: keyof IpvsStats) => {
+    const name = family(metric);
     for (const r of rows) if (r.stats) out.push(`${name}{${r.labels}} ${r.stats[stat]}\n`);
   };
   const inOut = (
-    index: number,
+    metric: IpvsStatsFamily,
     rows: readonly ServiceRow[],
     inStat: keyof IpvsStats,
     outStat: keyof IpvsStats,
   ) => {
-    const name = family(index);
+    const name = family(metric);
     for (const r of rows) {
       if (!r.stats) continue;
       out.push(
@@ -274,24 +276,24 @@ export function renderScrapeView(view: ScrapeView): string {
       );
     }
   };
-  one(0, view.services, "connections");
-  inOut(1, view.services, "inPackets", "outPackets");
-  inOut(2, view.services, "inBytes", "outBytes");
-  one(3, view.services, "cps");
-  inOut(4, view.services, "inPps", "outPps");
-  inOut(5, view.services, "inBps", "outBps");
+  one("ipvs_operator_service_connections_total", view.services, "connections");
+  inOut("ipvs_operator_service_packets_total", view.services, "inPackets", "outPackets");
+  inOut("ipvs_operator_service_bytes_total", view.services, "inBytes", "outBytes");
+  one("ipvs_operator_service_connections_per_second", view.services, "cps");
+  inOut("ipvs_operator_service_packets_per_second", view.services, "inPps", "outPps");
+  inOut("ipvs_operator_service_bytes_per_second", view.services, "inBps", "outBps");
   if (view.destinations.length > 0) {
     const withStats = view.destinations.map((d) => ({ labels: d.labels, stats: d.destination.stats }));
-    one(6, withStats, "connections");
-    inOut(7, withStats, "inPackets", "outPackets");
-    inOut(8, withStats, "inBytes", "outBytes");
-    const plain = (index: number, value: (d: KernelDestination) => number) => {
-      const name = family(index);
+    one("ipvs_operator_destination_connections_total", withStats, "connections");
+    inOut("ipvs_operator_destination_packets_total", withStats, "inPackets", "outPackets");
+    inOut("ipvs_operator_destination_bytes_total", withStats, "inBytes", "outBytes");
+    const plain = (metric: IpvsStatsFamily, value: (d: KernelDestination) => number) => {
+      const name = family(metric);
       for (const d of view.destinations) out.push(`${name}{${d.labels}} ${value(d.destination)}\n`);
     };
-    plain(9, (d) => d.activeConnections);
-    plain(10, (d) => d.inactiveConnections);
-    plain(11, (d) => d.config.weight);
+    plain("ipvs_operator_destination_active_connections", (d) => d.activeConnections);
+    plain("ipvs_operator_destination_inactive_connections", (d) => d.inactiveConnections);
+    plain("ipvs_operator_destination_weight", (d) => d.config.weight);
   }
   return out.join("");
 }

@@ -7,6 +7,7 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { FakeIpvsKernel } from "../../src/kernel/fake-kernel.ts";
 import type { DesiredTable } from "../../src/model/desired-table.ts";
+import { IPVS_STATS_FAMILIES } from "../../src/observability/ipvs-stats.ts";
 import { AgentMetrics } from "../../src/observability/metrics.ts";
 import { MemoryJournalStore } from "../../src/reconcile/ownership-journal.ts";
 import { Reconciler } from "../../src/reconcile/reconciler.ts";
@@ -134,8 +135,10 @@ describe("IPVS counters at scrape time", () => {
     expect(samples(text, "ipvs_operator_service_bytes_per_second")).toContain(
       `{${web},direction="out"} 2700`,
     );
-    expect(text).toContain("# TYPE ipvs_operator_service_connections_total counter");
-    expect(text).toContain("# TYPE ipvs_operator_service_bytes_per_second gauge");
+    for (const f of IPVS_STATS_FAMILIES) {
+      expect(text).toContain(`# TYPE ${f.name} ${f.type}\n`);
+      expect(samples(text, f.name).length, f.name).toBeGreaterThan(0);
+    }
 
     const rs1 = `${web},real_server="198.51.100.1:8080",source_kind="RealServer",source_namespace="demo",source_name="198.51.100.1"`;
     const active = samples(text, "ipvs_operator_destination_active_connections");
