@@ -14,16 +14,23 @@
  */
 import type { Server } from "node:http";
 import type { IPVSNodeStatus } from "../api/v1alpha1/ipvs-node.ts";
+import type { HealthTransition, TargetHealth } from "../health/health-monitor.ts";
 import type { IpvsKernel } from "../kernel/ipvs-kernel.ts";
 import type { EventSink } from "../kube/event-recorder.ts";
 import type { StatusWriter } from "../kube/ipvs-node-writer.ts";
 import { type ChangeIndex, changeIndex, coveredBy, subSnapshot } from "../model/change-scope.ts";
 import { computeDesired, computeDesiredAssumingHealthy, type DesiredResult } from "../model/desired.ts";
 import { lastGoodHolds } from "../model/last-good.ts";
-import { type BackendCounts, backendCounts, buildNodeStatus } from "../model/node-status.ts";
+import { type BackendCounts, backendCounts, buildNodeStatus, type ProbedBackend } from "../model/node-status.ts";
 import type { Problem } from "../model/problems.ts";
-import { type HealthState, healthKey, type NodeInfo, type Snapshot } from "../model/snapshot.ts";
-import { problemKey, syncEvents } from "../model/sync-events.ts";
+import {
+  type HealthState,
+  type HealthTarget,
+  healthKey,
+  type NodeInfo,
+  type Snapshot,
+} from "../model/snapshot.ts";
+import { type EventIntent, problemKey, syncEvents } from "../model/sync-events.ts";
 import { collectGarbageAfterLargeSync } from "../observability/gc.ts";
 import { startHealthServer } from "../observability/health-server.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -50,6 +57,19 @@ export interface AgentDependencies {
   events?: EventSink;
   /** Called after every sync (tests, metrics). */
   onSync?: (report: AgentSyncReport) => void | Promise<void>;
+  /**
+   * Active health checks (src/health's HealthMonitor): after each computation the agent hands it the
+   * backends to probe, and computes with its state. Its transitions come back through
+   * `backendHealthChanged`, which the caller wires to the monitor's onChange.
+   */
+  health?: HealthProbes;
+}
+
+/** What the agent needs of the probers. */
+export interface HealthProbes {
+  setTargets(targets: readonly HealthTarget[]): void;
+  state(): HealthState;
+  statuses(): TargetHealth[];
 }
 
 /** What one sync saw and did, for status and events. */
@@ -88,6 +108,7 @@ export class Agent {
     ipvs: {
       readTable: () => this.#deps.kernel.readTable(),
       planned: () => this.#reconciler.planned(),
+      health: (vs, address, port) => this.#health?.get(healthKey(vs, address, port)),
     },
   });
   #health: HealthState | undefined;
@@ -101,6 +122,8 @@ export class Agent {
   #changedServices = new Set<string>();
   /** The last successful whole sync (the short way computes and reports from it). */
   #lastWhole: WholeSync | undefined;
+  /** The backends with health checks of the last computation, handed to the probers. */
+  #healthTargets: readonly HealthTarget[] = [];
 
   constructor(config: AgentConfig, deps: AgentDependencies) {
     this.#config = config;
@@ -173,10 +196,48 @@ export class Agent {
     this.#runner.requestSync("caches synced");
   }
 
-  /** Backend health from probers (a later issue): a change recomputes and syncs. */
+  /** Backend health set from outside (tests): a change recomputes and syncs. */
   setHealth(health: HealthState): void {
     this.#health = health;
     this.#runner.requestSync("backend health changed");
+  }
+
+  /**
+   * A real server became healthy or unhealthy (the probers' onChange): recompute and sync, and record an
+   * Event on the RealServer (or, for a real server from endpoints, its VirtualService).
+   */
+  backendHealthChanged(change: HealthTransition): void {
+    this.#runner.requestSync("backend health changed");
+    const t = change.target;
+    this.#deps.logger.info(
+      {
+        virtualService: `${t.virtualService.namespace}/${t.virtualService.name}`,
+        address: t.address,
+        port: t.port,
+        healthy: change.healthy,
+        reason: change.reason,
+      },
+      change.healthy ? "Real server became healthy" : "Real server became unhealthy",
+    );
+    const sink = this.#deps.events;
+    if (!sink) return;
+    const regarding: EventIntent["regarding"] =
+      t.source.kind === "RealServer"
+        ? { kind: "RealServer", namespace: t.source.namespace, name: t.source.name }
+        : { kind: "VirtualService", ...t.virtualService };
+    const where = `${t.address}:${t.port}`;
+    void sink.record([
+      {
+        regarding,
+        type: change.healthy ? "Normal" : "Warning",
+        reason: change.healthy ? "BackendHealthy" : "BackendUnhealthy",
+        action: "HealthCheck",
+        note: `${where} is ${change.healthy ? "healthy" : "unhealthy"} from ${this.#config.nodeName}: ${change.reason}`.slice(
+          0,
+          1024,
+        ),
+      },
+    ]);
   }
 
   health() {
@@ -203,6 +264,7 @@ export class Agent {
     const state = this.#deps.source.current();
     const snapshot = withDefaultDriftPolicy(state.snapshot, this.#config.defaultDriftPolicy);
     const computed = this.#compute(snapshot, state.node);
+    this.#probe(computed.healthTargets);
     const holds = lastGoodHolds(computed.problems, snapshot.realServers);
     const result = await this.#reconciler.sync({
       desired: computed.table,
@@ -232,7 +294,7 @@ export class Agent {
             backends: backendCounts(
               computed.table,
               result.drains,
-              (vs, address, port) => this.#health?.get(healthKey(vs, address, port)) === false,
+              (vs, address, port) => this.#healthState()?.get(healthKey(vs, address, port)) === false,
             ),
           }
         : {}),
@@ -255,11 +317,43 @@ export class Agent {
     return done;
   }
 
-  /** No probers yet: a backend with a healthCheck counts as healthy unless health was set. */
+  /**
+   * The desired table with the probers' health (a backend without a result yet is in its check's
+   * initialState); without probers every backend with a healthCheck counts as healthy unless health was
+   * set from outside.
+   */
   #compute(snapshot: Snapshot, node: NodeInfo): DesiredResult {
-    return this.#health === undefined
+    const health = this.#healthState();
+    return health === undefined
       ? computeDesiredAssumingHealthy(snapshot, node).result
-      : computeDesired(snapshot, node, this.#health);
+      : computeDesired(snapshot, node, health);
+  }
+
+  #healthState(): HealthState | undefined {
+    return this.#deps.health?.state() ?? this.#health;
+  }
+
+  /** Hands the probers the backends to probe: every one of them (a whole computation). */
+  #probe(targets: readonly HealthTarget[]): void {
+    this.#healthTargets = targets;
+    this.#deps.health?.setTargets(targets);
+  }
+
+  /** Per real server health for the IPVSNode status (those with an active health check). */
+  #probedBackends(): ProbedBackend[] | undefined {
+    const probes = this.#deps.health;
+    if (!probes) return undefined;
+    return probes.statuses().map((h) => {
+      const t = h.target;
+      return {
+        virtualService: `${t.virtualService.namespace}/${t.virtualService.name}`,
+        address: t.address,
+        port: t.port,
+        ...(t.source.kind === "RealServer" ? { realServer: `${t.source.namespace}/${t.source.name}` } : {}),
+        healthy: h.healthy,
+        message: h.lastResult && !h.lastResult.healthy ? h.lastResult.reason : (h.lastTransitionReason ?? ""),
+      };
+    });
   }
 
   /**
@@ -279,6 +373,14 @@ export class Agent {
     if (!sub) return undefined;
     const computed = this.#compute(sub, last.node);
     if (!coveredBy(index, sub, computed.table, computed.problems)) return undefined;
+    // The probers keep every other VirtualService's backends; these VirtualServices' are replaced.
+    const recomputed = new Set(sub.virtualServices.map((vs) => objectKey(vs)));
+    this.#probe([
+      ...this.#healthTargets.filter(
+        (t) => !recomputed.has(`${t.virtualService.namespace}/${t.virtualService.name}`),
+      ),
+      ...computed.healthTargets,
+    ]);
     const result = await this.#reconciler.syncChanges({
       entries: computed.table,
       now,
@@ -293,7 +395,7 @@ export class Agent {
       const counts = backendCounts(
         computed.table,
         result.drains,
-        (vs, address, port) => this.#health?.get(healthKey(vs, address, port)) === false,
+        (vs, address, port) => this.#healthState()?.get(healthKey(vs, address, port)) === false,
       );
       for (const [vs, c] of counts) merged.set(vs, c);
       backends = merged;
@@ -343,6 +445,7 @@ export class Agent {
       }
       const { result } = report;
       const failures = failuresOf(report);
+      const probes = this.#probedBackends();
       const status = buildNodeStatus(
         this.#status,
         {
@@ -360,6 +463,7 @@ export class Agent {
           problems: report.problems,
           durationMs: report.endedAt - report.startedAt,
           ...(this.#kernelInfo ? { kernel: this.#kernelInfo } : {}),
+          ...(probes ? { probes } : {}),
         },
         new Date(report.endedAt),
       );
@@ -382,6 +486,12 @@ function failuresOf(report: AgentSyncReport): { virtualService?: string; message
       const vs = report.owners.get(serviceKeyString(operationServiceKey(o.operation)));
       return { ...(vs ? { virtualService: vs } : {}), message: `${o.description}: ${o.reason ?? o.result}` };
     });
+}
+
+/** "namespace/name" of a raw object. */
+function objectKey(object: unknown): string {
+  const m = (object as { metadata?: { namespace?: string; name?: string } })?.metadata;
+  return `${m?.namespace ?? ""}/${m?.name ?? ""}`;
 }
 
 /** Objects that set no driftPolicy get the agent's default (the CRD defaults it in a cluster). */

@@ -32,7 +32,7 @@
  * all (no stale values). Nothing of a scrape is kept after it.
  */
 import { Counter, Gauge, type Registry } from "prom-client";
-import type { DesiredDestination } from "../model/desired-table.ts";
+import type { DesiredDestination, ObjectSource } from "../model/desired-table.ts";
 import type { PlannedTable } from "../reconcile/reconciler.ts";
 import {
   destinationKeyString,
@@ -48,6 +48,8 @@ export interface IpvsStatsSource {
   readTable(): Promise<KernelSnapshot>;
   /** Undefined before the first sync: then nothing is exported. */
   planned(): PlannedTable | undefined;
+  /** The probers' last result for a backend (true healthy, false unhealthy), undefined when none. */
+  health?(virtualService: ObjectSource, address: string, port: number): boolean | undefined;
 }
 
 /** Owned destinations above which a scrape writes no destination series (see the header). */
@@ -70,8 +72,8 @@ export interface ScrapeView {
   destinations: DestinationRow[];
 }
 
-/** The states of ipvs_operator_backends; health probers (a later issue) will add "unhealthy". */
-export type BackendState = "ready" | "quiesced" | "terminating" | "draining" | "sorry";
+/** The states of ipvs_operator_backends (see backendStates). */
+export type BackendState = "ready" | "unhealthy" | "quiesced" | "terminating" | "draining" | "sorry";
 
 /** The families this file writes into the exposition, for the dashboard test and docs. */
 export const IPVS_STATS_FAMILIES = [
@@ -212,13 +214,18 @@ function ownedDestinations(snapshot: KernelSnapshot, planned: PlannedTable): num
 }
 
 /**
- * Backends per VirtualService by state, from the plan alone (no kernel read): ready (taking new
- * connections), quiesced (desired at weight 0: disabled, or a failed check with onFailure Quiesce),
- * terminating (an endpoint terminating but serving: weight 0), draining (removed, weight 0 until its
- * connections end or its drain timeout), sorry (the sorry server, while no backend is healthy).
- * Only owned services count. "ready" is always present (0 is worth an alert); other states when non-zero.
+ * Backends per VirtualService by state, from the plan (no kernel read) and the probers' results:
+ * ready (taking new connections), unhealthy (its last probe failed: at weight 0 with onFailure
+ * Quiesce; with Remove it is not in the plan at all), quiesced (desired at weight 0 otherwise:
+ * disabled, or a weight of 0), terminating (an endpoint terminating but serving: weight 0), draining
+ * (removed, weight 0 until its connections end or its drain timeout), sorry (the sorry server, while no
+ * backend is healthy). Only owned services count. "ready" is always present (0 is worth an alert);
+ * the other states when non-zero.
  */
-export function backendStates(planned: PlannedTable): Map<string, Map<BackendState, number>> {
+export function backendStates(
+  planned: PlannedTable,
+  health: IpvsStatsSource["health"] = () => undefined,
+): Map<string, Map<BackendState, number>> {
   const byVs = new Map<string, Map<BackendState, number>>();
   const owners = new Map<string, string>();
   const add = (vs: string, state: BackendState) => {
@@ -237,9 +244,11 @@ export function backendStates(planned: PlannedTable): Map<string, Map<BackendSta
           ? "sorry"
           : d.draining
             ? "terminating"
-            : d.config.weight === 0
-              ? "quiesced"
-              : "ready",
+            : health(entry.service.source, d.key.address, d.key.port) === false
+              ? "unhealthy"
+              : d.config.weight === 0
+                ? "quiesced"
+                : "ready",
       );
     }
   }
@@ -327,16 +336,17 @@ export class IpvsStatsMetrics {
       registers,
     });
     const plannedNow = () => this.#source.planned();
+    const health = source.health?.bind(source);
     new Gauge({
       name: "ipvs_operator_backends",
-      help: "Backends of each VirtualService on this node by state (ready, quiesced, terminating, draining, sorry), from the last plan.",
+      help: "Backends of each VirtualService on this node by state (ready, unhealthy, quiesced, terminating, draining, sorry), from the last plan and the probers' results.",
       labelNames: ["namespace", "virtualservice", "state"],
       registers,
       collect(this: Gauge<string>) {
         this.reset();
         const planned = plannedNow();
         if (!planned) return;
-        for (const [vs, counts] of backendStates(planned)) {
+        for (const [vs, counts] of backendStates(planned, health)) {
           const slash = vs.indexOf("/");
           const labels = { namespace: vs.slice(0, slash), virtualservice: vs.slice(slash + 1) };
           for (const [state, n] of counts) this.set({ ...labels, state }, n);

@@ -227,6 +227,23 @@ describe("IPVS counters at scrape time", () => {
     expect(text).toContain('virtualservice="marked"');
   });
 
+  it("counts a backend whose last probe failed as unhealthy, not ready", async () => {
+    const probed = new AgentMetrics({
+      processMetrics: false,
+      ipvs: {
+        planned: () => reconciler.planned(),
+        readTable: () => kernel.readTable(),
+        health: (vs, address, port) =>
+          vs.name === "web" && address === "198.51.100.1" && port === 8080 ? false : undefined,
+      },
+    });
+    await reconciler.sync({ desired: table(), now: 0 });
+    const backends = samples((await probed.expose()).text, "ipvs_operator_backends");
+    expect(backends).toContain('{namespace="demo",virtualservice="web",state="unhealthy"} 1');
+    expect(backends).toContain('{namespace="demo",virtualservice="web",state="ready"} 0');
+    expect(backends).toContain('{namespace="demo",virtualservice="marked",state="ready"} 1');
+  });
+
   it("writes no destination series above the bound, and says how many it left out", async () => {
     const bounded = new AgentMetrics({
       processMetrics: false,
