@@ -21,7 +21,12 @@ import type { StatusWriter } from "../kube/ipvs-node-writer.ts";
 import { type ChangeIndex, changeIndex, coveredBy, subSnapshot } from "../model/change-scope.ts";
 import { computeDesired, computeDesiredAssumingHealthy, type DesiredResult } from "../model/desired.ts";
 import { lastGoodHolds } from "../model/last-good.ts";
-import { type BackendCounts, backendCounts, buildNodeStatus, type ProbedBackend } from "../model/node-status.ts";
+import {
+  type BackendCounts,
+  backendCounts,
+  buildNodeStatus,
+  type ProbedBackend,
+} from "../model/node-status.ts";
 import type { Problem } from "../model/problems.ts";
 import {
   type HealthState,

@@ -24,6 +24,17 @@ export interface AgentConfig {
   aggregateStatus: boolean;
   /** host:port of /healthz, /readyz (and /metrics); "" turns the server off. */
   httpAddress: string;
+  /** Health-check probers on this node. */
+  probes: {
+    /** Absolute paths Exec health checks may run; empty: Exec checks are off on this node. */
+    execAllow: string[];
+    /** Probes in flight at once. */
+    maxInFlight: number;
+    /** Probes started per second at most; 0: no cap (the intervals decide). */
+    maxPerSecond: number;
+    /** Source addresses of probes (DR/tunnel nodes hold the VIP: probes must not come from it). */
+    sourceAddress: { ipv4?: string; ipv6?: string };
+  };
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace";
 }
 
@@ -85,6 +96,31 @@ export const AGENT_SETTINGS = {
     env: "IPVS_OPERATOR_HTTP_ADDRESS",
     help: 'host:port of /healthz and /readyz (default 0.0.0.0:9796; "" = off)',
   },
+  probeExecAllow: {
+    flag: "probe-exec-allow",
+    env: "IPVS_OPERATOR_PROBE_EXEC_ALLOW",
+    help: "absolute path an Exec health check may run (repeatable; env: comma-separated); none: Exec checks off",
+  },
+  probeMaxInFlight: {
+    flag: "probe-max-in-flight",
+    env: "IPVS_OPERATOR_PROBE_MAX_IN_FLIGHT",
+    help: "health-check probes in flight at once (default 256)",
+  },
+  probeMaxPerSecond: {
+    flag: "probe-max-per-second",
+    env: "IPVS_OPERATOR_PROBE_MAX_PER_SECOND",
+    help: "health-check probes started per second at most (default 0: no cap)",
+  },
+  probeSourceIpv4: {
+    flag: "probe-source-ipv4",
+    env: "IPVS_OPERATOR_PROBE_SOURCE_IPV4",
+    help: "source address of IPv4 health-check probes (default: the kernel's choice)",
+  },
+  probeSourceIpv6: {
+    flag: "probe-source-ipv6",
+    env: "IPVS_OPERATOR_PROBE_SOURCE_IPV6",
+    help: "source address of IPv6 health-check probes (default: the kernel's choice)",
+  },
   logLevel: {
     flag: "log-level",
     env: "IPVS_OPERATOR_LOG_LEVEL",
@@ -122,6 +158,13 @@ const fwmarkRange = z.string().transform((text, ctx): FwmarkRange => {
   return range;
 });
 
+const count = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, "must be a whole number")
+    .transform(Number)
+    .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+
 const hostPort = z
   .string()
   .regex(/^$|^(\[[0-9a-fA-F:.]+\]|[0-9a-zA-Z.-]*):\d{1,5}$/, 'must be host:port, ":port" or "" (off)');
@@ -145,6 +188,11 @@ const schema = z.object({
     .default("ipvs-operator"),
   aggregateStatus: z.enum(["true", "false"]).default("true"),
   httpAddress: hostPort.default("0.0.0.0:9796"),
+  probeExecAllow: z.array(z.string().regex(/^\/[^\0]*$/, "must be an absolute path")).default([]),
+  probeMaxInFlight: count(1, 100_000).default(256),
+  probeMaxPerSecond: count(0, 1_000_000).default(0),
+  probeSourceIpv4: z.ipv4({ error: "must be an IPv4 address" }).optional(),
+  probeSourceIpv6: z.ipv6({ error: "must be an IPv6 address" }).optional(),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info"),
 });
 
@@ -182,7 +230,7 @@ export function resolveAgentConfig(flags: Raw, env: Record<string, string | unde
     const value = env[AGENT_SETTINGS[name].env];
     return value === undefined || value === "" ? undefined : value;
   };
-  const list = (name: "managedCidrs" | "managedFwmarks"): string[] | undefined => {
+  const list = (name: "managedCidrs" | "managedFwmarks" | "probeExecAllow"): string[] | undefined => {
     const flag = flags[name];
     if (Array.isArray(flag) && flag.length > 0) return flag;
     const value = env[AGENT_SETTINGS[name].env];
@@ -208,6 +256,11 @@ export function resolveAgentConfig(flags: Raw, env: Record<string, string | unde
     leaseNamespace: pick("leaseNamespace"),
     aggregateStatus: pick("aggregateStatus"),
     httpAddress,
+    probeExecAllow: list("probeExecAllow"),
+    probeMaxInFlight: pick("probeMaxInFlight"),
+    probeMaxPerSecond: pick("probeMaxPerSecond"),
+    probeSourceIpv4: pick("probeSourceIpv4"),
+    probeSourceIpv6: pick("probeSourceIpv6"),
     logLevel: pick("logLevel"),
   };
   // In directory mode KUBECONFIG from the environment is irrelevant: only a --kubeconfig flag conflicts.
@@ -247,6 +300,15 @@ export function resolveAgentConfig(flags: Raw, env: Record<string, string | unde
     leaseNamespace: c.leaseNamespace,
     aggregateStatus: c.aggregateStatus === "true",
     httpAddress: c.httpAddress,
+    probes: {
+      execAllow: c.probeExecAllow,
+      maxInFlight: c.probeMaxInFlight,
+      maxPerSecond: c.probeMaxPerSecond,
+      sourceAddress: {
+        ...(c.probeSourceIpv4 === undefined ? {} : { ipv4: c.probeSourceIpv4 }),
+        ...(c.probeSourceIpv6 === undefined ? {} : { ipv6: c.probeSourceIpv6 }),
+      },
+    },
     logLevel: c.logLevel,
   };
 }

@@ -5,6 +5,7 @@
 import { Agent } from "../agent/agent.ts";
 import { AGENT_SETTINGS, AgentConfigError, resolveAgentConfig } from "../agent/config.ts";
 import { DirectorySource } from "../files/directory-source.ts";
+import { HealthMonitor } from "../health/index.ts";
 import { NetlinkIpvsKernel } from "../kernel/netlink-kernel.ts";
 import { KubernetesEventRecorder } from "../kube/event-recorder.ts";
 import { IpvsNodeStatusWriter } from "../kube/ipvs-node-writer.ts";
@@ -26,7 +27,7 @@ ${Object.values(AGENT_SETTINGS)
 `;
 
 export async function agentCommand(args: string[]): Promise<number> {
-  const multiple = new Set(["managed-cidr", "managed-fwmarks"]);
+  const multiple = new Set(["managed-cidr", "managed-fwmarks", "probe-exec-allow"]);
   const options = Object.fromEntries(
     Object.values(AGENT_SETTINGS).map((s) => [
       s.flag,
@@ -59,7 +60,17 @@ export async function agentCommand(args: string[]): Promise<number> {
     config.source.kind === "directory"
       ? new DirectorySource({ path: config.source.path, nodeName: config.nodeName, logger: sourceLogger })
       : new KubernetesSource({ kubeConfig: kube!, nodeName: config.nodeName, logger: sourceLogger });
-  const agent = new Agent(config, {
+  const probes = config.probes;
+  // Transitions come back to the agent, which is made next (they only start after it started).
+  const health = new HealthMonitor({
+    maxInFlight: probes.maxInFlight,
+    maxProbesPerSecond: probes.maxPerSecond,
+    sourceAddress: probes.sourceAddress,
+    exec: { enabled: probes.execAllow.length > 0, allowedCommands: probes.execAllow },
+    onChange: (change) => agent.backendHealthChanged(change),
+  });
+  const agent: Agent = new Agent(config, {
+    health,
     kernel: new NetlinkIpvsKernel(),
     source,
     bootId: await readBootId(),
@@ -96,6 +107,7 @@ export async function agentCommand(args: string[]): Promise<number> {
   const signal = await stopped;
   logger.info({ signal }, "Stopping; the IPVS table is left as it is");
   await aggregator?.stop();
+  health.stop();
   await agent.stop();
   return 0;
 }

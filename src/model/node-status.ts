@@ -79,6 +79,46 @@ export interface NodeSyncFacts {
   backends?: ReadonlyMap<string, BackendCounts>;
   durationMs: number;
   kernel?: { ipvsVersion?: string; connectionTableSize?: number };
+  /** Health of every probed real server as this node's probers see it (active health checks). */
+  probes?: readonly ProbedBackend[];
+}
+
+/** One real server with an active health check, as this node sees it. */
+export interface ProbedBackend {
+  /** namespace/name of the VirtualService. */
+  virtualService: string;
+  address: string;
+  port: number;
+  /** namespace/name of the RealServer object; absent for a real server from endpoints. */
+  realServer?: string;
+  healthy: boolean;
+  /** The last failed probe's reason while unhealthy ("" while healthy). */
+  message: string;
+}
+
+/**
+ * The per real server list of the status: unhealthy ones first (what needs attention survives the
+ * bound), then by VirtualService, address and port. No probe times: the status changes on transitions
+ * only, not on every probe.
+ */
+function probedBackends(probes: readonly ProbedBackend[]): IPVSNodeStatus["backends"] {
+  return [...probes]
+    .sort(
+      (a, b) =>
+        Number(a.healthy) - Number(b.healthy) ||
+        a.virtualService.localeCompare(b.virtualService) ||
+        a.address.localeCompare(b.address) ||
+        a.port - b.port,
+    )
+    .slice(0, IPVS_NODE_LIMITS.backends)
+    .map((p) => ({
+      virtualService: p.virtualService,
+      address: p.address,
+      port: p.port,
+      ...(p.realServer === undefined ? {} : { realServer: p.realServer }),
+      healthy: p.healthy,
+      message: p.healthy ? "" : p.message.slice(0, 1024),
+    }));
 }
 
 export function buildNodeStatus(
@@ -212,6 +252,7 @@ export function buildNodeStatus(
     conditions,
     ...(drift.length > 0 ? { drift } : {}),
     ...(virtualServices.length > 0 ? { virtualServices } : {}),
+    ...(facts.probes && facts.probes.length > 0 ? { backends: probedBackends(facts.probes) } : {}),
   } as IPVSNodeStatus;
 }
 

@@ -15,8 +15,31 @@ describe("agent configuration", () => {
       leaseNamespace: "ipvs-operator",
       aggregateStatus: true,
       httpAddress: "0.0.0.0:9796",
+      probes: { execAllow: [], maxInFlight: 256, maxPerSecond: 0, sourceAddress: {} },
       logLevel: "info",
     });
+  });
+
+  it("reads the probers' settings and refuses wrong ones with their flag", () => {
+    expect(
+      resolveAgentConfig(
+        { probeExecAllow: ["/bin/check"], probeMaxPerSecond: "50" },
+        { NODE_NAME: "n", IPVS_OPERATOR_PROBE_SOURCE_IPV6: "fd00::1" },
+      ).probes,
+    ).toEqual({
+      execAllow: ["/bin/check"],
+      maxInFlight: 256,
+      maxPerSecond: 50,
+      sourceAddress: { ipv6: "fd00::1" },
+    });
+    expect(() =>
+      resolveAgentConfig(
+        { probeExecAllow: ["check"], probeMaxInFlight: "0", probeSourceIpv4: "fd00::1" },
+        { NODE_NAME: "n" },
+      ),
+    ).toThrow(
+      /--probe-exec-allow \(IPVS_OPERATOR_PROBE_EXEC_ALLOW\): must be an absolute path[\s\S]*--probe-max-in-flight \(IPVS_OPERATOR_PROBE_MAX_IN_FLIGHT\): must be at least 1[\s\S]*--probe-source-ipv4 \(IPVS_OPERATOR_PROBE_SOURCE_IPV4\): must be an IPv4 address/,
+    );
   });
 
   it("lets flags win over the environment, and splits comma lists from the environment", () => {

@@ -99,6 +99,11 @@ describe("every agent setting is a chart value", () => {
         defaultDriftPolicy: "Report",
         aggregateStatus: false,
         httpAddress: "0.0.0.0:9900",
+        probeExecAllow: ["/usr/local/bin/check-db", "/bin/true"],
+        probeMaxInFlight: 64,
+        probeMaxPerSecond: 20,
+        probeSourceIpv4: "10.0.0.7",
+        probeSourceIpv6: "fd00::7",
         logLevel: "debug",
       },
     });
@@ -118,6 +123,12 @@ describe("every agent setting is a chart value", () => {
       leaseNamespace: "ipvs-system",
       aggregateStatus: false,
       httpAddress: "0.0.0.0:9900",
+      probes: {
+        execAllow: ["/usr/local/bin/check-db", "/bin/true"],
+        maxInFlight: 64,
+        maxPerSecond: 20,
+        sourceAddress: { ipv4: "10.0.0.7", ipv6: "fd00::7" },
+      },
       logLevel: "debug",
     });
   });

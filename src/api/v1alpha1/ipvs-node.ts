@@ -119,6 +119,9 @@ export const IPVSNodeStatusSchema = z
               .meta({ description: "namespace/name of the VirtualService." }),
             address: z.string().max(45).meta({ description: "Real server address." }),
             port: z.int().min(0).max(65535).meta({ description: "Real server port." }),
+            realServer: z.string().max(317).optional().meta({
+              description: "namespace/name of the RealServer; absent for a real server from endpoints.",
+            }),
             healthy: z.boolean().meta({ description: "Health as seen from this node." }),
             lastProbe: time("When it was last probed.").optional(),
             message: z.string().max(1024).default("").meta({ description: "Last probe error, if any." }),

@@ -1,0 +1,182 @@
+/**
+ * Health drives the table, end to end on the host: the agent (directory mode, fake kernel) with the real
+ * HealthMonitor probing real TCP servers on loopback. A real server whose server stops is quiesced
+ * (onFailure Quiesce) or removed (Remove); while none is healthy the sorry server is programmed, and it
+ * goes when one recovers; each transition is an Event and the IPVSNode status lists the probed real
+ * servers, unhealthy first.
+ */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { Agent } from "../../src/agent/agent.ts";
+import { resolveAgentConfig } from "../../src/agent/config.ts";
+import type { IPVSNodeStatus } from "../../src/api/v1alpha1/ipvs-node.ts";
+import { DirectorySource } from "../../src/files/directory-source.ts";
+import { HealthMonitor } from "../../src/health/index.ts";
+import { FakeIpvsKernel } from "../../src/kernel/fake-kernel.ts";
+import { readKernelTable } from "../../src/kernel/read-kernel-table.ts";
+import { renderIpvsadmSave } from "../../src/model/ipvsadm-render.ts";
+import type { EventIntent } from "../../src/model/sync-events.ts";
+import { createRootLogger } from "../../src/observability/logger.ts";
+import { until } from "../support/until.ts";
+
+/** A TCP server on a loopback address that can be stopped and started again on the same port. */
+async function tcpServer(
+  host: string,
+): Promise<{ port: number; stop(): Promise<void>; start(): Promise<void> }> {
+  let server: Server | undefined;
+  let port = 0;
+  const start = () =>
+    new Promise<void>((resolve, reject) => {
+      const s = createServer((socket) => socket.end());
+      s.once("error", reject);
+      s.listen(port, host, () => {
+        port = (s.address() as { port: number }).port;
+        server = s;
+        resolve();
+      });
+    });
+  await start();
+  return {
+    port,
+    start,
+    stop: () => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())),
+  };
+}
+
+describe("active health checks drive the table (agent + real probes, fake kernel)", () => {
+  const stops: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const stop of stops.splice(0).reverse()) await stop();
+  });
+
+  it("quiesces, removes, adds the sorry server while none is healthy, and restores on recovery", async () => {
+    const a = await tcpServer("127.0.0.2");
+    const b = await tcpServer("127.0.0.3");
+    const c = await tcpServer("127.0.0.4");
+    stops.push(a.stop, b.stop, c.stop);
+    const check = (onFailure: string) =>
+      `{type: TCP, intervalSeconds: 1, timeoutSeconds: 1, riseCount: 1, fallCount: 1, initialState: Healthy, onFailure: ${onFailure}}`;
+    const dir = mkdtempSync(join(tmpdir(), "agent-health-"));
+    writeFileSync(
+      join(dir, "lb.yaml"),
+      `apiVersion: ipvs.dev/v1alpha1
+kind: VirtualService
+metadata: {name: quiet, namespace: t}
+spec: {address: 192.0.2.50, port: 80, healthCheck: ${check("Quiesce")}, sorryServer: {address: 127.0.0.9, port: 8080}}
+---
+apiVersion: ipvs.dev/v1alpha1
+kind: RealServer
+metadata: {name: a, namespace: t}
+spec: {virtualServiceRef: {name: quiet}, address: 127.0.0.2, port: ${a.port}, weight: 3}
+---
+apiVersion: ipvs.dev/v1alpha1
+kind: RealServer
+metadata: {name: b, namespace: t}
+spec: {virtualServiceRef: {name: quiet}, address: 127.0.0.3, port: ${b.port}}
+---
+apiVersion: ipvs.dev/v1alpha1
+kind: VirtualService
+metadata: {name: gone, namespace: t}
+spec: {address: 192.0.2.51, port: 80, healthCheck: ${check("Remove")}, drain: {timeoutSeconds: 0}}
+---
+apiVersion: ipvs.dev/v1alpha1
+kind: RealServer
+metadata: {name: c, namespace: t}
+spec: {virtualServiceRef: {name: gone}, address: 127.0.0.4, port: ${c.port}}
+`,
+    );
+    const kernel = new FakeIpvsKernel();
+    kernel.close = async () => {};
+    const config = resolveAgentConfig(
+      {
+        fromDir: dir,
+        stateFile: join(mkdtempSync(join(tmpdir(), "agent-health-state-")), "journal.json"),
+        minSyncInterval: "0",
+        resyncInterval: "30s",
+        httpAddress: "",
+      },
+      { NODE_NAME: "n1" },
+    );
+    const events: EventIntent[] = [];
+    let status: IPVSNodeStatus | undefined;
+    const health = new HealthMonitor({ onChange: (change) => agent.backendHealthChanged(change) });
+    const agent: Agent = new Agent(config, {
+      kernel,
+      source: new DirectorySource({ path: dir, nodeName: "n1", debounceMs: 20, rereadMs: 0 }),
+      bootId: "boot",
+      logger: createRootLogger({ level: "silent" }),
+      health,
+      events: { record: async (e) => void events.push(...e) },
+      statusWriter: {
+        previous: async () => undefined,
+        write: async (s) => {
+          status = s;
+          return true;
+        },
+      },
+    });
+    stops.push(async () => {
+      health.stop();
+      await agent.stop();
+    });
+    await agent.start();
+    const table = () => readKernelTable(kernel).then(renderIpvsadmSave);
+    const lines = async (vip: string) =>
+      (await table())
+        .split("\n")
+        .filter((l) => l.startsWith("-a") && l.includes(vip))
+        .join("\n");
+    const expectEventOnA = (type: string, reason: string) =>
+      expect(events).toContainEqual(
+        expect.objectContaining({
+          regarding: { kind: "RealServer", namespace: "t", name: "a" },
+          type,
+          reason,
+        }),
+      );
+    const becomes = (what: string, vip: string, want: string) =>
+      until(what, async () => ((await lines(vip)) === want ? true : undefined), 15_000, 50);
+
+    /** The quiet service's lines with a and b at these weights, and the sorry server when asked. */
+    const quiet = (what: string, weightA: number, weightB: number, sorry = false) =>
+      becomes(
+        what,
+        "192.0.2.50:80",
+        [
+          `-a -t 192.0.2.50:80 -r 127.0.0.2:${a.port} -m -w ${weightA}`,
+          `-a -t 192.0.2.50:80 -r 127.0.0.3:${b.port} -m -w ${weightB}`,
+          ...(sorry ? ["-a -t 192.0.2.50:80 -r 127.0.0.9:8080 -m -w 1"] : []),
+        ].join("\n"),
+      );
+    await quiet("both real servers at their weights", 3, 1);
+    await becomes("c", "192.0.2.51:80", `-a -t 192.0.2.51:80 -r 127.0.0.4:${c.port} -m -w 1`);
+
+    await a.stop();
+    await quiet("a quiesced (weight 0, kept)", 0, 1);
+    expectEventOnA("Warning", "BackendUnhealthy");
+
+    await b.stop();
+    await quiet("the sorry server while none is healthy", 0, 0, true);
+
+    await a.start();
+    await quiet("a back at its weight, the sorry server gone", 3, 0);
+    expectEventOnA("Normal", "BackendHealthy");
+
+    await c.stop();
+    await becomes("c removed (onFailure Remove)", "192.0.2.51:80", "");
+
+    // The node's status lists the probed real servers, unhealthy first, with the probe's reason.
+    await until("the status", () => (status?.backends?.[1]?.healthy === false ? true : undefined), 10_000);
+    const backends = status!.backends!;
+    expect(backends.map((x) => [x.realServer, x.healthy])).toEqual([
+      ["t/c", false],
+      ["t/b", false],
+      ["t/a", true],
+    ]);
+    expect(backends[0]!.message).toMatch(/ECONNREFUSED/);
+    expect(backends[2]!.message).toBe("");
+  }, 60_000);
+});
