@@ -113,7 +113,7 @@ export class Agent {
     ipvs: {
       readTable: () => this.#deps.kernel.readTable(),
       planned: () => this.#reconciler.planned(),
-      health: (vs, address, port) => this.#health?.get(healthKey(vs, address, port)),
+      health: (vs, address, port) => this.#healthState()?.get(healthKey(vs, address, port)),
     },
   });
   #health: HealthState | undefined;
