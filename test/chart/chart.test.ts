@@ -261,7 +261,12 @@ describe("metrics objects", () => {
     expect(monitor.metadata.labels?.release).toBe("prom");
     expect(monitor.spec.selector.matchLabels).toEqual(ds.spec.selector.matchLabels);
     expect(monitor.spec.namespaceSelector).toEqual({ matchNames: [NAMESPACE] });
-    expect(monitor.spec.endpoints[0]).toMatchObject({ port: "http", path: "/metrics", interval: "30s" });
+    expect(monitor.spec.endpoints[0]).toMatchObject({
+      port: "http",
+      path: "/metrics",
+      interval: "30s",
+      honorLabels: true,
+    });
   });
 
   it("metrics.service alone gives the Service without a monitor", () => {
@@ -279,6 +284,7 @@ describe("metrics objects", () => {
       port: "http",
       path: "/metrics",
       interval: "15s",
+      honorLabels: true,
     });
   });
 
