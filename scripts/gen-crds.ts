@@ -1,5 +1,5 @@
 /**
- * Writes every file generated from the zod schemas (crds/, the chart's crds/, deploy/crds.yaml) and
+ * Writes every file generated from the zod schemas (crds/, the chart's CRD templates, deploy/crds.yaml) and
  * the field reference in docs/api.md.
  * Usage: node scripts/gen-crds.ts   (npm run gen:crds)
  */
