@@ -1,0 +1,134 @@
+/**
+ * The node edge in one report, for the IPVSNode status: the VIP interface and the addresses the
+ * agent holds, sysctl values, IPVS timeouts and sync daemons, and every drift item in one list.
+ * buildNodeEdgeReport is PURE; NodeEdge runs the three parts of a sync (each failure stays in its
+ * part: a broken sysctl never stops the VIPs).
+ */
+import type { IpvsTimeouts, SyncDaemonConfig } from "../vocabulary/table.ts";
+import type { IpvsTuner, IpvsTuningConfig, TuningDrift, TuningReport } from "./ipvs-tuning.ts";
+import type { SysctlAsserter, SysctlReport } from "./sysctl-asserter.ts";
+import type { SysctlDrift, SysctlEntry, SysctlSetting } from "./sysctl-plan.ts";
+import type { VipBinder, VipReport } from "./vip-binder.ts";
+
+export type NodeEdgeArea = "VIP" | "Sysctl" | "Timeout" | "SyncDaemon";
+
+/** One drift item, whatever its area: the shape of the IPVS table's DriftItem (kind, object, action). */
+export interface NodeEdgeDrift {
+  area: NodeEdgeArea;
+  /** VIP: InterfaceMissing, InterfaceDown, AddressMissing, Foreign; otherwise Modified. */
+  kind: string;
+  /** "ipvs0", "192.0.2.10/32", "net.ipv4.ip_forward", "timeout tcp", "daemon Master". */
+  object: string;
+  expected?: string;
+  found?: string;
+  message?: string;
+  action: "Repaired" | "Reported" | "Ignored";
+}
+
+export interface NodeEdgeReport {
+  vip: {
+    interface: string;
+    present: boolean;
+    up: boolean;
+    /** Addresses the agent holds on the interface. */
+    addresses: string[];
+    /** Addresses on it that are not the agent's. */
+    foreign: string[];
+  } | null;
+  sysctls: SysctlEntry[];
+  /** null when not read (IPVS missing, or the read failed). */
+  timeouts: IpvsTimeouts | null;
+  daemons: SyncDaemonConfig[];
+  drift: NodeEdgeDrift[];
+  /** Human-readable problems, each prefixed with its area ("VIP: ...", "Sysctl: ..."). */
+  errors: string[];
+}
+
+export function buildNodeEdgeReport(parts: {
+  vip?: VipReport;
+  sysctls?: SysctlReport;
+  tuning?: TuningReport;
+}): NodeEdgeReport {
+  const { vip, sysctls, tuning } = parts;
+  const drift: NodeEdgeDrift[] = [];
+  for (const d of vip?.drift ?? []) {
+    drift.push({
+      area: "VIP",
+      kind: d.kind,
+      object: d.object,
+      ...(d.message ? { message: d.message } : {}),
+      action: d.action,
+    });
+  }
+  const modified = (area: NodeEdgeArea, object: string, d: SysctlDrift | TuningDrift): NodeEdgeDrift => ({
+    area,
+    kind: "Modified",
+    object,
+    expected: d.expected,
+    found: d.found,
+    ...(d.message ? { message: d.message } : {}),
+    action: d.action,
+  });
+  for (const d of sysctls?.drift ?? []) drift.push(modified("Sysctl", d.key, d));
+  for (const d of tuning?.drift ?? []) {
+    drift.push(modified(d.object.startsWith("daemon") ? "SyncDaemon" : "Timeout", d.object, d));
+  }
+  return {
+    vip: vip
+      ? {
+          interface: vip.interface,
+          present: vip.present,
+          up: vip.up,
+          addresses: vip.owned,
+          foreign: vip.foreign,
+        }
+      : null,
+    sysctls: sysctls?.entries ?? [],
+    timeouts: tuning?.timeouts ?? null,
+    daemons: tuning?.daemons ?? [],
+    drift,
+    errors: [
+      ...(vip?.errors ?? []).map((e) => `VIP: ${e}`),
+      ...(sysctls?.errors ?? []).map((e) => `Sysctl: ${e}`),
+      ...(tuning?.errors ?? []).map((e) => `IPVS: ${e}`),
+    ],
+  };
+}
+
+export interface NodeEdgeDesired {
+  /** Addresses to bind (owned VirtualServices with bindAddress: true); undefined = no VIP binding. */
+  vips?: readonly string[];
+  sysctls?: readonly SysctlSetting[];
+  ipvs?: IpvsTuningConfig;
+}
+
+/** Runs the parts that are configured, one after the other; never throws for what the kernel says. */
+export class NodeEdge {
+  readonly #parts: { vip?: VipBinder; sysctls?: SysctlAsserter; tuner?: IpvsTuner };
+
+  constructor(parts: { vip?: VipBinder; sysctls?: SysctlAsserter; tuner?: IpvsTuner }) {
+    this.#parts = parts;
+  }
+
+  async sync(desired: NodeEdgeDesired): Promise<NodeEdgeReport> {
+    return this.#run(desired, true);
+  }
+
+  /** The report without changing anything (for `plan`). */
+  async observe(desired: NodeEdgeDesired): Promise<NodeEdgeReport> {
+    return this.#run(desired, false);
+  }
+
+  async #run(desired: NodeEdgeDesired, apply: boolean): Promise<NodeEdgeReport> {
+    const { vip, sysctls, tuner } = this.#parts;
+    const parts: { vip?: VipReport; sysctls?: SysctlReport; tuning?: TuningReport } = {};
+    if (vip && desired.vips)
+      parts.vip = apply ? await vip.sync(desired.vips) : await vip.observe(desired.vips);
+    if (sysctls && desired.sysctls) {
+      parts.sysctls = apply ? await sysctls.sync(desired.sysctls) : await sysctls.observe(desired.sysctls);
+    }
+    if (tuner && desired.ipvs)
+      parts.tuning = apply ? await tuner.sync(desired.ipvs) : await tuner.observe(desired.ipvs);
+    return buildNodeEdgeReport(parts);
+  }
+}

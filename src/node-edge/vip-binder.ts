@@ -1,0 +1,204 @@
+/**
+ * VipBinder: keeps the VIP dummy interface (default ipvs0) holding exactly the addresses the agent
+ * wants, one diff per sync: read the link and its addresses, planVips(), run the actions in order.
+ * Never throws for what the kernel says: failures come back as `errors` (and the next sync retries).
+ */
+
+import { compareIp } from "../vocabulary/addresses.ts";
+import { errorText } from "./error-text.ts";
+import type { RtAddress, RtLink, RtLinkInfo } from "./rt-link.ts";
+import {
+  DEFAULT_VIP_INTERFACE,
+  planVips,
+  VIP_ADDRESS_PROTOCOL,
+  type VipAction,
+  type VipDrift,
+  type VipOwnership,
+  type VipPrevious,
+} from "./vip-plan.ts";
+
+export interface VipBinderOptions {
+  /** Default "ipvs0". */
+  interfaceName?: string;
+  /** "protocol" (default; Linux >= 5.18) or "journal" (older kernels; see `journal`). */
+  ownership?: VipOwnership;
+  /** IFA_PROTO marker (default VIP_ADDRESS_PROTOCOL, 73). */
+  protocol?: number;
+  /** Ownership "journal": the addresses the agent had bound, as the caller persisted them (`owned`). */
+  journal?: readonly string[];
+}
+
+export interface VipReport {
+  interface: string;
+  /** The link exists (after the sync). */
+  present: boolean;
+  up: boolean;
+  /** Addresses the agent holds on the interface after the sync (persist these for ownership "journal"). */
+  owned: string[];
+  /** Addresses on the interface that are not the agent's ("address/prefix"). */
+  foreign: string[];
+  added: string[];
+  removed: string[];
+  drift: VipDrift[];
+  errors: string[];
+}
+
+export class VipBinder {
+  readonly #link: RtLink;
+  readonly #name: string;
+  readonly #ownership: VipOwnership;
+  readonly #protocol: number;
+  #journal: Set<string>;
+  #previous: VipPrevious | undefined;
+
+  constructor(link: RtLink, options: VipBinderOptions = {}) {
+    this.#link = link;
+    this.#name = options.interfaceName ?? DEFAULT_VIP_INTERFACE;
+    this.#ownership = options.ownership ?? "protocol";
+    this.#protocol = options.protocol ?? VIP_ADDRESS_PROTOCOL;
+    this.#journal = new Set(options.journal ?? []);
+    if (this.#ownership === "protocol" && (this.#protocol < 1 || this.#protocol > 255)) {
+      throw new RangeError(`VIP address protocol must be 1..255, got ${this.#protocol}`);
+    }
+  }
+
+  get interfaceName(): string {
+    return this.#name;
+  }
+
+  /** Brings the interface to exactly `wanted` (plus what is foreign on it), repairing drift. */
+  async sync(wanted: readonly string[]): Promise<VipReport> {
+    return this.#run(wanted, true);
+  }
+
+  /** The same report without changing anything (a dry run: drift is what a sync would repair). */
+  async observe(wanted: readonly string[]): Promise<VipReport> {
+    return this.#run(wanted, false);
+  }
+
+  async #read(): Promise<{ link: RtLinkInfo | undefined; addresses: RtAddress[] }> {
+    const link = await this.#link.getLink(this.#name);
+    const addresses = link ? await this.#link.listAddresses(link.index) : [];
+    return { link, addresses };
+  }
+
+  async #run(wanted: readonly string[], apply: boolean): Promise<VipReport> {
+    const report: VipReport = {
+      interface: this.#name,
+      present: false,
+      up: false,
+      owned: [],
+      foreign: [],
+      added: [],
+      removed: [],
+      drift: [],
+      errors: [],
+    };
+    let observed: { link: RtLinkInfo | undefined; addresses: RtAddress[] };
+    try {
+      observed = await this.#read();
+    } catch (e) {
+      report.errors.push(`reading ${this.#name}: ${errorText(e)}`);
+      return report;
+    }
+    const plan = planVips({
+      interfaceName: this.#name,
+      wanted,
+      observed,
+      rule: { ownership: this.#ownership, protocol: this.#protocol, journal: this.#journal },
+      ...(this.#previous ? { previous: this.#previous } : {}),
+    });
+    report.drift = plan.drift;
+    report.foreign = plan.foreign;
+    report.errors.push(...plan.problems);
+    const owned = new Set(plan.kept);
+    let link = observed.link;
+    report.present = link !== undefined;
+    report.up = link?.up ?? false;
+    if (!apply) {
+      report.owned = sortAddresses([...owned]);
+      return report;
+    }
+    const failed = new Set<VipAction>();
+    for (const action of plan.actions) {
+      try {
+        link = await this.#act(action, link);
+        if (action.kind === "addAddress") {
+          owned.add(action.address);
+          report.added.push(action.address);
+        }
+        if (action.kind === "deleteAddress") report.removed.push(`${action.address}/${action.prefixLength}`);
+      } catch (e) {
+        failed.add(action);
+        report.errors.push(`${describeAction(action, this.#name)}: ${errorText(e)}`);
+        if (action.kind === "createLink") break; // nothing else can work without the link
+      }
+    }
+    // An action that failed leaves its drift unrepaired: say so.
+    for (const d of report.drift) {
+      if (d.action !== "Repaired") continue;
+      const repairedBy = plan.actions.filter((a) =>
+        d.kind === "AddressMissing"
+          ? a.kind === "addAddress" && `${a.address}/${a.prefixLength}` === d.object
+          : a.kind === "createLink" || a.kind === "setUp",
+      );
+      if (repairedBy.some((a) => failed.has(a)) || (link === undefined && d.kind !== "Foreign")) {
+        d.action = "Ignored";
+        d.message = "repair failed (see errors)";
+      }
+    }
+    report.present = link !== undefined;
+    report.up = link?.up ?? false;
+    report.owned = sortAddresses([...owned]);
+    report.added = sortAddresses(report.added);
+    this.#previous = { linkPresent: link !== undefined, bound: new Set(owned) };
+    if (this.#ownership === "journal") this.#journal = new Set(owned);
+    return report;
+  }
+
+  async #act(action: VipAction, link: RtLinkInfo | undefined): Promise<RtLinkInfo | undefined> {
+    switch (action.kind) {
+      case "createLink":
+        return await this.#link.createDummy(action.name);
+      case "setUp":
+        await this.#link.setUp(mustHave(link, this.#name).index);
+        return { ...mustHave(link, this.#name), up: true };
+      case "addAddress":
+        await this.#link.addAddress(mustHave(link, this.#name).index, {
+          address: action.address,
+          prefixLength: action.prefixLength,
+          protocol: this.#ownership === "protocol" ? this.#protocol : 0,
+          noDad: action.family === "IPv6",
+        });
+        return link;
+      case "deleteAddress":
+        await this.#link.deleteAddress(mustHave(link, this.#name).index, action);
+        return link;
+    }
+  }
+}
+
+function mustHave(link: RtLinkInfo | undefined, name: string): RtLinkInfo {
+  if (!link) throw new Error(`${name} does not exist`);
+  return link;
+}
+
+function describeAction(action: VipAction, name: string): string {
+  switch (action.kind) {
+    case "createLink":
+      return `creating dummy interface ${name}`;
+    case "setUp":
+      return `setting ${name} up`;
+    case "addAddress":
+      return `adding ${action.address}/${action.prefixLength} to ${name}`;
+    case "deleteAddress":
+      return `removing ${action.address}/${action.prefixLength} from ${name}`;
+  }
+}
+
+/** IPv4 first, then IPv6, each in address order. */
+function sortAddresses(addresses: string[]): string[] {
+  const v4 = addresses.filter((a) => !a.includes(":")).sort(compareIp);
+  const v6 = addresses.filter((a) => a.includes(":")).sort(compareIp);
+  return [...v4, ...v6];
+}
