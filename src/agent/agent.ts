@@ -15,6 +15,7 @@
 import type { Server } from "node:http";
 import type { IPVSNodeStatus } from "../api/v1alpha1/ipvs-node.ts";
 import type { HealthTransition, TargetHealth } from "../health/health-monitor.ts";
+import { withSlowStart } from "../health/slow-start.ts";
 import type { IpvsKernel } from "../kernel/ipvs-kernel.ts";
 import type { EventSink } from "../kube/event-recorder.ts";
 import type { StatusWriter } from "../kube/ipvs-node-writer.ts";
@@ -129,6 +130,10 @@ export class Agent {
   #lastWhole: WholeSync | undefined;
   /** The backends with health checks of the last computation, handed to the probers. */
   #healthTargets: readonly HealthTarget[] = [];
+  /** Whether some of them has a slow start (then each computation looks at recovery times). */
+  #slowStarts = false;
+  /** When the next step of a slow start is due: the sync that computed it comes back then. */
+  #nextSlowStartStepAt: number | undefined;
 
   constructor(config: AgentConfig, deps: AgentDependencies) {
     this.#config = config;
@@ -260,6 +265,10 @@ export class Agent {
   }
 
   async #sync(signal: AbortSignal, now: number, scope: SyncScope): Promise<SyncResult> {
+    return this.#withSlowStartWake(await this.#syncOnce(signal, now, scope));
+  }
+
+  async #syncOnce(signal: AbortSignal, now: number, scope: SyncScope): Promise<SyncResult> {
     const changed = this.#changedServices;
     this.#changedServices = new Set();
     if (scope === "changes") {
@@ -268,7 +277,7 @@ export class Agent {
     }
     const state = this.#deps.source.current();
     const snapshot = withDefaultDriftPolicy(state.snapshot, this.#config.defaultDriftPolicy);
-    const computed = this.#compute(snapshot, state.node);
+    const computed = this.#compute(snapshot, state.node, now);
     this.#probe(computed.healthTargets);
     const holds = lastGoodHolds(computed.problems, snapshot.realServers);
     const result = await this.#reconciler.sync({
@@ -327,20 +336,36 @@ export class Agent {
    * initialState); without probers every backend with a healthCheck counts as healthy unless health was
    * set from outside.
    */
-  #compute(snapshot: Snapshot, node: NodeInfo): DesiredResult {
-    const health = this.#healthState();
+  #compute(snapshot: Snapshot, node: NodeInfo, now: number): DesiredResult {
+    const probes = this.#deps.health;
+    let health = this.#healthState();
+    this.#nextSlowStartStepAt = undefined;
+    if (probes && health && this.#slowStarts) {
+      const ramp = withSlowStart(health, probes.statuses(), now);
+      health = ramp.state;
+      this.#nextSlowStartStepAt = ramp.nextStepAt;
+    }
     return health === undefined
       ? computeDesiredAssumingHealthy(snapshot, node).result
       : computeDesired(snapshot, node, health);
   }
 
+  /** The probers' results (or health set from outside); healthy or not, without slow-start fractions. */
   #healthState(): HealthState | undefined {
     return this.#deps.health?.state() ?? this.#health;
+  }
+
+  /** A sync that computed a slow start comes back for its next step (unless something comes sooner). */
+  #withSlowStartWake(result: SyncResult): SyncResult {
+    const at = this.#nextSlowStartStepAt;
+    if (at === undefined || (result.nextWakeAt !== undefined && result.nextWakeAt <= at)) return result;
+    return { ...result, nextWakeAt: at };
   }
 
   /** Hands the probers the backends to probe: every one of them (a whole computation). */
   #probe(targets: readonly HealthTarget[]): void {
     this.#healthTargets = targets;
+    this.#slowStarts = targets.some((t) => t.healthCheck.slowStartSeconds > 0);
     this.#deps.health?.setTargets(targets);
   }
 
@@ -376,7 +401,7 @@ export class Agent {
     const { index } = last;
     const sub = subSnapshot(index, services, (service) => changes.endpointSlicesOf(service));
     if (!sub) return undefined;
-    const computed = this.#compute(sub, last.node);
+    const computed = this.#compute(sub, last.node, now);
     if (!coveredBy(index, sub, computed.table, computed.problems)) return undefined;
     // The probers keep every other VirtualService's backends; these VirtualServices' are replaced.
     const recomputed = new Set(sub.virtualServices.map((vs) => objectKey(vs)));

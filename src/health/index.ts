@@ -36,3 +36,4 @@ export {
   type UdpProbeSpec,
 } from "./probe-spec.ts";
 export { type Prober, runProbe } from "./run-probe.ts";
+export { SLOW_START_STEPS, type SlowStartState, withSlowStart } from "./slow-start.ts";

@@ -103,7 +103,14 @@ import {
   SERVICE_NAME_LABEL,
 } from "./kube-objects.ts";
 import { normalizeProblems, type Problem, type ProblemObject } from "./problems.ts";
-import { type HealthState, type HealthTarget, healthKey, type NodeInfo, type Snapshot } from "./snapshot.ts";
+import {
+  type HealthState,
+  type HealthTarget,
+  type HealthValue,
+  healthKey,
+  type NodeInfo,
+  type Snapshot,
+} from "./snapshot.ts";
 
 export interface DesiredResult {
   table: DesiredTable;
@@ -380,7 +387,7 @@ interface RememberedEntry {
   /** The objects it read besides the VirtualService: its RealServers, Service, EndpointSlices / Endpoints. */
   inputs: readonly unknown[];
   /** The health it read, per health key. */
-  health: readonly (readonly [string, boolean | undefined])[];
+  health: readonly (readonly [string, HealthValue | undefined])[];
   entry: DesiredEntry;
   problems: readonly Problem[];
   healthTargets: readonly HealthTarget[];
@@ -587,9 +594,13 @@ function buildEntry(
         name: d.source.name,
       },
     });
-    const healthy = health.get(key) ?? check.initialState === "Healthy";
+    const value = health.get(key);
+    const healthy = value === undefined ? check.initialState === "Healthy" : value !== false;
     if (healthy) {
-      destinations.push(d);
+      const weight = typeof value === "number" ? slowStartWeight(d.config.weight, value) : d.config.weight;
+      destinations.push(
+        weight === d.config.weight ? d : { ...d, config: configs.withWeight(d.config, weight) },
+      );
       if (enabled) healthyBackends++;
     } else if (check.onFailure === "Quiesce")
       destinations.push({ ...d, config: configs.withWeight(d.config, 0) });
@@ -619,6 +630,15 @@ function buildEntry(
     }
   }
   return { service, destinations };
+}
+
+/**
+ * The weight of a recovered backend during its slow start: the declared weight times the fraction,
+ * rounded up and at least 1 (0 stays 0: a quiescent real server is the user's choice).
+ */
+export function slowStartWeight(weight: number, fraction: number): number {
+  if (weight === 0 || fraction >= 1) return weight;
+  return Math.max(1, Math.ceil(weight * Math.max(0, fraction)));
 }
 
 /**

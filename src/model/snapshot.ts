@@ -35,10 +35,16 @@ export interface NodeInfo {
 }
 
 /**
- * Health results from this node's probers, by healthKey(): true = healthy. A backend with an active
- * health check and no entry yet is in its check's initialState.
+ * One backend's health: true healthy, false unhealthy, or a number in (0, 1): healthy and slow-starting
+ * after a recovery, at that fraction of its weight (healthCheck.slowStartSeconds).
  */
-export type HealthState = ReadonlyMap<string, boolean>;
+export type HealthValue = boolean | number;
+
+/**
+ * Health results from this node's probers, by healthKey(). A backend with an active health check and no
+ * entry yet is in its check's initialState.
+ */
+export type HealthState = ReadonlyMap<string, HealthValue>;
 
 /** "edge/web|198.51.100.5|8080": the virtual service (namespace/name), the backend address and port. */
 export function healthKey(

@@ -33,6 +33,7 @@
  */
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { DesiredDestination, ObjectSource } from "../model/desired-table.ts";
+import type { HealthValue } from "../model/snapshot.ts";
 import type { PlannedTable } from "../reconcile/reconciler.ts";
 import {
   destinationKeyString,
@@ -49,7 +50,7 @@ export interface IpvsStatsSource {
   /** Undefined before the first sync: then nothing is exported. */
   planned(): PlannedTable | undefined;
   /** The probers' last result for a backend (true healthy, false unhealthy), undefined when none. */
-  health?(virtualService: ObjectSource, address: string, port: number): boolean | undefined;
+  health?(virtualService: ObjectSource, address: string, port: number): HealthValue | undefined;
 }
 
 /** Owned destinations above which a scrape writes no destination series (see the header). */

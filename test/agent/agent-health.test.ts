@@ -2,8 +2,8 @@
  * Health drives the table, end to end on the host: the agent (directory mode, fake kernel) with the real
  * HealthMonitor probing real TCP servers on loopback. A real server whose server stops is quiesced
  * (onFailure Quiesce) or removed (Remove); while none is healthy the sorry server is programmed, and it
- * goes when one recovers; each transition is an Event and the IPVSNode status lists the probed real
- * servers, unhealthy first.
+ * goes when one recovers; with slowStartSeconds a recovered one gets its weight back in tenths; each
+ * transition is an Event and the IPVSNode status lists the probed real servers, unhealthy first.
  */
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
@@ -56,7 +56,8 @@ describe("active health checks drive the table (agent + real probes, fake kernel
     const a = await tcpServer("127.0.0.2");
     const b = await tcpServer("127.0.0.3");
     const c = await tcpServer("127.0.0.4");
-    stops.push(a.stop, b.stop, c.stop);
+    const r = await tcpServer("127.0.0.5");
+    stops.push(a.stop, b.stop, c.stop, r.stop);
     const check = (onFailure: string) =>
       `{type: TCP, intervalSeconds: 1, timeoutSeconds: 1, riseCount: 1, fallCount: 1, initialState: Healthy, onFailure: ${onFailure}}`;
     const dir = mkdtempSync(join(tmpdir(), "agent-health-"));
@@ -86,6 +87,16 @@ apiVersion: ipvs.dev/v1alpha1
 kind: RealServer
 metadata: {name: c, namespace: t}
 spec: {virtualServiceRef: {name: gone}, address: 127.0.0.4, port: ${c.port}}
+---
+apiVersion: ipvs.dev/v1alpha1
+kind: VirtualService
+metadata: {name: ramp, namespace: t}
+spec: {address: 192.0.2.52, port: 80, healthCheck: {type: TCP, intervalSeconds: 1, timeoutSeconds: 1, riseCount: 1, fallCount: 1, initialState: Healthy, slowStartSeconds: 3}}
+---
+apiVersion: ipvs.dev/v1alpha1
+kind: RealServer
+metadata: {name: r, namespace: t}
+spec: {virtualServiceRef: {name: ramp}, address: 127.0.0.5, port: ${r.port}, weight: 10}
 `,
     );
     const kernel = new FakeIpvsKernel();
@@ -168,6 +179,27 @@ spec: {virtualServiceRef: {name: gone}, address: 127.0.0.4, port: ${c.port}}
     await c.stop();
     await becomes("c removed (onFailure Remove)", "192.0.2.51:80", "");
 
+    // Slow start: a recovered real server gets its weight back in tenths over 3 s, not at once.
+    const rLine = (w: number) => `-a -t 192.0.2.52:80 -r 127.0.0.5:${r.port} -m -w ${w}`;
+    await becomes("r at its weight (healthy from the start: no ramp)", "192.0.2.52:80", rLine(10));
+    await r.stop();
+    await becomes("r quiesced", "192.0.2.52:80", rLine(0));
+    await r.start();
+    const seen: number[] = [];
+    await until(
+      "r ramped back to 10",
+      async () => {
+        const w = Number(/-w (\d+)$/.exec(await lines("192.0.2.52:80"))?.[1]);
+        if (seen.at(-1) !== w) seen.push(w);
+        return w === 10 ? true : undefined;
+      },
+      15_000,
+      20,
+    );
+    const ramp = seen.slice(seen.indexOf(0) + 1, -1);
+    expect(ramp.length, `weights seen: ${seen.join(" ")}`).toBeGreaterThanOrEqual(4);
+    expect(ramp.every((w, i) => w > 0 && w < 10 && (i === 0 || w > ramp[i - 1]!))).toBe(true);
+
     // The node's status lists the probed real servers, unhealthy first, with the probe's reason.
     await until("the status", () => (status?.backends?.[1]?.healthy === false ? true : undefined), 10_000);
     const backends = status!.backends!;
@@ -175,6 +207,7 @@ spec: {virtualServiceRef: {name: gone}, address: 127.0.0.4, port: ${c.port}}
       ["t/c", false],
       ["t/b", false],
       ["t/a", true],
+      ["t/r", true],
     ]);
     expect(backends[0]!.message).toMatch(/ECONNREFUSED/);
     expect(backends[2]!.message).toBe("");

@@ -86,6 +86,7 @@ describe("defaults", () => {
       riseCount: 2,
       fallCount: 3,
       initialState: "Unhealthy",
+      slowStartSeconds: 0,
       onFailure: "Quiesce",
     });
     expect(s.backends).toEqual({ serviceRef: { name: "web" }, weight: 1, source: "EndpointSlice" });

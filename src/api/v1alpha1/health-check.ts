@@ -189,6 +189,10 @@ export const HealthCheckSchema = withRules(
     initialState: z.enum(["Healthy", "Unhealthy"]).default("Unhealthy").meta({
       description: "State before the first probe result (keepalived 'alpha' is Unhealthy).",
     }),
+    slowStartSeconds: z.int().min(0).max(3600).default(0).meta({
+      description:
+        "After a real server recovers, its weight ramps up from 1 to the declared weight over this many seconds (in tenths), so a recovered backend is not flooded; 0: the whole weight at once.",
+    }),
     onFailure: z.enum(["Quiesce", "Remove"]).default("Quiesce").meta({
       description:
         "What an unhealthy real server gets: Quiesce (weight 0, existing connections continue; ldirectord quiescent=yes) or Remove (deleted from the IPVS table).",
