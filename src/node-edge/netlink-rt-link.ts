@@ -4,8 +4,9 @@
  * errno, its link parser rejects the grown rtnl_link_stats64 of newer kernels (node_netlink #21) and
  * its address attributes have no IFA_PROTO. The few messages needed here are encoded below.
  *
- * One request in flight per socket (a promise queue: the package keeps multipart state per socket),
- * and every request has a timeout.
+ * A dump runs alone on the socket (the package keeps multipart state per socket); other requests
+ * may overlap each other (the binder sends a window of address changes at once). Every request has
+ * a timeout.
  */
 import {
   AttrStream,
@@ -123,7 +124,10 @@ export function decodeAddress(data: Buffer): (RtAddress & { index: number }) | u
 export class NetlinkRtLink implements RtLink {
   readonly #socket: NetlinkSocket;
   readonly #timeoutMs: number;
-  #queue: Promise<unknown> = Promise.resolve();
+  /** The last dump (or close): everything sent later waits for it. */
+  #exclusive: Promise<unknown> = Promise.resolve();
+  /** Requests other than dumps in flight: they may overlap each other, never a dump. */
+  readonly #inFlight = new Set<Promise<unknown>>();
   #closed = false;
 
   constructor(options: NetlinkRtLinkOptions = {}) {
@@ -228,7 +232,7 @@ export class NetlinkRtLink implements RtLink {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#queue.catch(() => undefined);
+    await Promise.allSettled([this.#exclusive, ...this.#inFlight]);
     this.#socket.socket.close();
   }
 
@@ -240,7 +244,11 @@ export class NetlinkRtLink implements RtLink {
     data: Uint8Array[],
     flags: number,
   ): Promise<NetlinkMessage[]> {
-    const run = this.#queue.then(async () => {
+    // A dump's replies span datagrams and the package keeps one multipart state per socket, so a dump
+    // runs alone; single requests (one reply or ACK each, matched by sequence number) may overlap.
+    const dump = (flags & FlagsGet.DUMP) === FlagsGet.DUMP;
+    const after = dump ? Promise.allSettled([this.#exclusive, ...this.#inFlight]) : this.#exclusive;
+    const run = after.then(async () => {
       if (this.#closed) throw new RtLinkError(operation, object, "EIO", "rtnetlink handle is closed");
       let replies: NetlinkMessage[];
       try {
@@ -265,7 +273,13 @@ export class NetlinkRtLink implements RtLink {
       }
       return out;
     });
-    this.#queue = run.catch(() => undefined);
+    const settled = run.catch(() => undefined);
+    if (dump) {
+      this.#exclusive = settled;
+    } else {
+      this.#inFlight.add(settled);
+      void settled.then(() => this.#inFlight.delete(settled));
+    }
     return run;
   }
 }

@@ -17,6 +17,24 @@ import {
   type VipPrevious,
 } from "./vip-plan.ts";
 
+type AddressAction = Extract<VipAction, { kind: "addAddress" | "deleteAddress" }>;
+
+/** Address changes in flight at once (well inside a socket receive buffer's worth of ACKs). */
+const ADDRESS_WINDOW = 32;
+
+/** Runs `fn` over `items`, at most `window` at a time; results in the items' order. */
+async function inWindows<T, R>(
+  items: readonly T[],
+  window: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const out: R[] = [];
+  for (let i = 0; i < items.length; i += window) {
+    out.push(...(await Promise.all(items.slice(i, i + window).map(fn))));
+  }
+  return out;
+}
+
 export interface VipBinderOptions {
   /** Default "ipvs0". */
   interfaceName?: string;
@@ -120,19 +138,36 @@ export class VipBinder {
       return report;
     }
     const failed = new Set<VipAction>();
-    for (const action of plan.actions) {
+    /** Runs one action; the error text on failure (reported in plan order, whatever order they end in). */
+    const run = async (action: VipAction): Promise<string | undefined> => {
       try {
         link = await this.#act(action, link);
-        if (action.kind === "addAddress") {
-          owned.add(action.address);
-          report.added.push(action.address);
-        }
-        if (action.kind === "deleteAddress") report.removed.push(`${action.address}/${action.prefixLength}`);
+        return undefined;
       } catch (e) {
         failed.add(action);
-        report.errors.push(`${describeAction(action, this.#name)}: ${errorText(e)}`);
-        if (action.kind === "createLink") break; // nothing else can work without the link
+        return `${describeAction(action, this.#name)}: ${errorText(e)}`;
       }
+    };
+    // Link actions one by one (nothing else can work without the link), then the deletions, then the
+    // additions, each a window of requests in flight at once.
+    for (const action of plan.actions) {
+      if (action.kind !== "createLink" && action.kind !== "setUp") continue;
+      const error = await run(action);
+      if (error) report.errors.push(error);
+      if (error && action.kind === "createLink") break;
+    }
+    for (const kind of ["deleteAddress", "addAddress"] as const) {
+      if (link === undefined) break;
+      const batch = plan.actions.filter((a): a is AddressAction => a.kind === kind);
+      const errors = await inWindows(batch, ADDRESS_WINDOW, run);
+      batch.forEach((action, i) => {
+        const error = errors[i];
+        if (error) report.errors.push(error);
+        else if (action.kind === "addAddress") {
+          owned.add(action.address);
+          report.added.push(action.address);
+        } else report.removed.push(`${action.address}/${action.prefixLength}`);
+      });
     }
     // An action that failed leaves its drift unrepaired: say so.
     for (const d of report.drift) {
@@ -167,7 +202,7 @@ export class VipBinder {
         await this.#link.addAddress(mustHave(link, this.#name).index, {
           address: action.address,
           prefixLength: action.prefixLength,
-          protocol: this.#ownership === "protocol" ? this.#protocol : 0,
+          protocol: this.#protocol, // also with the journal ownership: a later kernel upgrade can switch to "protocol"
           noDad: action.family === "IPv6",
         });
         return link;

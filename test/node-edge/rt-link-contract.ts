@@ -203,6 +203,21 @@ export function defineRtLinkContract(label: string, make: () => RtLink, oob: Out
       expect(left).not.toContain("198.18.2.2/32");
     });
 
+    it("recognises its addresses after a restart (a new binder, no state) by the kernel-kept marker", async () => {
+      const { link, name, binder } = fresh();
+      await binder.sync(["198.18.2.11", "2001:db8:ed9e::2:11"]);
+      await oob.addAddress(name, "198.18.2.211/32");
+      const restarted = new VipBinder(link, { interfaceName: name });
+      const r = await restarted.sync(["2001:db8:ed9e::2:11"]);
+      expect(r).toMatchObject({
+        added: [],
+        removed: ["198.18.2.11/32"],
+        owned: ["2001:db8:ed9e::2:11"],
+        foreign: ["198.18.2.211/32"],
+        errors: [],
+      });
+    });
+
     it("leaves a wanted address alone when someone else holds it, and reports it", async () => {
       const { link, name, binder } = fresh();
       await binder.sync([]);

@@ -47,6 +47,14 @@ describe("VipBinder failures (fake only)", () => {
     expect(second).toMatchObject({ added: ["192.0.2.10"], errors: [], drift: [] });
   });
 
+  it("stops at a failed link creation with one error, and reports no address", async () => {
+    const link = new FakeRtLink();
+    link.failNext("createDummy", "EPERM");
+    const r = await new VipBinder(link).sync(["192.0.2.10"]);
+    expect(r).toMatchObject({ present: false, up: false, added: [], owned: [] });
+    expect(r.errors).toEqual(["creating dummy interface ipvs0: createDummy ipvs0 failed: EPERM (injected)"]);
+  });
+
   it("reports a failed read and changes nothing", async () => {
     const link = new FakeRtLink();
     const binder = new VipBinder(link);
