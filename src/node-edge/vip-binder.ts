@@ -4,12 +4,12 @@
  * Never throws for what the kernel says: failures come back as `errors` (and the next sync retries).
  */
 
-import { compareIp } from "../vocabulary/addresses.ts";
 import { errorText } from "./error-text.ts";
 import type { RtAddress, RtLink, RtLinkInfo } from "./rt-link.ts";
 import {
   DEFAULT_VIP_INTERFACE,
   planVips,
+  sortByAddress,
   VIP_ADDRESS_PROTOCOL,
   type VipAction,
   type VipDrift,
@@ -233,7 +233,5 @@ function describeAction(action: VipAction, name: string): string {
 
 /** IPv4 first, then IPv6, each in address order. */
 function sortAddresses(addresses: string[]): string[] {
-  const v4 = addresses.filter((a) => !a.includes(":")).sort(compareIp);
-  const v6 = addresses.filter((a) => a.includes(":")).sort(compareIp);
-  return [...v4, ...v6];
+  return sortByAddress(addresses, (a) => a);
 }

@@ -9,7 +9,7 @@
  * interface is foreign: reported, never removed (docs/decisions/0009-vip-binding.md). IPv6 link-local
  * addresses (fe80::/10, the kernel's own) are neither: they are left out of the plan and the report.
  */
-import { canonicalIp, compareIp, ipFamily } from "../vocabulary/addresses.ts";
+import { canonicalIp, ipFamily, ipToBytes } from "../vocabulary/addresses.ts";
 import type { Family } from "../vocabulary/table.ts";
 import { hostPrefix, type RtAddress, type RtLinkInfo } from "./rt-link.ts";
 
@@ -91,9 +91,15 @@ interface Addr {
   address: string;
 }
 
-function byFamilyThenAddress(a: Addr, b: Addr): number {
-  if (a.family !== b.family) return a.family === "IPv4" ? -1 : 1;
-  return compareIp(a.address, b.address);
+/**
+ * IPv4 first, then IPv6, each in address order. The sort key (4 or 16 bytes in hex, so IPv4's
+ * shorter keys sort first) is computed once per item: compareIp per comparison made a plan of
+ * 1,000 addresses take ~25 ms on the host, ~10 times that under the VM's emulation.
+ */
+export function sortByAddress<T>(items: readonly T[], address: (item: T) => string): T[] {
+  const keyed = items.map((item) => ({ item, key: Buffer.from(ipToBytes(address(item))).toString("hex") }));
+  keyed.sort((a, b) => a.key.length - b.key.length || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return keyed.map((k) => k.item);
 }
 
 export function planVips(input: VipPlanInput): VipPlan {
@@ -160,8 +166,7 @@ export function planVips(input: VipPlanInput): VipPlan {
       );
     }
   }
-  foreign.sort(byFamilyThenAddress);
-  for (const f of foreign) {
+  for (const f of sortByAddress(foreign, (x) => x.address)) {
     const held = wanted.has(f.address);
     if (held) present.add(f.address);
     drift.push({
@@ -173,8 +178,7 @@ export function planVips(input: VipPlanInput): VipPlan {
       action: "Ignored",
     });
   }
-  deletions.sort(byFamilyThenAddress);
-  for (const d of deletions) {
+  for (const d of sortByAddress(deletions, (x) => x.address)) {
     actions.push({
       kind: "deleteAddress",
       family: d.family,
@@ -182,7 +186,10 @@ export function planVips(input: VipPlanInput): VipPlan {
       prefixLength: d.prefixLength,
     });
   }
-  const additions = [...wanted.values()].filter((w) => !present.has(w.address)).sort(byFamilyThenAddress);
+  const additions = sortByAddress(
+    [...wanted.values()].filter((w) => !present.has(w.address)),
+    (w) => w.address,
+  );
   for (const w of additions) {
     actions.push({
       kind: "addAddress",
@@ -201,8 +208,8 @@ export function planVips(input: VipPlanInput): VipPlan {
   return {
     actions,
     drift,
-    kept: kept.sort(byFamilyThenAddress).map((k) => k.address),
-    foreign: foreign.map((f) => `${f.address}/${f.prefixLength}`),
+    kept: sortByAddress(kept, (k) => k.address).map((k) => k.address),
+    foreign: sortByAddress(foreign, (f) => f.address).map((f) => `${f.address}/${f.prefixLength}`),
     problems,
   };
 }
