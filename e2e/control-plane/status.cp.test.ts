@@ -105,6 +105,7 @@ describe("aggregated status (real API server, three agents)", () => {
       Accepted: "True",
       Programmed: "True",
       Drifted: "False",
+      BackendsHealthy: "True",
       Ready: "True",
       Reconciling: "False",
       Stalled: "False",

@@ -21,6 +21,7 @@ import {
   aggregateRealServerStatus,
   aggregateVirtualServiceStatus,
   indexNodeReports,
+  indexRealServerHealth,
 } from "../model/aggregate-status.ts";
 import type { Logger } from "../observability/logger.ts";
 import { IPVS_GROUP, IPVS_VERSION, pagedList, StrippingWatch } from "./kubernetes-source.ts";
@@ -153,11 +154,11 @@ export class StatusAggregator {
     this.#lastRun = Date.now();
     this.passes++;
     const now = new Date();
-    const views = indexNodeReports(
-      informers.ipvsnodes
-        .list()
-        .map((n) => ({ node: n.metadata?.name ?? "", status: n.status as IPVSNodeStatus | undefined })),
-    );
+    const reports = informers.ipvsnodes
+      .list()
+      .map((n) => ({ node: n.metadata?.name ?? "", status: n.status as IPVSNodeStatus | undefined }));
+    const views = indexNodeReports(reports);
+    const health = indexRealServerHealth(reports);
     const ssa = setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply);
     const jobs: (() => Promise<void>)[] = [];
     const write = (plural: string, kind: string, o: Obj, status: unknown) => {
@@ -221,7 +222,13 @@ export class StatusAggregator {
         enabled: rs.spec?.enabled !== false,
       };
       const previous = rs.status as never;
-      const status = aggregateRealServerStatus(ref, views.get(`${ns}/${target}`), previous, now);
+      const status = aggregateRealServerStatus(
+        ref,
+        views.get(`${ns}/${target}`),
+        previous,
+        now,
+        health.get(`${ns}/${rs.metadata?.name ?? ""}`),
+      );
       write("realservers", "RealServer", rs, status);
     }
     // A few writes at a time: one at a time, a pass over a few hundred objects takes minutes where each

@@ -75,6 +75,35 @@ export function indexNodeReports(nodes: readonly NodeReport[]): Map<string, Virt
   return views;
 }
 
+/** Per RealServer ("namespace/name"): how the nodes that probe it see it. */
+export interface RealServerHealthView {
+  healthyNodes: number;
+  unhealthyNodes: number;
+  /** A probe error of some node that sees it unhealthy ("" when none does). */
+  lastError: string;
+}
+
+/** The per real server health lists of every IPVSNode, by RealServer (endpoints are not objects). */
+export function indexRealServerHealth(nodes: readonly NodeReport[]): Map<string, RealServerHealthView> {
+  const views = new Map<string, RealServerHealthView>();
+  for (const { status } of nodes) {
+    // One vote per node and RealServer (a RealServer is one destination per node).
+    const seen = new Set<string>();
+    for (const b of status?.backends ?? []) {
+      if (b.realServer === undefined || seen.has(b.realServer)) continue;
+      seen.add(b.realServer);
+      const view = views.get(b.realServer) ?? { healthyNodes: 0, unhealthyNodes: 0, lastError: "" };
+      if (b.healthy) view.healthyNodes++;
+      else {
+        view.unhealthyNodes++;
+        if (view.lastError === "" && b.message) view.lastError = b.message;
+      }
+      views.set(b.realServer, view);
+    }
+  }
+  return views;
+}
+
 const EMPTY_VIEW: VirtualServiceNodeView = {
   selected: 0,
   programmed: 0,
@@ -136,6 +165,33 @@ export function aggregateVirtualServiceStatus(
           message: `${v.drifted} nodes report a difference that is not repaired`,
         }
       : { type: "Drifted", status: "False", reason: "NoDrift", message: "no node reports a difference" },
+  );
+  const b = v.backends;
+  c = set(
+    c,
+    !b
+      ? {
+          type: "BackendsHealthy",
+          status: "Unknown",
+          reason: "NoReport",
+          message: "no node has reported real server counts",
+        }
+      : b.total > 0 && b.healthy === b.total
+        ? {
+            type: "BackendsHealthy",
+            status: "True",
+            reason: "AllHealthy",
+            message: `${b.healthy}/${b.total} real servers healthy on every node`,
+          }
+        : {
+            type: "BackendsHealthy",
+            status: "False",
+            reason: b.total === 0 ? "NoBackends" : b.healthy === 0 ? "NoneHealthy" : "SomeUnhealthy",
+            message:
+              b.total === 0
+                ? "no real servers"
+                : `${b.healthy}/${b.total} real servers healthy (the fewest any node sees)`,
+          },
   );
   const stalled = v.refused;
   const ready = !stalled && (all || v.selected === 0);
@@ -199,12 +255,46 @@ export function aggregateRealServerStatus(
   vsView: VirtualServiceNodeView | undefined,
   previous: RealServerStatus | undefined,
   now: Date,
+  health?: RealServerHealthView,
 ): RealServerStatus {
   const v = vsView ?? EMPTY_VIEW;
   const programmed = v.programmed > 0;
-  const phase = !rs.enabled ? "Disabled" : programmed ? "Active" : "Pending";
-  const c = setCondition(
+  // Unhealthy when every node that probes it finds it unhealthy; some nodes only: still Active.
+  const unhealthy = health !== undefined && health.unhealthyNodes > 0 && health.healthyNodes === 0;
+  const phase = !rs.enabled ? "Disabled" : !programmed ? "Pending" : unhealthy ? "Unhealthy" : "Active";
+  const probed = health ? health.healthyNodes + health.unhealthyNodes : 0;
+  const withHealth = setCondition(
     previous?.conditions ?? [],
+    !health
+      ? {
+          type: "Healthy",
+          status: "True",
+          reason: "NotChecked",
+          message: "no node probes it: without an active health check it counts as healthy",
+          observedGeneration: rs.generation,
+        }
+      : health.unhealthyNodes === 0
+        ? {
+            type: "Healthy",
+            status: "True",
+            reason: "ChecksPassing",
+            message: `healthy from ${health.healthyNodes}/${probed} nodes`,
+            observedGeneration: rs.generation,
+          }
+        : {
+            type: "Healthy",
+            status: "False",
+            reason: health.healthyNodes === 0 ? "ChecksFailing" : "SomeNodesFailing",
+            message: `unhealthy from ${health.unhealthyNodes}/${probed} nodes: ${health.lastError}`.slice(
+              0,
+              1024,
+            ),
+            observedGeneration: rs.generation,
+          },
+    now,
+  );
+  const c = setCondition(
+    withHealth,
     programmed
       ? {
           type: "Programmed",
@@ -222,5 +312,10 @@ export function aggregateRealServerStatus(
         },
     now,
   );
-  return { observedGeneration: rs.generation, phase, conditions: c } as RealServerStatus;
+  return {
+    observedGeneration: rs.generation,
+    phase,
+    conditions: c,
+    ...(health ? { health: { ...health } } : {}),
+  } as RealServerStatus;
 }

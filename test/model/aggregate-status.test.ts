@@ -3,6 +3,7 @@ import {
   aggregateRealServerStatus,
   aggregateVirtualServiceStatus,
   indexNodeReports,
+  indexRealServerHealth,
 } from "../../src/model/aggregate-status.ts";
 import { problemKey, syncEvents } from "../../src/model/sync-events.ts";
 
@@ -115,6 +116,102 @@ describe("aggregate status", () => {
         t(0),
       ).phase,
     ).toBe("Pending");
+  });
+});
+
+describe("aggregated health", () => {
+  const probed = (name: string, backends: { realServer?: string; healthy: boolean; message?: string }[]) => ({
+    node: name,
+    status: {
+      services: 0,
+      destinations: 0,
+      virtualServices: [
+        {
+          name: "demo/web",
+          programmed: true,
+          message: "",
+          backends: {
+            total: backends.length,
+            healthy: backends.filter((b) => b.healthy).length,
+            draining: 0,
+          },
+        },
+      ],
+      backends: backends.map((b, i) => ({
+        virtualService: "demo/web",
+        address: `198.51.100.${i + 1}`,
+        port: 80,
+        message: "",
+        ...b,
+      })),
+    } as never,
+  });
+  const nodes = [
+    probed("a", [
+      { realServer: "demo/x", healthy: true },
+      { realServer: "demo/y", healthy: false, message: "connect: ECONNREFUSED" },
+    ]),
+    probed("b", [
+      { realServer: "demo/x", healthy: false, message: "timeout" },
+      { realServer: "demo/y", healthy: false },
+    ]),
+    probed("c", [{ realServer: "demo/x", healthy: true }, { healthy: false }]),
+  ];
+  const rs = (name: string) => ({ namespace: "demo", name, generation: 1, enabled: true });
+
+  it("counts per RealServer the nodes that see it healthy and unhealthy (endpoints are not objects)", () => {
+    const health = indexRealServerHealth(nodes);
+    expect([...health.keys()].sort()).toEqual(["demo/x", "demo/y"]);
+    expect(health.get("demo/x")).toEqual({ healthyNodes: 2, unhealthyNodes: 1, lastError: "timeout" });
+    expect(health.get("demo/y")).toEqual({
+      healthyNodes: 0,
+      unhealthyNodes: 2,
+      lastError: "connect: ECONNREFUSED",
+    });
+  });
+
+  it("a RealServer is Unhealthy only when every node that probes it says so; Healthy says how many", () => {
+    const views = indexNodeReports(nodes);
+    const health = indexRealServerHealth(nodes);
+    const x = aggregateRealServerStatus(
+      rs("x"),
+      views.get("demo/web"),
+      undefined,
+      t(0),
+      health.get("demo/x"),
+    );
+    const y = aggregateRealServerStatus(
+      rs("y"),
+      views.get("demo/web"),
+      undefined,
+      t(0),
+      health.get("demo/y"),
+    );
+    const z = aggregateRealServerStatus(rs("z"), views.get("demo/web"), undefined, t(0), undefined);
+    expect([x.phase, y.phase, z.phase]).toEqual(["Active", "Unhealthy", "Active"]);
+    const healthy = (s: typeof x) => s.conditions?.find((c) => c.type === "Healthy");
+    expect(healthy(x)).toMatchObject({
+      status: "False",
+      reason: "SomeNodesFailing",
+      message: "unhealthy from 1/3 nodes: timeout",
+    });
+    expect(healthy(y)).toMatchObject({ status: "False", reason: "ChecksFailing" });
+    expect(healthy(z)).toMatchObject({ status: "True", reason: "NotChecked" });
+    expect(x.health).toEqual({ healthyNodes: 2, unhealthyNodes: 1, lastError: "timeout" });
+  });
+
+  it("a VirtualService's BackendsHealthy is True only when every node sees every real server healthy", () => {
+    const ref = { namespace: "demo", name: "web", generation: 1 };
+    const cond = (views: ReturnType<typeof indexNodeReports>) =>
+      aggregateVirtualServiceStatus(ref, views.get("demo/web"), undefined, t(0)).conditions?.find(
+        (c) => c.type === "BackendsHealthy",
+      );
+    expect(cond(indexNodeReports(nodes))).toMatchObject({ status: "False", reason: "NoneHealthy" });
+    const fine = [probed("a", [{ healthy: true }, { healthy: true }])];
+    expect(cond(indexNodeReports(fine))).toMatchObject({ status: "True", reason: "AllHealthy" });
+    expect(cond(indexNodeReports([node("a", [{ name: "demo/web", programmed: true }])]))).toMatchObject({
+      status: "Unknown",
+    });
   });
 });
 
