@@ -2,6 +2,7 @@
  * VipBinder: keeps the VIP dummy interface (default ipvs0) holding exactly the addresses the agent
  * wants, one diff per sync: read the link and its addresses, planVips(), run the actions in order.
  * Never throws for what the kernel says: failures come back as `errors` (and the next sync retries).
+ * One sync at a time per binder (the agent's runner already serialises syncs).
  */
 
 import { errorText } from "./error-text.ts";
