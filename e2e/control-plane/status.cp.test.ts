@@ -16,6 +16,7 @@ import { KubernetesSource, loadKubeConfig } from "../../src/kube/kubernetes-sour
 import { StatusAggregator } from "../../src/kube/status-aggregator.ts";
 import { createRootLogger } from "../../src/observability/logger.ts";
 import { until as waitFor } from "../../test/support/until.ts";
+import { startFaultProxy } from "./fault-proxy.ts";
 import { useControlPlane } from "./use-control-plane.ts";
 
 const cp = useControlPlane();
@@ -169,5 +170,43 @@ describe("aggregated status (real API server, three agents)", () => {
         ? true
         : undefined;
     });
+  });
+
+  it("an aggregator stopped while it asks for the Lease never leads, and gives the Lease back", async () => {
+    const leaseNs = await cp.newNamespace("lease-race");
+    const proxy = await startFaultProxy(cp, mkdtempSync(join(tmpdir(), "lease-race-")));
+    try {
+      proxy.latency(800); // the Lease requests are in flight when stop() comes
+      const late = new StatusAggregator({
+        kubeConfig: loadKubeConfig(proxy.kubeconfig),
+        identity: "late",
+        leaseNamespace: leaseNs,
+        minIntervalMs: 100,
+        renewMs: 200,
+      });
+      late.start();
+      await new Promise((r) => setTimeout(r, 300));
+      await late.stop();
+      await new Promise((r) => setTimeout(r, 3000));
+      expect(late.isLeader).toBe(false);
+      expect(late.passes).toBe(0);
+      // What it took as the request came back is given back (two more slow requests).
+      await until("the Lease given back", async () => {
+        const lease = JSON.parse(
+          await cp.kubectlOk([
+            "-n",
+            leaseNs,
+            "get",
+            "lease",
+            "ipvs-operator-status-aggregator",
+            "-o",
+            "json",
+          ]),
+        ) as { spec: { holderIdentity?: string } };
+        return (lease.spec.holderIdentity ?? "") === "" ? true : undefined;
+      });
+    } finally {
+      await proxy.close();
+    }
   });
 });

@@ -104,7 +104,13 @@ export class LeaderLease {
   async #tick(): Promise<void> {
     if (this.#stopped) return;
     try {
-      this.#set(await this.tryAcquireOrRenew());
+      const acquired = await this.tryAcquireOrRenew();
+      // Stopped while the request was in flight: never start leading, and give back what it just took.
+      if (this.#stopped) {
+        if (acquired) await this.#release().catch(() => undefined);
+        return;
+      }
+      this.#set(acquired);
     } catch (error) {
       this.#o.logger?.warn({ err: String((error as Error).message ?? error) }, "Lease renewal failed");
       this.#set(false);
