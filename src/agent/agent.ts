@@ -37,6 +37,8 @@ import {
   type Snapshot,
 } from "../model/snapshot.ts";
 import { type EventIntent, problemKey, syncEvents } from "../model/sync-events.ts";
+import type { NodeEdge, NodeEdgeReport } from "../node-edge/node-edge-report.ts";
+import { nodeSysctls } from "../node-edge/sysctl-plan.ts";
 import { collectGarbageAfterLargeSync } from "../observability/gc.ts";
 import { startHealthServer } from "../observability/health-server.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -69,6 +71,11 @@ export interface AgentDependencies {
    * `backendHealthChanged`, which the caller wires to the monitor's onChange.
    */
   health?: HealthProbes;
+  /**
+   * The node plumbing (src/node-edge): after each whole sync the agent binds the VIPs of the owned
+   * VirtualServices with bindAddress, asserts the sysctls and the IPVS timeouts and sync daemons.
+   */
+  nodeEdge?: NodeEdge;
 }
 
 /** What the agent needs of the probers. */
@@ -134,6 +141,8 @@ export class Agent {
   #slowStarts = false;
   /** When the next step of a slow start is due: the sync that computed it comes back then. */
   #nextSlowStartStepAt: number | undefined;
+  /** What the node plumbing looked like after the last whole sync (for the status). */
+  #nodeEdge: NodeEdgeReport | undefined;
 
   constructor(config: AgentConfig, deps: AgentDependencies) {
     this.#config = config;
@@ -291,6 +300,8 @@ export class Agent {
       // covers a timer that fires a little early), so out-of-band edits are found within one resync.
       maxKernelAgeMs: Math.floor(this.#config.resyncIntervalMs * 0.9),
     });
+    if (this.#deps.nodeEdge && !signal.aborted)
+      await this.#syncNodeEdge(this.#deps.nodeEdge, snapshot, computed);
     const owners = new Map(
       computed.table.map((e) => [
         serviceKeyString(e.service.key),
@@ -353,6 +364,37 @@ export class Agent {
   /** The probers' results (or health set from outside); healthy or not, without slow-start fractions. */
   #healthState(): HealthState | undefined {
     return this.#deps.health?.state() ?? this.#health;
+  }
+
+  /**
+   * VIPs, sysctls, timeouts and sync daemons, after the table: the VIPs are the addresses of the
+   * VirtualServices programmed here whose bindAddress is not false. Never fails the sync: what goes
+   * wrong is logged and reported in the status.
+   */
+  async #syncNodeEdge(edge: NodeEdge, snapshot: Snapshot, computed: DesiredResult): Promise<void> {
+    const config = this.#config.nodeEdge;
+    const unbound = new Set(
+      snapshot.virtualServices.flatMap((vs) =>
+        (vs as { spec?: { bindAddress?: unknown } })?.spec?.bindAddress === false ? [objectKey(vs)] : [],
+      ),
+    );
+    const vips = new Set<string>();
+    let ipv6Services = false;
+    for (const e of computed.table) {
+      if (e.service.key.family === "IPv6") ipv6Services = true;
+      if (e.service.key.kind !== "address") continue;
+      if (unbound.has(`${e.service.source.namespace}/${e.service.source.name}`)) continue;
+      vips.add(e.service.key.address);
+    }
+    const report = await edge.sync({
+      ...(config.vipInterface === "" ? {} : { vips: [...vips] }),
+      sysctls: nodeSysctls(config.sysctls, { ipv6Services }),
+      ipvs: config.ipvs,
+    });
+    for (const error of report.errors) this.#deps.logger.warn({ err: error }, "Node plumbing");
+    for (const d of report.drift.filter((x) => x.action === "Repaired"))
+      this.#deps.logger.info({ area: d.area, kind: d.kind, object: d.object }, "Node plumbing repaired");
+    this.#nodeEdge = report;
   }
 
   /** A sync that computed a slow start comes back for its next step (unless something comes sooner). */
@@ -494,6 +536,7 @@ export class Agent {
           durationMs: report.endedAt - report.startedAt,
           ...(this.#kernelInfo ? { kernel: this.#kernelInfo } : {}),
           ...(probes ? { probes } : {}),
+          ...(this.#nodeEdge ? { nodeEdge: this.#nodeEdge } : {}),
         },
         new Date(report.endedAt),
       );

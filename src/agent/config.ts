@@ -5,6 +5,8 @@
  */
 import { z } from "zod";
 import { type FwmarkRange, ownershipScopeProblems, parseFwmarkRange } from "../model/ownership.ts";
+import type { IpvsTuningConfig } from "../node-edge/ipvs-tuning.ts";
+import { NODE_SYSCTL_KEYS, type NodeSysctlKey, type SysctlConfig } from "../node-edge/sysctl-plan.ts";
 import { DEFAULT_STATE_FILE } from "../reconcile/state-file.ts";
 
 export interface AgentConfig {
@@ -34,6 +36,15 @@ export interface AgentConfig {
     maxPerSecond: number;
     /** Source addresses of probes (DR/tunnel nodes hold the VIP: probes must not come from it). */
     sourceAddress: { ipv4?: string; ipv6?: string };
+  };
+  /** The node plumbing around IPVS. */
+  nodeEdge: {
+    /** Dummy interface that holds the VIPs of owned VirtualServices with bindAddress; "" = no binding. */
+    vipInterface: string;
+    /** Sysctls: per key a value and policy, or Ignore (defaults: see node-edge/sysctl-plan.ts). */
+    sysctls: SysctlConfig;
+    /** IPVS timeouts and sync daemons; undefined parts are left as they are. */
+    ipvs: IpvsTuningConfig;
   };
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace";
 }
@@ -121,6 +132,26 @@ export const AGENT_SETTINGS = {
     env: "IPVS_OPERATOR_PROBE_SOURCE_IPV6",
     help: "source address of IPv6 health-check probes (default: the kernel's choice)",
   },
+  vipInterface: {
+    flag: "vip-interface",
+    env: "IPVS_OPERATOR_VIP_INTERFACE",
+    help: 'dummy interface holding the VIPs of owned VirtualServices with bindAddress (default ipvs0; "" = off)',
+  },
+  sysctls: {
+    flag: "sysctl",
+    env: "IPVS_OPERATOR_SYSCTLS",
+    help: "KEY=VALUE (enforced), KEY=VALUE:Report or KEY=Ignore, for the node's IPVS sysctls (repeatable; env: comma-separated)",
+  },
+  ipvsTimeouts: {
+    flag: "ipvs-timeouts",
+    env: "IPVS_OPERATOR_IPVS_TIMEOUTS",
+    help: "TCP,TCPFIN,UDP in seconds, like ipvsadm --set; 0 leaves one as it is (default: all left as they are)",
+  },
+  syncDaemons: {
+    flag: "sync-daemon",
+    env: "IPVS_OPERATOR_SYNC_DAEMONS",
+    help: "master|backup:INTERFACE:SYNCID, or master|backup:Stopped (repeatable; env: comma-separated); others are left alone",
+  },
   logLevel: {
     flag: "log-level",
     env: "IPVS_OPERATOR_LOG_LEVEL",
@@ -165,6 +196,48 @@ const count = (min: number, max: number) =>
     .transform(Number)
     .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
 
+const sysctlSetting = z.string().transform((text, ctx) => {
+  const m = /^([a-z0-9_.]+)=(?:(Ignore)|([^:]*)(?::(Enforce|Report))?)$/.exec(text.trim());
+  const key = m?.[1] as NodeSysctlKey | undefined;
+  if (!m || !key || !(NODE_SYSCTL_KEYS as readonly string[]).includes(key)) {
+    ctx.addIssue({
+      code: "custom",
+      message: `"${text}" is not KEY=VALUE[:Enforce|:Report] or KEY=Ignore with KEY one of ${NODE_SYSCTL_KEYS.join(", ")}`,
+    });
+    return z.NEVER;
+  }
+  return m[2]
+    ? ([key, "Ignore"] as const)
+    : ([key, { value: m[3]!, policy: (m[4] ?? "Enforce") as "Enforce" | "Report" }] as const);
+});
+
+const ipvsTimeouts = z.string().transform((text, ctx) => {
+  const parts = text.split(",").map((p) => p.trim());
+  if (parts.length !== 3 || parts.some((p) => !/^\d{1,7}$/.test(p))) {
+    ctx.addIssue({
+      code: "custom",
+      message: `"${text}" is not TCP,TCPFIN,UDP in seconds (like 900,120,300)`,
+    });
+    return z.NEVER;
+  }
+  const [tcp, tcpFin, udp] = parts.map(Number) as [number, number, number];
+  return { tcp, tcpFin, udp };
+});
+
+const syncDaemon = z.string().transform((text, ctx) => {
+  const m = /^(master|backup):(?:(Stopped)|([a-zA-Z0-9_.-]{1,15}):(\d{1,3}))$/i.exec(text.trim());
+  const syncId = m?.[4] === undefined ? 0 : Number(m[4]);
+  if (!m || syncId > 255) {
+    ctx.addIssue({
+      code: "custom",
+      message: `"${text}" is not master|backup:INTERFACE:SYNCID (0-255) or master|backup:Stopped`,
+    });
+    return z.NEVER;
+  }
+  const state = m[1]!.toLowerCase() === "master" ? ("Master" as const) : ("Backup" as const);
+  return m[2] ? { state, setting: "Stopped" as const } : { state, setting: { interface: m[3]!, syncId } };
+});
+
 const hostPort = z
   .string()
   .regex(/^$|^(\[[0-9a-fA-F:.]+\]|[0-9a-zA-Z.-]*):\d{1,5}$/, 'must be host:port, ":port" or "" (off)');
@@ -193,6 +266,13 @@ const schema = z.object({
   probeMaxPerSecond: count(0, 1_000_000).default(0),
   probeSourceIpv4: z.ipv4({ error: "must be an IPv4 address" }).optional(),
   probeSourceIpv6: z.ipv6({ error: "must be an IPv6 address" }).optional(),
+  vipInterface: z
+    .string()
+    .regex(/^$|^[a-zA-Z0-9_.-]{1,15}$/, 'must be an interface name (1-15 characters) or "" (off)')
+    .default("ipvs0"),
+  sysctls: z.array(sysctlSetting).default([]),
+  ipvsTimeouts: ipvsTimeouts.optional(),
+  syncDaemons: z.array(syncDaemon).default([]),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info"),
 });
 
@@ -230,7 +310,9 @@ export function resolveAgentConfig(flags: Raw, env: Record<string, string | unde
     const value = env[AGENT_SETTINGS[name].env];
     return value === undefined || value === "" ? undefined : value;
   };
-  const list = (name: "managedCidrs" | "managedFwmarks" | "probeExecAllow"): string[] | undefined => {
+  const list = (
+    name: "managedCidrs" | "managedFwmarks" | "probeExecAllow" | "sysctls" | "syncDaemons",
+  ): string[] | undefined => {
     const flag = flags[name];
     if (Array.isArray(flag) && flag.length > 0) return flag;
     const value = env[AGENT_SETTINGS[name].env];
@@ -261,6 +343,11 @@ export function resolveAgentConfig(flags: Raw, env: Record<string, string | unde
     probeMaxPerSecond: pick("probeMaxPerSecond"),
     probeSourceIpv4: pick("probeSourceIpv4"),
     probeSourceIpv6: pick("probeSourceIpv6"),
+    vipInterface:
+      typeof flags.vipInterface === "string" ? flags.vipInterface : env[AGENT_SETTINGS.vipInterface.env],
+    sysctls: list("sysctls"),
+    ipvsTimeouts: pick("ipvsTimeouts"),
+    syncDaemons: list("syncDaemons"),
     logLevel: pick("logLevel"),
   };
   // In directory mode KUBECONFIG from the environment is irrelevant: only a --kubeconfig flag conflicts.
@@ -307,6 +394,16 @@ export function resolveAgentConfig(flags: Raw, env: Record<string, string | unde
       sourceAddress: {
         ...(c.probeSourceIpv4 === undefined ? {} : { ipv4: c.probeSourceIpv4 }),
         ...(c.probeSourceIpv6 === undefined ? {} : { ipv6: c.probeSourceIpv6 }),
+      },
+    },
+    nodeEdge: {
+      vipInterface: c.vipInterface,
+      sysctls: Object.fromEntries(c.sysctls) as SysctlConfig,
+      ipvs: {
+        ...(c.ipvsTimeouts ? { timeouts: c.ipvsTimeouts } : {}),
+        ...(c.syncDaemons.length > 0
+          ? { daemons: Object.fromEntries(c.syncDaemons.map((d) => [d.state, d.setting])) }
+          : {}),
       },
     },
     logLevel: c.logLevel,

@@ -11,6 +11,12 @@ import { KubernetesEventRecorder } from "../kube/event-recorder.ts";
 import { IpvsNodeStatusWriter } from "../kube/ipvs-node-writer.ts";
 import { KubernetesSource, loadKubeConfig } from "../kube/kubernetes-source.ts";
 import { StatusAggregator } from "../kube/status-aggregator.ts";
+import { IpvsTuner } from "../node-edge/ipvs-tuning.ts";
+import { NetlinkRtLink } from "../node-edge/netlink-rt-link.ts";
+import { NodeEdge } from "../node-edge/node-edge-report.ts";
+import { SysctlAsserter } from "../node-edge/sysctl-asserter.ts";
+import { ProcSysctlStore } from "../node-edge/sysctl-store.ts";
+import { VipBinder } from "../node-edge/vip-binder.ts";
 import { createRootLogger } from "../observability/logger.ts";
 import { readBootId } from "../reconcile/boot-id.ts";
 import { CliError } from "./cli-error.ts";
@@ -27,7 +33,7 @@ ${Object.values(AGENT_SETTINGS)
 `;
 
 export async function agentCommand(args: string[]): Promise<number> {
-  const multiple = new Set(["managed-cidr", "managed-fwmarks", "probe-exec-allow"]);
+  const multiple = new Set(["managed-cidr", "managed-fwmarks", "probe-exec-allow", "sysctl", "sync-daemon"]);
   const options = Object.fromEntries(
     Object.values(AGENT_SETTINGS).map((s) => [
       s.flag,
@@ -69,9 +75,17 @@ export async function agentCommand(args: string[]): Promise<number> {
     exec: { enabled: probes.execAllow.length > 0, allowedCommands: probes.execAllow },
     onChange: (change) => agent.backendHealthChanged(change),
   });
+  const kernel = new NetlinkIpvsKernel();
+  const rtLink = config.nodeEdge.vipInterface === "" ? undefined : new NetlinkRtLink();
+  const nodeEdge = new NodeEdge({
+    ...(rtLink ? { vip: new VipBinder(rtLink, { interfaceName: config.nodeEdge.vipInterface }) } : {}),
+    sysctls: new SysctlAsserter(new ProcSysctlStore()),
+    tuner: new IpvsTuner(kernel),
+  });
   const agent: Agent = new Agent(config, {
     health,
-    kernel: new NetlinkIpvsKernel(),
+    nodeEdge,
+    kernel,
     source,
     bootId: await readBootId(),
     logger: logger.child({ component: "agent" }),
@@ -109,5 +123,6 @@ export async function agentCommand(args: string[]): Promise<number> {
   await aggregator?.stop();
   health.stop();
   await agent.stop();
+  await rtLink?.close();
   return 0;
 }

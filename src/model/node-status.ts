@@ -10,6 +10,7 @@
  */
 import type { Condition } from "../api/v1alpha1/index.ts";
 import { type DriftEntry, IPVS_NODE_LIMITS, type IPVSNodeStatus } from "../api/v1alpha1/ipvs-node.ts";
+import type { NodeEdgeReport } from "../node-edge/node-edge-report.ts";
 import { serviceKeyString } from "../vocabulary/table.ts";
 import { setCondition } from "./conditions.ts";
 import type { DesiredTable, ObjectSource } from "./desired-table.ts";
@@ -81,6 +82,54 @@ export interface NodeSyncFacts {
   kernel?: { ipvsVersion?: string; connectionTableSize?: number };
   /** Health of every probed real server as this node's probers see it (active health checks). */
   probes?: readonly ProbedBackend[];
+  /** The node plumbing (VIPs, sysctls, timeouts, sync daemons) after the last whole sync. */
+  nodeEdge?: NodeEdgeReport;
+}
+
+/** The node edge report as bounded status (no times: it changes only when the node does). */
+function nodeEdgeStatus(r: NodeEdgeReport): NonNullable<IPVSNodeStatus["nodeEdge"]> {
+  const L = IPVS_NODE_LIMITS;
+  return {
+    ...(r.vip
+      ? {
+          vip: {
+            interface: r.vip.interface,
+            present: r.vip.present,
+            up: r.vip.up,
+            ...(r.vip.addresses.length > 0 ? { addresses: r.vip.addresses.slice(0, L.vips) } : {}),
+            ...(r.vip.foreign.length > 0 ? { foreign: r.vip.foreign.slice(0, L.foreignVips) } : {}),
+          },
+        }
+      : {}),
+    ...(r.sysctls.length > 0
+      ? {
+          sysctls: r.sysctls.map((e) => ({
+            key: e.key,
+            ...(e.value === null ? {} : { value: e.value }),
+            ...(e.expected === undefined ? {} : { expected: e.expected }),
+            policy: e.policy,
+            state: e.state,
+          })),
+        }
+      : {}),
+    ...(r.timeouts ? { timeouts: { ...r.timeouts } } : {}),
+    ...(r.daemons.length > 0
+      ? { daemons: r.daemons.map((d) => ({ state: d.state, interface: d.interface, syncId: d.syncId })) }
+      : {}),
+    ...(r.drift.length > 0
+      ? {
+          drift: r.drift.slice(0, L.drift).map((d) => ({
+            area: d.area,
+            kind: d.kind,
+            object: d.object.slice(0, 128),
+            ...(d.expected === undefined ? {} : { expected: d.expected.slice(0, 256) }),
+            ...(d.found === undefined ? {} : { found: d.found.slice(0, 256) }),
+            action: d.action,
+          })),
+        }
+      : {}),
+    ...(r.errors.length > 0 ? { errors: r.errors.slice(0, L.errors).map((e) => e.slice(0, 1024)) } : {}),
+  };
 }
 
 /** One real server with an active health check, as this node sees it. */
@@ -253,6 +302,7 @@ export function buildNodeStatus(
     ...(drift.length > 0 ? { drift } : {}),
     ...(virtualServices.length > 0 ? { virtualServices } : {}),
     ...(facts.probes && facts.probes.length > 0 ? { backends: probedBackends(facts.probes) } : {}),
+    ...(facts.nodeEdge ? { nodeEdge: nodeEdgeStatus(facts.nodeEdge) } : {}),
   } as IPVSNodeStatus;
 }
 

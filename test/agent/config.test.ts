@@ -16,8 +16,37 @@ describe("agent configuration", () => {
       aggregateStatus: true,
       httpAddress: "0.0.0.0:9796",
       probes: { execAllow: [], maxInFlight: 256, maxPerSecond: 0, sourceAddress: {} },
+      nodeEdge: { vipInterface: "ipvs0", sysctls: {}, ipvs: {} },
       logLevel: "info",
     });
+  });
+
+  it("reads the node plumbing's settings and refuses wrong ones with their flag", () => {
+    expect(
+      resolveAgentConfig(
+        { sysctls: ["net.ipv4.vs.conntrack=1:Report"], vipInterface: "" },
+        {
+          NODE_NAME: "n",
+          IPVS_OPERATOR_SYNC_DAEMONS: "backup:eth0:3",
+          IPVS_OPERATOR_IPVS_TIMEOUTS: "0,0,30",
+        },
+      ).nodeEdge,
+    ).toEqual({
+      vipInterface: "",
+      sysctls: { "net.ipv4.vs.conntrack": { value: "1", policy: "Report" } },
+      ipvs: {
+        timeouts: { tcp: 0, tcpFin: 0, udp: 30 },
+        daemons: { Backup: { interface: "eth0", syncId: 3 } },
+      },
+    });
+    expect(() =>
+      resolveAgentConfig(
+        { sysctls: ["kernel.panic=1"], ipvsTimeouts: "900,120", syncDaemons: ["leader:eth0:1"] },
+        { NODE_NAME: "n" },
+      ),
+    ).toThrow(
+      /--sysctl \(IPVS_OPERATOR_SYSCTLS\): "kernel.panic=1" is not[\s\S]*--ipvs-timeouts \(IPVS_OPERATOR_IPVS_TIMEOUTS\): "900,120" is not[\s\S]*--sync-daemon \(IPVS_OPERATOR_SYNC_DAEMONS\): "leader:eth0:1" is not/,
+    );
   });
 
   it("reads the probers' settings and refuses wrong ones with their flag", () => {

@@ -104,6 +104,14 @@ describe("every agent setting is a chart value", () => {
         probeMaxPerSecond: 20,
         probeSourceIpv4: "10.0.0.7",
         probeSourceIpv6: "fd00::7",
+        vipInterface: "lb0",
+        sysctls: [
+          "net.ipv4.vs.conntrack=1",
+          "net.ipv4.vs.expire_nodest_conn=1:Report",
+          "net.ipv4.ip_forward=Ignore",
+        ],
+        ipvsTimeouts: "900,120,300",
+        syncDaemons: ["master:eth1:7", "backup:Stopped"],
         logLevel: "debug",
       },
     });
@@ -128,6 +136,18 @@ describe("every agent setting is a chart value", () => {
         maxInFlight: 64,
         maxPerSecond: 20,
         sourceAddress: { ipv4: "10.0.0.7", ipv6: "fd00::7" },
+      },
+      nodeEdge: {
+        vipInterface: "lb0",
+        sysctls: {
+          "net.ipv4.vs.conntrack": { value: "1", policy: "Enforce" },
+          "net.ipv4.vs.expire_nodest_conn": { value: "1", policy: "Report" },
+          "net.ipv4.ip_forward": "Ignore",
+        },
+        ipvs: {
+          timeouts: { tcp: 900, tcpFin: 120, udp: 300 },
+          daemons: { Master: { interface: "eth1", syncId: 7 }, Backup: "Stopped" },
+        },
       },
       logLevel: "debug",
     });

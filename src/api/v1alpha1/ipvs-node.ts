@@ -7,7 +7,95 @@ const time = (description: string) =>
 const count = (description: string) => z.int().min(0).default(0).meta({ description });
 
 /** Bounds of the per-node lists (most recent / most relevant entries first). */
-export const IPVS_NODE_LIMITS = { drift: 50, virtualServices: 1000, backends: 5000 } as const;
+export const IPVS_NODE_LIMITS = {
+  drift: 50,
+  virtualServices: 1000,
+  backends: 5000,
+  vips: 1000,
+  foreignVips: 100,
+  errors: 10,
+} as const;
+
+const str = (max: number, description: string) => z.string().max(max).meta({ description });
+
+/** The node plumbing around IPVS as this node's agent last found and left it. */
+export const NodeEdgeStatusSchema = z
+  .object({
+    vip: z
+      .object({
+        interface: str(15, "The dummy interface that holds the VIPs."),
+        present: z.boolean().meta({ description: "Whether it exists." }),
+        up: z.boolean().meta({ description: "Whether it is up." }),
+        addresses: z
+          .array(str(45, "An address the agent holds."))
+          .max(IPVS_NODE_LIMITS.vips)
+          .optional()
+          .meta({ description: "Addresses the agent holds on it (bounded)." }),
+        foreign: z
+          .array(str(64, "An address someone else put there."))
+          .max(IPVS_NODE_LIMITS.foreignVips)
+          .optional()
+          .meta({ description: "Addresses on it that are not the agent's: reported, never removed." }),
+      })
+      .optional()
+      .meta({ description: "VIP binding; absent when off." }),
+    sysctls: z
+      .array(
+        z.object({
+          key: str(128, "The sysctl."),
+          value: str(256, "Its value when read (before a write); absent when missing.").optional(),
+          expected: str(256, "The configured value.").optional(),
+          policy: z
+            .enum(["Enforce", "Report"])
+            .meta({ description: "Enforce (written) or Report (only read)." }),
+          state: z
+            .enum(["Ok", "Set", "Differs", "Observed", "Missing", "Failed"])
+            .meta({ description: "Ok, Set (written now), Differs (reported), Observed, Missing or Failed." }),
+        }),
+      )
+      .max(16)
+      .optional()
+      .meta({ description: "The node's IPVS sysctls." }),
+    timeouts: z
+      .object({
+        tcp: z.int().min(0).meta({ description: "TCP session timeout (s)." }),
+        tcpFin: z.int().min(0).meta({ description: "TCP FIN_WAIT timeout (s)." }),
+        udp: z.int().min(0).meta({ description: "UDP timeout (s)." }),
+      })
+      .optional()
+      .meta({ description: "IPVS timeouts as read from the kernel (ipvsadm -L --timeout)." }),
+    daemons: z
+      .array(
+        z.object({
+          state: z.enum(["Master", "Backup"]).meta({ description: "Master or Backup." }),
+          interface: str(15, "Multicast interface."),
+          syncId: z.int().min(0).max(255).meta({ description: "Sync id." }),
+        }),
+      )
+      .max(2)
+      .optional()
+      .meta({ description: "Connection sync daemons running (ipvsadm -L --daemon)." }),
+    drift: z
+      .array(
+        z.object({
+          area: z.enum(["VIP", "Sysctl", "Timeout", "SyncDaemon"]).meta({ description: "What it is about." }),
+          kind: str(32, "InterfaceMissing, InterfaceDown, AddressMissing, Foreign or Modified."),
+          object: str(128, "The interface, address, sysctl, timeout or daemon."),
+          expected: str(256, "What the configuration says.").optional(),
+          found: str(256, "What the node had.").optional(),
+          action: z.enum(["Repaired", "Reported", "Ignored"]).meta({ description: "What the agent did." }),
+        }),
+      )
+      .max(IPVS_NODE_LIMITS.drift)
+      .optional()
+      .meta({ description: "Differences found by the last sync (bounded)." }),
+    errors: z
+      .array(str(1024, "One problem."))
+      .max(IPVS_NODE_LIMITS.errors)
+      .optional()
+      .meta({ description: "Problems of the last sync, by area (bounded)." }),
+  })
+  .meta({ description: "VIPs, sysctls, IPVS timeouts and sync daemons on this node." });
 
 export const DriftEntrySchema = z
   .object({
@@ -131,6 +219,7 @@ export const IPVSNodeStatusSchema = z
       .max(IPVS_NODE_LIMITS.backends)
       .optional()
       .meta({ description: "Per real server health as seen from this node, bounded." }),
+    nodeEdge: NodeEdgeStatusSchema.optional(),
   })
   .meta({ description: "What this node's agent sees and did; written only by that agent." });
 
