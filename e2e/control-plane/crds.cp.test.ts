@@ -10,7 +10,7 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import type { z } from "zod";
 import {
@@ -146,6 +146,16 @@ beforeAll(async () => {
     throw new Error(`kubectl apply --server-side -f crds/ failed:\n${applyResult.stderr}`);
   await cp.kubectlOk(["wait", "--for=condition=Established", "--timeout=60s", "-f", crdDir]);
   ns = await cp.newNamespace("crds");
+});
+
+// Hundreds of corpus objects would otherwise stay for the later files, whose agents program every
+// VirtualService in the cluster: leave the cluster as the next file expects it.
+afterAll(async () => {
+  const nodes = (await cp.kubectlOk(["get", "ipvsnodes", "-o", "name"]))
+    .split("\n")
+    .filter((n) => n.startsWith(`ipvsnode.ipvs.dev/${ns}-`));
+  if (nodes.length > 0) await cp.kubectlOk(["delete", "--wait=false", ...nodes]);
+  await cp.kubectlOk(["delete", "namespace", ns, "--timeout=120s"], { timeoutMs: 150_000 });
 });
 
 describe("CRDs on the real API server", () => {

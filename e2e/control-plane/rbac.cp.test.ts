@@ -273,6 +273,12 @@ afterAll(async () => {
   const roles = await cp.kubectlOk(["get", "clusterroles,clusterrolebindings", "-o", "name"]);
   const ours = roles.split("\n").filter((n) => /\/ipvs-operator-rbac-/.test(n));
   if (ours.length > 0) await cp.kubectlOk(["delete", "--wait=false", ...ours]);
+  // The objects and the runs' IPVSNodes too: later files' agents program and count what is left.
+  const nodes = (await cp.kubectlOk(["get", "ipvsnodes", "-o", "name"]))
+    .split("\n")
+    .filter((n) => n.startsWith("ipvsnode.ipvs.dev/node-rbac-"));
+  if (nodes.length > 0) await cp.kubectlOk(["delete", "--wait=false", ...nodes]);
+  await cp.kubectlOk(["delete", "namespace", objectsNs, "--timeout=120s"], { timeoutMs: 150_000 });
 });
 
 describe("least privilege: the chart's RBAC on the real API server", () => {
