@@ -4,7 +4,8 @@
  * .cache/image/image.json; this test chroots into that tree (proc, sys, dev and a tmpfs /tmp mounted, as
  * a container runtime would) and runs the image's ENTRYPOINT with `agent --from-dir`: its Node, its
  * bundle, its netlink addon. It waits for the table, repairs a deleted destination, answers /readyz,
- * and on SIGTERM exits leaving the table as it is (the agent never flushes).
+ * binds the VIP on its dummy interface ipvs0 (again after an out-of-band delete), and on SIGTERM exits
+ * leaving the table as it is (the agent never flushes).
  * Without the exported tree the test fails: run e2e/image/build.sh first (npm test does, before the
  * VM suite).
  */
@@ -95,6 +96,9 @@ describe("the image's file tree as the agent on a real kernel", () => {
     }
     for (const target of mounted) execFileSync("umount", [target]);
     ipvsadm(["-C"]);
+    try {
+      execFileSync("ip", ["link", "del", "ipvs0"]); // the agent's interface: gone with the test
+    } catch {}
   });
 
   it("runs the image's entrypoint as the agent and programs the table", async () => {
@@ -157,6 +161,21 @@ describe("the image's file tree as the agent on a real kernel", () => {
       ipvsadm(["-Sn"]).includes("-r 198.51.100.11:8080"),
     );
     expect(sortedTable()).toEqual(EXPECTED);
+  });
+
+  it("binds the VIP on its dummy interface ipvs0 and binds it again when someone deletes it", async () => {
+    const bound = () => {
+      try {
+        return execFileSync("ip", ["-o", "-4", "addr", "show", "dev", "ipvs0"], {
+          encoding: "utf8",
+        }).includes("inet 192.0.2.10/32");
+      } catch {
+        return false; // no ipvs0 yet
+      }
+    };
+    await until(`192.0.2.10/32 on ipvs0 (agent output:\n${output})`, bound);
+    execFileSync("ip", ["addr", "del", "192.0.2.10/32", "dev", "ipvs0"]);
+    await until(`the periodic resync to bind 192.0.2.10 again (agent output:\n${output})`, bound);
   });
 
   it("stops on SIGTERM and leaves the table as it is", async () => {
