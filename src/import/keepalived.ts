@@ -29,8 +29,9 @@
  *
  * Mapping of keepalived's checkers to `healthCheck` (all checkers of keepalived need one success to
  * bring a real server up and `retry` + 1 failures to take it down):
- * TCP_CHECK -> TCP, HTTP_GET -> HTTP, SSL_GET -> HTTPS, UDP_CHECK -> UDP, DNS_CHECK -> UDP (reported:
- * the DNS answer is not checked), MISC_CHECK -> Exec (misc_path split into argv as keepalived does);
+ * TCP_CHECK -> TCP, HTTP_GET -> HTTP, SSL_GET -> HTTPS, UDP_CHECK -> UDP (payload and require_reply
+ * as hex bytes), DNS_CHECK -> DNS (type, default SOA; name, default "."), MISC_CHECK -> Exec (misc_path
+ * split into argv as keepalived does);
  * intervalSeconds = delay_loop (default 60), timeoutSeconds = connect_timeout (default 5; misc_timeout
  * for MISC_CHECK), fallCount = retry + 1 (nb_get_retry is the old name; default 1, DNS_CHECK 3,
  * MISC_CHECK 0), riseCount = 1, initialState = Unhealthy with `alpha` else Healthy, onFailure = Quiesce
@@ -1076,22 +1077,29 @@ function mapChecker(
     case "SSL_GET":
       hc.type = kind === "HTTP_GET" ? "HTTP" : "HTTPS";
       break;
-    case "UDP_CHECK":
+    case "UDP_CHECK": {
       hc.type = "UDP";
-      for (const name of ["payload", "require_reply", "min_reply_length", "max_reply_length"]) {
-        const e = take(name);
-        if (e)
-          local.report(e.at, `UDP_CHECK ${name} has no equivalent: the UDP check only expects no ICMP error`);
+      const udp: Record<string, string> = {};
+      const payload = take("payload");
+      if (payload?.words[1] !== undefined) udp.payloadHex = payload.words[1].replace(/^0x/i, "");
+      const reply = take("require_reply");
+      // require_reply with bytes: the reply must be them; without: any reply will do.
+      if (reply) {
+        if (reply.words[1] !== undefined) udp.expectReplyHex = reply.words[1].replace(/^0x/i, "");
+        else udp.expectReply = "[\\s\\S]*";
       }
+      for (const name of ["min_reply_length", "max_reply_length"]) {
+        const e = take(name);
+        if (e) local.report(e.at, `UDP_CHECK ${name} has no equivalent: the reply's length is not checked`);
+      }
+      if (Object.keys(udp).length > 0) hc.udp = udp;
       break;
+    }
     case "DNS_CHECK": {
-      hc.type = "UDP";
+      hc.type = "DNS";
       const type = take("type");
       const name = take("name");
-      local.report(
-        checker,
-        `DNS_CHECK becomes a UDP check: a datagram is sent and no ICMP error expected; the DNS query (type ${type?.words[1] ?? "SOA"}, name ${name?.words[1] ?? "."}) and its answer are not checked`,
-      );
+      hc.dns = { name: name?.words[1] ?? ".", type: (type?.words[1] ?? "SOA").toUpperCase() };
       break;
     }
     case "MISC_CHECK": {

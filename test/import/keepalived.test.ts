@@ -430,24 +430,36 @@ ${checker}
     expect(hc).toMatchObject({ type: "HTTP", path: "/", expectStatus: ["200-299"], host: "url.example.com" });
   });
 
-  it("UDP_CHECK and DNS_CHECK become UDP checks, what they check beyond is reported", () => {
+  it("UDP_CHECK keeps its payload and expected reply; DNS_CHECK becomes a DNS check with its query", () => {
     const udp = hcOf(
-      conf("        UDP_CHECK {\n            payload 0102\n            require_reply\n        }"),
-    );
-    expect(udp.hc).toMatchObject({ type: "UDP", fallCount: 2 });
-    expect(notes(udp.r.report)).toEqual([
-      "keepalived.conf:10: UDP_CHECK payload has no equivalent: the UDP check only expects no ICMP error",
-      "keepalived.conf:11: UDP_CHECK require_reply has no equivalent: the UDP check only expects no ICMP error",
-    ]);
-    const dns = hcOf(
       conf(
-        "        DNS_CHECK {\n            type A\n            name example.com\n            connect_port 53\n        }",
+        "        UDP_CHECK {\n            payload 0102\n            require_reply 0a0b\n            min_reply_length 2\n        }",
       ),
     );
-    expect(dns.hc).toMatchObject({ type: "UDP", port: 53, fallCount: 4 });
-    expect(notes(dns.r.report)).toEqual([
-      "keepalived.conf:9: DNS_CHECK becomes a UDP check: a datagram is sent and no ICMP error expected; the DNS query (type A, name example.com) and its answer are not checked",
+    expect(udp.hc).toMatchObject({
+      type: "UDP",
+      fallCount: 2,
+      udp: { payloadHex: "0102", expectReplyHex: "0a0b" },
+    });
+    expect(notes(udp.r.report)).toEqual([
+      "keepalived.conf:12: UDP_CHECK min_reply_length has no equivalent: the reply's length is not checked",
     ]);
+    const anyReply = hcOf(conf("        UDP_CHECK {\n            require_reply\n        }"));
+    expect(anyReply.hc).toMatchObject({ type: "UDP", udp: { expectReply: "[\\s\\S]*" } });
+    const dns = hcOf(
+      conf(
+        "        DNS_CHECK {\n            type a\n            name example.com\n            connect_port 53\n        }",
+      ),
+    );
+    expect(dns.hc).toMatchObject({
+      type: "DNS",
+      port: 53,
+      fallCount: 4,
+      dns: { name: "example.com", type: "A" },
+    });
+    expect(notes(dns.r.report)).toEqual([]);
+    const soa = hcOf(conf("        DNS_CHECK {\n        }"));
+    expect(soa.hc).toMatchObject({ type: "DNS", dns: { name: ".", type: "SOA" } });
   });
 
   it("MISC_CHECK becomes Exec with keepalived's argv splitting; misc_dynamic and user are reported", () => {

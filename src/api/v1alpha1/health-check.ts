@@ -64,16 +64,16 @@ const TlsSchema = withRules(
 
 const UdpSchema = withRules(
   z.strictObject({
-    payload: z
-      .string()
-      .max(1024)
-      .optional()
-      .meta({ description: "The datagram, as text (keepalived UDP_CHECK payload)." }),
-    payloadHex: hex("The datagram as hexadecimal bytes, for binary protocols.").optional(),
+    payload: z.string().max(1024).optional().meta({ description: "The datagram, as text." }),
+    payloadHex: hex(
+      "The datagram as hexadecimal bytes (keepalived UDP_CHECK payload), for binary protocols.",
+    ).optional(),
     expectReply: z.string().min(1).max(1024).optional().meta({
       description: "Regular expression the reply must match (read as latin1 text); absent: no reply needed.",
     }),
-    expectReplyHex: hex("The exact reply, as hexadecimal bytes.").optional(),
+    expectReplyHex: hex(
+      "The exact reply, as hexadecimal bytes (keepalived UDP_CHECK require_reply).",
+    ).optional(),
   }),
   "UDP only: what to send and what to expect. Without an expected reply, a real server is healthy when no ICMP port unreachable comes back within a second.",
   [
