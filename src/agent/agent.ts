@@ -301,7 +301,7 @@ export class Agent {
       maxKernelAgeMs: Math.floor(this.#config.resyncIntervalMs * 0.9),
     });
     if (this.#deps.nodeEdge && !signal.aborted)
-      await this.#syncNodeEdge(this.#deps.nodeEdge, snapshot, computed);
+      await this.#syncNodeEdge(this.#deps.nodeEdge, snapshot, computed, result);
     const owners = new Map(
       computed.table.map((e) => [
         serviceKeyString(e.service.key),
@@ -367,27 +367,46 @@ export class Agent {
   }
 
   /**
-   * VIPs, sysctls, timeouts and sync daemons, after the table: the VIPs are the addresses of the
-   * VirtualServices programmed here whose bindAddress is not false. Never fails the sync: what goes
-   * wrong is logged and reported in the status.
+   * VIPs, sysctls, timeouts and sync daemons, after the table. The VIPs are the addresses of the
+   * services this node should have (the desired table) and of those it still owns in the kernel (a
+   * VirtualService being drained, one kept as it was because an edit made it invalid, one missing from
+   * a partial input): an address goes only with its last owned service, never because of input that was
+   * read in part. Not bound: VirtualServices with bindAddress false, firewall-mark services. Without a
+   * readable kernel table the VIPs are left as they are. Never fails the sync: what goes wrong is logged
+   * and reported in the status.
    */
-  async #syncNodeEdge(edge: NodeEdge, snapshot: Snapshot, computed: DesiredResult): Promise<void> {
+  async #syncNodeEdge(
+    edge: NodeEdge,
+    snapshot: Snapshot,
+    computed: DesiredResult,
+    result: SyncResult,
+  ): Promise<void> {
     const config = this.#config.nodeEdge;
     const unbound = new Set(
       snapshot.virtualServices.flatMap((vs) =>
         (vs as { spec?: { bindAddress?: unknown } })?.spec?.bindAddress === false ? [objectKey(vs)] : [],
       ),
     );
+    const notBound = new Set<string>();
     const vips = new Set<string>();
     let ipv6Services = false;
     for (const e of computed.table) {
       if (e.service.key.family === "IPv6") ipv6Services = true;
       if (e.service.key.kind !== "address") continue;
-      if (unbound.has(`${e.service.source.namespace}/${e.service.source.name}`)) continue;
+      if (unbound.has(`${e.service.source.namespace}/${e.service.source.name}`)) {
+        notBound.add(serviceKeyString(e.service.key));
+        continue;
+      }
       vips.add(e.service.key.address);
     }
+    const planned = this.#reconciler.planned();
+    for (const entry of result.snapshot?.table ?? []) {
+      const key = entry.service.key;
+      if (key.kind !== "address" || notBound.has(serviceKeyString(key)) || !planned?.owns(key)) continue;
+      vips.add(key.address);
+    }
     const report = await edge.sync({
-      ...(config.vipInterface === "" ? {} : { vips: [...vips] }),
+      ...(config.vipInterface === "" || !result.snapshot ? {} : { vips: [...vips] }),
       sysctls: nodeSysctls(config.sysctls, { ipv6Services }),
       ipvs: config.ipvs,
     });

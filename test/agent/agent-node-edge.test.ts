@@ -1,7 +1,8 @@
 /**
  * The agent drives the node plumbing after each whole sync (directory mode, fakes with real state):
  * the VIPs of the VirtualServices programmed here go onto the dummy interface (not those with
- * bindAddress: false, not fwmark services), and leave it with their VirtualService; sysctls and the IPVS
+ * bindAddress: false, not fwmark services), and leave it with their VirtualService (not because of a
+ * half-written file); sysctls and the IPVS
  * timeouts are asserted; an address deleted behind its back comes back; the IPVSNode status shows it all.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -107,6 +108,16 @@ describe("the agent and the node plumbing (fakes)", () => {
     const ipvs0 = (await link.getLink("ipvs0"))!;
     await link.deleteAddress(ipvs0.index, { address: "192.0.2.80", prefixLength: 32 });
     await becomes("the VIP repaired", ["192.0.2.80", "2001:db8::80"]);
+
+    // A file cut off mid-save: its VirtualService is missing from a partial input; its VIP stays.
+    writeFileSync(join(dir, "a.yaml"), vs("web", "{address: 192.0.2.80, port: 80}").slice(0, 70));
+    const syncs = agent.health().syncs;
+    await until(
+      "two syncs of the partial input",
+      () => (agent!.health().syncs > syncs + 1 ? true : undefined),
+      10_000,
+    );
+    expect(await bound()).toEqual(["192.0.2.80", "2001:db8::80"]);
 
     rmSync(join(dir, "a.yaml"));
     await becomes("the VIP gone with its VirtualService", ["2001:db8::80"]);
