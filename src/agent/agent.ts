@@ -316,11 +316,7 @@ export class Agent {
       // Only the IPVSNode status shows them: not counted when no status is written.
       ...(this.#deps.statusWriter
         ? {
-            backends: backendCounts(
-              computed.table,
-              result.drains,
-              (vs, address, port) => this.#healthState()?.get(healthKey(vs, address, port)) === false,
-            ),
+            backends: backendCounts(computed.table, result.drains, this.#unhealthyNow()),
           }
         : {}),
       owners,
@@ -359,6 +355,12 @@ export class Agent {
     return health === undefined
       ? computeDesiredAssumingHealthy(snapshot, node).result
       : computeDesired(snapshot, node, health);
+  }
+
+  /** backendCounts' test for an unhealthy backend, over the health as it is now (read once). */
+  #unhealthyNow(): NonNullable<Parameters<typeof backendCounts>[2]> {
+    const health = this.#healthState();
+    return (vs, address, port) => health?.get(healthKey(vs, address, port)) === false;
   }
 
   /** The probers' results (or health set from outside); healthy or not, without slow-start fractions. */
@@ -483,11 +485,7 @@ export class Agent {
     let backends = previous.backends;
     if (backends) {
       const merged = new Map(backends);
-      const counts = backendCounts(
-        computed.table,
-        result.drains,
-        (vs, address, port) => this.#healthState()?.get(healthKey(vs, address, port)) === false,
-      );
+      const counts = backendCounts(computed.table, result.drains, this.#unhealthyNow());
       for (const [vs, c] of counts) merged.set(vs, c);
       backends = merged;
     }
