@@ -17,7 +17,18 @@ wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
   done
   echo "ok: $what (${i} polls)"
 }
-same_table() { ipvsadm -Sn | diff -q - "$d/expected.ipvsadm"; }
+# The shop service (examples/health-check-sorry-server.yaml) probes backends that do not exist in the VM: a
+# few intervals after start its real servers are quiesced and its sorry server is added, which `plan`
+# cannot predict. The table comparison leaves it out; a step of its own checks what health did to it.
+shop=192.0.2.32:80
+without_shop() { grep -v -- "-t $shop"; }
+same_table() { ipvsadm -Sn | without_shop | diff -q - /tmp/expected.without-shop; }
+without_shop <"$d/expected.ipvsadm" >/tmp/expected.without-shop
+shop_failed_over() {
+  t="$(ipvsadm -Sn | grep -- "-t $shop")"
+  echo "$t" | grep -q -- "-r 198.51.100.140:8080 -m -w 0" && echo "$t" | grep -q -- "-r 198.51.100.141:8080 -m -w 0" &&
+    echo "$t" | grep -q -- "-r 198.51.100.149:8080 -m"
+}
 step "the agent in the VM, the API server on the host"
 bin/ipvs-operator agent --kubeconfig "$d/kubeconfig" --node-name vm --http-address 127.0.0.1:9796 \
   --resync-interval 5s --state-file /tmp/journal.json --aggregate-status true --lease-namespace default \
@@ -29,6 +40,10 @@ step "drift made with ipvsadm"
 ipvsadm -e -t 192.0.2.10:80 -r 198.51.100.10:8080 -m -w 7
 wait_for 30 "the drift repaired within one resync" same_table
 kubectl get events.events.k8s.io -n demo -o custom-columns=REASON:.reason,OBJECT:.regarding.name,NOTE:.note | grep DriftRepaired | head -3
+step "health checks: shop's backends do not answer"
+wait_for 60 "shop's real servers quiesced (weight 0) and its sorry server programmed" shop_failed_over
+ipvsadm -Sn | grep -- "-t $shop"
+kubectl get events.events.k8s.io -n demo -o custom-columns=REASON:.reason,OBJECT:.regarding.name | grep -E 'BackendUnhealthy' | head -2
 step "a deleted RealServer"
 kubectl -n demo delete realserver web-nat-b
 wait_for 60 "web-nat-b drained and deleted" sh -c '! ipvsadm -Sn | grep -q 198.51.100.11:8080'
