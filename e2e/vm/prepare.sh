@@ -28,7 +28,7 @@ as_root() {
 }
 
 # --- 1. host packages ------------------------------------------------------------
-packages=(qemu-system-x86 busybox-static cpio kmod ipvsadm socat keepalived)
+packages=(qemu-system-x86 busybox-static cpio kmod ipvsadm socat keepalived nftables)
 installed=" $(dpkg-query -W -f='${db:Status-Status} ${Package}\n' "${packages[@]}" 2>/dev/null |
   awk '$1 == "installed" { printf "%s ", $2 }' || true)"
 missing=()
@@ -125,6 +125,8 @@ wanted=(
   crc32c_generic libcrc32c
   # tunnels, GUE, GRE, test interfaces
   ipip tunnel4 fou fou6 ip_gre gre ip6_tunnel ip6_gre sit dummy veth
+  # nftables NAT for SNAT of one-arm NAT (the operator's own table), and a bridge for a shared L2 segment
+  nf_tables nft_chain_nat nft_nat nft_masq nft_ct nf_nat nf_conntrack bridge
 )
 # every IPVS module the kernel ships (core, all schedulers, sip persistence engine, ftp)
 while IFS= read -r ko; do
