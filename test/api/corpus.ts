@@ -238,6 +238,22 @@ export const CORPUS: Case[] = [
     { ...v4, forwarding: { method: "DirectRouting" }, sorryServer: { address: "192.0.2.99", port: 8080 } },
     "spec.sorryServer.port",
   ),
+  vs("snat masquerade", { ...v4, snat: {} }),
+  vs("snat to an address", { ...v4, snat: { mode: "Address", address: "192.0.2.1" } }),
+  vs("snat fwmark v6 to an address", { ...fw6, snat: { mode: "Address", address: "2001:db8::1" } }),
+  vs("snat Address without address", { ...v4, snat: { mode: "Address" } }, "spec.snat.address"),
+  vs("snat address with Masquerade", { ...v4, snat: { address: "192.0.2.1" } }, "spec.snat.address"),
+  vs(
+    "snat address family mismatch",
+    { ...v4, snat: { mode: "Address", address: "2001:db8::1" } },
+    "spec.snat.address",
+  ),
+  vs(
+    "snat address family mismatch fwmark",
+    { ...fw6, snat: { mode: "Address", address: "192.0.2.1" } },
+    "spec.snat.address",
+  ),
+  vs("snat unknown mode", { ...v4, snat: { mode: "Random" } }, "spec.snat.mode"),
   vs("sorry port equal with Tunnel", {
     ...v4,
     forwarding: { method: "Tunnel" },

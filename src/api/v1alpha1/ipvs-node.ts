@@ -39,6 +39,31 @@ export const NodeEdgeStatusSchema = z
       })
       .optional()
       .meta({ description: "VIP binding; absent when off." }),
+    loopback: z
+      .object({
+        interface: str(15, "The loopback interface."),
+        addresses: z
+          .array(str(45, "A VIP the agent holds on the loopback."))
+          .max(IPVS_NODE_LIMITS.vips)
+          .optional()
+          .meta({
+            description: "VIPs of DirectRouting services whose real servers are on this node (bounded).",
+          }),
+      })
+      .optional()
+      .meta({ description: "The DR real-server role (--dr-real-server); absent when off." }),
+    snat: z
+      .object({
+        table: str(64, "The agent's nftables table (inet ipvs_operator)."),
+        present: z.boolean().meta({ description: "Whether the table exists." }),
+        virtualServices: z
+          .array(str(253, "namespace/name"))
+          .max(IPVS_NODE_LIMITS.vips)
+          .optional()
+          .meta({ description: "VirtualServices with a source NAT rule on this node (bounded)." }),
+      })
+      .optional()
+      .meta({ description: "Source NAT for one-arm NAT (VirtualService spec.snat); absent when off." }),
     sysctls: z
       .array(
         z.object({
@@ -53,9 +78,9 @@ export const NodeEdgeStatusSchema = z
             .meta({ description: "Ok, Set (written now), Differs (reported), Observed, Missing or Failed." }),
         }),
       )
-      .max(16)
+      .max(32)
       .optional()
-      .meta({ description: "The node's IPVS sysctls." }),
+      .meta({ description: "The node's IPVS sysctls (and the DR role's ARP settings; bounded)." }),
     timeouts: z
       .object({
         tcp: z.int().min(0).meta({ description: "TCP session timeout (s)." }),
@@ -78,9 +103,14 @@ export const NodeEdgeStatusSchema = z
     drift: z
       .array(
         z.object({
-          area: z.enum(["VIP", "Sysctl", "Timeout", "SyncDaemon"]).meta({ description: "What it is about." }),
-          kind: str(32, "InterfaceMissing, InterfaceDown, AddressMissing, Foreign or Modified."),
-          object: str(128, "The interface, address, sysctl, timeout or daemon."),
+          area: z
+            .enum(["VIP", "LoopbackVIP", "SNAT", "Sysctl", "Timeout", "SyncDaemon"])
+            .meta({ description: "What it is about." }),
+          kind: str(
+            32,
+            "InterfaceMissing, InterfaceDown, AddressMissing, Foreign, TableMissing, RulesModified or Modified.",
+          ),
+          object: str(128, "The interface, address, nftables table, sysctl, timeout or daemon."),
           expected: str(256, "What the configuration says.").optional(),
           found: str(256, "What the node had.").optional(),
           action: z.enum(["Repaired", "Reported", "Ignored"]).meta({ description: "What the agent did." }),
@@ -95,7 +125,10 @@ export const NodeEdgeStatusSchema = z
       .optional()
       .meta({ description: "Problems of the last sync, by area (bounded)." }),
   })
-  .meta({ description: "VIPs, sysctls, IPVS timeouts and sync daemons on this node." });
+  .meta({
+    description:
+      "VIPs, the DR real-server role, source NAT, sysctls, IPVS timeouts and sync daemons on this node.",
+  });
 
 export const DriftEntrySchema = z
   .object({

@@ -162,6 +162,33 @@ export const SorryServerSchema = z
   })
   .meta({ description: "Used only while no real server is healthy (keepalived sorry_server)." });
 
+export const SnatSchema = withRules(
+  z.strictObject({
+    mode: z.enum(["Masquerade", "Address"]).default("Masquerade").meta({
+      description:
+        "Masquerade: the source becomes the address of the interface the packet leaves by. Address: the source becomes `address`.",
+    }),
+    address: ipAddress(
+      "Mode Address only (and required there): the source address; same family as the service.",
+    ).optional(),
+  }),
+  "Source NAT of this service's traffic to its NAT real servers, for one-arm NAT (the node and the real servers on one network, where the real servers would answer clients directly). The agent keeps one rule per service in an nftables table of its own (inet ipvs_operator) and turns on net.ipv4.vs.conntrack, which the rule needs. Absent: no source NAT.",
+  [
+    {
+      rule: "self.mode != 'Address' || has(self.address)",
+      message: "address is required with mode Address",
+      fieldPath: ".address",
+      check: (s) => s.mode !== "Address" || s.address !== undefined,
+    },
+    {
+      rule: "!has(self.address) || self.mode == 'Address'",
+      message: "address is only allowed with mode Address",
+      fieldPath: ".address",
+      check: (s) => s.address === undefined || s.mode === "Address",
+    },
+  ],
+);
+
 export const DrainSchema = z
   .strictObject({
     timeoutSeconds: z.int().min(0).max(86400).default(300).meta({
@@ -228,6 +255,7 @@ const VirtualServiceSpecObject = z.strictObject({
   bindAddress: z.boolean().default(true).meta({
     description: "Put the virtual IP on the node's dummy interface so the node accepts its packets.",
   }),
+  snat: SnatSchema.optional(),
   healthCheck: HealthCheckSchema.optional(),
   sorryServer: SorryServerSchema.optional(),
   drain: DrainSchema.prefault({}),
@@ -329,6 +357,12 @@ export const VirtualServiceSpecSchema = withRules(
       message: "sorryServer.address must have the service's address family",
       fieldPath: ".sorryServer.address",
       check: (s) => s.sorryServer === undefined || apiIpFamily(s.sorryServer.address) === specFamily(s),
+    },
+    {
+      rule: `!has(self.snat) || !has(self.snat.address) || (self.snat.address.contains(':') ? ${CEL_IS_V6} : ${CEL_IS_V4})`,
+      message: "snat.address must have the service's address family",
+      fieldPath: ".snat.address",
+      check: (s) => s.snat?.address === undefined || apiIpFamily(s.snat.address) === specFamily(s),
     },
     {
       rule: "!has(self.sorryServer) || !has(self.sorryServer.port) || self.forwarding.method == 'NAT' || !has(self.port) || self.sorryServer.port == self.port",
