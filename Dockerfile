@@ -52,6 +52,12 @@ LABEL org.opencontainers.image.title="ipvs-operator" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.source="${SOURCE}" \
       org.opencontainers.image.base.name="${NODE_IMAGE}"
+# nft, for the source NAT rules of VirtualServices with spec.snat (the agent runs `nft -f -` on its own
+# table only); nothing else from apt.
+RUN apt-get update -q \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nftables \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
+ && nft --version
 COPY --from=build /out/ /opt/ipvs-operator/
 COPY LICENSE /opt/ipvs-operator/
 WORKDIR /opt/ipvs-operator

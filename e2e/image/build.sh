@@ -217,7 +217,9 @@ got="$(podman run --rm --network=none "$image" --version 2>&1)" || fail "podman 
 help="$(podman run --rm --network=none "$image" agent --help 2>&1)" || fail "podman run $image agent --help: $help"
 [[ "$(head -n 1 <<<"$help")" == "Usage: ipvs-operator agent [options]" && "$help" == *--from-dir* ]] ||
   fail "podman run $image agent --help printed:$(echo && head -n 5 <<<"$help")"
-log "checks passed: entrypoint flags = NODE_FLAGS ($launcher_flags), labels, $(wc -l <<<"$files") files under /opt/ipvs-operator, 'version', 'agent --help'"
+nft_version="$(podman run --rm --network=none --entrypoint nft "$image" --version 2>&1)" ||
+  fail "podman run --entrypoint nft $image --version: $nft_version"
+log "checks passed: entrypoint flags = NODE_FLAGS ($launcher_flags), labels, $(wc -l <<<"$files") files under /opt/ipvs-operator, 'version', 'agent --help', $nft_version"
 
 # ---- 5. size and start-up time
 size="$(podman image inspect --format '{{.Size}}' "$image")"

@@ -21,6 +21,7 @@ import type { EventSink } from "../kube/event-recorder.ts";
 import type { StatusWriter } from "../kube/ipvs-node-writer.ts";
 import { type ChangeIndex, changeIndex, coveredBy, subSnapshot } from "../model/change-scope.ts";
 import { computeDesired, computeDesiredAssumingHealthy, type DesiredResult } from "../model/desired.ts";
+import { type DirectRoutingRealServerPlan, planDirectRoutingRealServer } from "../model/dr-real-server.ts";
 import { lastGoodHolds } from "../model/last-good.ts";
 import {
   type BackendCounts,
@@ -36,8 +37,11 @@ import {
   type NodeInfo,
   type Snapshot,
 } from "../model/snapshot.ts";
+import { snatServices, snatSpecs } from "../model/snat-services.ts";
 import { type EventIntent, problemKey, syncEvents } from "../model/sync-events.ts";
+import { type LocalAddresses, readLocalAddresses } from "../node-edge/local-addresses.ts";
 import type { NodeEdge, NodeEdgeReport } from "../node-edge/node-edge-report.ts";
+import type { SnatService } from "../node-edge/snat-plan.ts";
 import { nodeSysctls } from "../node-edge/sysctl-plan.ts";
 import { collectGarbageAfterLargeSync } from "../observability/gc.ts";
 import { startHealthServer } from "../observability/health-server.ts";
@@ -76,6 +80,11 @@ export interface AgentDependencies {
    * VirtualServices with bindAddress, asserts the sysctls and the IPVS timeouts and sync daemons.
    */
   nodeEdge?: NodeEdge;
+  /**
+   * This node's addresses and their interfaces, for the DR real-server role (default: read with
+   * os.networkInterfaces, leaving out the loopback and the VIP interface).
+   */
+  localAddresses?: LocalAddresses;
 }
 
 /** What the agent needs of the probers. */
@@ -143,6 +152,9 @@ export class Agent {
   #nextSlowStartStepAt: number | undefined;
   /** What the node plumbing looked like after the last whole sync (for the status). */
   #nodeEdge: NodeEdgeReport | undefined;
+  /** The SNAT rules of the last node-edge sync (kept for input read in part). */
+  #snat: SnatService[] = [];
+  #snatSeen = false;
 
   constructor(config: AgentConfig, deps: AgentDependencies) {
     this.#config = config;
@@ -301,7 +313,10 @@ export class Agent {
       maxKernelAgeMs: Math.floor(this.#config.resyncIntervalMs * 0.9),
     });
     if (this.#deps.nodeEdge && !signal.aborted)
-      await this.#syncNodeEdge(this.#deps.nodeEdge, snapshot, computed, result);
+      await this.#syncNodeEdge(this.#deps.nodeEdge, snapshot, computed, result, {
+        node: state.node,
+        partialInput: state.incomplete.length > 0,
+      });
     const owners = new Map(
       computed.table.map((e) => [
         serviceKeyString(e.service.key),
@@ -382,6 +397,7 @@ export class Agent {
     snapshot: Snapshot,
     computed: DesiredResult,
     result: SyncResult,
+    input: { node: NodeInfo; partialInput: boolean },
   ): Promise<void> {
     const config = this.#config.nodeEdge;
     const unbound = new Set(
@@ -407,15 +423,72 @@ export class Agent {
       if (key.kind !== "address" || notBound.has(serviceKeyString(key)) || !planned?.owns(key)) continue;
       vips.add(key.address);
     }
+    const snat = this.#deps.nodeEdge?.hasSnat
+      ? this.#snatRules(snapshot, computed, input.partialInput)
+      : undefined;
+    const dr = config.drRealServer
+      ? this.#directRoutingRealServer(snapshot, input.node, vips, input.partialInput)
+      : undefined;
     const report = await edge.sync({
       ...(config.vipInterface === "" || !result.snapshot ? {} : { vips: [...vips] }),
-      sysctls: nodeSysctls(config.sysctls, { ipv6Services }),
+      ...(dr ? { loopbackVips: dr.vips } : {}),
+      // nft runs only while rules are wanted or were there (and once, to remove a table left by an
+      // earlier run): a node without SNAT services does not exec it on every resync.
+      ...(snat && result.snapshot && (snat.length > 0 || this.#snat.length > 0 || !this.#snatSeen)
+        ? { snat }
+        : {}),
+      sysctls: nodeSysctls(config.sysctls, {
+        ipv6Services,
+        snatServices: (snat?.length ?? 0) > 0,
+        ...(dr ? { arpInterfaces: dr.interfaces } : {}),
+      }),
       ipvs: config.ipvs,
     });
     for (const error of report.errors) this.#deps.logger.warn({ err: error }, "Node plumbing");
     for (const d of report.drift.filter((x) => x.action === "Repaired"))
       this.#deps.logger.info({ area: d.area, kind: d.kind, object: d.object }, "Node plumbing repaired");
     this.#nodeEdge = report;
+    if (report.snat) {
+      this.#snat = snat ?? [];
+      this.#snatSeen = true;
+    }
+  }
+
+  /**
+   * The SNAT rules of the services programmed here with spec.snat; a rule stays while its
+   * VirtualService is missing from input read in part, or kept at its last valid state after an edit
+   * made it invalid (its traffic still flows).
+   */
+  #snatRules(snapshot: Snapshot, computed: DesiredResult, partialInput: boolean): SnatService[] {
+    const invalid = lastGoodHolds(computed.problems, snapshot.realServers).invalidVirtualServices;
+    return snatServices(computed.table, snatSpecs(snapshot.virtualServices), {
+      previous: this.#snat,
+      keep: (owner) => partialInput || invalid.has(owner),
+    });
+  }
+
+  /**
+   * The DR real-server role: the cluster's DirectRouting services (every VirtualService, whatever its
+   * nodeSelector, every backend counted healthy) with a real server at an address of this node. The
+   * VIPs held on the loopback stay while the input is read in part; otherwise a VIP leaves the
+   * loopback when no valid VirtualService asks for it any more.
+   */
+  #directRoutingRealServer(
+    snapshot: Snapshot,
+    node: NodeInfo,
+    directorVips: ReadonlySet<string>,
+    partialInput: boolean,
+  ): DirectRoutingRealServerPlan {
+    const cluster = computeDesiredAssumingHealthy(snapshot, node, { everyNode: true }).result;
+    const skip = new Set(["lo", this.#config.nodeEdge.vipInterface].filter((n) => n !== ""));
+    const local = (this.#deps.localAddresses ?? (() => readLocalAddresses(skip)))();
+    const plan = planDirectRoutingRealServer(cluster.table, local, directorVips);
+    // Input read in part: what was held stays (a VIP leaves the loopback only on whole input).
+    if (partialInput) {
+      const held = this.#nodeEdge?.loopback?.addresses ?? [];
+      plan.vips = [...new Set([...plan.vips, ...held])].sort();
+    }
+    return plan;
   }
 
   /** A sync that computed a slow start comes back for its next step (unless something comes sooner). */

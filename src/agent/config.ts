@@ -45,6 +45,11 @@ export interface AgentConfig {
     sysctls: SysctlConfig;
     /** IPVS timeouts and sync daemons; undefined parts are left as they are. */
     ipvs: IpvsTuningConfig;
+    /**
+     * The DR real-server role: the VIPs of DirectRouting VirtualServices with a real server on this
+     * node go on the loopback, with arp_ignore=1 / arp_announce=2 on the real servers' interfaces.
+     */
+    drRealServer: boolean;
   };
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace";
 }
@@ -151,6 +156,11 @@ export const AGENT_SETTINGS = {
     flag: "sync-daemon",
     env: "IPVS_OPERATOR_SYNC_DAEMONS",
     help: "master|backup:INTERFACE:SYNCID, or master|backup:Stopped (repeatable; env: comma-separated); others are left alone",
+  },
+  drRealServer: {
+    flag: "dr-real-server",
+    env: "IPVS_OPERATOR_DR_REAL_SERVER",
+    help: "true or false: prepare this node as a real server of DirectRouting services (VIPs on lo, ARP sysctls; default false)",
   },
   logLevel: {
     flag: "log-level",
@@ -273,6 +283,7 @@ const schema = z.object({
   sysctls: z.array(sysctlSetting).default([]),
   ipvsTimeouts: ipvsTimeouts.optional(),
   syncDaemons: z.array(syncDaemon).default([]),
+  drRealServer: z.enum(["true", "false"]).default("false"),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info"),
 });
 
@@ -348,6 +359,7 @@ export function resolveAgentConfig(flags: Raw, env: Record<string, string | unde
     sysctls: list("sysctls"),
     ipvsTimeouts: pick("ipvsTimeouts"),
     syncDaemons: list("syncDaemons"),
+    drRealServer: pick("drRealServer"),
     logLevel: pick("logLevel"),
   };
   // In directory mode KUBECONFIG from the environment is irrelevant: only a --kubeconfig flag conflicts.
@@ -405,6 +417,7 @@ export function resolveAgentConfig(flags: Raw, env: Record<string, string | unde
           ? { daemons: Object.fromEntries(c.syncDaemons.map((d) => [d.state, d.setting])) }
           : {}),
       },
+      drRealServer: c.drRealServer === "true",
     },
     logLevel: c.logLevel,
   };

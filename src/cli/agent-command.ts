@@ -13,7 +13,9 @@ import { KubernetesSource, loadKubeConfig } from "../kube/kubernetes-source.ts";
 import { StatusAggregator } from "../kube/status-aggregator.ts";
 import { IpvsTuner } from "../node-edge/ipvs-tuning.ts";
 import { NetlinkRtLink } from "../node-edge/netlink-rt-link.ts";
+import { ExecNft } from "../node-edge/nftables.ts";
 import { NodeEdge } from "../node-edge/node-edge-report.ts";
+import { SnatManager } from "../node-edge/snat.ts";
 import { SysctlAsserter } from "../node-edge/sysctl-asserter.ts";
 import { ProcSysctlStore } from "../node-edge/sysctl-store.ts";
 import { VipBinder } from "../node-edge/vip-binder.ts";
@@ -76,9 +78,16 @@ export async function agentCommand(args: string[]): Promise<number> {
     onChange: (change) => agent.backendHealthChanged(change),
   });
   const kernel = new NetlinkIpvsKernel();
-  const rtLink = config.nodeEdge.vipInterface === "" ? undefined : new NetlinkRtLink();
+  const edge = config.nodeEdge;
+  const rtLink = edge.vipInterface === "" && !edge.drRealServer ? undefined : new NetlinkRtLink();
   const nodeEdge = new NodeEdge({
-    ...(rtLink ? { vip: new VipBinder(rtLink, { interfaceName: config.nodeEdge.vipInterface }) } : {}),
+    ...(rtLink && edge.vipInterface !== ""
+      ? { vip: new VipBinder(rtLink, { interfaceName: edge.vipInterface }) }
+      : {}),
+    ...(rtLink && edge.drRealServer
+      ? { loopback: new VipBinder(rtLink, { interfaceName: "lo", existingLink: true }) }
+      : {}),
+    snat: new SnatManager(new ExecNft()),
     sysctls: new SysctlAsserter(new ProcSysctlStore()),
     tuner: new IpvsTuner(kernel),
   });

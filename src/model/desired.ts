@@ -129,17 +129,27 @@ export { SERVICE_NAME_LABEL };
 export function computeDesiredAssumingHealthy(
   snapshot: Snapshot,
   node: NodeInfo,
+  options: ComputeOptions = {},
 ): { result: DesiredResult; initial: DesiredResult } {
-  const initial = computeDesired(snapshot, node);
+  const initial = computeDesired(snapshot, node, new Map(), options);
   if (initial.healthTargets.length === 0) return { result: initial, initial };
   const healthy = new Map(initial.healthTargets.map((t) => [t.key, true]));
-  return { result: computeDesired(snapshot, node, healthy), initial };
+  return { result: computeDesired(snapshot, node, healthy, options), initial };
+}
+
+export interface ComputeOptions {
+  /**
+   * Every valid VirtualService, whatever its nodeSelector says: what the cluster asks of its real
+   * servers (the DR real-server role), not what this node programs.
+   */
+  everyNode?: boolean;
 }
 
 export function computeDesired(
   snapshot: Snapshot,
   node: NodeInfo,
   health: HealthState = new Map(),
+  options: ComputeOptions = {},
 ): DesiredResult {
   const problems: Problem[] = [];
   const healthTargets: HealthTarget[] = [];
@@ -153,7 +163,7 @@ export function computeDesired(
   const accepted = services.accepted;
   for (let i = 0; i < accepted.length; i++) {
     const vs = accepted[i] as AcceptedVirtualService;
-    if (!selectsNode(vs.object.spec.nodeSelector, node.labels)) continue;
+    if (!options.everyNode && !selectsNode(vs.object.spec.nodeSelector, node.labels)) continue;
     try {
       table.push(
         entryOf(vs, realServers.get(vs.refText) ?? [], core, health, problems, healthTargets, configs),

@@ -101,9 +101,28 @@ function nodeEdgeStatus(r: NodeEdgeReport): NonNullable<IPVSNodeStatus["nodeEdge
           },
         }
       : {}),
+    ...(r.loopback
+      ? {
+          loopback: {
+            interface: r.loopback.interface,
+            ...(r.loopback.addresses.length > 0 ? { addresses: r.loopback.addresses.slice(0, L.vips) } : {}),
+          },
+        }
+      : {}),
+    ...(r.snat
+      ? {
+          snat: {
+            table: r.snat.table,
+            present: r.snat.present,
+            ...(r.snat.virtualServices.length > 0
+              ? { virtualServices: r.snat.virtualServices.slice(0, L.vips) }
+              : {}),
+          },
+        }
+      : {}),
     ...(r.sysctls.length > 0
       ? {
-          sysctls: r.sysctls.map((e) => ({
+          sysctls: r.sysctls.slice(0, 32).map((e) => ({
             key: e.key,
             ...(e.value === null ? {} : { value: e.value }),
             ...(e.expected === undefined ? {} : { expected: e.expected }),

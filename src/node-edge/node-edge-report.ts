@@ -6,11 +6,13 @@
  */
 import type { IpvsTimeouts, SyncDaemonConfig } from "../vocabulary/table.ts";
 import type { IpvsTuner, IpvsTuningConfig, TuningDrift, TuningReport } from "./ipvs-tuning.ts";
+import type { SnatManager, SnatReport } from "./snat.ts";
+import type { SnatService } from "./snat-plan.ts";
 import type { SysctlAsserter, SysctlReport } from "./sysctl-asserter.ts";
 import type { SysctlDrift, SysctlEntry, SysctlSetting } from "./sysctl-plan.ts";
 import type { VipBinder, VipReport } from "./vip-binder.ts";
 
-export type NodeEdgeArea = "VIP" | "Sysctl" | "Timeout" | "SyncDaemon";
+export type NodeEdgeArea = "VIP" | "LoopbackVIP" | "SNAT" | "Sysctl" | "Timeout" | "SyncDaemon";
 
 /** One drift item, whatever its area: the shape of the IPVS table's DriftItem (kind, object, action). */
 export interface NodeEdgeDrift {
@@ -35,6 +37,10 @@ export interface NodeEdgeReport {
     /** Addresses on it that are not the agent's. */
     foreign: string[];
   } | null;
+  /** The DR real-server role: the VIPs the agent holds on the loopback; null when the role is off. */
+  loopback: { interface: string; addresses: string[] } | null;
+  /** Source NAT: the operator's nftables table; null when no SNAT manager runs. */
+  snat: { table: string; present: boolean; virtualServices: string[] } | null;
   sysctls: SysctlEntry[];
   /** null when not read (IPVS missing, or the read failed). */
   timeouts: IpvsTimeouts | null;
@@ -46,19 +52,26 @@ export interface NodeEdgeReport {
 
 export function buildNodeEdgeReport(parts: {
   vip?: VipReport;
+  loopback?: VipReport;
+  snat?: SnatReport;
   sysctls?: SysctlReport;
   tuning?: TuningReport;
 }): NodeEdgeReport {
-  const { vip, sysctls, tuning } = parts;
+  const { vip, loopback, snat, sysctls, tuning } = parts;
   const drift: NodeEdgeDrift[] = [];
-  for (const d of vip?.drift ?? []) {
-    drift.push({
-      area: "VIP",
-      kind: d.kind,
-      object: d.object,
-      ...(d.message ? { message: d.message } : {}),
-      action: d.action,
-    });
+  for (const [area, report] of [
+    ["VIP", vip],
+    ["LoopbackVIP", loopback],
+  ] as const) {
+    for (const d of report?.drift ?? []) {
+      drift.push({
+        area,
+        kind: d.kind,
+        object: d.object,
+        ...(d.message ? { message: d.message } : {}),
+        action: d.action,
+      });
+    }
   }
   const modified = (area: NodeEdgeArea, object: string, d: SysctlDrift | TuningDrift): NodeEdgeDrift => ({
     area,
@@ -69,6 +82,15 @@ export function buildNodeEdgeReport(parts: {
     ...(d.message ? { message: d.message } : {}),
     action: d.action,
   });
+  for (const d of snat?.drift ?? []) {
+    drift.push({
+      area: "SNAT",
+      kind: d.kind,
+      object: d.object,
+      ...(d.message ? { message: d.message } : {}),
+      action: d.action,
+    });
+  }
   for (const d of sysctls?.drift ?? []) drift.push(modified("Sysctl", d.key, d));
   for (const d of tuning?.drift ?? []) {
     drift.push(modified(d.object.startsWith("daemon") ? "SyncDaemon" : "Timeout", d.object, d));
@@ -83,12 +105,16 @@ export function buildNodeEdgeReport(parts: {
           foreign: vip.foreign,
         }
       : null,
+    loopback: loopback ? { interface: loopback.interface, addresses: loopback.owned } : null,
+    snat: snat ? { table: snat.table, present: snat.present, virtualServices: snat.services } : null,
     sysctls: sysctls?.entries ?? [],
     timeouts: tuning?.timeouts ?? null,
     daemons: tuning?.daemons ?? [],
     drift,
     errors: [
       ...(vip?.errors ?? []).map((e) => `VIP: ${e}`),
+      ...(loopback?.errors ?? []).map((e) => `Loopback VIP: ${e}`),
+      ...(snat?.errors ?? []).map((e) => `SNAT: ${e}`),
       ...(sysctls?.errors ?? []).map((e) => `Sysctl: ${e}`),
       ...(tuning?.errors ?? []).map((e) => `IPVS: ${e}`),
     ],
@@ -98,16 +124,34 @@ export function buildNodeEdgeReport(parts: {
 export interface NodeEdgeDesired {
   /** Addresses to bind (owned VirtualServices with bindAddress: true); undefined = no VIP binding. */
   vips?: readonly string[];
+  /** The DR real-server role's VIPs for the loopback; undefined = the role is off. */
+  loopbackVips?: readonly string[];
+  /** The SNAT rules (VirtualService spec.snat); undefined = leave the table as it is. */
+  snat?: readonly SnatService[];
   sysctls?: readonly SysctlSetting[];
   ipvs?: IpvsTuningConfig;
 }
 
 /** Runs the parts that are configured, one after the other; never throws for what the kernel says. */
-export class NodeEdge {
-  readonly #parts: { vip?: VipBinder; sysctls?: SysctlAsserter; tuner?: IpvsTuner };
+export interface NodeEdgeParts {
+  vip?: VipBinder;
+  /** The DR real-server role's binder, on the loopback (VipBinder with existingLink). */
+  loopback?: VipBinder;
+  snat?: SnatManager;
+  sysctls?: SysctlAsserter;
+  tuner?: IpvsTuner;
+}
 
-  constructor(parts: { vip?: VipBinder; sysctls?: SysctlAsserter; tuner?: IpvsTuner }) {
+export class NodeEdge {
+  readonly #parts: NodeEdgeParts;
+
+  constructor(parts: NodeEdgeParts) {
     this.#parts = parts;
+  }
+
+  /** A SNAT manager runs (the agent then computes the rules). */
+  get hasSnat(): boolean {
+    return this.#parts.snat !== undefined;
   }
 
   async sync(desired: NodeEdgeDesired): Promise<NodeEdgeReport> {
@@ -120,10 +164,14 @@ export class NodeEdge {
   }
 
   async #run(desired: NodeEdgeDesired, apply: boolean): Promise<NodeEdgeReport> {
-    const { vip, sysctls, tuner } = this.#parts;
-    const parts: { vip?: VipReport; sysctls?: SysctlReport; tuning?: TuningReport } = {};
-    if (vip && desired.vips)
-      parts.vip = apply ? await vip.sync(desired.vips) : await vip.observe(desired.vips);
+    const { vip, loopback, snat, sysctls, tuner } = this.#parts;
+    const parts: Parameters<typeof buildNodeEdgeReport>[0] = {};
+    const bind = (binder: VipBinder, wanted: readonly string[]) =>
+      apply ? binder.sync(wanted) : binder.observe(wanted);
+    if (vip && desired.vips) parts.vip = await bind(vip, desired.vips);
+    if (loopback && desired.loopbackVips) parts.loopback = await bind(loopback, desired.loopbackVips);
+    if (snat && desired.snat)
+      parts.snat = apply ? await snat.sync(desired.snat) : await snat.observe(desired.snat);
     if (sysctls && desired.sysctls) {
       parts.sysctls = apply ? await sysctls.sync(desired.sysctls) : await sysctls.observe(desired.sysctls);
     }

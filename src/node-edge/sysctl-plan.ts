@@ -47,17 +47,53 @@ const DEFAULTS: Record<NodeSysctlKey, { value?: string; policy: SysctlPolicy }> 
   "net.ipv4.vs.expire_quiescent_template": { policy: "Report" },
 };
 
-/** The settings for this node from the configuration; IPv6 forwarding only when IPv6 services exist. */
-export function nodeSysctls(config: SysctlConfig, options: { ipv6Services: boolean }): SysctlSetting[] {
+export interface NodeSysctlNeeds {
+  /** IPv6 services exist: IPv6 forwarding is asserted too. */
+  ipv6Services: boolean;
+  /**
+   * VirtualServices with snat exist: their nftables rule matches IPVS connections by conntrack, so
+   * net.ipv4.vs.conntrack is enforced at 1 unless the configuration names the key itself.
+   */
+  snatServices?: boolean;
+  /**
+   * Interfaces holding the addresses of direct-routing real servers on this node (the DR real-server
+   * role): arp_ignore=1 and arp_announce=2 on each, so the node neither answers ARP for the VIPs on its
+   * loopback nor uses them as ARP source addresses.
+   */
+  arpInterfaces?: readonly string[];
+}
+
+/** The sysctl key of an interface setting; names with dots (VLANs: eth0.100) need the slash form. */
+export function interfaceSysctlKey(family: "ipv4" | "ipv6", name: string, setting: string): string {
+  return name.includes(".")
+    ? `net/${family}/conf/${name}/${setting}`
+    : `net.${family}.conf.${name}.${setting}`;
+}
+
+/**
+ * The settings for this node from the configuration; IPv6 forwarding only when IPv6 services exist,
+ * IPVS conntrack when SNAT needs it, the ARP settings of the DR real-server role.
+ */
+export function nodeSysctls(config: SysctlConfig, needs: NodeSysctlNeeds): SysctlSetting[] {
   const out: SysctlSetting[] = [];
   for (const key of NODE_SYSCTL_KEYS) {
-    if (key === "net.ipv6.conf.all.forwarding" && !options.ipv6Services) continue;
+    if (key === "net.ipv6.conf.all.forwarding" && !needs.ipv6Services) continue;
     const c = config[key];
     if (c === "Ignore") continue;
+    if (key === "net.ipv4.vs.conntrack" && needs.snatServices && c === undefined) {
+      out.push({ key, value: "1", policy: "Enforce" });
+      continue;
+    }
     // A policy without a value keeps the default value; `value: undefined` given explicitly means "only report it".
     const value = c && "value" in c ? c.value : DEFAULTS[key].value;
     const policy = c?.policy ?? DEFAULTS[key].policy;
     out.push({ key, ...(value !== undefined ? { value: normalizeSysctlValue(value) } : {}), policy });
+  }
+  for (const name of [...new Set(needs.arpInterfaces ?? [])].sort()) {
+    out.push(
+      { key: interfaceSysctlKey("ipv4", name, "arp_ignore"), value: "1", policy: "Enforce" },
+      { key: interfaceSysctlKey("ipv4", name, "arp_announce"), value: "2", policy: "Enforce" },
+    );
   }
   return out;
 }

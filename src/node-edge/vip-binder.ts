@@ -45,6 +45,8 @@ export interface VipBinderOptions {
   protocol?: number;
   /** Ownership "journal": the addresses the agent had bound, as the caller persisted them (`owned`). */
   journal?: readonly string[];
+  /** The interface is the node's own (the loopback): never created, of any kind (see planVips). */
+  existingLink?: boolean;
 }
 
 export interface VipReport {
@@ -69,6 +71,7 @@ export class VipBinder {
   readonly #protocol: number;
   #journal: Set<string>;
   #previous: VipPrevious | undefined;
+  readonly #existingLink: boolean;
 
   constructor(link: RtLink, options: VipBinderOptions = {}) {
     this.#link = link;
@@ -76,6 +79,7 @@ export class VipBinder {
     this.#ownership = options.ownership ?? "protocol";
     this.#protocol = options.protocol ?? VIP_ADDRESS_PROTOCOL;
     this.#journal = new Set(options.journal ?? []);
+    this.#existingLink = options.existingLink ?? false;
     if (this.#ownership === "protocol" && (this.#protocol < 1 || this.#protocol > 255)) {
       throw new RangeError(`VIP address protocol must be 1..255, got ${this.#protocol}`);
     }
@@ -126,6 +130,7 @@ export class VipBinder {
       observed,
       rule: { ownership: this.#ownership, protocol: this.#protocol, journal: this.#journal },
       ...(this.#previous ? { previous: this.#previous } : {}),
+      ...(this.#existingLink ? { existingLink: true } : {}),
     });
     report.drift = plan.drift;
     report.foreign = plan.foreign;

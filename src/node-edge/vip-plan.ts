@@ -69,6 +69,12 @@ export interface VipPlanInput {
   observed: VipObserved;
   rule: VipOwnershipRule;
   previous?: VipPrevious;
+  /**
+   * The link is one the node already has (the loopback, for the DR real-server role): it is never
+   * created or brought up and may be of any kind; a missing or down link is a problem; addresses on it
+   * that are not the agent's (127.0.0.1/8, ::1) are normal there, not drift.
+   */
+  existingLink?: boolean;
 }
 
 export interface VipPlan {
@@ -123,7 +129,11 @@ export function planVips(input: VipPlanInput): VipPlan {
   const drift: VipDrift[] = [];
   const link = observed.link;
 
-  if (link && link.kind !== "dummy") {
+  if (input.existingLink && (!link || !link.up)) {
+    problems.push(`${interfaceName} is ${link ? "down" : "missing"}: no address bound`);
+    return { actions: [], drift: [], kept: [], foreign: [], problems };
+  }
+  if (link && link.kind !== "dummy" && !input.existingLink) {
     problems.push(
       `${interfaceName} exists and is ${link.kind ? `a ${link.kind} link` : "not a virtual link"}, not a dummy: no address bound`,
     );
@@ -169,6 +179,7 @@ export function planVips(input: VipPlanInput): VipPlan {
   for (const f of sortByAddress(foreign, (x) => x.address)) {
     const held = wanted.has(f.address);
     if (held) present.add(f.address);
+    if (input.existingLink) continue;
     drift.push({
       kind: "Foreign",
       object: `${f.address}/${f.prefixLength}`,

@@ -5,7 +5,7 @@
  * half-written file); sysctls and the IPVS
  * timeouts are asserted; an address deleted behind its back comes back; the IPVSNode status shows it all.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -16,7 +16,9 @@ import { DirectorySource } from "../../src/files/directory-source.ts";
 import { FakeIpvsKernel } from "../../src/kernel/fake-kernel.ts";
 import { FakeRtLink } from "../../src/node-edge/fake-rt-link.ts";
 import { IpvsTuner } from "../../src/node-edge/ipvs-tuning.ts";
+import { FakeNft } from "../../src/node-edge/nftables.ts";
 import { NodeEdge } from "../../src/node-edge/node-edge-report.ts";
+import { SnatManager } from "../../src/node-edge/snat.ts";
 import { SysctlAsserter } from "../../src/node-edge/sysctl-asserter.ts";
 import { FakeSysctlStore } from "../../src/node-edge/sysctl-store.ts";
 import { VipBinder } from "../../src/node-edge/vip-binder.ts";
@@ -25,6 +27,42 @@ import { until } from "../support/until.ts";
 
 const vs = (name: string, spec: string) =>
   `apiVersion: ipvs.dev/v1alpha1\nkind: VirtualService\nmetadata: {name: ${name}, namespace: t}\nspec: ${spec}\n---\n`;
+
+/** An agent over `dir` in directory mode (resync every second) with the given plumbing; its last status. */
+async function startAgent(
+  dir: string,
+  flags: Record<string, string | string[]>,
+  deps: { kernel: FakeIpvsKernel; nodeEdge: NodeEdge; localAddresses?: () => Map<string, string> },
+): Promise<{ agent: Agent; status: () => IPVSNodeStatus | undefined }> {
+  const config = resolveAgentConfig(
+    {
+      fromDir: dir,
+      stateFile: join(mkdtempSync(join(tmpdir(), "agent-edge-state-")), "journal.json"),
+      minSyncInterval: "0",
+      resyncInterval: "1s",
+      httpAddress: "",
+      ...flags,
+    },
+    { NODE_NAME: "n1" },
+  );
+  let status: IPVSNodeStatus | undefined;
+  deps.kernel.close = async () => {};
+  const agent = new Agent(config, {
+    ...deps,
+    source: new DirectorySource({ path: dir, nodeName: "n1", debounceMs: 20, rereadMs: 0 }),
+    bootId: "boot",
+    logger: createRootLogger({ level: "silent" }),
+    statusWriter: {
+      previous: async () => undefined,
+      write: async (s) => {
+        status = s;
+        return true;
+      },
+    },
+  });
+  await agent.start();
+  return { agent, status: () => status };
+}
 
 describe("the agent and the node plumbing (fakes)", () => {
   let agent: Agent | undefined;
@@ -39,7 +77,6 @@ describe("the agent and the node plumbing (fakes)", () => {
     writeFileSync(join(dir, "c.yaml"), vs("unbound", "{address: 192.0.2.81, port: 80, bindAddress: false}"));
     writeFileSync(join(dir, "d.yaml"), vs("marked", "{firewallMark: 7, family: IPv4}"));
     const kernel = new FakeIpvsKernel();
-    kernel.close = async () => {};
     const link = new FakeRtLink();
     const sysctls = new FakeSysctlStore({
       "net.ipv4.ip_forward": "0",
@@ -47,38 +84,20 @@ describe("the agent and the node plumbing (fakes)", () => {
       "net.ipv4.vs.conntrack": "0",
       "net.ipv4.vs.expire_nodest_conn": "0",
     });
-    const config = resolveAgentConfig(
+    const started = await startAgent(
+      dir,
+      { sysctls: ["net.ipv4.vs.expire_nodest_conn=1"], ipvsTimeouts: "900,0,300" },
       {
-        fromDir: dir,
-        stateFile: join(mkdtempSync(join(tmpdir(), "agent-edge-state-")), "journal.json"),
-        minSyncInterval: "0",
-        resyncInterval: "1s",
-        httpAddress: "",
-        sysctls: ["net.ipv4.vs.expire_nodest_conn=1"],
-        ipvsTimeouts: "900,0,300",
+        kernel,
+        nodeEdge: new NodeEdge({
+          vip: new VipBinder(link, { interfaceName: "ipvs0" }),
+          sysctls: new SysctlAsserter(sysctls),
+          tuner: new IpvsTuner(kernel),
+        }),
       },
-      { NODE_NAME: "n1" },
     );
-    let status: IPVSNodeStatus | undefined;
-    agent = new Agent(config, {
-      kernel,
-      source: new DirectorySource({ path: dir, nodeName: "n1", debounceMs: 20, rereadMs: 0 }),
-      bootId: "boot",
-      logger: createRootLogger({ level: "silent" }),
-      nodeEdge: new NodeEdge({
-        vip: new VipBinder(link, { interfaceName: "ipvs0" }),
-        sysctls: new SysctlAsserter(sysctls),
-        tuner: new IpvsTuner(kernel),
-      }),
-      statusWriter: {
-        previous: async () => undefined,
-        write: async (s) => {
-          status = s;
-          return true;
-        },
-      },
-    });
-    await agent.start();
+    agent = started.agent;
+    const status = started.status;
     const bound = async () => {
       const ipvs0 = await link.getLink("ipvs0");
       // The kernel's own link-local address of the interface is not the agent's.
@@ -124,19 +143,228 @@ describe("the agent and the node plumbing (fakes)", () => {
 
     await until(
       "the status",
-      () => (status?.nodeEdge?.vip?.addresses?.length === 1 ? true : undefined),
+      () => (status()?.nodeEdge?.vip?.addresses?.length === 1 ? true : undefined),
       10_000,
     );
-    expect(status!.nodeEdge!.vip).toEqual({
+    expect(status()!.nodeEdge!.vip).toEqual({
       interface: "ipvs0",
       present: true,
       up: true,
       addresses: ["2001:db8::80"],
     });
-    expect(status!.nodeEdge!.sysctls?.find((e) => e.key === "net.ipv4.vs.conntrack")).toMatchObject({
+    expect(status()!.nodeEdge!.sysctls?.find((e) => e.key === "net.ipv4.vs.conntrack")).toMatchObject({
       value: "0",
       policy: "Report",
     });
-    expect(status!.nodeEdge!.timeouts).toMatchObject({ tcp: 900, udp: 300 });
+    expect(status()!.nodeEdge!.timeouts).toMatchObject({ tcp: 900, udp: 300 });
+  }, 30_000);
+});
+
+const rs = (name: string, vsName: string, address: string, extra = "") =>
+  `apiVersion: ipvs.dev/v1alpha1\nkind: RealServer\nmetadata: {name: ${name}, namespace: t}\nspec: {virtualServiceRef: {name: ${vsName}}, address: ${address}${extra}}\n---\n`;
+
+describe("the DR real-server role (fakes)", () => {
+  let agent: Agent | undefined;
+  afterEach(async () => {
+    await agent?.stop();
+  });
+
+  it("holds on lo the VIPs of DirectRouting services with a real server here, sets the ARP sysctls of that interface, and lets a VIP go with its service", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "agent-dr-"));
+    // Programmed elsewhere (nodeSelector), with this node's address 10.0.0.5 as a DR real server.
+    writeFileSync(
+      join(dir, "a.yaml"),
+      vs(
+        "web",
+        "{address: 192.0.2.90, port: 80, forwarding: {method: DirectRouting}, nodeSelector: {matchLabels: {role: lb}}}",
+      ) +
+        rs("web-here", "web", "10.0.0.5") +
+        rs("web-other", "web", "10.0.0.6"),
+    );
+    // IPv6 DR with this node's address on a VLAN interface (a dotted name).
+    writeFileSync(
+      join(dir, "b.yaml"),
+      vs(
+        "v6",
+        "{address: '2001:db8::90', port: 443, forwarding: {method: DirectRouting}, nodeSelector: {matchLabels: {role: lb}}}",
+      ) + rs("v6-here", "v6", "'2001:db8:1::5'"),
+    );
+    // This node is its director too (no nodeSelector): the VIP is on ipvs0, not on lo as well.
+    writeFileSync(
+      join(dir, "d.yaml"),
+      vs("self", "{address: 192.0.2.93, port: 80, forwarding: {method: DirectRouting}}") +
+        rs("self-rs", "self", "10.0.0.5"),
+    );
+    // NAT with a real server here: not the role's business; DR with real servers elsewhere only: neither.
+    writeFileSync(
+      join(dir, "c.yaml"),
+      vs("nat", "{address: 192.0.2.91, port: 80}") +
+        rs("nat-here", "nat", "10.0.0.5") +
+        vs("dr-elsewhere", "{address: 192.0.2.92, port: 80, forwarding: {method: DirectRouting}}") +
+        rs("dr-elsewhere-rs", "dr-elsewhere", "10.0.0.7"),
+    );
+    const kernel = new FakeIpvsKernel();
+    const link = new FakeRtLink();
+    const lo = (await link.getLink("lo"))!;
+    await link.addAddress(lo.index, { address: "127.0.0.1", prefixLength: 8, protocol: 0, noDad: false });
+    const sysctls = new FakeSysctlStore({
+      "net.ipv4.ip_forward": "1",
+      "net.ipv4.conf.eth0.arp_ignore": "0",
+      "net.ipv4.conf.eth0.arp_announce": "0",
+      "net/ipv4/conf/eth1.100/arp_ignore": "0",
+      "net/ipv4/conf/eth1.100/arp_announce": "0",
+      "net.ipv4.conf.eth2.arp_ignore": "0",
+    });
+    const started = await startAgent(
+      dir,
+      { drRealServer: "true" },
+      {
+        kernel,
+        nodeEdge: new NodeEdge({
+          vip: new VipBinder(link, { interfaceName: "ipvs0" }),
+          loopback: new VipBinder(link, { interfaceName: "lo", existingLink: true }),
+          sysctls: new SysctlAsserter(sysctls),
+        }),
+        localAddresses: () =>
+          new Map([
+            ["10.0.0.5", "eth0"],
+            ["2001:db8:1::5", "eth1.100"],
+            ["10.0.0.9", "eth2"],
+          ]),
+      },
+    );
+    agent = started.agent;
+    const status = started.status;
+    const onLo = async () =>
+      (await link.listAddresses(lo.index))
+        .map((a) => `${a.address}/${a.prefixLength}`)
+        .filter((a) => a !== "127.0.0.1/8")
+        .sort();
+    const becomes = (what: string, want: string[]) =>
+      until(
+        what,
+        async () => (JSON.stringify(await onLo()) === JSON.stringify(want) ? true : undefined),
+        10_000,
+        20,
+      );
+    await becomes("the DR VIPs on lo", ["192.0.2.90/32", "2001:db8::90/128"]);
+    expect(await sysctls.read("net.ipv4.conf.eth0.arp_ignore")).toBe("1");
+    expect(await sysctls.read("net.ipv4.conf.eth0.arp_announce")).toBe("2");
+    expect(await sysctls.read("net/ipv4/conf/eth1.100/arp_ignore")).toBe("1");
+    expect(await sysctls.read("net.ipv4.conf.eth2.arp_ignore")).toBe("0"); // no real server there
+    const ipvs0 = await link.getLink("ipvs0");
+    const onIpvs0 = ipvs0 ? (await link.listAddresses(ipvs0.index)).map((a) => a.address) : [];
+    expect(onIpvs0).toContain("192.0.2.93");
+    // 127.0.0.1/8 is the loopback's own: never touched, never drift.
+    expect((await link.listAddresses(lo.index)).map((a) => a.address)).toContain("127.0.0.1");
+
+    // Out-of-band removal from lo: repaired at the next resync.
+    await link.deleteAddress(lo.index, { address: "192.0.2.90", prefixLength: 32 });
+    await becomes("the lo VIP repaired", ["192.0.2.90/32", "2001:db8::90/128"]);
+
+    // The real server leaves: the VIP leaves lo.
+    writeFileSync(
+      join(dir, "a.yaml"),
+      vs(
+        "web",
+        "{address: 192.0.2.90, port: 80, forwarding: {method: DirectRouting}, nodeSelector: {matchLabels: {role: lb}}}",
+      ) + rs("web-other", "web", "10.0.0.6"),
+    );
+    await becomes("192.0.2.90 gone from lo", ["2001:db8::90/128"]);
+    await until(
+      "the status",
+      () => (status()?.nodeEdge?.loopback?.addresses?.join() === "2001:db8::90" ? true : undefined),
+      10_000,
+    );
+    expect(status()!.nodeEdge!.loopback).toEqual({ interface: "lo", addresses: ["2001:db8::90"] });
+  }, 30_000);
+});
+
+describe("SNAT for one-arm NAT (fakes)", () => {
+  let agent: Agent | undefined;
+  afterEach(async () => {
+    await agent?.stop();
+  });
+
+  it("keeps one rule per VirtualService with snat over its NAT destinations, enforces IPVS conntrack, repairs the table, keeps rules over a half-written file, and removes the table with the last one", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "agent-snat-"));
+    writeFileSync(
+      join(dir, "a.yaml"),
+      vs("web", "{address: 192.0.2.95, port: 80, snat: {}}") +
+        rs("web-nat", "web", "10.0.0.20") +
+        rs("web-dr", "web", "10.0.0.21", ", forwarding: {method: DirectRouting}, port: 80"),
+    );
+    writeFileSync(
+      join(dir, "b.yaml"),
+      vs(
+        "fixed",
+        "{address: 192.0.2.96, port: 0, persistence: {}, snat: {mode: Address, address: 192.0.2.1}}",
+      ) + rs("fixed-a", "fixed", "10.0.0.30"),
+    );
+    writeFileSync(
+      join(dir, "c.yaml"),
+      vs("plain", "{address: 192.0.2.97, port: 80}") + rs("plain-a", "plain", "10.0.0.40"),
+    );
+    const kernel = new FakeIpvsKernel();
+    const nft = new FakeNft();
+    nft.outOfBand(
+      "add table ip usernat\nadd chain ip usernat post { type nat hook postrouting priority 100; }",
+    );
+    const userTable = nft.render("ip", "usernat");
+    const sysctls = new FakeSysctlStore({ "net.ipv4.ip_forward": "1", "net.ipv4.vs.conntrack": "0" });
+    const started = await startAgent(
+      dir,
+      { vipInterface: "" },
+      {
+        kernel,
+        nodeEdge: new NodeEdge({ snat: new SnatManager(nft), sysctls: new SysctlAsserter(sysctls) }),
+      },
+    );
+    agent = started.agent;
+    const status = started.status;
+    const table = () => nft.render("inet", "ipvs_operator") ?? "";
+    const rules = () =>
+      table()
+        .split("\n")
+        .filter((l) => l.includes("comment"));
+    await until("two SNAT rules", () => (rules().length === 2 ? true : undefined), 10_000, 20);
+    const [fixed, web] = rules();
+    expect(web).toContain("192.0.2.95");
+    expect(web).toContain("10.0.0.20");
+    expect(web).not.toContain("10.0.0.21"); // a DirectRouting destination keeps the client's address
+    expect(web).toContain("masquerade");
+    expect(fixed).toContain("snat ip to 192.0.2.1");
+    expect(fixed).not.toContain("proto-dst"); // port 0: every port
+    expect(table()).not.toContain("192.0.2.97");
+    expect(await sysctls.read("net.ipv4.vs.conntrack")).toBe("1");
+
+    // Deleted behind its back: back at the next resync, and reported.
+    nft.outOfBand("delete table inet ipvs_operator");
+    await until("the table repaired", () => (rules().length === 2 ? true : undefined), 10_000, 20);
+    await until(
+      "the repair in the status",
+      () =>
+        status()?.nodeEdge?.drift?.some((d) => d.area === "SNAT" && d.action === "Repaired")
+          ? true
+          : undefined,
+      10_000,
+    );
+
+    // A file cut off mid-save: its VirtualService is missing from a partial input; its rule stays.
+    writeFileSync(join(dir, "a.yaml"), readFileSync(join(dir, "a.yaml"), "utf8").slice(0, 90));
+    const syncs = agent.health().syncs;
+    await until(
+      "two syncs of the partial input",
+      () => (agent!.health().syncs > syncs + 1 ? true : undefined),
+      10_000,
+    );
+    expect(rules()).toHaveLength(2);
+
+    rmSync(join(dir, "a.yaml"));
+    await until("web's rule gone", () => (rules().length === 1 ? true : undefined), 10_000, 20);
+    expect(status()?.nodeEdge?.snat).toMatchObject({ table: "inet ipvs_operator", present: true });
+    rmSync(join(dir, "b.yaml"));
+    await until("the table gone with the last rule", () => (table() === "" ? true : undefined), 10_000, 20);
+    expect(nft.render("ip", "usernat")).toBe(userTable);
   }, 30_000);
 });

@@ -16,7 +16,7 @@ describe("agent configuration", () => {
       aggregateStatus: true,
       httpAddress: "0.0.0.0:9796",
       probes: { execAllow: [], maxInFlight: 256, maxPerSecond: 0, sourceAddress: {} },
-      nodeEdge: { vipInterface: "ipvs0", sysctls: {}, ipvs: {} },
+      nodeEdge: { vipInterface: "ipvs0", sysctls: {}, ipvs: {}, drRealServer: false },
       logLevel: "info",
     });
   });
@@ -38,6 +38,7 @@ describe("agent configuration", () => {
         timeouts: { tcp: 0, tcpFin: 0, udp: 30 },
         daemons: { Backup: { interface: "eth0", syncId: 3 } },
       },
+      drRealServer: false,
     });
     expect(() =>
       resolveAgentConfig(

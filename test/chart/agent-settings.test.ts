@@ -112,6 +112,7 @@ describe("every agent setting is a chart value", () => {
         ],
         ipvsTimeouts: "900,120,300",
         syncDaemons: ["master:eth1:7", "backup:Stopped"],
+        drRealServer: true,
         logLevel: "debug",
       },
     });
@@ -148,6 +149,7 @@ describe("every agent setting is a chart value", () => {
           timeouts: { tcp: 900, tcpFin: 120, udp: 300 },
           daemons: { Master: { interface: "eth1", syncId: 7 }, Backup: "Stopped" },
         },
+        drRealServer: true,
       },
       logLevel: "debug",
     });

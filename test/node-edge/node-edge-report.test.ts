@@ -38,6 +38,8 @@ describe("NodeEdge", () => {
         addresses: ["192.0.2.10", "2001:db8::10"],
         foreign: [],
       },
+      loopback: null, // the DR real-server role is off
+      snat: null, // no SNAT manager
       sysctls: [
         { key: "net.ipv4.ip_forward", value: "0", expected: "1", policy: "Enforce", state: "Set" },
         { key: "net.ipv4.vs.conntrack", value: "0", policy: "Report", state: "Observed" },

@@ -318,6 +318,32 @@ export function defineRtLinkContract(label: string, make: () => RtLink, oob: Out
       ).toHaveLength(1);
     });
 
+    it("on the loopback (existingLink, the DR real-server role): binds and unbinds only its VIPs, never reports the loopback's own addresses, never creates a missing link", async () => {
+      const link = make();
+      try {
+        const lo = (await link.getLink("lo"))!;
+        const before = (await link.listAddresses(lo.index)).filter((a) => a.protocol !== 73);
+        const binder = new VipBinder(link, { interfaceName: "lo", existingLink: true });
+        const r = await binder.sync(["198.18.9.1", "2001:db8:ed9e::9"]);
+        expect(r).toMatchObject({ present: true, added: ["198.18.9.1", "2001:db8:ed9e::9"], drift: [] });
+        expect(r.errors).toEqual([]);
+        expect(await ours(link, "lo")).toEqual(["198.18.9.1/32", "2001:db8:ed9e::9/128"]);
+        const again = await binder.sync(["198.18.9.1", "2001:db8:ed9e::9"]);
+        expect(again).toMatchObject({ added: [], removed: [], drift: [], errors: [] });
+        const empty = await binder.sync([]);
+        expect(empty.removed).toEqual(["198.18.9.1/32", "2001:db8:ed9e::9/128"]);
+        expect((await link.listAddresses(lo.index)).filter((a) => a.protocol !== 73)).toEqual(before);
+        const name = uniqueLinkName();
+        const missing = await new VipBinder(link, { interfaceName: name, existingLink: true }).sync([
+          "198.18.9.2",
+        ]);
+        expect(missing.errors).toEqual([`${name} is missing: no address bound`]);
+        expect(await link.getLink(name)).toBeUndefined();
+      } finally {
+        await link.close();
+      }
+    });
+
     it("reports without changing anything on observe()", async () => {
       const { link, name, binder } = fresh();
       const r = await binder.observe(["198.18.8.1"]);

@@ -50,6 +50,28 @@ describe("nodeSysctls", () => {
       { key: "net.ipv4.vs.expire_quiescent_template", policy: "Report" },
     ]);
   });
+
+  it("enforces IPVS conntrack for SNAT unless the configuration names the key, and adds the DR role's ARP settings", () => {
+    const conntrack = (config: Parameters<typeof nodeSysctls>[0]) =>
+      nodeSysctls(config, { ipv6Services: false, snatServices: true }).find(
+        (s) => s.key === "net.ipv4.vs.conntrack",
+      );
+    expect(conntrack({})).toEqual({ key: "net.ipv4.vs.conntrack", value: "1", policy: "Enforce" });
+    expect(conntrack({ "net.ipv4.vs.conntrack": { value: "0", policy: "Report" } })).toEqual({
+      key: "net.ipv4.vs.conntrack",
+      value: "0",
+      policy: "Report",
+    });
+    expect(conntrack({ "net.ipv4.vs.conntrack": "Ignore" })).toBeUndefined();
+    const arp = nodeSysctls({}, { ipv6Services: false, arpInterfaces: ["eth1.100", "eth0", "eth0"] });
+    expect(arp.slice(-4)).toEqual([
+      { key: "net.ipv4.conf.eth0.arp_ignore", value: "1", policy: "Enforce" },
+      { key: "net.ipv4.conf.eth0.arp_announce", value: "2", policy: "Enforce" },
+      { key: "net/ipv4/conf/eth1.100/arp_ignore", value: "1", policy: "Enforce" },
+      { key: "net/ipv4/conf/eth1.100/arp_announce", value: "2", policy: "Enforce" },
+    ]);
+    expect(sysctlPath("net/ipv4/conf/eth1.100/arp_ignore")).toBe("net/ipv4/conf/eth1.100/arp_ignore");
+  });
 });
 
 describe("planSysctls", () => {

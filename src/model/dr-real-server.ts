@@ -1,0 +1,52 @@
+/**
+ * PURE: what the direct-routing real-server role asks of this node. A real server behind a DR
+ * director receives packets addressed to the VIP (only the MAC was rewritten), so it must hold the
+ * VIP on its loopback and must neither answer ARP for it nor use it as an ARP source; the agent in this
+ * role does that for every DR VirtualService (in the cluster, whatever its nodeSelector) one of whose
+ * real servers has an address of this node.
+ *
+ * The caller computes the cluster's table with every backend healthy, so a sorry server (programmed
+ * only while no real server is healthy) is not prepared by this plan.
+ * Left out: firewall-mark services (no address to hold), Tunnel forwarding (the real server needs a
+ * tunnel device, not this), and a VIP this node programs as a director itself (it is on the VIP
+ * interface already, and IPVS forwards to itself as a local real server).
+ */
+import type { DesiredTable } from "./desired-table.ts";
+
+export interface DirectRoutingRealServerPlan {
+  /** VIPs to hold on the loopback, sorted. */
+  vips: string[];
+  /** Interfaces holding the real-server addresses (arp_ignore / arp_announce go there), sorted. */
+  interfaces: string[];
+  /** "namespace/name" of the VirtualServices served, sorted. */
+  virtualServices: string[];
+}
+
+/**
+ * @param cluster  computeDesired over every node (options.everyNode)
+ * @param local    this node's addresses (canonical text) and the interface each is on; the VIP and
+ *                 loopback interfaces' own addresses are left out by the caller
+ * @param director the VIPs this node programs as a director
+ */
+export function planDirectRoutingRealServer(
+  cluster: DesiredTable,
+  local: ReadonlyMap<string, string>,
+  director: ReadonlySet<string>,
+): DirectRoutingRealServerPlan {
+  const vips = new Set<string>();
+  const interfaces = new Set<string>();
+  const served = new Set<string>();
+  for (const entry of cluster) {
+    const key = entry.service.key;
+    if (key.kind !== "address" || director.has(key.address)) continue;
+    for (const d of entry.destinations) {
+      if (d.config.forwarding !== "DirectRouting") continue;
+      const where = local.get(d.key.address);
+      if (where === undefined) continue;
+      vips.add(key.address);
+      interfaces.add(where);
+      served.add(`${entry.service.source.namespace}/${entry.service.source.name}`);
+    }
+  }
+  return { vips: [...vips].sort(), interfaces: [...interfaces].sort(), virtualServices: [...served].sort() };
+}
