@@ -4,13 +4,15 @@
  * .cache/image/image.json; this test chroots into that tree (proc, sys, dev and a tmpfs /tmp mounted, as
  * a container runtime would) and runs the image's ENTRYPOINT with `agent --from-dir`: its Node, its
  * bundle, its netlink addon. It waits for the table, repairs a deleted destination, answers /readyz,
- * binds the VIP on its dummy interface ipvs0 (again after an out-of-band delete), and on SIGTERM exits
+ * binds the VIP on its dummy interface ipvs0 (again after an out-of-band delete), keeps a SNAT rule in
+ * its nftables table with the image's own nft, asserts a sysctl and the IPVS timeouts (all repaired
+ * after out-of-band changes), and on SIGTERM exits
  * leaving the table as it is (the agent never flushes).
  * Without the exported tree the test fails: run e2e/image/build.sh first (npm test does, before the
  * VM suite).
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readlinkSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -19,12 +21,43 @@ import { ipvsadm, scratch } from "./vm-helpers.ts";
 const project = new URL("../../..", import.meta.url).pathname;
 const imageDir = join(project, ".cache/image");
 const HTTP = "127.0.0.1:9797";
-/** examples/nat-round-robin.yaml, as ipvsadm -Sn prints it (lines sorted). */
+/** A one-arm NAT service with spec.snat: the agent keeps its rule in the table inet ipvs_operator. */
+const SNAT_MANIFEST = `apiVersion: ipvs.dev/v1alpha1
+kind: VirtualService
+metadata: {name: web-snat, namespace: demo}
+spec: {address: 192.0.2.78, port: 80, snat: {}}
+---
+apiVersion: ipvs.dev/v1alpha1
+kind: RealServer
+metadata: {name: web-snat-a, namespace: demo}
+spec: {virtualServiceRef: {name: web-snat}, address: 198.51.100.78, port: 8080}
+`;
+/** examples/nat-round-robin.yaml and SNAT_MANIFEST, as ipvsadm -Sn prints them (lines sorted). */
 const EXPECTED = [
   "-A -t 192.0.2.10:80 -s rr",
   "-a -t 192.0.2.10:80 -r 198.51.100.10:8080 -m -w 1",
   "-a -t 192.0.2.10:80 -r 198.51.100.11:8080 -m -w 1",
-];
+  "-A -t 192.0.2.78:80 -s wlc",
+  "-a -t 192.0.2.78:80 -r 198.51.100.78:8080 -m -w 1",
+].sort();
+/** The agent's node plumbing flags, and what they make of the node. */
+const EDGE_FLAGS = ["--sysctl", "net.ipv4.vs.expire_nodest_conn=1", "--ipvs-timeouts", "901,121,301"];
+const sh = (command: string, ...args: string[]) =>
+  execFileSync(command, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+const snatTable = () => {
+  try {
+    return sh("nft", "list", "table", "inet", "ipvs_operator");
+  } catch {
+    return ""; // no table
+  }
+};
+const nodeEdgeAsConfigured = () =>
+  /ct original ip daddr 192\.0\.2\.78 ct original proto-dst 80 ip daddr 198\.51\.100\.78 masquerade/.test(
+    snatTable(),
+  ) &&
+  sh("sysctl", "-n", "net.ipv4.vs.conntrack").trim() === "1" &&
+  sh("sysctl", "-n", "net.ipv4.vs.expire_nodest_conn").trim() === "1" &&
+  ipvsadm(["-L", "--timeout"]).includes("(tcp tcpfin udp): 901 121 301");
 
 interface ImageConfig {
   id: string;
@@ -87,6 +120,7 @@ describe("the image's file tree as the agent on a real kernel", () => {
       join(project, "examples/nat-round-robin.yaml"),
       join(root, "tmp/manifests/nat-round-robin.yaml"),
     );
+    writeFileSync(join(root, "tmp/manifests/snat.yaml"), SNAT_MANIFEST);
   });
 
   afterAll(async () => {
@@ -98,6 +132,9 @@ describe("the image's file tree as the agent on a real kernel", () => {
     ipvsadm(["-C"]);
     try {
       execFileSync("ip", ["link", "del", "ipvs0"]); // the agent's interface: gone with the test
+    } catch {}
+    try {
+      execFileSync("nft", ["delete", "table", "inet", "ipvs_operator"]); // its SNAT table too
     } catch {}
   });
 
@@ -118,6 +155,7 @@ describe("the image's file tree as the agent on a real kernel", () => {
         "2s",
         "--http-address",
         HTTP,
+        ...EDGE_FLAGS,
       ],
       { env: Object.fromEntries([...image.env, "HOME=/root"].map((kv) => kv.split(/=(.*)/s, 2))) },
     );
@@ -176,6 +214,18 @@ describe("the image's file tree as the agent on a real kernel", () => {
     await until(`192.0.2.10/32 on ipvs0 (agent output:\n${output})`, bound);
     execFileSync("ip", ["addr", "del", "192.0.2.10/32", "dev", "ipvs0"]);
     await until(`the periodic resync to bind 192.0.2.10 again (agent output:\n${output})`, bound);
+  });
+
+  it("keeps the SNAT table (with the image's nft), the sysctls and the IPVS timeouts, and repairs them after out-of-band changes", async () => {
+    await until(`the node plumbing as configured (agent output:\n${output})`, nodeEdgeAsConfigured);
+    sh("nft", "delete", "table", "inet", "ipvs_operator");
+    sh("sysctl", "-qw", "net.ipv4.vs.expire_nodest_conn=0");
+    ipvsadm(["--set", "100", "100", "100"]);
+    expect(nodeEdgeAsConfigured()).toBe(false);
+    await until(
+      `the periodic resync to repair the plumbing (agent output:\n${output})`,
+      nodeEdgeAsConfigured,
+    );
   });
 
   it("stops on SIGTERM and leaves the table as it is", async () => {
