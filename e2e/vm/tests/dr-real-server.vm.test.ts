@@ -6,7 +6,9 @@
  * veth pair, routed through the director, which forwards the real server's answers back to it). A DR real server gets packets addressed to the VIP: without
  * the VIP on its loopback it drops them, so the request fails; once its agent holds the VIP on lo (and
  * has set arp_ignore=1 / arp_announce=2 on its interface) the real server answers the client directly.
- * The VIP on lo is repaired after an out-of-band delete and leaves with the RealServer.
+ * The VIP on lo is repaired after an out-of-band delete; the director's HTTP health check quiesces the
+ * real server when its server stops (requests fail) and restores it when it is back (answered again);
+ * the VIP leaves lo with the RealServer.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { rmSync } from "node:fs";
@@ -50,6 +52,33 @@ describe("the DR real-server role moves real traffic (real kernel, three namespa
   let dir = "";
   let state = "";
   const inRs = (...args: string[]) => sh("nsenter", `--net=${rsNs}`, ...args);
+
+  /** The real server's HTTP server on every address of its namespace (the VIP on lo included). */
+  async function serve(): Promise<void> {
+    const child = spawn(
+      "nsenter",
+      [
+        `--net=${rsNs}`,
+        process.execPath,
+        "-e",
+        `require("node:http").createServer((q, s) => s.end("answer from the real server to " + q.socket.remoteAddress + " via " + q.socket.localAddress)).listen(80, "0.0.0.0", () => console.log("up"));`,
+      ],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    server = child;
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.once("data", () => resolve());
+      child.once("exit", (code) => reject(new Error(`the server exited (${code})`)));
+    });
+  }
+
+  /** The director's weight of the real server, from ipvsadm -Sn (undefined when absent). */
+  const weight = () => {
+    const m = new RegExp(
+      `-a -t ${VIP.replaceAll(".", "\\.")}:80 -r ${RS.replaceAll(".", "\\.")}:80 -g -w (\\d+)`,
+    ).exec(ipvsadm(["-Sn"]));
+    return m ? Number(m[1]) : undefined;
+  };
 
   /** One HTTP request from the client namespace to the VIP; the answer, or "error: ...". */
   function request(): string {
@@ -119,20 +148,7 @@ describe("the DR real-server role moves real traffic (real kernel, three namespa
     inClient("ip", "link", "set", "vdr-c", "up");
     inClient("ip", "link", "set", "lo", "up");
     inClient("ip", "route", "add", "default", "via", DIRECTOR_CLIENT_SIDE);
-    server = spawn(
-      "nsenter",
-      [
-        `--net=${rsNs}`,
-        process.execPath,
-        "-e",
-        `require("node:http").createServer((q, s) => s.end("answer from the real server to " + q.socket.remoteAddress + " via " + q.socket.localAddress)).listen(80, "0.0.0.0", () => console.log("up"));`,
-      ],
-      { stdio: ["ignore", "pipe", "inherit"] },
-    );
-    await new Promise<void>((resolve, reject) => {
-      server!.stdout!.once("data", () => resolve());
-      server!.once("exit", (code) => reject(new Error(`the server exited (${code})`)));
-    });
+    await serve();
 
     dir = scratch("dr-real-server-");
     state = scratch("dr-real-server-state-");
@@ -152,6 +168,7 @@ spec:
   scheduler: rr
   forwarding: {method: DirectRouting}
   nodeSelector: {matchLabels: {role: lb}}
+  healthCheck: {type: HTTP, intervalSeconds: 1, timeoutSeconds: 1, riseCount: 2, fallCount: 2, onFailure: Quiesce}
 `,
     );
     writeManifest(dir, "rs.yaml", realServer);
@@ -176,9 +193,12 @@ spec:
   });
 
   it("fails without the role, answers with it, repairs lo, and lets the VIP go with the RealServer", async () => {
+    // The director's probes reach the real server at its own address, so it is healthy (weight 1)
+    // before the role: what fails then is the real server dropping packets for an address it lacks.
+    await until("the real server healthy at the director", () => weight() === 1, 60_000);
     const before = request();
     console.log(`[dr] before the role: ${before}`);
-    expect(before).toMatch(/^error/);
+    expect(before).toBe("error: timeout");
 
     agent("rs1", ["--dr-real-server", "true", "--vip-interface", ""], rsNs);
     // The agent starts slowly under the VM's emulation (tens of seconds beside vitest); the VIP goes
@@ -201,6 +221,20 @@ spec:
     const repairMs = await until("the VIP back on lo", () => loVips().includes(`${VIP}/32`), 30_000);
     console.log(`[dr] out-of-band delete repaired after ${repairMs} ms`);
     expect(request()).toContain("answer from the real server");
+
+    // Health drives the DR table too: the director's probes reach the real server's own address; a
+    // stopped server is quiesced (weight 0: no new connections, so the request fails) and a restarted
+    // one carries traffic again after riseCount probes.
+    const stopped = new Promise((r) => server!.once("exit", r));
+    server!.kill("SIGKILL");
+    await stopped;
+    const downMs = await until("the stopped real server quiesced", () => weight() === 0, 30_000);
+    console.log(`[dr] stopped real server quiesced after ${downMs} ms`);
+    expect(request()).toMatch(/^error/);
+    await serve();
+    const upMs = await until("the restarted real server back at weight 1", () => weight() === 1, 30_000);
+    console.log(`[dr] restarted real server back after ${upMs} ms`);
+    expect(request()).toBe(`answer from the real server to ${CLIENT} via ${VIP}`);
 
     rmSync(join(dir, "rs.yaml"));
     await until("the VIP gone from lo", () => !loVips().includes(`${VIP}/32`), 30_000);
