@@ -159,9 +159,9 @@ afterAll(async () => {
 });
 
 describe("CRDs on the real API server", () => {
-  it("kubectl apply --server-side -f crds/ installs all three, established, names accepted", async () => {
+  it("kubectl apply --server-side -f crds/ installs all four, established, names accepted", async () => {
     const files = readdirSync(crdDir).filter((f) => f.endsWith(".yaml"));
-    expect(files.length).toBe(3);
+    expect(files.length).toBe(4);
     const names = files.map(
       (f) =>
         (parseAllDocuments(readFileSync(crdDir + f, "utf8"))[0]!.toJS() as { metadata: { name: string } })

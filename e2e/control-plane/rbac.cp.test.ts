@@ -214,7 +214,14 @@ async function runAgentAs(
   const proxy = await startFaultProxy(cp, mkdtempSync(join(dir, "proxy-")), { token: account.token });
   const kubeConfig = loadKubeConfig(proxy.kubeconfig);
   const node = `node-${account.ns}`;
-  const a = testAgent({ kubeConfig, node, events: true, resyncInterval: "1s", maxBackoffMs: 500 });
+  const a = testAgent({
+    kubeConfig,
+    node,
+    events: true,
+    resyncInterval: "1s",
+    maxBackoffMs: 500,
+    addressPolicy: true,
+  });
   const aggregator = new StatusAggregator({
     kubeConfig,
     identity: node,
@@ -264,6 +271,8 @@ beforeAll(async () => {
     `apiVersion: v1\nkind: Service\nmetadata: {name: legacy, namespace: ${ns}}\nspec: {ports: [{name: http, port: 80, targetPort: 8080}]}`,
     `apiVersion: v1\nkind: Endpoints\nmetadata: {name: legacy, namespace: ${ns}}\nsubsets: [{addresses: [{ip: 198.51.100.233}], ports: [{name: http, port: 8080}]}]`,
     `apiVersion: ipvs.dev/v1alpha1\nkind: VirtualService\nmetadata: {name: legacy, namespace: ${ns}}\nspec: {address: 192.0.2.233, port: 80, scheduler: rr, backends: {serviceRef: {name: legacy, port: http}, source: Endpoints}}`,
+    // The agent runs with --address-policy Enforce (as the chart sets it): a policy lets these in.
+    `apiVersion: ipvs.dev/v1alpha1\nkind: IPVSAddressPolicy\nmetadata: {name: ${ns}}\nspec: {namespaces: [${ns}], cidrs: [192.0.2.0/24]}`,
   ].join("\n---\n");
   await cp.kubectlOk(["apply", "--server-side", "--field-manager=test", "-f", "-"], { input: yaml });
 });
@@ -278,6 +287,7 @@ afterAll(async () => {
     .split("\n")
     .filter((n) => n.startsWith("ipvsnode.ipvs.dev/node-rbac-"));
   if (nodes.length > 0) await cp.kubectlOk(["delete", "--wait=false", ...nodes]);
+  if (objectsNs) await cp.kubectlOk(["delete", "ipvsaddresspolicy", objectsNs, "--ignore-not-found"]);
   await cp.kubectlOk(["delete", "namespace", objectsNs, "--timeout=120s"], { timeoutMs: 150_000 });
 });
 

@@ -36,6 +36,8 @@ export function testAgent(options: {
   /** Record Events too (events.k8s.io/v1). */
   events?: boolean;
   maxBackoffMs?: number;
+  /** --address-policy Enforce: watch IPVSAddressPolicy objects and refuse what they do not allow. */
+  addressPolicy?: boolean;
 }): TestAgent {
   const { kubeConfig, node } = options;
   const kernel = options.kernel ?? new FakeIpvsKernel();
@@ -46,6 +48,7 @@ export function testAgent(options: {
       minSyncInterval: "100ms",
       resyncInterval: options.resyncInterval ?? "2s",
       httpAddress: "",
+      ...(options.addressPolicy ? { addressPolicy: "Enforce" } : {}),
     },
     { NODE_NAME: node },
   );
@@ -57,6 +60,7 @@ export function testAgent(options: {
       kubeConfig,
       nodeName: node,
       backoffMs: 200,
+      ...(options.addressPolicy ? { addressPolicies: true } : {}),
       ...(options.maxBackoffMs === undefined ? {} : { maxBackoffMs: options.maxBackoffMs }),
     }),
     bootId: "boot",

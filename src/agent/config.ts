@@ -15,6 +15,11 @@ export interface AgentConfig {
   source: { kind: "kubernetes"; kubeconfig?: string } | { kind: "directory"; path: string };
   managedCidrs: string[];
   managedFwmarks: FwmarkRange[];
+  /**
+   * Enforce: a VirtualService is programmed only when an IPVSAddressPolicy lets its namespace use its
+   * address and port or firewall mark (none: refused). Off: any VirtualService may claim any address.
+   */
+  addressPolicy: "Enforce" | "Off";
   stateFile: string;
   minSyncIntervalMs: number;
   resyncIntervalMs: number;
@@ -76,6 +81,11 @@ export const AGENT_SETTINGS = {
     flag: "managed-fwmarks",
     env: "IPVS_OPERATOR_MANAGED_FWMARKS",
     help: "fwmark range A-B that is owned (repeatable; env: comma-separated)",
+  },
+  addressPolicy: {
+    flag: "address-policy",
+    env: "IPVS_OPERATOR_ADDRESS_POLICY",
+    help: "Enforce (program a VirtualService only where an IPVSAddressPolicy allows its namespace its address) or Off (default Off; the chart sets Enforce)",
   },
   stateFile: {
     flag: "state-file",
@@ -264,6 +274,7 @@ const schema = z.object({
   minSyncInterval: duration(0, 3_600_000).default(1000),
   resyncInterval: duration(1000, 86_400_000).default(30_000),
   defaultDriftPolicy: z.enum(["Repair", "Report"]).default("Repair"),
+  addressPolicy: z.enum(["Enforce", "Off"]).default("Off"),
   leaseNamespace: z
     .string()
     .max(63)
@@ -346,6 +357,7 @@ export function resolveAgentConfig(flags: Raw, env: Record<string, string | unde
     minSyncInterval: pick("minSyncInterval"),
     resyncInterval: pick("resyncInterval"),
     defaultDriftPolicy: pick("defaultDriftPolicy"),
+    addressPolicy: pick("addressPolicy"),
     leaseNamespace: pick("leaseNamespace"),
     aggregateStatus: pick("aggregateStatus"),
     httpAddress,
@@ -392,6 +404,7 @@ export function resolveAgentConfig(flags: Raw, env: Record<string, string | unde
         : { kind: "kubernetes", ...(c.kubeconfig === undefined ? {} : { kubeconfig: c.kubeconfig }) },
     managedCidrs: c.managedCidrs,
     managedFwmarks: c.managedFwmarks,
+    addressPolicy: c.addressPolicy,
     stateFile: c.stateFile,
     minSyncIntervalMs: c.minSyncInterval,
     resyncIntervalMs: c.resyncInterval,

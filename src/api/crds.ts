@@ -7,6 +7,7 @@
  */
 import { stringify } from "yaml";
 import { z } from "zod";
+import { AddressPolicySpecSchema, AddressPolicyStatusSchema } from "./v1alpha1/address-policy.ts";
 import {
   API_GROUP,
   API_VERSION,
@@ -141,6 +142,30 @@ export const KINDS: readonly KindDefinition[] = [
       conditionColumn("Drifted", "Drifted", "Drifted condition."),
       { name: "Last-Sync", type: "date", jsonPath: ".status.lastSync.time", description: "Last sync." },
       conditionColumn("Ready", "Ready", "Ready condition."),
+    ],
+  },
+  {
+    kind: "IPVSAddressPolicy",
+    plural: "ipvsaddresspolicies",
+    singular: "ipvsaddresspolicy",
+    shortNames: ["ipvspolicy"],
+    scope: "Cluster",
+    description:
+      "Which namespaces may use which virtual addresses, ports and firewall marks (enforced by agents started with --address-policy Enforce).",
+    spec: AddressPolicySpecSchema,
+    status: AddressPolicyStatusSchema,
+    columns: [
+      { name: "Namespaces", type: "string", jsonPath: ".spec.namespaces", description: "Namespaces." },
+      { name: "CIDRs", type: "string", jsonPath: ".spec.cidrs", description: "Virtual address ranges." },
+      { name: "Ports", type: "string", jsonPath: ".spec.ports", description: "Ports.", priority: 1 },
+      {
+        name: "Fwmarks",
+        type: "string",
+        jsonPath: ".spec.fwmarks",
+        description: "Firewall marks.",
+        priority: 1,
+      },
+      AGE,
     ],
   },
 ];

@@ -66,8 +66,18 @@ export async function agentCommand(args: string[]): Promise<number> {
   const sourceLogger = logger.child({ component: "source" });
   const source =
     config.source.kind === "directory"
-      ? new DirectorySource({ path: config.source.path, nodeName: config.nodeName, logger: sourceLogger })
-      : new KubernetesSource({ kubeConfig: kube!, nodeName: config.nodeName, logger: sourceLogger });
+      ? new DirectorySource({
+          path: config.source.path,
+          nodeName: config.nodeName,
+          logger: sourceLogger,
+          addressPolicies: config.addressPolicy === "Enforce",
+        })
+      : new KubernetesSource({
+          kubeConfig: kube!,
+          nodeName: config.nodeName,
+          logger: sourceLogger,
+          addressPolicies: config.addressPolicy === "Enforce",
+        });
   const probes = config.probes;
   // Transitions come back to the agent, which is made next (they only start after it started).
   const health = new HealthMonitor({

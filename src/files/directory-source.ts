@@ -21,6 +21,8 @@ export interface DirectorySourceOptions {
   /** Re-read this often even without change events, in ms (default 30 s; 0 = never). */
   rereadMs?: number;
   logger?: Logger;
+  /** Enforce the address policy: the IPVSAddressPolicy objects of the directory go into the snapshot. */
+  addressPolicies?: boolean;
 }
 
 export class DirectorySource implements SnapshotSource {
@@ -106,6 +108,7 @@ export class DirectorySource implements SnapshotSource {
           services: load.objects.services as Snapshot["services"],
           endpointSlices: load.objects.endpointSlices as Snapshot["endpointSlices"],
           endpoints: load.objects.endpoints as Snapshot["endpoints"],
+          ...(this.#options.addressPolicies ? { addressPolicies: load.objects.addressPolicies } : {}),
         };
         for (const error of load.errors) this.#options.logger?.warn({ error }, "Manifest not loaded");
         this.#state = {

@@ -25,6 +25,7 @@ export interface ManifestObjects {
   endpointSlices: unknown[];
   endpoints: unknown[];
   nodes: unknown[];
+  addressPolicies: unknown[];
 }
 
 export interface ManifestLoad {
@@ -49,6 +50,11 @@ const KINDS: Record<string, { apiVersions: string[]; bucket: keyof ManifestObjec
   EndpointSlice: { apiVersions: ["discovery.k8s.io/v1"], bucket: "endpointSlices", namespaced: true },
   Endpoints: { apiVersions: ["v1"], bucket: "endpoints", namespaced: true },
   Node: { apiVersions: ["v1"], bucket: "nodes", namespaced: false },
+  IPVSAddressPolicy: {
+    apiVersions: [`${IPVS_GROUP}/v1alpha1`],
+    bucket: "addressPolicies",
+    namespaced: false,
+  },
 };
 
 const MANIFEST_FILE = /\.(ya?ml|json)$/i;
@@ -301,6 +307,7 @@ export async function loadManifests(paths: readonly string[]): Promise<ManifestL
     endpointSlices: [],
     endpoints: [],
     nodes: [],
+    addressPolicies: [],
   };
   const notes: string[] = [];
   const { files, errors } = await expandPaths(paths);

@@ -62,6 +62,8 @@ export interface KubernetesSourceOptions {
   /** First restart delay after a watch error, in ms (default 1000; doubles up to maxBackoffMs). */
   backoffMs?: number;
   maxBackoffMs?: number;
+  /** Enforce the address policy: watch IPVSAddressPolicy objects and put them into the snapshot. */
+  addressPolicies?: boolean;
 }
 
 /** The KubeConfig for a path, else the in-cluster service account, else the default locations. */
@@ -123,7 +125,13 @@ export class KubernetesSource implements SnapshotSource {
   readonly #options: KubernetesSourceOptions;
   readonly #watch: Watch;
   readonly #resources: Record<
-    "virtualServices" | "realServers" | "services" | "endpointSlices" | "node" | "endpoints",
+    | "virtualServices"
+    | "realServers"
+    | "services"
+    | "endpointSlices"
+    | "node"
+    | "endpoints"
+    | "addressPolicies",
     Resource
   >;
   readonly #listeners: ((change?: SourceChange) => void)[] = [];
@@ -154,6 +162,7 @@ export class KubernetesSource implements SnapshotSource {
     this.#resources = {
       virtualServices: ipvs("virtualservices"),
       realServers: ipvs("realservers"),
+      addressPolicies: ipvs("ipvsaddresspolicies"),
       services: {
         name: "services",
         path: "/api/v1/services",
@@ -222,6 +231,7 @@ export class KubernetesSource implements SnapshotSource {
       this.#resources.services,
       this.#resources.endpointSlices,
       this.#resources.node,
+      ...(this.#options.addressPolicies ? [this.#resources.addressPolicies] : []),
     ];
     await Promise.all(always.map((r) => this.#startResource(r)));
     this.#updateEndpointsInformer();
@@ -251,6 +261,7 @@ export class KubernetesSource implements SnapshotSource {
       services: items(this.#resources.services) as unknown as Snapshot["services"],
       endpointSlices: items(this.#resources.endpointSlices) as unknown as Snapshot["endpointSlices"],
       endpoints: items(this.#resources.endpoints) as unknown as Snapshot["endpoints"],
+      ...(this.#options.addressPolicies ? { addressPolicies: items(this.#resources.addressPolicies) } : {}),
     };
     return {
       snapshot,

@@ -37,6 +37,8 @@ export interface VirtualServiceNodeView {
   /** Reasons nodes gave for not programming it (first few, deduplicated). */
   messages: string[];
   refused: boolean;
+  /** Refused because of the address policy (IPVSAddressPolicy). */
+  notAllowed: boolean;
   /**
    * Real servers over the nodes that reported counts: the largest total and draining, the smallest
    * healthy (a backend one node finds unhealthy is not counted healthy); undefined when none did.
@@ -50,7 +52,7 @@ export function indexNodeReports(nodes: readonly NodeReport[]): Map<string, Virt
     for (const vs of status?.virtualServices ?? []) {
       let view = views.get(vs.name);
       if (!view) {
-        view = { selected: 0, programmed: 0, drifted: 0, messages: [], refused: false };
+        view = { selected: 0, programmed: 0, drifted: 0, messages: [], refused: false, notAllowed: false };
         views.set(vs.name, view);
       }
       view.selected++;
@@ -67,7 +69,8 @@ export function indexNodeReports(nodes: readonly NodeReport[]): Map<string, Virt
           : { total: b.total, healthy: b.healthy, draining: b.draining };
       }
       if (vs.message) {
-        if (/^(Invalid|Conflict|Internal):/.test(vs.message)) view.refused = true;
+        if (/^(Invalid|Conflict|Internal|NotAllowed):/.test(vs.message)) view.refused = true;
+        if (/^NotAllowed:/.test(vs.message)) view.notAllowed = true;
         if (view.messages.length < 3 && !view.messages.includes(vs.message)) view.messages.push(vs.message);
       }
     }
@@ -110,6 +113,7 @@ const EMPTY_VIEW: VirtualServiceNodeView = {
   drifted: 0,
   messages: [],
   refused: false,
+  notAllowed: false,
 };
 
 export function aggregateVirtualServiceStatus(
@@ -129,7 +133,12 @@ export function aggregateVirtualServiceStatus(
   c = set(
     c,
     v.refused
-      ? { type: "Accepted", status: "False", reason: "Invalid", message: why || "refused by the nodes" }
+      ? {
+          type: "Accepted",
+          status: "False",
+          reason: v.notAllowed ? "NotAllowed" : "Invalid",
+          message: why || "refused by the nodes",
+        }
       : { type: "Accepted", status: "True", reason: "Accepted", message: "valid and without conflict" },
   );
   c = set(

@@ -89,6 +89,7 @@ import {
   type ServiceKey,
   serviceKeyString,
 } from "../vocabulary/table.ts";
+import { type AddressPolicy, compileAddressPolicy } from "./address-policy.ts";
 import type { DesiredDestination, DesiredEntry, DesiredTable, ObjectSource } from "./desired-table.ts";
 import {
   type CoreObjectIndex,
@@ -154,7 +155,8 @@ export function computeDesired(
   const problems: Problem[] = [];
   const healthTargets: HealthTarget[] = [];
 
-  const services = acceptVirtualServices(snapshot.virtualServices, problems);
+  const policy = snapshot.addressPolicies ? compileAddressPolicyOnce(snapshot.addressPolicies) : undefined;
+  const services = acceptVirtualServices(snapshot.virtualServices, problems, policy);
   const realServers = collectRealServers(snapshot.realServers, services, problems);
   const core = indexCoreObjects(snapshot);
   const configs = new DestinationConfigs();
@@ -212,7 +214,18 @@ interface VirtualServiceIndex {
   known: Map<string, boolean>;
 }
 
-function acceptVirtualServices(raws: readonly unknown[], problems: Problem[]): VirtualServiceIndex {
+/** One compilation per list of policies (the agent's snapshots reuse the list while it is unchanged). */
+let compiledPolicy: { of: readonly unknown[]; policy: AddressPolicy } | undefined;
+function compileAddressPolicyOnce(objects: readonly unknown[]): AddressPolicy {
+  if (compiledPolicy?.of !== objects) compiledPolicy = { of: objects, policy: compileAddressPolicy(objects) };
+  return compiledPolicy.policy;
+}
+
+function acceptVirtualServices(
+  raws: readonly unknown[],
+  problems: Problem[],
+  policy?: AddressPolicy,
+): VirtualServiceIndex {
   const known = new Map<string, boolean>();
   const valid: AcceptedVirtualService[] = [];
   const named = dedupeByName(raws, "VirtualService", problems);
@@ -226,6 +239,16 @@ function acceptVirtualServices(raws: readonly unknown[], problems: Problem[]): V
       continue;
     }
     const key = serviceKeyOf(result.value.spec);
+    const refusal = policy?.refusal(ref.namespace, key);
+    if (refusal !== undefined) {
+      problems.push({
+        kind: "NotAllowed",
+        object: { kind: "VirtualService", ...ref },
+        field: key.kind === "fwmark" ? "spec.firewallMark" : "spec.address",
+        message: refusal,
+      });
+      continue;
+    }
     valid.push({
       ref,
       refText: text,

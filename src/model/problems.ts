@@ -16,6 +16,8 @@ export type ProblemKind =
   | "Duplicate"
   /** Valid, but cannot be honoured as asked (e.g. DirectRouting endpoints on another port). */
   | "Unsupported"
+  /** Valid, but the address policy (IPVSAddressPolicy) does not let its namespace use that address. */
+  | "NotAllowed"
   /** A bug: processing the object threw. It is skipped, the others still go through. */
   | "Internal";
 

@@ -19,6 +19,11 @@ export interface Snapshot {
   endpoints: readonly V1Endpoints[];
   /** core/v1 Services referenced by backends.serviceRef (for port names and numbers). */
   services: readonly V1Service[];
+  /**
+   * ipvs.dev/v1alpha1 IPVSAddressPolicy objects, unvalidated, when the address policy is enforced
+   * (--address-policy Enforce; an empty list then refuses every VirtualService); undefined: not enforced.
+   */
+  addressPolicies?: readonly unknown[];
 }
 
 export const EMPTY_SNAPSHOT: Snapshot = Object.freeze({

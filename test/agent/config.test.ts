@@ -8,6 +8,7 @@ describe("agent configuration", () => {
       source: { kind: "kubernetes" },
       managedCidrs: [],
       managedFwmarks: [],
+      addressPolicy: "Off",
       stateFile: "/var/lib/ipvs-operator/journal.json",
       minSyncIntervalMs: 1000,
       resyncIntervalMs: 30_000,

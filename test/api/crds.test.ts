@@ -38,6 +38,7 @@ describe("committed files are up to date", () => {
   it("crds/ holds no other CRD files", () => {
     const names = crds.map((c) => c.fileName).sort();
     expect(names).toEqual([
+      "ipvsaddresspolicies.ipvs.dev.yaml",
       "ipvsnodes.ipvs.dev.yaml",
       "realservers.ipvs.dev.yaml",
       "virtualservices.ipvs.dev.yaml",

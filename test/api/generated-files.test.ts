@@ -17,19 +17,24 @@ describe("generated files are committed and up to date", () => {
     expect(committed === file.content, `${path} is stale: run npm run gen:crds`).toBe(true);
   });
 
-  it("deploy/crds.yaml holds the three CRDs as separate documents", () => {
+  it("deploy/crds.yaml holds the four CRDs as separate documents", () => {
     const deploy = generatedFiles().find((f) => f.path === "deploy/crds.yaml")!;
     const names = parseAllDocuments(deploy.content).map(
       (d) => (d.toJS() as { metadata: { name: string } }).metadata.name,
     );
-    expect(names.sort()).toEqual(["ipvsnodes.ipvs.dev", "realservers.ipvs.dev", "virtualservices.ipvs.dev"]);
+    expect(names.sort()).toEqual([
+      "ipvsaddresspolicies.ipvs.dev",
+      "ipvsnodes.ipvs.dev",
+      "realservers.ipvs.dev",
+      "virtualservices.ipvs.dev",
+    ]);
   });
 
   it("the chart carries the CRDs as templates only: a crds/ folder would install them twice", () => {
     expect(CHART_CRD_DIR).toBe("charts/ipvs-operator/templates/crds");
     expect(existsSync(new URL("charts/ipvs-operator/crds", root))).toBe(false);
     const chartCrds = generatedFiles().filter((f) => f.path.startsWith(`${CHART_CRD_DIR}/`));
-    expect(chartCrds).toHaveLength(3);
+    expect(chartCrds).toHaveLength(4);
     for (const file of chartCrds) {
       expect(file.content.startsWith("{{- if .Values.crds.install }}\n"), file.path).toBe(true);
       expect(file.content.trimEnd().endsWith("{{- end }}"), file.path).toBe(true);

@@ -82,10 +82,11 @@ describe("every agent setting is a chart value", () => {
     }
   });
 
-  it("the chart's defaults are the agent's own defaults", () => {
+  it("the chart's defaults are the agent's own defaults, but for the address policy, which a cluster enforces", () => {
     const fromChart = resolveAgentConfig({}, podEnvironment(envOf(render())));
     const agentAlone = resolveAgentConfig({}, { NODE_NAME: "node-a", POD_NAMESPACE: "ipvs-system" });
-    expect(fromChart).toEqual(agentAlone);
+    expect(agentAlone.addressPolicy).toBe("Off");
+    expect(fromChart).toEqual({ ...agentAlone, addressPolicy: "Enforce" });
   });
 
   it("other values reach the agent as the agent parses them", () => {
@@ -97,6 +98,7 @@ describe("every agent setting is a chart value", () => {
         minSyncInterval: "500ms",
         resyncInterval: "2m",
         defaultDriftPolicy: "Report",
+        addressPolicy: "Off",
         aggregateStatus: false,
         httpAddress: "0.0.0.0:9900",
         probeExecAllow: ["/usr/local/bin/check-db", "/bin/true"],
@@ -125,6 +127,7 @@ describe("every agent setting is a chart value", () => {
         { from: 100, to: 199 },
         { from: 7, to: 7 },
       ],
+      addressPolicy: "Off",
       stateFile: "/var/lib/ipvs/own.json",
       minSyncIntervalMs: 500,
       resyncIntervalMs: 120_000,

@@ -13,7 +13,12 @@ import { DEFAULT_STATE_FILE } from "../../src/reconcile/state-file.ts";
 import { DEFAULT_KINDS, helmWithValues, type K8sObject, NAMESPACE, only, RELEASE, render } from "./helm.ts";
 
 const chart = parse(readFileSync(`${CHART_DIR}/Chart.yaml`, "utf8")) as { appVersion: string };
-const CRDS = ["ipvsnodes.ipvs.dev", "realservers.ipvs.dev", "virtualservices.ipvs.dev"];
+const CRDS = [
+  "ipvsaddresspolicies.ipvs.dev",
+  "ipvsnodes.ipvs.dev",
+  "realservers.ipvs.dev",
+  "virtualservices.ipvs.dev",
+];
 
 const podSpec = (objects: K8sObject[]) => only(objects, "DaemonSet").spec.template.spec;
 const agentContainer = (objects: K8sObject[]) => {
@@ -150,7 +155,7 @@ describe("helm template with the defaults", () => {
     });
   });
 
-  it("installs the three CRDs, kept on uninstall", () => {
+  it("installs the four CRDs, kept on uninstall", () => {
     const crds = objects.filter((o) => o.kind === "CustomResourceDefinition");
     expect(crds.map((c) => c.metadata.name).sort()).toEqual(CRDS);
     for (const crd of crds) {
@@ -223,7 +228,7 @@ describe("helm template with other values", () => {
 
   it("crds.keep=false leaves the CRDs without the keep annotation", () => {
     const crds = objects.filter((o) => o.kind === "CustomResourceDefinition");
-    expect(crds).toHaveLength(3);
+    expect(crds).toHaveLength(4);
     for (const crd of crds) expect(crd.metadata.annotations, crd.metadata.name).toBeUndefined();
   });
 

@@ -39,6 +39,7 @@ export const DEFAULT_KINDS = [
   "CustomResourceDefinition",
   "CustomResourceDefinition",
   "CustomResourceDefinition",
+  "CustomResourceDefinition",
   "DaemonSet",
   "Role",
   "RoleBinding",

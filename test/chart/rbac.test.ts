@@ -21,6 +21,8 @@ const CLUSTER_ROWS: Row[] = [
   // kubernetes-source.ts, status-aggregator.ts: informers
   ["ipvs.dev", "virtualservices", ["list", "watch"]],
   ["ipvs.dev", "realservers", ["list", "watch"]],
+  // kubernetes-source.ts: informer with --address-policy Enforce
+  ["ipvs.dev", "ipvsaddresspolicies", ["list", "watch"]],
   // status-aggregator.ts: server-side apply of status
   ["ipvs.dev", "virtualservices/status", ["patch"]],
   ["ipvs.dev", "realservers/status", ["patch"]],

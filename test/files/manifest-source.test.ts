@@ -78,7 +78,7 @@ spec: {scheduler: *missing}
     expect(load.errors).toEqual([
       `${file}: document 1: not a Kubernetes object (apiVersion and kind are required)`,
       `${file}: document 2: VirtualService "ns": metadata.namespace must be a string`,
-      `${file}: document 3: ipvs.dev/v1 VirtualService "old" is not served here (known: ipvs.dev/v1alpha1 VirtualService, ipvs.dev/v1alpha1 RealServer)`,
+      `${file}: document 3: ipvs.dev/v1 VirtualService "old" is not served here (known: ipvs.dev/v1alpha1 VirtualService, ipvs.dev/v1alpha1 RealServer, ipvs.dev/v1alpha1 IPVSAddressPolicy)`,
     ]);
     expect(load.objects.virtualServices).toEqual([]);
   });
