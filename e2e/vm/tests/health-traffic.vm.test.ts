@@ -76,6 +76,7 @@ describe("health checks steer real traffic (real kernel, real probers)", () => {
   let agent: Agent | undefined;
   let health: HealthMonitor | undefined;
   let holder: ChildProcess | undefined;
+  let dir = "";
   const servers = new Map<string, ChildProcess>();
 
   /** An HTTP server answering "answer from ADDRESS" on ADDRESS:8080 inside the namespace. */
@@ -121,7 +122,7 @@ describe("health checks steer real traffic (real kernel, real probers)", () => {
     inNs("ip", "route", "add", "default", "via", "198.51.111.1");
     for (const address of [A, B, SORRY]) await serve(address);
 
-    const dir = scratch("health-traffic-");
+    dir = scratch("health-traffic-");
     writeManifest(
       dir,
       "web.yaml",
@@ -202,5 +203,48 @@ spec: {virtualServiceRef: {name: web}, address: ${address}, port: 8080}`,
     console.info(
       `health on a real kernel: both up ${risen} ms after start (rise 2 x 1 s), A out ${fell} ms after it died (fall 2 x 1 s), A back ${back} ms after it restarted`,
     );
+  }, 120_000);
+
+  it("ramps a recovered real server in over slowStartSeconds, step by step in the kernel", async () => {
+    // The same service with a weight of 100 on B and a slow start of 6 s (rr ignores the weight's size).
+    writeManifest(
+      dir,
+      "web.yaml",
+      [
+        `apiVersion: ipvs.dev/v1alpha1
+kind: VirtualService
+metadata: {name: web, namespace: shop}
+spec:
+  address: ${VIP}
+  port: 80
+  scheduler: rr
+  forwarding: {method: NAT}
+  healthCheck: {type: HTTP, path: /healthz, intervalSeconds: 1, timeoutSeconds: 1, riseCount: 2, fallCount: 2, initialState: Unhealthy, slowStartSeconds: 6}
+  sorryServer: {address: ${SORRY}, port: 8080}`,
+        `apiVersion: ipvs.dev/v1alpha1
+kind: RealServer
+metadata: {name: rs-0, namespace: shop}
+spec: {virtualServiceRef: {name: web}, address: ${A}, port: 8080}`,
+        `apiVersion: ipvs.dev/v1alpha1
+kind: RealServer
+metadata: {name: rs-1, namespace: shop}
+spec: {virtualServiceRef: {name: web}, address: ${B}, port: 8080, weight: 100}`,
+      ].join("\n---\n"),
+    );
+    await serve(B); // the first test left it stopped
+    await until("B at weight 100", () => weights()[B] === 100);
+    await stop(B);
+    await until("B quiesced", () => weights()[B] === 0);
+    await serve(B);
+    const seen: number[] = [];
+    await until("B back at its full weight", () => {
+      const w = weights()[B] ?? -1;
+      if (seen.at(-1) !== w) seen.push(w);
+      return w === 100;
+    });
+    console.info(`slow start on a real kernel: B's weights after recovery ${seen.join(" -> ")}`);
+    const ramp = seen.filter((w) => w > 0 && w < 100);
+    expect(ramp.length).toBeGreaterThan(0);
+    expect(seen.filter((w) => w >= 0)).toEqual([...seen.filter((w) => w >= 0)].sort((x, y) => x - y));
   }, 120_000);
 });
