@@ -423,9 +423,7 @@ export class Agent {
       if (key.kind !== "address" || notBound.has(serviceKeyString(key)) || !planned?.owns(key)) continue;
       vips.add(key.address);
     }
-    const snat = this.#deps.nodeEdge?.hasSnat
-      ? this.#snatRules(snapshot, computed, input.partialInput)
-      : undefined;
+    const snat = edge.hasSnat ? this.#snatRules(snapshot, computed, input.partialInput) : undefined;
     const dr = config.drRealServer
       ? this.#directRoutingRealServer(snapshot, input.node, vips, input.partialInput)
       : undefined;

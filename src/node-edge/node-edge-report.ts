@@ -59,11 +59,12 @@ export function buildNodeEdgeReport(parts: {
 }): NodeEdgeReport {
   const { vip, loopback, snat, sysctls, tuning } = parts;
   const drift: NodeEdgeDrift[] = [];
-  for (const [area, report] of [
-    ["VIP", vip],
-    ["LoopbackVIP", loopback],
+  for (const [area, items] of [
+    ["VIP", vip?.drift],
+    ["LoopbackVIP", loopback?.drift],
+    ["SNAT", snat?.drift],
   ] as const) {
-    for (const d of report?.drift ?? []) {
+    for (const d of items ?? []) {
       drift.push({
         area,
         kind: d.kind,
@@ -82,15 +83,6 @@ export function buildNodeEdgeReport(parts: {
     ...(d.message ? { message: d.message } : {}),
     action: d.action,
   });
-  for (const d of snat?.drift ?? []) {
-    drift.push({
-      area: "SNAT",
-      kind: d.kind,
-      object: d.object,
-      ...(d.message ? { message: d.message } : {}),
-      action: d.action,
-    });
-  }
   for (const d of sysctls?.drift ?? []) drift.push(modified("Sysctl", d.key, d));
   for (const d of tuning?.drift ?? []) {
     drift.push(modified(d.object.startsWith("daemon") ? "SyncDaemon" : "Timeout", d.object, d));

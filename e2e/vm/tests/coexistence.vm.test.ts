@@ -6,7 +6,7 @@
  * (action Ignored) on every resync, and never changes them: their lines of `ipvsadm -Sn` are the same
  * after every resync, and an edit keepalived's neighbour makes by hand stays as made.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -17,7 +17,7 @@ import { DirectorySource } from "../../../src/files/directory-source.ts";
 import { NetlinkIpvsKernel } from "../../../src/kernel/netlink-kernel.ts";
 import { createRootLogger } from "../../../src/observability/logger.ts";
 import { readBootId } from "../../../src/reconcile/boot-id.ts";
-import { ipvsadm, scratch, writeManifest } from "./vm-helpers.ts";
+import { ipvsadm, scratch, startKeepalived, writeManifest } from "./vm-helpers.ts";
 
 const KEEPALIVED_CONF = `! virtual servers only: no VRRP
 virtual_server 203.0.113.10 80 {
@@ -67,7 +67,7 @@ const othersLines = () =>
 describe("coexistence with keepalived and a kube-proxy-shaped table (real kernel)", () => {
   let keepalived: ChildProcess | undefined;
   let agent: Agent | undefined;
-  let log = "";
+  let log = () => "";
   const reports: AgentSyncReport[] = [];
 
   beforeAll(async () => {
@@ -75,27 +75,9 @@ describe("coexistence with keepalived and a kube-proxy-shaped table (real kernel
     const dir = scratch("coexistence-");
     const conf = join(dir, "keepalived.conf");
     writeFileSync(conf, KEEPALIVED_CONF);
-    keepalived = spawn(
-      "keepalived",
-      [
-        "--dont-fork",
-        "--log-console",
-        "--check",
-        "--use-file",
-        conf,
-        "--pid",
-        join(dir, "k.pid"),
-        "--checkers_pid",
-        join(dir, "c.pid"),
-      ],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
-    keepalived.stdout?.on("data", (d) => {
-      log += String(d);
-    });
-    keepalived.stderr?.on("data", (d) => {
-      log += String(d);
-    });
+    const started = startKeepalived(conf);
+    keepalived = started.child;
+    log = started.log;
     for (let i = 0; i < 240 && !ipvsadm(["-Sn"]).includes("-a -f 42 -r 198.51.100.212:0"); i++)
       await sleep(250);
     for (const args of KUBE_PROXY) ipvsadm(args);
@@ -114,7 +96,7 @@ describe("coexistence with keepalived and a kube-proxy-shaped table (real kernel
     const before = othersLines();
     expect(
       before.filter((l) => l.startsWith("-A")),
-      log,
+      log(),
     ).toHaveLength(5);
     const manifests = scratch("coexistence-manifests-");
     writeManifest(
@@ -175,7 +157,7 @@ spec: {virtualServiceRef: {name: ours}, address: 198.51.100.61, port: 8080}
     const seen = dumped().length;
     for (let i = 0; i < 300 && dumped().length < seen + 3; i++) await sleep(100);
     expect(othersLines()).toEqual(edited);
-    expect(keepalived?.exitCode, log).toBeNull();
+    expect(keepalived?.exitCode, log()).toBeNull();
     console.log(
       `[coexistence] ${dumped().length} resyncs with a dump, ${FOREIGN_KEYS.length} foreign services reported each time, 0 operations on them`,
     );

@@ -15,17 +15,10 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Agent } from "../../../src/agent/agent.ts";
-import { resolveAgentConfig } from "../../../src/agent/config.ts";
-import { DirectorySource } from "../../../src/files/directory-source.ts";
-import { HealthMonitor } from "../../../src/health/index.ts";
-import { NetlinkIpvsKernel } from "../../../src/kernel/netlink-kernel.ts";
 import { NetlinkRtLink } from "../../../src/node-edge/netlink-rt-link.ts";
 import { NodeEdge } from "../../../src/node-edge/node-edge-report.ts";
 import { VipBinder } from "../../../src/node-edge/vip-binder.ts";
-import { createRootLogger } from "../../../src/observability/logger.ts";
-import { readBootId } from "../../../src/reconcile/boot-id.ts";
-import { ipvsadm, scratch, writeManifest } from "./vm-helpers.ts";
+import { type InProcessAgent, ipvsadm, scratch, startDirectoryAgent, writeManifest } from "./vm-helpers.ts";
 
 const VIP = "10.95.100.10";
 const DIRECTOR_RS_SIDE = "10.95.1.1";
@@ -60,8 +53,7 @@ describe("the DR real-server role moves real traffic (real kernel, three namespa
   let rsNs = "";
   let clientNs = "";
   let dir = "";
-  let director: Agent | undefined;
-  let health: HealthMonitor | undefined;
+  let director: InProcessAgent | undefined;
   let state = "";
   const inRs = (...args: string[]) => sh("nsenter", `--net=${rsNs}`, ...args);
 
@@ -185,32 +177,16 @@ spec:
     writeManifest(dir, "rs.yaml", realServer);
     // The director runs in this process (one agent start less under the VM's emulation), with real
     // probers and its VIP on ipvs0; the real server's agent is a process in its namespace.
-    const config = resolveAgentConfig(
-      {
-        fromDir: dir,
-        stateFile: join(state, "lb.journal.json"),
-        managedCidrs: ["10.95.0.0/16"],
-        minSyncInterval: "0",
-        resyncInterval: "2s",
-        httpAddress: "",
-      },
-      { NODE_NAME: "lb" },
+    director = await startDirectoryAgent(
+      dir,
+      "lb",
+      { managedCidrs: ["10.95.0.0/16"], resyncInterval: "2s" },
+      new NodeEdge({ vip: new VipBinder(new NetlinkRtLink()) }),
     );
-    health = new HealthMonitor({ onChange: (change) => director!.backendHealthChanged(change) });
-    director = new Agent(config, {
-      kernel: new NetlinkIpvsKernel(),
-      source: new DirectorySource({ path: dir, nodeName: "lb", debounceMs: 20, rereadMs: 0 }),
-      bootId: await readBootId(),
-      logger: createRootLogger({ level: "silent" }),
-      health,
-      nodeEdge: new NodeEdge({ vip: new VipBinder(new NetlinkRtLink()) }),
-    });
-    await director.start();
     await until("the director's table", () => ipvsadm(["-Sn"]).includes(`-a -t ${VIP}:80 -r ${RS}:80 -g`));
   }, 120_000);
 
   afterAll(async () => {
-    health?.stop();
     await director?.stop();
     for (const a of agents) a.kill("SIGTERM");
     await sleep(500);

@@ -8,17 +8,9 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { get } from "node:http";
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Agent } from "../../../src/agent/agent.ts";
-import { resolveAgentConfig } from "../../../src/agent/config.ts";
-import { DirectorySource } from "../../../src/files/directory-source.ts";
-import { HealthMonitor } from "../../../src/health/index.ts";
-import { NetlinkIpvsKernel } from "../../../src/kernel/netlink-kernel.ts";
-import { createRootLogger } from "../../../src/observability/logger.ts";
-import { readBootId } from "../../../src/reconcile/boot-id.ts";
-import { ipvsadm, scratch, writeManifest } from "./vm-helpers.ts";
+import { type InProcessAgent, ipvsadm, scratch, startDirectoryAgent, writeManifest } from "./vm-helpers.ts";
 
 const VIP = "192.0.2.72";
 const A = "198.51.111.2";
@@ -72,9 +64,33 @@ async function until(what: string, check: () => boolean, limitMs = 30_000): Prom
   return Date.now() - start;
 }
 
+/** The web service: HTTP checks every second, a sorry server, real servers A and B (B's weight given). */
+function webManifest(o: { weightB: number; slowStartSeconds: number }): string {
+  return [
+    `apiVersion: ipvs.dev/v1alpha1
+kind: VirtualService
+metadata: {name: web, namespace: shop}
+spec:
+  address: ${VIP}
+  port: 80
+  scheduler: rr
+  forwarding: {method: NAT}
+  healthCheck: {type: HTTP, path: /healthz, intervalSeconds: 1, timeoutSeconds: 1, riseCount: 2, fallCount: 2, initialState: Unhealthy, slowStartSeconds: ${o.slowStartSeconds}}
+  sorryServer: {address: ${SORRY}, port: 8080}`,
+    ...[
+      [A, 1],
+      [B, o.weightB],
+    ].map(
+      ([address, weight], i) => `apiVersion: ipvs.dev/v1alpha1
+kind: RealServer
+metadata: {name: rs-${i}, namespace: shop}
+spec: {virtualServiceRef: {name: web}, address: ${address}, port: 8080, weight: ${weight}}`,
+    ),
+  ].join("\n---\n");
+}
+
 describe("health checks steer real traffic (real kernel, real probers)", () => {
-  let agent: Agent | undefined;
-  let health: HealthMonitor | undefined;
+  let director: InProcessAgent | undefined;
   let holder: ChildProcess | undefined;
   let dir = "";
   const servers = new Map<string, ChildProcess>();
@@ -123,52 +139,12 @@ describe("health checks steer real traffic (real kernel, real probers)", () => {
     for (const address of [A, B, SORRY]) await serve(address);
 
     dir = scratch("health-traffic-");
-    writeManifest(
-      dir,
-      "web.yaml",
-      [
-        `apiVersion: ipvs.dev/v1alpha1
-kind: VirtualService
-metadata: {name: web, namespace: shop}
-spec:
-  address: ${VIP}
-  port: 80
-  scheduler: rr
-  forwarding: {method: NAT}
-  healthCheck: {type: HTTP, path: /healthz, intervalSeconds: 1, timeoutSeconds: 1, riseCount: 2, fallCount: 2, initialState: Unhealthy}
-  sorryServer: {address: ${SORRY}, port: 8080}`,
-        ...[A, B].map(
-          (address, i) => `apiVersion: ipvs.dev/v1alpha1
-kind: RealServer
-metadata: {name: rs-${i}, namespace: shop}
-spec: {virtualServiceRef: {name: web}, address: ${address}, port: 8080}`,
-        ),
-      ].join("\n---\n"),
-    );
-    const config = resolveAgentConfig(
-      {
-        fromDir: dir,
-        stateFile: join(scratch("health-traffic-state-"), "journal.json"),
-        minSyncInterval: "0",
-        resyncInterval: "10m",
-        httpAddress: "",
-      },
-      { NODE_NAME: "vm" },
-    );
-    health = new HealthMonitor({ onChange: (change) => agent!.backendHealthChanged(change) });
-    agent = new Agent(config, {
-      kernel: new NetlinkIpvsKernel(),
-      source: new DirectorySource({ path: dir, nodeName: "vm", debounceMs: 20, rereadMs: 0 }),
-      bootId: await readBootId(),
-      logger: createRootLogger({ level: "silent" }),
-      health,
-    });
-    await agent.start();
+    writeManifest(dir, "web.yaml", webManifest({ weightB: 1, slowStartSeconds: 0 }));
+    director = await startDirectoryAgent(dir, "vm", { resyncInterval: "10m" });
   });
 
   afterAll(async () => {
-    health?.stop();
-    await agent?.stop();
+    await director?.stop();
     for (const child of servers.values()) child.kill("SIGKILL");
     holder?.kill("SIGKILL");
     try {
@@ -207,30 +183,7 @@ spec: {virtualServiceRef: {name: web}, address: ${address}, port: 8080}`,
 
   it("ramps a recovered real server in over slowStartSeconds, step by step in the kernel", async () => {
     // The same service with a weight of 100 on B and a slow start of 6 s (rr ignores the weight's size).
-    writeManifest(
-      dir,
-      "web.yaml",
-      [
-        `apiVersion: ipvs.dev/v1alpha1
-kind: VirtualService
-metadata: {name: web, namespace: shop}
-spec:
-  address: ${VIP}
-  port: 80
-  scheduler: rr
-  forwarding: {method: NAT}
-  healthCheck: {type: HTTP, path: /healthz, intervalSeconds: 1, timeoutSeconds: 1, riseCount: 2, fallCount: 2, initialState: Unhealthy, slowStartSeconds: 6}
-  sorryServer: {address: ${SORRY}, port: 8080}`,
-        `apiVersion: ipvs.dev/v1alpha1
-kind: RealServer
-metadata: {name: rs-0, namespace: shop}
-spec: {virtualServiceRef: {name: web}, address: ${A}, port: 8080}`,
-        `apiVersion: ipvs.dev/v1alpha1
-kind: RealServer
-metadata: {name: rs-1, namespace: shop}
-spec: {virtualServiceRef: {name: web}, address: ${B}, port: 8080, weight: 100}`,
-      ].join("\n---\n"),
-    );
+    writeManifest(dir, "web.yaml", webManifest({ weightB: 100, slowStartSeconds: 6 }));
     await serve(B); // the first test left it stopped
     await until("B at weight 100", () => weights()[B] === 100);
     await stop(B);

@@ -5,7 +5,7 @@
  * keepalived programmed. The checkers probe listeners this test opens on 192.0.2.1 (dummy0), so every
  * real server stays up, as `plan` assumes by default.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { globSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { createServer, type Server } from "node:net";
@@ -16,7 +16,7 @@ import { importKeepalived } from "../../../src/import/keepalived.ts";
 import { renderResourcesYaml } from "../../../src/model/import-resources.ts";
 import { parseIpvsadmSave } from "../../../src/model/ipvsadm-parse.ts";
 import { runCli } from "../../../test/cli/run-cli.ts";
-import { ipvsadm, plainTable, scratch } from "./vm-helpers.ts";
+import { ipvsadm, plainTable, scratch, startKeepalived } from "./vm-helpers.ts";
 
 const CONF = `! keepalived.conf for the round trip: virtual servers only
 global_defs {
@@ -142,7 +142,7 @@ describe("keepalived round trip", () => {
   let tcp: Server;
   let http: HttpServer;
   let keepalived: ChildProcess | undefined;
-  let log = "";
+  let log = () => "";
   beforeAll(async () => {
     ipvsadm(["-C"]);
     tcp = createServer((socket) => socket.destroy()).listen(18080, "192.0.2.1");
@@ -187,27 +187,9 @@ describe("keepalived round trip", () => {
     expect(planned.stderr).toBe("");
     expect(planned.code).toBe(0);
 
-    keepalived = spawn(
-      "keepalived",
-      [
-        "--dont-fork",
-        "--log-console",
-        "--check",
-        "--use-file",
-        file,
-        "--pid",
-        join(dir, "keepalived.pid"),
-        "--checkers_pid",
-        join(dir, "checkers.pid"),
-      ],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
-    keepalived.stdout?.on("data", (d) => {
-      log += String(d);
-    });
-    keepalived.stderr?.on("data", (d) => {
-      log += String(d);
-    });
+    const started = startKeepalived(file);
+    keepalived = started.child;
+    log = started.log;
     // Wait for every service and real server, then for a few rounds of checks (delay_loop 2).
     const services = lines(planned.stdout, "-A ");
     const destinations = lines(planned.stdout, "-a ");
@@ -220,13 +202,13 @@ describe("keepalived round trip", () => {
     }
     await sleep(5000);
     programmed = ipvsadm(["-Sn"]);
-    expect(keepalived.exitCode, log).toBeNull();
+    expect(keepalived.exitCode, log()).toBeNull();
 
     const fromKeepalived = parseIpvsadmSave(programmed);
     const fromPlan = parseIpvsadmSave(planned.stdout);
     expect(fromKeepalived.problems).toEqual([]);
     expect(fromPlan.problems).toEqual([]);
-    expect(plainTable(fromKeepalived.table), `${programmed}\n${log}`).toEqual(plainTable(fromPlan.table));
+    expect(plainTable(fromKeepalived.table), `${programmed}\n${log()}`).toEqual(plainTable(fromPlan.table));
     // Thresholds are not in -Sn: the listing with --thresholds has them.
     expect(ipvsadm(["-Ln", "--thresholds"])).toMatch(/192\.0\.2\.1:18080\s+100\s+50\s/);
     expect(planned.stdout.split("\n").sort()).toEqual(programmed.split("\n").sort());
