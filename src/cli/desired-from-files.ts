@@ -41,8 +41,9 @@ export async function desiredFromFiles(
   const node = { name, labels: nodeLabels(name, load.objects.nodes, flagLabels) };
   // Kubernetes core objects are read defensively by computeDesired; the manifest source only sorted them.
   // plan / apply / explain run as the node's admin from files: no address policy (IPVSAddressPolicy
-  // documents are loaded but not enforced; the agent enforces them with --address-policy Enforce).
-  const { addressPolicies: _notEnforced, ...objects } = load.objects;
+  // documents are loaded but not enforced, nor are Namespace labels read; the agent enforces them with
+  // --address-policy Enforce).
+  const { addressPolicies: _notEnforced, namespaces: _noSelectors, ...objects } = load.objects;
   const snapshot = objects as Snapshot;
   const notes = [...load.notes];
   const { result, initial } =

@@ -21,7 +21,11 @@ export interface DirectorySourceOptions {
   /** Re-read this often even without change events, in ms (default 30 s; 0 = never). */
   rereadMs?: number;
   logger?: Logger;
-  /** Enforce the address policy: the IPVSAddressPolicy objects of the directory go into the snapshot. */
+  /**
+   * Enforce the address policy: the IPVSAddressPolicy objects of the directory go into the snapshot, with
+   * its Namespace objects as the namespaces' labels (for namespaceSelectors; a namespace without a
+   * Namespace document in the directory has no labels).
+   */
   addressPolicies?: boolean;
 }
 
@@ -108,7 +112,12 @@ export class DirectorySource implements SnapshotSource {
           services: load.objects.services as Snapshot["services"],
           endpointSlices: load.objects.endpointSlices as Snapshot["endpointSlices"],
           endpoints: load.objects.endpoints as Snapshot["endpoints"],
-          ...(this.#options.addressPolicies ? { addressPolicies: load.objects.addressPolicies } : {}),
+          ...(this.#options.addressPolicies
+            ? {
+                addressPolicies: load.objects.addressPolicies,
+                namespaces: load.objects.namespaces as Snapshot["namespaces"],
+              }
+            : {}),
         };
         for (const error of load.errors) this.#options.logger?.warn({ error }, "Manifest not loaded");
         this.#state = {

@@ -26,6 +26,8 @@ export interface ManifestObjects {
   endpoints: unknown[];
   nodes: unknown[];
   addressPolicies: unknown[];
+  /** core/v1 Namespaces: their labels, for IPVSAddressPolicy namespaceSelectors (agent --from-dir). */
+  namespaces: unknown[];
 }
 
 export interface ManifestLoad {
@@ -55,6 +57,7 @@ const KINDS: Record<string, { apiVersions: string[]; bucket: keyof ManifestObjec
     bucket: "addressPolicies",
     namespaced: false,
   },
+  Namespace: { apiVersions: ["v1"], bucket: "namespaces", namespaced: false },
 };
 
 const MANIFEST_FILE = /\.(ya?ml|json)$/i;
@@ -308,6 +311,7 @@ export async function loadManifests(paths: readonly string[]): Promise<ManifestL
     endpoints: [],
     nodes: [],
     addressPolicies: [],
+    namespaces: [],
   };
   const notes: string[] = [];
   const { files, errors } = await expandPaths(paths);

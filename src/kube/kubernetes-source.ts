@@ -1,6 +1,8 @@
 /**
  * The Kubernetes source: informers (client-node's ListWatch) for VirtualService, RealServer, Service,
- * EndpointSlice, the agent's own Node, and core/v1 Endpoints only while some VirtualService reads them.
+ * EndpointSlice, the agent's own Node, and core/v1 Endpoints only while some VirtualService reads them;
+ * with the address policy enforced, also IPVSAddressPolicy and core/v1 Namespace (for the labels that
+ * namespaceSelectors match; a label change is a change like any other).
  *
  * - Bounded memory: every object is stripped before it is cached (managedFields, the last-applied
  *   annotation and the status of Services are dropped; see strip()), by a list function that strips the
@@ -62,7 +64,10 @@ export interface KubernetesSourceOptions {
   /** First restart delay after a watch error, in ms (default 1000; doubles up to maxBackoffMs). */
   backoffMs?: number;
   maxBackoffMs?: number;
-  /** Enforce the address policy: watch IPVSAddressPolicy objects and put them into the snapshot. */
+  /**
+   * Enforce the address policy: watch IPVSAddressPolicy objects and Namespaces (list + watch, for the
+   * policies' namespaceSelectors) and put them into the snapshot.
+   */
   addressPolicies?: boolean;
 }
 
@@ -131,7 +136,8 @@ export class KubernetesSource implements SnapshotSource {
     | "endpointSlices"
     | "node"
     | "endpoints"
-    | "addressPolicies",
+    | "addressPolicies"
+    | "namespaces",
     Resource
   >;
   readonly #listeners: ((change?: SourceChange) => void)[] = [];
@@ -188,6 +194,14 @@ export class KubernetesSource implements SnapshotSource {
         restarts: 0,
         errors: 0,
       },
+      namespaces: {
+        name: "namespaces",
+        path: "/api/v1/namespaces",
+        list: pagedList((page) => core.listNamespace(page)),
+        listed: false,
+        restarts: 0,
+        errors: 0,
+      },
       endpoints: {
         name: "endpoints",
         path: "/api/v1/endpoints",
@@ -231,7 +245,7 @@ export class KubernetesSource implements SnapshotSource {
       this.#resources.services,
       this.#resources.endpointSlices,
       this.#resources.node,
-      ...(this.#options.addressPolicies ? [this.#resources.addressPolicies] : []),
+      ...(this.#options.addressPolicies ? [this.#resources.addressPolicies, this.#resources.namespaces] : []),
     ];
     await Promise.all(always.map((r) => this.#startResource(r)));
     this.#updateEndpointsInformer();
@@ -261,7 +275,12 @@ export class KubernetesSource implements SnapshotSource {
       services: items(this.#resources.services) as unknown as Snapshot["services"],
       endpointSlices: items(this.#resources.endpointSlices) as unknown as Snapshot["endpointSlices"],
       endpoints: items(this.#resources.endpoints) as unknown as Snapshot["endpoints"],
-      ...(this.#options.addressPolicies ? { addressPolicies: items(this.#resources.addressPolicies) } : {}),
+      ...(this.#options.addressPolicies
+        ? {
+            addressPolicies: items(this.#resources.addressPolicies),
+            namespaces: items(this.#resources.namespaces) as unknown as Snapshot["namespaces"],
+          }
+        : {}),
     };
     return {
       snapshot,

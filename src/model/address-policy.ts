@@ -1,18 +1,21 @@
 /**
  * PURE: the address policy (IPVSAddressPolicy objects) as one decision, made in one place: may a
- * VirtualService of this namespace use this IPVS key? Allowed when some policy names the namespace (or
- * "*") and covers the key: its address in one of the policy's CIDRs and its port in the policy's
+ * VirtualService of this namespace use this IPVS key? Allowed when some policy is for the namespace (names
+ * it or "*", or one of its namespaceSelectors matches the namespace's labels) and covers the key: its address in one of the policy's CIDRs and its port in the policy's
  * ports (every port when the policy lists none), or its firewall mark in the policy's marks.
  * No policy, or none for the namespace: refused (deny by default). A policy that does not parse or
  * holds a range that is not one is left out whole and reported (a typo never widens what is allowed).
  */
 import { AddressPolicySpecSchema } from "../api/v1alpha1/address-policy.ts";
+import type { LabelSelector } from "../api/v1alpha1/index.ts";
 import type { ServiceKey } from "../vocabulary/table.ts";
+import { matchesLabelSelector } from "./label-selector.ts";
 import { cidrContains, type FwmarkRange, type ParsedCidr, parseCidr, parseFwmarkRange } from "./ownership.ts";
 
 interface CompiledPolicy {
   name: string;
   namespaces: ReadonlySet<string>;
+  selectors: readonly LabelSelector[];
   cidrs: ParsedCidr[];
   /** undefined: every port. */
   ports: FwmarkRange[] | undefined;
@@ -20,8 +23,11 @@ interface CompiledPolicy {
 }
 
 export interface AddressPolicy {
-  /** undefined when allowed; otherwise why not, for the VirtualService's status and Events. */
-  refusal(namespace: string, key: ServiceKey): string | undefined;
+  /**
+   * undefined when allowed; otherwise why not, for the VirtualService's status and Events. `labels`: the
+   * namespace's labels, for namespaceSelectors (a namespace unknown to the source has none).
+   */
+  refusal(namespace: string, key: ServiceKey, labels?: Readonly<Record<string, string>>): string | undefined;
   /** Policies left out, with why ("name: reason"). */
   ignored: string[];
 }
@@ -53,7 +59,8 @@ export function compileAddressPolicy(objects: readonly unknown[]): AddressPolicy
       const spec = parsed.data;
       compiled.push({
         name,
-        namespaces: new Set(spec.namespaces),
+        namespaces: new Set(spec.namespaces ?? []),
+        selectors: spec.namespaceSelectors ?? [],
         cidrs: (spec.cidrs ?? []).map((c) => {
           const p = parseCidr(c);
           if (!p) throw new Error(`cidr "${c}" is not a CIDR`);
@@ -69,8 +76,13 @@ export function compileAddressPolicy(objects: readonly unknown[]): AddressPolicy
   compiled.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return {
     ignored,
-    refusal(namespace, key) {
-      const mine = compiled.filter((p) => p.namespaces.has(namespace) || p.namespaces.has("*"));
+    refusal(namespace, key, labels = {}) {
+      const mine = compiled.filter(
+        (p) =>
+          p.namespaces.has(namespace) ||
+          p.namespaces.has("*") ||
+          p.selectors.some((s) => matchesLabelSelector(s, labels)),
+      );
       const covers = (p: CompiledPolicy) =>
         key.kind === "fwmark"
           ? inRanges(p.fwmarks, key.fwmark)

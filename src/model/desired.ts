@@ -68,7 +68,6 @@
 import {
   checkRealServerAgainstService,
   type HealthCheck,
-  type LabelSelector,
   type RealServer,
   specFamily,
   type VirtualService,
@@ -103,6 +102,7 @@ import {
   readService,
   SERVICE_NAME_LABEL,
 } from "./kube-objects.ts";
+import { matchesLabelSelector } from "./label-selector.ts";
 import { normalizeProblems, type Problem, type ProblemObject } from "./problems.ts";
 import {
   type HealthState,
@@ -156,7 +156,12 @@ export function computeDesired(
   const healthTargets: HealthTarget[] = [];
 
   const policy = snapshot.addressPolicies ? compileAddressPolicyOnce(snapshot.addressPolicies) : undefined;
-  const services = acceptVirtualServices(snapshot.virtualServices, problems, policy);
+  const services = acceptVirtualServices(
+    snapshot.virtualServices,
+    problems,
+    policy,
+    policy && labelsByNamespace(snapshot.namespaces),
+  );
   const realServers = collectRealServers(snapshot.realServers, services, problems);
   const core = indexCoreObjects(snapshot);
   const configs = new DestinationConfigs();
@@ -165,7 +170,7 @@ export function computeDesired(
   const accepted = services.accepted;
   for (let i = 0; i < accepted.length; i++) {
     const vs = accepted[i] as AcceptedVirtualService;
-    if (!options.everyNode && !selectsNode(vs.object.spec.nodeSelector, node.labels)) continue;
+    if (!options.everyNode && !matchesLabelSelector(vs.object.spec.nodeSelector, node.labels)) continue;
     try {
       table.push(
         entryOf(vs, realServers.get(vs.refText) ?? [], core, health, problems, healthTargets, configs),
@@ -221,10 +226,26 @@ function compileAddressPolicyOnce(objects: readonly unknown[]): AddressPolicy {
   return compiledPolicy.policy;
 }
 
+/** Namespace name -> labels, read defensively (labels that are not strings are left out). */
+function labelsByNamespace(
+  namespaces: Snapshot["namespaces"],
+): Map<string, Readonly<Record<string, string>>> {
+  const out = new Map<string, Readonly<Record<string, string>>>();
+  for (const ns of namespaces ?? []) {
+    const name = ns?.metadata?.name;
+    if (typeof name !== "string") continue;
+    const labels: Record<string, string> = {};
+    for (const [k, v] of Object.entries(ns.metadata?.labels ?? {})) if (typeof v === "string") labels[k] = v;
+    out.set(name, labels);
+  }
+  return out;
+}
+
 function acceptVirtualServices(
   raws: readonly unknown[],
   problems: Problem[],
   policy?: AddressPolicy,
+  namespaceLabels?: ReadonlyMap<string, Readonly<Record<string, string>>>,
 ): VirtualServiceIndex {
   const known = new Map<string, boolean>();
   const valid: AcceptedVirtualService[] = [];
@@ -239,7 +260,7 @@ function acceptVirtualServices(
       continue;
     }
     const key = serviceKeyOf(result.value.spec);
-    const refusal = policy?.refusal(ref.namespace, key);
+    const refusal = policy?.refusal(ref.namespace, key, namespaceLabels?.get(ref.namespace));
     if (refusal !== undefined) {
       problems.push({
         kind: "NotAllowed",
@@ -311,39 +332,6 @@ export function serviceConfigOf(spec: VirtualServiceSpec, family: Family): Servi
     netmask,
     persistenceEngine: p?.engine ?? "",
   };
-}
-
-// ---- node selection -------------------------------------------------------------------------------
-
-/** metav1.LabelSelector semantics; absent selects every node, an empty one too. */
-export function selectsNode(
-  selector: LabelSelector | undefined,
-  labels: Readonly<Record<string, string>>,
-): boolean {
-  if (!selector) return true;
-  for (const [k, v] of Object.entries(selector.matchLabels ?? {})) {
-    if (!Object.hasOwn(labels, k) || labels[k] !== v) return false;
-  }
-  for (const e of selector.matchExpressions ?? []) {
-    const has = Object.hasOwn(labels, e.key);
-    const value = has ? labels[e.key] : undefined;
-    const values = e.values ?? [];
-    switch (e.operator) {
-      case "In":
-        if (!has || !values.includes(value ?? "")) return false;
-        break;
-      case "NotIn":
-        if (has && values.includes(value ?? "")) return false;
-        break;
-      case "Exists":
-        if (!has) return false;
-        break;
-      case "DoesNotExist":
-        if (has) return false;
-        break;
-    }
-  }
-  return true;
 }
 
 // ---- RealServers ----------------------------------------------------------------------------------

@@ -4,7 +4,7 @@
  * manifests and the journal.
  *
  * It never decides anything itself: the table and the problems come from computeDesired (both health
- * assumptions, as plan computes them); selectsNode, ownershipRule and the API's validation are the same
+ * assumptions, as plan computes them); matchesLabelSelector, ownershipRule and the API's validation are the same
  * functions the engine uses. What computeDesired does not export (the conflict order, which endpoints it
  * skipped and why) is re-read here from the same objects with the same public readers, only to word the
  * reasons; whether the target is in the table is always read from computeDesired's table.
@@ -25,10 +25,11 @@ import {
   type ServiceKey,
   serviceKeyString,
 } from "../vocabulary/table.ts";
-import { computeDesiredAssumingHealthy, type DesiredResult, selectsNode } from "./desired.ts";
+import { computeDesiredAssumingHealthy, type DesiredResult } from "./desired.ts";
 import type { DesiredDestination, DesiredEntry } from "./desired-table.ts";
 import type { DrainEntry } from "./drain.ts";
 import { canonicalAddress, endpointViews, indexCoreObjects, readEndpointSlice } from "./kube-objects.ts";
+import { matchesLabelSelector } from "./label-selector.ts";
 import { cidrContains, type FwmarkRange, ownershipRule, parseCidr } from "./ownership.ts";
 import type { Problem } from "./problems.ts";
 import type { NodeInfo, Snapshot } from "./snapshot.ts";
@@ -308,7 +309,7 @@ function explainService(
   // Node selection.
   const selector = vs.object.spec.nodeSelector;
   const node = ctx.input.node;
-  if (!selectsNode(selector, node.labels)) {
+  if (!matchesLabelSelector(selector, node.labels)) {
     out.push(
       `- its nodeSelector does not select node ${node.name}: ${unmetRequirements(selector, node.labels).join("; ")} (node labels: ${labelsText(node.labels)}).`,
     );

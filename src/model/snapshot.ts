@@ -5,7 +5,7 @@
  * never blocks the others. Kubernetes core objects are typed with @kubernetes/client-node's
  * interfaces (types only) and read defensively (every field optional in practice).
  */
-import type { V1EndpointSlice, V1Endpoints, V1Service } from "@kubernetes/client-node";
+import type { V1EndpointSlice, V1Endpoints, V1Namespace, V1Service } from "@kubernetes/client-node";
 import type { HealthCheck } from "../api/v1alpha1/index.ts";
 
 export interface Snapshot {
@@ -24,6 +24,11 @@ export interface Snapshot {
    * (--address-policy Enforce; an empty list then refuses every VirtualService); undefined: not enforced.
    */
   addressPolicies?: readonly unknown[];
+  /**
+   * core/v1 Namespaces (only metadata.name and metadata.labels are read), given with addressPolicies for
+   * their namespaceSelectors; a namespace that is not in the list has no labels.
+   */
+  namespaces?: readonly V1Namespace[];
 }
 
 export const EMPTY_SNAPSHOT: Snapshot = Object.freeze({

@@ -23,6 +23,8 @@ const CLUSTER_ROWS: Row[] = [
   ["ipvs.dev", "realservers", ["list", "watch"]],
   // kubernetes-source.ts: informer with --address-policy Enforce
   ["ipvs.dev", "ipvsaddresspolicies", ["list", "watch"]],
+  // kubernetes-source.ts: informer with --address-policy Enforce (namespaceSelectors read the labels)
+  ["", "namespaces", ["list", "watch"]],
   // status-aggregator.ts: server-side apply of status
   ["ipvs.dev", "virtualservices/status", ["patch"]],
   ["ipvs.dev", "realservers/status", ["patch"]],

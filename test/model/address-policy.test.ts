@@ -67,6 +67,65 @@ describe("compileAddressPolicy", () => {
   });
 });
 
+describe("compileAddressPolicy: namespaceSelectors", () => {
+  const p = compileAddressPolicy([
+    policy("gold", {
+      namespaceSelectors: [
+        { matchLabels: { tier: "gold" } },
+        { matchExpressions: [{ key: "team", operator: "In", values: ["red", "blue"] }] },
+      ],
+      cidrs: ["192.0.2.0/28"],
+    }),
+    policy("not-shared", {
+      namespaceSelectors: [{ matchExpressions: [{ key: "shared", operator: "NotIn", values: ["no"] }] }],
+      cidrs: ["198.18.0.0/24"],
+    }),
+    policy("both", {
+      namespaces: ["legacy"],
+      namespaceSelectors: [{ matchLabels: { tier: "silver" } }],
+      fwmarks: ["7"],
+    }),
+    policy("everyone", { namespaceSelectors: [{}], cidrs: ["203.0.113.0/24"] }),
+    policy("nobody", { cidrs: ["10.0.0.0/8"] }),
+    policy("empty-list", { namespaceSelectors: [], cidrs: ["10.0.0.0/8"] }),
+    policy("bad-selector", {
+      namespaceSelectors: [{ matchExpressions: [{ key: "tier", operator: "In" }] }],
+      cidrs: ["10.0.0.0/8"],
+    }),
+  ]);
+
+  it("is for a namespace whose labels any selector matches (matchLabels, matchExpressions)", () => {
+    expect(p.refusal("x", tcp("192.0.2.1", 80), { tier: "gold" })).toBeUndefined();
+    expect(p.refusal("y", tcp("192.0.2.1", 80), { team: "blue", tier: "bronze" })).toBeUndefined();
+    expect(p.refusal("z", tcp("192.0.2.1", 80), { tier: "silver" })).toMatch(
+      /no IPVSAddressPolicy for namespace z covers 192\.0\.2\.1 port 80 \(policies for it: both, everyone, not-shared\)/,
+    );
+    expect(p.refusal("z", tcp("192.0.2.1", 80))).toBeDefined(); // no labels: only {} and NotIn match
+  });
+
+  it("matches a namespace without the key by NotIn, and every namespace by {}", () => {
+    expect(p.refusal("plain", tcp("198.18.0.1", 80))).toBeUndefined();
+    expect(p.refusal("plain", tcp("198.18.0.1", 80), { shared: "yes" })).toBeUndefined();
+    expect(p.refusal("private", tcp("198.18.0.1", 80), { shared: "no" })).toBeDefined();
+    expect(p.refusal("anything", tcp("203.0.113.9", 443))).toBeUndefined();
+  });
+
+  it("is for the namespaces it names OR those its selectors match", () => {
+    expect(p.refusal("legacy", mark(7))).toBeUndefined();
+    expect(p.refusal("new", mark(7), { tier: "silver" })).toBeUndefined();
+    expect(p.refusal("new", mark(7), { tier: "gold" })).toBeDefined();
+  });
+
+  it("leaves out a policy with neither namespaces nor selectors, an empty selector list or a bad requirement", () => {
+    expect(p.refusal("x", tcp("10.0.0.1", 80), { tier: "gold" })).toBeDefined();
+    expect(p.ignored).toEqual([
+      "nobody: spec.: a policy needs namespaces or namespaceSelectors (or both): which namespaces it is for",
+      expect.stringMatching(/^empty-list: spec\.namespaceSelectors: /),
+      "bad-selector: spec.namespaceSelectors.0.matchExpressions.0.values: values must be non-empty for In and NotIn, and empty for Exists and DoesNotExist",
+    ]);
+  });
+});
+
 describe("computeDesired with the address policy", () => {
   const vs = (namespace: string, name: string, address: string) => ({
     apiVersion: "ipvs.dev/v1alpha1",
@@ -110,5 +169,30 @@ describe("computeDesired with the address policy", () => {
     const none = computeDesired({ ...snapshot, addressPolicies: [] }, { name: "n", labels: {} });
     expect(none.table).toEqual([]);
     expect(none.problems.map((p) => p.kind)).toEqual(["NotAllowed", "NotAllowed", "NotAllowed"]);
+  });
+
+  it("reads the namespaces' labels from the snapshot for namespaceSelectors; a namespace not listed has none", () => {
+    const namespace = (name: string, labels?: Record<string, string>) => ({
+      apiVersion: "v1",
+      kind: "Namespace",
+      metadata: { name, ...(labels ? { labels } : {}) },
+    });
+    const selected = [
+      policy("tenants", {
+        namespaceSelectors: [{ matchLabels: { tenant: "yes" } }],
+        cidrs: ["192.0.2.0/24"],
+      }),
+    ];
+    const run = (namespaces: ReturnType<typeof namespace>[] | undefined) =>
+      computeDesired(
+        { ...snapshot, addressPolicies: selected, ...(namespaces ? { namespaces } : {}) },
+        { name: "n", labels: {} },
+      ).table.map((e) => `${e.service.source.namespace}/${e.service.source.name}`);
+    expect(run([namespace("team-a", { tenant: "yes" }), namespace("team-b")])).toEqual(["team-a/web"]);
+    expect(
+      run([namespace("team-a", { tenant: "yes" }), namespace("team-b", { tenant: "yes" })]).sort(),
+    ).toEqual(["team-a/web", "team-b/steal"]);
+    expect(run([namespace("team-a", { tenant: "no" })])).toEqual([]);
+    expect(run(undefined)).toEqual([]);
   });
 });

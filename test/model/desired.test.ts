@@ -1,7 +1,6 @@
 import type { V1EndpointSlice, V1Endpoints, V1Service } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import type { LabelSelector } from "../../src/api/v1alpha1/index.ts";
-import { computeDesired, selectsNode } from "../../src/model/desired.ts";
+import { computeDesired } from "../../src/model/desired.ts";
 import { formatProblem } from "../../src/model/problems.ts";
 import type { Snapshot } from "../../src/model/snapshot.ts";
 import {
@@ -464,50 +463,6 @@ describe("computeDesired: kernel mapping of the service", () => {
         tunnelChecksum: "None",
       },
     ]);
-  });
-});
-
-describe("selectsNode", () => {
-  const labels = { zone: "a", tier: "edge" };
-  const cases: { selector: LabelSelector | undefined; selected: boolean }[] = [
-    { selector: undefined, selected: true },
-    { selector: {}, selected: true },
-    { selector: { matchLabels: { zone: "a" } }, selected: true },
-    { selector: { matchLabels: { zone: "b" } }, selected: false },
-    { selector: { matchLabels: { missing: "" } }, selected: false },
-    {
-      selector: { matchExpressions: [{ key: "zone", operator: "In" as const, values: ["a", "b"] }] },
-      selected: true,
-    },
-    {
-      selector: { matchExpressions: [{ key: "zone", operator: "In" as const, values: ["b"] }] },
-      selected: false,
-    },
-    {
-      selector: { matchExpressions: [{ key: "gpu", operator: "In" as const, values: ["x"] }] },
-      selected: false,
-    },
-    {
-      selector: { matchExpressions: [{ key: "zone", operator: "NotIn" as const, values: ["a"] }] },
-      selected: false,
-    },
-    {
-      selector: { matchExpressions: [{ key: "gpu", operator: "NotIn" as const, values: ["x"] }] },
-      selected: true,
-    },
-    { selector: { matchExpressions: [{ key: "tier", operator: "Exists" as const }] }, selected: true },
-    { selector: { matchExpressions: [{ key: "gpu", operator: "Exists" as const }] }, selected: false },
-    { selector: { matchExpressions: [{ key: "tier", operator: "DoesNotExist" as const }] }, selected: false },
-    {
-      selector: {
-        matchLabels: { zone: "a" },
-        matchExpressions: [{ key: "tier", operator: "In" as const, values: ["core"] }],
-      },
-      selected: false,
-    },
-  ];
-  it.each(cases)("$selector -> $selected", ({ selector, selected }) => {
-    expect(selectsNode(selector, labels)).toBe(selected);
   });
 });
 

@@ -1,16 +1,18 @@
 /**
  * IPVSAddressPolicy (cluster-scoped): which namespaces may use which virtual addresses, firewall marks
- * and ports (in the spirit of MetalLB's IPAddressPool with its namespaces). With the agent's
+ * and ports (in the spirit of MetalLB's IPAddressPool with its namespaces and namespaceSelectors). A
+ * policy is for a namespace named in spec.namespaces (or every one with *) or whose labels one of
+ * spec.namespaceSelectors matches; it needs at least one of the two. With the agent's
  * --address-policy Enforce, a VirtualService is programmed only when a policy for its namespace covers
  * its address and port (or its firewall mark); the ranges are checked by the agent (model/address-policy).
  */
 import { z } from "zod";
-import { conditionsField } from "./common.ts";
+import { conditionsField, LabelSelectorSchema, withRules } from "./common.ts";
 
 const RANGE = /^\d{1,10}(-\d{1,10})?$/;
 
-export const AddressPolicySpecSchema = z
-  .strictObject({
+export const AddressPolicySpecSchema = withRules(
+  z.strictObject({
     namespaces: z
       .array(
         z
@@ -22,10 +24,25 @@ export const AddressPolicySpecSchema = z
       )
       .min(1)
       .max(1000)
+      .optional()
       .meta({
         description:
-          "Namespaces whose VirtualServices may use the ranges of this policy; * means every namespace.",
+          "Namespaces whose VirtualServices may use the ranges of this policy; * means every namespace. Optional when namespaceSelectors is set.",
         "x-kubernetes-list-type": "set",
+      }),
+    namespaceSelectors: z
+      .array(
+        LabelSelectorSchema.meta({
+          description:
+            "A label selector on Namespace objects (matchLabels, matchExpressions); {} selects every namespace.",
+        }),
+      )
+      .min(1)
+      .max(32)
+      .optional()
+      .meta({
+        description:
+          "Namespaces whose labels match any of these selectors may also use the ranges of this policy (as MetalLB's serviceAllocation.namespaceSelectors). Optional when namespaces is set.",
       }),
     cidrs: z
       .array(
@@ -55,8 +72,16 @@ export const AddressPolicySpecSchema = z
       .max(256)
       .optional()
       .meta({ description: "Firewall marks (spec.firewallMark) allowed (N or A-B)." }),
-  })
-  .meta({ description: "Who may use which addresses, ports and firewall marks." });
+  }),
+  "Who may use which addresses, ports and firewall marks.",
+  [
+    {
+      rule: "has(self.namespaces) || has(self.namespaceSelectors)",
+      message: "a policy needs namespaces or namespaceSelectors (or both): which namespaces it is for",
+      check: (s) => s.namespaces !== undefined || s.namespaceSelectors !== undefined,
+    },
+  ],
+);
 
 export const AddressPolicyStatusSchema = z
   .object({
