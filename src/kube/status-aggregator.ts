@@ -3,7 +3,9 @@
  * RealServer and writes each VirtualService's and RealServer's status (server-side apply, field manager
  * `ipvs-operator-aggregator`) when, and only when, the aggregate differs from what the object shows.
  * Changes are coalesced (one pass at most every `minIntervalMs`), so the number of writes follows the
- * changes of the world, not the number of nodes or resyncs.
+ * changes of the world, not the number of nodes or resyncs. A pass whose writes failed (409 Conflict,
+ * 429, 5xx, a timeout) runs again after a backoff (the interval, doubling up to RETRY_MAX_MS) even when
+ * nothing changes, so a status is never left stale until the next change.
  */
 
 import { isDeepStrictEqual } from "node:util";
@@ -29,6 +31,8 @@ import { LeaderLease } from "./leader-lease.ts";
 
 export const AGGREGATOR_FIELD_MANAGER = "ipvs-operator-aggregator";
 const WRITES_IN_FLIGHT = 8;
+/** The longest wait before a pass with failed writes runs again. */
+const RETRY_MAX_MS = 30_000;
 
 interface Obj extends KubernetesObject {
   spec?: Record<string, unknown>;
@@ -56,6 +60,8 @@ export class StatusAggregator {
   #running: Promise<void> | undefined;
   #again = false;
   #lastRun = 0;
+  /** Passes in a row with failed writes (the retry backoff). */
+  #failedPasses = 0;
   /** Status writes sent (tests, metrics). */
   writes = 0;
   passes = 0;
@@ -91,6 +97,7 @@ export class StatusAggregator {
   }
 
   async #lead(): Promise<void> {
+    this.#failedPasses = 0;
     const watch = new StrippingWatch(this.#o.kubeConfig);
     const make = (plural: "ipvsnodes" | "virtualservices" | "realservers") => {
       const list = pagedList((page) =>
@@ -134,23 +141,35 @@ export class StatusAggregator {
       this.#again = true;
       return;
     }
-    const wait = Math.max(0, this.#lastRun + (this.#o.minIntervalMs ?? 1000) - Date.now());
+    const interval = this.#o.minIntervalMs ?? 1000;
+    // After failed writes, wait longer each time: a change does not make a failing server fail less.
+    const backoff =
+      this.#failedPasses > 0 ? Math.min(RETRY_MAX_MS, interval * 2 ** (this.#failedPasses - 1)) : 0;
+    const wait = Math.max(0, this.#lastRun + Math.max(interval, backoff) - Date.now());
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      this.#running = this.#pass().finally(() => {
-        this.#running = undefined;
-        if (this.#again) {
-          this.#again = false;
-          this.#schedule();
-        }
-      });
+      this.#running = this.#pass()
+        .then((failed) => {
+          this.#failedPasses = failed > 0 ? this.#failedPasses + 1 : 0;
+        })
+        .finally(() => {
+          this.#running = undefined;
+          if (this.#again || this.#failedPasses > 0) {
+            this.#again = false;
+            this.#schedule();
+          }
+        });
     }, wait);
   }
 
-  /** One pass: every VirtualService and RealServer whose aggregate differs from what it shows. */
-  async #pass(): Promise<void> {
+  /**
+   * One pass: every VirtualService and RealServer whose aggregate differs from what it shows. Resolves
+   * with the number of writes that failed.
+   */
+  async #pass(): Promise<number> {
     const informers = this.#informers;
-    if (!informers) return;
+    if (!informers) return 0;
+    let failed = 0;
     this.#lastRun = Date.now();
     this.passes++;
     const now = new Date();
@@ -190,6 +209,7 @@ export class StatusAggregator {
         );
         this.writes++;
       } catch (error) {
+        failed++;
         this.#o.logger?.warn(
           { object: `${kind} ${namespace}/${name}`, err: String((error as Error).message ?? error) },
           "Status write failed",
@@ -239,6 +259,7 @@ export class StatusAggregator {
         while (next < jobs.length) await jobs[next++]!();
       }),
     );
+    return failed;
   }
 }
 
