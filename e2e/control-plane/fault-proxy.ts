@@ -1,8 +1,9 @@
 /**
  * A fault-injecting HTTPS proxy between an agent and the real API server (tests only). It serves the
  * API server's own certificate (valid for 127.0.0.1), so the agent's kubeconfig only changes its server
- * URL. Faults: drop every open watch, answer the next N requests with 429 (Retry-After) or 500, add
- * latency, or go down entirely (connections reset) for a while.
+ * URL. Faults: drop every open watch, answer the next N requests with 429 (Retry-After) or 500, answer
+ * the next N reads at a resourceVersion with 410 Gone, the next N writes with 409 Conflict, add latency,
+ * or go down entirely (connections reset) for a while.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { Agent, createServer, request, type Server } from "node:https";
@@ -16,16 +17,61 @@ export interface FaultProxy {
   throttle(count: number, retryAfterSeconds?: number): void;
   /** The next `count` requests get 500. */
   fail(count: number): void;
+  /**
+   * The next `count` GETs at a resourceVersion (watches, lists resuming from one, continue tokens) get
+   * 410 Gone "too old resource version": in turn an HTTP 410 and, for a watch, a 200 whose stream
+   * carries one ERROR event with a 410 Expired Status and then ends (what the API server sends).
+   */
+  gone(count: number): void;
+  /**
+   * The next `count` writes (POST, PUT, PATCH, DELETE) whose path matches `path` (default: every
+   * write) get 409 Conflict.
+   */
+  conflict(count: number, path?: RegExp): void;
   latency(ms: number): void;
   /** Ends every watch in flight (the agent must notice and watch again). */
   dropWatches(): number;
   /** Down (every connection reset at once) until up(). */
   down(): void;
   up(): void;
-  readonly stats: { requests: number; throttled: number; failed: number; reset: number };
+  readonly stats: FaultStats;
   /** Every request forwarded to the API server, with the status it answered (in the order answered). */
   readonly log: ForwardedRequest[];
   close(): Promise<void>;
+}
+
+export interface FaultStats {
+  requests: number;
+  /** 429s served. */
+  throttled: number;
+  /** 500s served. */
+  failed: number;
+  /** Connections reset while down. */
+  reset: number;
+  /** 410s served: as an HTTP status and as a watch ERROR event. */
+  gone: number;
+  goneEvents: number;
+  /** 409s served. */
+  conflicts: number;
+  /** Watches ended by dropWatches(). */
+  dropped: number;
+  /** Requests held back by latency(). */
+  delayed: number;
+}
+
+/** "410 x20 (10 as watch events), 409 x30": the faults served since `before` (a copy of stats). */
+export function faultSummary(now: FaultStats, before?: FaultStats): string {
+  const d = (k: keyof FaultStats) => now[k] - (before?.[k] ?? 0);
+  const parts = [
+    d("gone") > 0 ? `410 x${d("gone")} (${d("goneEvents")} as watch events)` : "",
+    d("conflicts") > 0 ? `409 x${d("conflicts")}` : "",
+    d("throttled") > 0 ? `429 x${d("throttled")}` : "",
+    d("failed") > 0 ? `500 x${d("failed")}` : "",
+    d("dropped") > 0 ? `dropped watches x${d("dropped")}` : "",
+    d("delayed") > 0 ? `delayed requests x${d("delayed")}` : "",
+    d("reset") > 0 ? `connections reset x${d("reset")}` : "",
+  ].filter((p) => p !== "");
+  return parts.length > 0 ? parts.join(", ") : "none";
 }
 
 export interface ForwardedRequest {
@@ -57,9 +103,22 @@ export async function startFaultProxy(
   let throttle = 0;
   let retryAfter = 1;
   let fail = 0;
+  let gone = 0;
+  let conflict = 0;
+  let conflictPath: RegExp | undefined;
   let delay = 0;
   let isDown = false;
-  const stats = { requests: 0, throttled: 0, failed: 0, reset: 0 };
+  const stats: FaultStats = {
+    requests: 0,
+    throttled: 0,
+    failed: 0,
+    reset: 0,
+    gone: 0,
+    goneEvents: 0,
+    conflicts: 0,
+    dropped: 0,
+    delayed: 0,
+  };
   const log: ForwardedRequest[] = [];
   const startedAt = performance.now();
   const status = (code: number, reason: string, message: string) =>
@@ -96,8 +155,47 @@ export async function startFaultProxy(
         res.end(status(500, "InternalError", "injected by the fault proxy"));
         return;
       }
+      const url = new URL(req.url ?? "/", "https://proxy");
+      const isWatch = /^(true|1)$/.test(url.searchParams.get("watch") ?? "");
+      if (
+        gone > 0 &&
+        req.method === "GET" &&
+        (url.searchParams.get("resourceVersion") || url.searchParams.get("continue"))
+      ) {
+        gone--;
+        stats.gone++;
+        const expired = status(410, "Expired", "too old resource version (injected by the fault proxy)");
+        // Every other one a watch gets as the API server sends it: 200, one ERROR event, end of stream.
+        if (isWatch && stats.gone % 2 === 0) {
+          stats.goneEvents++;
+          res.writeHead(200, { "content-type": "application/json" });
+          res.end(`{"type":"ERROR","object":${expired}}\n`);
+        } else {
+          res.writeHead(410, { "content-type": "application/json" });
+          res.end(expired);
+        }
+        return;
+      }
+      if (
+        conflict > 0 &&
+        ["POST", "PUT", "PATCH", "DELETE"].includes(req.method ?? "") &&
+        (conflictPath === undefined || conflictPath.test(url.pathname))
+      ) {
+        conflict--;
+        stats.conflicts++;
+        // The request body is not needed: read and drop it, so the connection stays usable.
+        req.resume();
+        res.writeHead(409, { "content-type": "application/json" });
+        res.end(
+          status(
+            409,
+            "Conflict",
+            "Operation cannot be fulfilled: the object has been modified; please apply your changes to the latest version and try again (injected by the fault proxy)",
+          ),
+        );
+        return;
+      }
       const forward = () => {
-        const isWatch = /[?&]watch=(true|1)/.test(req.url ?? "");
         const out = request(
           {
             host: upstream.hostname,
@@ -139,8 +237,10 @@ export async function startFaultProxy(
         }
         req.pipe(out);
       };
-      if (delay > 0) setTimeout(forward, delay);
-      else forward();
+      if (delay > 0) {
+        stats.delayed++;
+        setTimeout(forward, delay);
+      } else forward();
     },
   );
   server.on("connection", (socket: Socket) => {
@@ -182,11 +282,19 @@ export async function startFaultProxy(
     fail(count) {
       fail = count;
     },
+    gone(count) {
+      gone = count;
+    },
+    conflict(count, path) {
+      conflict = count;
+      conflictPath = path;
+    },
     latency(ms) {
       delay = ms;
     },
     dropWatches() {
       const n = watches.size;
+      stats.dropped += n;
       for (const s of watches) s.destroy();
       watches.clear();
       return n;
