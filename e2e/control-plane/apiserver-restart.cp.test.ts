@@ -1,3 +1,9 @@
+/**
+ * The agent across restarts of its own control plane (not the suite's shared one): kube-apiserver
+ * stopped for 15 s and started again, then etcd stopped for 15 s and started again under a running
+ * kube-apiserver. The kernel table stays as it is while they are down; afterwards changes reach it and
+ * the one IPVSNode is Ready again. Each test prints the faults it injected (`faults: ...`).
+ */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Agent } from "../../src/agent/agent.ts";
 import { loadKubeConfig } from "../../src/kube/kubernetes-source.ts";
@@ -14,7 +20,7 @@ interface NodeStatus {
   status?: { lastSync?: { time?: string }; conditions?: { type: string; status: string }[] };
 }
 
-describe("the agent across a real kube-apiserver restart", () => {
+describe("the agent across a real kube-apiserver restart and an etcd restart", () => {
   let cp: ControlPlane;
   let ns: string;
   let agent: Agent;
@@ -71,6 +77,7 @@ describe("the agent across a real kube-apiserver restart", () => {
     process.stdout.write(
       `kube-apiserver down and back in ${downSeconds.toFixed(1)} s; ${checks} table checks\n`,
     );
+    console.log("faults: kube-apiserver restart x1 (15 s down)");
 
     await apply(rs(ns, "b", "198.51.100.91"));
     await cp.kubectlOk(["-n", ns, "delete", "realserver", "a"]);
@@ -90,4 +97,52 @@ describe("the agent across a real kube-apiserver restart", () => {
     );
     expect(names.filter((n) => n === NODE)).toHaveLength(1);
   }, 180_000);
+
+  it("keeps the table while etcd is down, then follows changes; the IPVSNode Ready again", async () => {
+    const before = await table();
+    const node = await ipvsNode();
+    // Every second while etcd is down: the table is exactly as it was.
+    let changed: string | undefined;
+    let checks = 0;
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        const t = await table();
+        if (t !== before) changed ??= t;
+        checks++;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    })();
+    const started = performance.now();
+    try {
+      await cp.restartEtcd(15_000);
+    } finally {
+      watching = false;
+      await watcher;
+    }
+    const downSeconds = (performance.now() - started) / 1000;
+    expect(changed).toBeUndefined();
+    expect(checks).toBeGreaterThanOrEqual(14); // looked at all through the outage
+    process.stdout.write(
+      `etcd down and back, kube-apiserver ready again, in ${downSeconds.toFixed(1)} s; ${checks} table checks\n`,
+    );
+    console.log("faults: etcd restart x1 (15 s down)");
+
+    await apply(rs(ns, "c", "198.51.100.92"));
+    await until(
+      "the change after the etcd restart",
+      async () => ((await table()).includes("198.51.100.92") ? true : undefined),
+      60_000,
+    );
+    const after = await until(
+      "a new sync in the IPVSNode, Ready",
+      async () => {
+        const n = await ipvsNode();
+        const ready = n?.status?.conditions?.find((c) => c.type === "Ready")?.status;
+        return n?.status?.lastSync?.time !== node?.status?.lastSync?.time && ready === "True" ? n : undefined;
+      },
+      60_000,
+    );
+    expect(after.metadata.uid).toBe(node?.metadata.uid);
+  }, 90_000);
 });

@@ -83,6 +83,12 @@ export interface ControlPlane extends ControlPlaneClient {
    * same port with the same certificates and etcd, and resolves once /readyz answers again.
    */
   restartApiServer(downMs?: number): Promise<void>;
+  /**
+   * Stops etcd (SIGTERM), waits `downMs`, starts it again on the same ports with the same data folder,
+   * waits for its /health, then until kube-apiserver's /readyz is ok again (kube-apiserver keeps running
+   * throughout and reconnects on its own).
+   */
+  restartEtcd(downMs?: number): Promise<void>;
 }
 
 export interface StartOptions {
@@ -388,28 +394,31 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
     const [etcdClient, etcdPeer, apiPort] = await Promise.all([freePort(), freePort(), freePort()]);
     const etcdUrl = `http://127.0.0.1:${etcdClient}`;
     const peerUrl = `http://127.0.0.1:${etcdPeer}`;
-    const etcd = launch(
-      "etcd",
-      join(binDir, "etcd"),
-      [
-        "--name=default",
-        `--data-dir=${join(dataDir, "etcd")}`,
-        `--listen-client-urls=${etcdUrl}`,
-        `--advertise-client-urls=${etcdUrl}`,
-        `--listen-peer-urls=${peerUrl}`,
-        `--initial-advertise-peer-urls=${peerUrl}`,
-        `--initial-cluster=default=${peerUrl}`,
-        "--initial-cluster-state=new",
-        "--unsafe-no-fsync=true",
-        "--log-level=warn",
-      ],
-      dataDir,
-    );
+    const launchEtcd = () =>
+      launch(
+        "etcd",
+        join(binDir, "etcd"),
+        [
+          "--name=default",
+          `--data-dir=${join(dataDir, "etcd")}`,
+          `--listen-client-urls=${etcdUrl}`,
+          `--advertise-client-urls=${etcdUrl}`,
+          `--listen-peer-urls=${peerUrl}`,
+          `--initial-advertise-peer-urls=${peerUrl}`,
+          `--initial-cluster=default=${peerUrl}`,
+          "--initial-cluster-state=new",
+          "--unsafe-no-fsync=true",
+          "--log-level=warn",
+        ],
+        dataDir,
+      );
+    let etcd = launchEtcd();
     components.push(etcd);
-    await pollUntil("etcd /health", readyTimeoutMs, [etcd], async () => {
+    const etcdHealthy = async () => {
       const res = await fetch(`${etcdUrl}/health`, { signal: AbortSignal.timeout(2_000) });
       return res.ok && ((await res.json()) as { health?: string }).health === "true";
-    });
+    };
+    await pollUntil("etcd /health", readyTimeoutMs, [etcd], etcdHealthy);
 
     const certDir = join(dataDir, "certs");
     const token = randomBytes(24).toString("hex");
@@ -497,17 +506,36 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
       controllerManager: withKcm,
       startupSeconds: (performance.now() - started) / 1000,
     };
-    const restartApiServer = async (downMs = 0): Promise<void> => {
-      await stopComponent(apiserver);
+    const apiserverReady = async () => (await httpsGet(`${server}/readyz`, ca, token)).status === 200;
+    /** Stops `old` (SIGTERM), waits `downMs`, launches its successor in its place and returns it. */
+    const replace = async (old: Component, downMs: number, relaunch: () => Component): Promise<Component> => {
+      await stopComponent(old);
       await new Promise((r) => setTimeout(r, downMs));
-      const next = launchApiserver();
-      components[components.indexOf(apiserver)] = next;
-      apiserver = next;
-      await pollUntil("kube-apiserver /readyz after a restart", readyTimeoutMs, [etcd, next], async () => {
-        return (await httpsGet(`${server}/readyz`, ca, token)).status === 200;
-      });
+      const next = relaunch();
+      components[components.indexOf(old)] = next;
+      return next;
     };
-    return { ...connectControlPlane(info), info, stop, restartApiServer };
+    const restartApiServer = async (downMs = 0): Promise<void> => {
+      apiserver = await replace(apiserver, downMs, launchApiserver);
+      await pollUntil(
+        "kube-apiserver /readyz after a restart",
+        readyTimeoutMs,
+        [etcd, apiserver],
+        apiserverReady,
+      );
+    };
+    const restartEtcd = async (downMs = 0): Promise<void> => {
+      // With its data folder in place etcd ignores --initial-cluster-state=new and resumes from it.
+      etcd = await replace(etcd, downMs, launchEtcd);
+      await pollUntil("etcd /health after a restart", readyTimeoutMs, [etcd], etcdHealthy);
+      await pollUntil(
+        "kube-apiserver /readyz after etcd restarted",
+        readyTimeoutMs,
+        [etcd, apiserver],
+        apiserverReady,
+      );
+    };
+    return { ...connectControlPlane(info), info, stop, restartApiServer, restartEtcd };
   } catch (err) {
     await stop();
     throw err;
