@@ -14,7 +14,7 @@
  */
 import type { Server } from "node:http";
 import type { IPVSNodeStatus } from "../api/v1alpha1/ipvs-node.ts";
-import type { HealthTransition, TargetHealth } from "../health/health-monitor.ts";
+import type { HealthTransition, InitialHealth, TargetHealth } from "../health/health-monitor.ts";
 import { withSlowStart } from "../health/slow-start.ts";
 import type { IpvsKernel } from "../kernel/ipvs-kernel.ts";
 import type { EventSink } from "../kube/event-recorder.ts";
@@ -89,7 +89,7 @@ export interface AgentDependencies {
 
 /** What the agent needs of the probers. */
 export interface HealthProbes {
-  setTargets(targets: readonly HealthTarget[]): void;
+  setTargets(targets: readonly HealthTarget[], initialHealth?: InitialHealth): void;
   state(): HealthState;
   statuses(): TargetHealth[];
 }
@@ -155,6 +155,8 @@ export class Agent {
   /** The SNAT rules of the last node-edge sync (kept for input read in part). */
   #snat: SnatService[] = [];
   #snatSeen = false;
+  /** Until the first sync with health checks: take the kernel's weights as the health before probes. */
+  #inheritHealth = true;
 
   constructor(config: AgentConfig, deps: AgentDependencies) {
     this.#config = config;
@@ -298,8 +300,15 @@ export class Agent {
     }
     const state = this.#deps.source.current();
     const snapshot = withDefaultDriftPolicy(state.snapshot, this.#config.defaultDriftPolicy);
-    const computed = this.#compute(snapshot, state.node, now);
-    this.#probe(computed.healthTargets);
+    let computed = this.#compute(snapshot, state.node, now);
+    if (this.#inheritHealth && this.#deps.health && computed.healthTargets.length > 0) {
+      this.#inheritHealth = false;
+      const inherited = await this.#healthFromKernel(computed);
+      this.#probe(computed.healthTargets, inherited);
+      if (inherited) computed = this.#compute(snapshot, state.node, now);
+    } else {
+      this.#probe(computed.healthTargets);
+    }
     const holds = lastGoodHolds(computed.problems, snapshot.realServers);
     const result = await this.#reconciler.sync({
       desired: computed.table,
@@ -497,10 +506,48 @@ export class Agent {
   }
 
   /** Hands the probers the backends to probe: every one of them (a whole computation). */
-  #probe(targets: readonly HealthTarget[]): void {
+  #probe(targets: readonly HealthTarget[], initialHealth?: InitialHealth): void {
     this.#healthTargets = targets;
     this.#slowStarts = targets.some((t) => t.healthCheck.slowStartSeconds > 0);
-    this.#deps.health?.setTargets(targets);
+    this.#deps.health?.setTargets(targets, initialHealth);
+  }
+
+  /**
+   * At the first sync with health checks, what the kernel says about the backends before any probe: one
+   * the kernel serves at a weight above 0 (programmed by the agent that ran before this one) starts
+   * healthy, so a restart does not quiesce working backends or bring in the sorry server while the
+   * probes gather riseCount results; every other backend starts in its initialState. Undefined when the
+   * kernel cannot be read (then initialState, as before).
+   */
+  async #healthFromKernel(computed: DesiredResult): Promise<InitialHealth | undefined> {
+    let snapshot: Awaited<ReturnType<AgentDependencies["kernel"]["readTable"]>>;
+    try {
+      snapshot = await this.#deps.kernel.readTable();
+    } catch {
+      return undefined;
+    }
+    const serving = new Set<string>();
+    for (const entry of snapshot.table) {
+      const service = serviceKeyString(entry.service.key);
+      for (const d of entry.destinations)
+        if (d.config.weight > 0) serving.add(`${service} ${d.key.address} ${d.key.port}`);
+    }
+    const services = new Map(
+      computed.table.map((e) => [
+        `${e.service.source.namespace}/${e.service.source.name}`,
+        serviceKeyString(e.service.key),
+      ]),
+    );
+    const inherited = computed.healthTargets.filter((t) => {
+      const service = services.get(`${t.virtualService.namespace}/${t.virtualService.name}`);
+      return service !== undefined && serving.has(`${service} ${t.address} ${t.port}`);
+    });
+    const healthy = new Set(inherited.map((t) => t.key));
+    this.#deps.logger.info(
+      { backends: computed.healthTargets.length, healthyInKernel: healthy.size },
+      "Backends the kernel serves start healthy (until their probes say otherwise)",
+    );
+    return (t) => (healthy.has(t.key) ? true : undefined);
   }
 
   /** Per real server health for the IPVSNode status (those with an active health check). */

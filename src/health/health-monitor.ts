@@ -13,7 +13,9 @@
  *   ± `jitter` (a fraction, default 0.1) drawn each period so targets added together drift apart.
  * - Rise/fall: an unhealthy target becomes healthy after riseCount consecutive successes, a healthy one
  *   unhealthy after fallCount consecutive failures. Before its first result a target is in its check's
- *   initialState. onChange fires only on those transitions, with the reason (the last probe's).
+ *   initialState, unless setTargets' `initialHealth` says otherwise for it (the agent's restart: a backend
+ *   the kernel still serves at a weight above 0 was healthy before). onChange fires only on those
+ *   transitions, with the reason (the last probe's).
  * - Timeout: the prober fails a probe not finished after timeoutMs; should a prober not stop, the
  *   monitor fails it PROBER_GRACE_MS later (monitor clock), aborts it and releases its slot.
  * - Callbacks (onChange, onResult) run after the state is updated and the next probe armed; one that
@@ -145,6 +147,9 @@ interface Tracked {
   running?: Running;
 }
 
+/** A new target's health before its first result, when known from elsewhere; undefined: its initialState. */
+export type InitialHealth = (target: HealthTarget) => boolean | undefined;
+
 export class HealthMonitor {
   readonly #clock: Clock;
   readonly #random: () => number;
@@ -183,7 +188,7 @@ export class HealthMonitor {
   }
 
   /** The targets to probe from now on (computeDesired's healthTargets); see the header for what is kept. */
-  setTargets(targets: readonly HealthTarget[]): void {
+  setTargets(targets: readonly HealthTarget[], initialHealth?: InitialHealth): void {
     if (this.#stopped) return;
     const wanted = new Map<string, { target: HealthTarget; plan: ProbePlan }>();
     for (const target of targets) {
@@ -200,7 +205,7 @@ export class HealthMonitor {
     for (const [key, { target, plan }] of wanted) {
       const tracked = this.#targets.get(key);
       if (!tracked) {
-        this.#add(key, target, plan);
+        this.#add(key, target, plan, initialHealth?.(target));
         continue;
       }
       tracked.health.target = target;
@@ -254,12 +259,12 @@ export class HealthMonitor {
     this.#gate.clear();
   }
 
-  #add(key: string, target: HealthTarget, plan: ProbePlan): void {
+  #add(key: string, target: HealthTarget, plan: ProbePlan, inherited: boolean | undefined): void {
     const tracked: Tracked = {
       health: {
         key,
         target,
-        healthy: plan.initiallyHealthy,
+        healthy: inherited ?? plan.initiallyHealthy,
         consecutiveSuccesses: 0,
         consecutiveFailures: 0,
       },

@@ -10,16 +10,12 @@ import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { Agent } from "../../src/agent/agent.ts";
-import { resolveAgentConfig } from "../../src/agent/config.ts";
 import type { IPVSNodeStatus } from "../../src/api/v1alpha1/ipvs-node.ts";
-import { DirectorySource } from "../../src/files/directory-source.ts";
-import { HealthMonitor } from "../../src/health/index.ts";
 import { FakeIpvsKernel } from "../../src/kernel/fake-kernel.ts";
 import { readKernelTable } from "../../src/kernel/read-kernel-table.ts";
 import { renderIpvsadmSave } from "../../src/model/ipvsadm-render.ts";
 import type { EventIntent } from "../../src/model/sync-events.ts";
-import { createRootLogger } from "../../src/observability/logger.ts";
+import { startProbingAgent } from "../support/probing-agent.ts";
 import { until } from "../support/until.ts";
 
 /** A TCP server on a loopback address that can be stopped and started again on the same port. */
@@ -101,39 +97,24 @@ spec: {virtualServiceRef: {name: ramp}, address: 127.0.0.5, port: ${r.port}, wei
     );
     const kernel = new FakeIpvsKernel();
     kernel.close = async () => {};
-    const config = resolveAgentConfig(
-      {
-        fromDir: dir,
-        stateFile: join(mkdtempSync(join(tmpdir(), "agent-health-state-")), "journal.json"),
-        minSyncInterval: "0",
-        resyncInterval: "30s",
-        httpAddress: "",
-      },
-      { NODE_NAME: "n1" },
-    );
     const events: EventIntent[] = [];
     let status: IPVSNodeStatus | undefined;
-    const health = new HealthMonitor({ onChange: (change) => agent.backendHealthChanged(change) });
-    const agent: Agent = new Agent(config, {
+    const { stop } = await startProbingAgent(
+      dir,
+      join(mkdtempSync(join(tmpdir(), "agent-health-state-")), "journal.json"),
       kernel,
-      source: new DirectorySource({ path: dir, nodeName: "n1", debounceMs: 20, rereadMs: 0 }),
-      bootId: "boot",
-      logger: createRootLogger({ level: "silent" }),
-      health,
-      events: { record: async (e) => void events.push(...e) },
-      statusWriter: {
-        previous: async () => undefined,
-        write: async (s) => {
-          status = s;
-          return true;
+      {
+        events: { record: async (e) => void events.push(...e) },
+        statusWriter: {
+          previous: async () => undefined,
+          write: async (s) => {
+            status = s;
+            return true;
+          },
         },
       },
-    });
-    stops.push(async () => {
-      health.stop();
-      await agent.stop();
-    });
-    await agent.start();
+    );
+    stops.push(stop);
     const table = () => readKernelTable(kernel).then(renderIpvsadmSave);
     const lines = async (vip: string) =>
       (await table())
