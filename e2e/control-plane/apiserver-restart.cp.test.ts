@@ -144,5 +144,5 @@ describe("the agent across a real kube-apiserver restart and an etcd restart", (
       60_000,
     );
     expect(after.metadata.uid).toBe(node?.metadata.uid);
-  }, 90_000);
+  }, 180_000);
 });
