@@ -11,6 +11,8 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Writable } from "node:stream";
+import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { loadKubeConfig } from "../../src/kube/kubernetes-source.ts";
@@ -214,6 +216,7 @@ async function runAgentAs(
   const proxy = await startFaultProxy(cp, mkdtempSync(join(dir, "proxy-")), { token: account.token });
   const kubeConfig = loadKubeConfig(proxy.kubeconfig);
   const node = `node-${account.ns}`;
+  tokens.push(account.token);
   const a = testAgent({
     kubeConfig,
     node,
@@ -221,6 +224,7 @@ async function runAgentAs(
     resyncInterval: "1s",
     maxBackoffMs: 500,
     addressPolicy: true,
+    logger,
   });
   const aggregator = new StatusAggregator({
     kubeConfig,
@@ -228,6 +232,7 @@ async function runAgentAs(
     leaseNamespace: account.ns,
     renewMs: 300,
     minIntervalMs: 100,
+    logger,
   });
   aggregator.start();
   void a.agent.start().catch(() => undefined);
@@ -252,6 +257,19 @@ async function runAgentAs(
   }
   return { log: [...proxy.log], synced: a.reports.length > 0 };
 }
+
+/** Every run's agent and aggregator log, at debug level, and every token they ran with. */
+let logText = "";
+const logger = pino(
+  { level: "debug" },
+  new Writable({
+    write(chunk, _encoding, done) {
+      logText += String(chunk);
+      done();
+    },
+  }),
+);
+const tokens: string[] = [];
 
 const authorized = (r: ForwardedRequest) => r.status !== 401 && r.status !== 403;
 
@@ -371,4 +389,20 @@ describe("least privilege: the chart's RBAC on the real API server", () => {
     }
     expect(results).toHaveLength(chart.permissions.length);
   }, 600_000);
+
+  it("never writes a token to its log, through 403s and errors (debug level)", () => {
+    const lines = logText.split("\n").filter(Boolean);
+    const warnings = lines.filter((l) => /"level":(40|50)/.test(l));
+    console.error(
+      `rbac: ${lines.length} log lines (${warnings.length} warnings or errors) from ${tokens.length} runs searched for their tokens`,
+    );
+    expect(tokens.length).toBeGreaterThan(1);
+    expect(warnings.length).toBeGreaterThan(0); // the refusals were logged: there was something to search
+    for (const token of tokens) {
+      expect(logText.includes(token), "a ServiceAccount token in the log").toBe(false);
+      // Nor the token's signature (the last part), which alone is not secret-free either.
+      expect(logText.includes(token.split(".").at(-1)!), "a token's signature in the log").toBe(false);
+    }
+    expect(logText.toLowerCase()).not.toMatch(/authorization:|bearer [a-z0-9]/);
+  });
 });

@@ -15,7 +15,7 @@ import { KubernetesEventRecorder } from "../../src/kube/event-recorder.ts";
 import { IpvsNodeStatusWriter } from "../../src/kube/ipvs-node-writer.ts";
 import { KubernetesSource } from "../../src/kube/kubernetes-source.ts";
 import { renderIpvsadmSave } from "../../src/model/ipvsadm-render.ts";
-import { createRootLogger } from "../../src/observability/logger.ts";
+import { createRootLogger, type Logger } from "../../src/observability/logger.ts";
 
 export interface TestAgent {
   agent: Agent;
@@ -38,6 +38,8 @@ export function testAgent(options: {
   maxBackoffMs?: number;
   /** --address-policy Enforce: watch IPVSAddressPolicy objects and refuse what they do not allow. */
   addressPolicy?: boolean;
+  /** The agent's log (default: silent). */
+  logger?: Logger;
 }): TestAgent {
   const { kubeConfig, node } = options;
   const kernel = options.kernel ?? new FakeIpvsKernel();
@@ -64,7 +66,7 @@ export function testAgent(options: {
       ...(options.maxBackoffMs === undefined ? {} : { maxBackoffMs: options.maxBackoffMs }),
     }),
     bootId: "boot",
-    logger: createRootLogger({ level: "silent" }),
+    logger: options.logger ?? createRootLogger({ level: "silent" }),
     statusWriter: writer,
     onSync: (report) => {
       reports.push(report);
