@@ -24,22 +24,11 @@ import {
   describeDestinationEntry,
   describeServiceEntry,
 } from "../../src/kernel/ipvs-decode.ts";
+import { seededRandom as generator } from "../support/seeded-random.ts";
 import { KERNEL_DEST_DUMP, KERNEL_SERVICE_DUMP } from "./kernel-captures.ts";
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 200_000);
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31);
-
-/** mulberry32: a small seeded generator, so a failure can be replayed with FUZZ_SEED. */
-function generator(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 const captures = [KERNEL_SERVICE_DUMP, KERNEL_DEST_DUMP].map((h) => Buffer.from(h, "hex"));
 const seeds = [...captures, Buffer.concat(captures)];
