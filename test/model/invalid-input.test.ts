@@ -14,7 +14,7 @@ import { CORPUS } from "../api/corpus.ts";
 
 const TENANTS = 10;
 const VALID = 1_000;
-const TARGET_INVALID = 5_000;
+const TARGET_INVALID = Number(process.env.INVALID_OBJECTS ?? 5_000);
 
 const object = (kind: string, namespace: string, name: string, spec: Record<string, unknown>) => ({
   apiVersion: "ipvs.dev/v1alpha1",

@@ -18,7 +18,7 @@ import { DirectorySource } from "../../../src/files/directory-source.ts";
 import { NetlinkIpvsKernel } from "../../../src/kernel/netlink-kernel.ts";
 import { createRootLogger } from "../../../src/observability/logger.ts";
 import { readBootId } from "../../../src/reconcile/boot-id.ts";
-import { ipvsadm, scratch, writeManifest } from "./vm-helpers.ts";
+import { ipvsadm, scratch, webManifest, writeManifest } from "./vm-helpers.ts";
 
 const VIP = "192.0.2.70";
 const REAL_SERVERS = ["198.51.110.2", "198.51.110.3"];
@@ -125,18 +125,11 @@ describe("agent /metrics on a real kernel", () => {
     writeManifest(
       dir,
       "web.yaml",
-      [
-        `apiVersion: ipvs.dev/v1alpha1
-kind: VirtualService
-metadata: {name: web, namespace: shop}
-spec: {address: ${VIP}, port: 80, scheduler: rr, forwarding: {method: NAT}}`,
-        ...REAL_SERVERS.map(
-          (address, i) => `apiVersion: ipvs.dev/v1alpha1
-kind: RealServer
-metadata: {name: rs-${i}, namespace: shop}
-spec: {virtualServiceRef: {name: web}, address: ${address}, port: 8080}`,
-        ),
-      ].join("\n---\n"),
+      webManifest(
+        VIP,
+        [],
+        REAL_SERVERS.map((address) => ({ address })),
+      ),
     );
     const state = join(scratch("metrics-state-"), "journal.json");
     const config = resolveAgentConfig(

@@ -1,6 +1,7 @@
 /** Helpers shared by the real-kernel tests (they run inside the test-bed VM only). */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
+import { get } from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { Agent } from "../../../src/agent/agent.ts";
@@ -117,4 +118,116 @@ export function startKeepalived(conf: string): { child: ChildProcess; log: () =>
     log += String(d);
   });
   return { child, log: () => log };
+}
+
+/** Real servers in a network namespace behind a veth pair; HTTP servers started and killed one by one. */
+export interface BackendNamespace {
+  /** Starts an HTTP server on ADDRESS:8080 in the namespace that answers "answer from ADDRESS". */
+  serve(address: string): Promise<void>;
+  /** SIGKILLs the server of ADDRESS and waits for it to be gone. */
+  stop(address: string): Promise<void>;
+  /** Kills every server and the namespace, removes the veth pair. */
+  close(): void;
+}
+
+/**
+ * A network namespace (unshare: /run is read-only in the VM, so no `ip netns`) held by a sleeping
+ * process, joined to the VM by the veth pair `${link}-lb` (with `gateway`, as A.B.C.D/24) and `${link}-rs`
+ * (with `addresses`); the namespace routes everything back through the gateway.
+ */
+export async function backendNamespace(
+  link: string,
+  gateway: string,
+  addresses: string[],
+): Promise<BackendNamespace> {
+  const sh = (command: string, ...args: string[]) =>
+    execFileSync(command, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  const holder = spawn("unshare", ["--net", "sleep", "3600"], { stdio: "ignore" });
+  await new Promise((r) => setTimeout(r, 200));
+  const netns = `--net=/proc/${holder.pid}/ns/net`;
+  const inNs = (...args: string[]) => sh("nsenter", netns, ...args);
+  sh("ip", "link", "add", `${link}-lb`, "type", "veth", "peer", "name", `${link}-rs`);
+  sh("ip", "link", "set", `${link}-rs`, "netns", String(holder.pid));
+  sh("ip", "addr", "add", gateway, "dev", `${link}-lb`);
+  sh("ip", "link", "set", `${link}-lb`, "up");
+  for (const address of addresses) inNs("ip", "addr", "add", `${address}/24`, "dev", `${link}-rs`);
+  inNs("ip", "link", "set", `${link}-rs`, "up");
+  inNs("ip", "link", "set", "lo", "up");
+  inNs("ip", "route", "add", "default", "via", gateway.split("/")[0]!);
+  const servers = new Map<string, ChildProcess>();
+  return {
+    async serve(address) {
+      const child = spawn(
+        "nsenter",
+        [
+          netns,
+          process.execPath,
+          "-e",
+          `require("node:http").createServer((q, s) => s.end("answer from ${address}")).listen(8080, "${address}", () => console.log("up"));`,
+        ],
+        { stdio: ["ignore", "pipe", "inherit"] },
+      );
+      await new Promise<void>((resolve, reject) => {
+        child.stdout!.once("data", () => resolve());
+        child.once("exit", (code) => reject(new Error(`the server at ${address} exited (${code})`)));
+      });
+      servers.set(address, child);
+    },
+    async stop(address) {
+      const child = servers.get(address)!;
+      servers.delete(address);
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGKILL");
+      await exited;
+    },
+    close() {
+      for (const child of servers.values()) child.kill("SIGKILL");
+      holder.kill("SIGKILL");
+      try {
+        sh("ip", "link", "del", `${link}-lb`); // takes its peer with it
+      } catch {}
+    },
+  };
+}
+
+/** One HTTP GET of / on a new connection (3 s timeout); the body, or "error: ..." when it failed. */
+export function httpGet(host: string, port = 80): Promise<string> {
+  return new Promise((resolve) => {
+    const req = get({ host, port, path: "/", agent: false, timeout: 3_000 }, (res) => {
+      let body = "";
+      res.on("data", (d) => {
+        body += d;
+      });
+      res.on("end", () => resolve(body));
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", (e) => resolve(`error: ${e.message}`));
+  });
+}
+
+/**
+ * VirtualService `web` in namespace `shop` (address, port 80, NAT, rr, then `extra` spec lines) and a
+ * RealServer rs-I on port 8080 for each real server.
+ */
+export function webManifest(
+  address: string,
+  extra: string[],
+  realServers: { address: string; weight?: number }[],
+): string {
+  return [
+    `apiVersion: ipvs.dev/v1alpha1
+kind: VirtualService
+metadata: {name: web, namespace: shop}
+spec:
+  address: ${address}
+  port: 80
+  scheduler: rr
+  forwarding: {method: NAT}${extra.map((line) => `\n  ${line}`).join("")}`,
+    ...realServers.map(
+      (rs, i) => `apiVersion: ipvs.dev/v1alpha1
+kind: RealServer
+metadata: {name: rs-${i}, namespace: shop}
+spec: {virtualServiceRef: {name: web}, address: ${rs.address}, port: 8080${rs.weight === undefined ? "" : `, weight: ${rs.weight}`}}`,
+    ),
+  ].join("\n---\n");
 }
