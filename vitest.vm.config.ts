@@ -9,6 +9,9 @@ export default defineConfig({
     include: ["e2e/**/*.vm.test.ts"],
     exclude: ["node_modules/**"],
     pool: "forks",
+    // One process for every file: the modules (the project's sources, vitest's own) are loaded and
+    // transformed once, not once per file, which under software emulation took minutes per run.
+    isolate: false,
     fileParallelism: false,
     maxWorkers: 1,
     testTimeout: 120_000,
