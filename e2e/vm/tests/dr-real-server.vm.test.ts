@@ -209,7 +209,10 @@ spec:
     await until("the real server healthy at the director", () => weight() === 1, 60_000);
     const before = request();
     console.log(`[dr] before the role: ${before}`);
-    expect(before).toBe("error: timeout");
+    // No answer: the packets die at the real server (a timeout), or, on a busy VM where a neighbour
+    // entry on the way has just failed, the client is told the host is unreachable (seen once in a run
+    // of the whole suite). Either way no real server answered.
+    expect(before).toMatch(/^error: (timeout|connect EHOSTUNREACH)/);
 
     agent("rs1", ["--dr-real-server", "true", "--vip-interface", ""], rsNs);
     // The agent starts slowly under the VM's emulation (tens of seconds beside vitest); the VIP goes
