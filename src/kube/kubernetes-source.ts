@@ -12,6 +12,7 @@
  *   jitter. While a cache has not listed since it (re)started, `incomplete` says so (no removals).
  * - start() resolves only when every cache has listed once, so no kernel change happens before that.
  */
+import { createHash } from "node:crypto";
 import {
   CoreV1Api,
   CustomObjectsApi,
@@ -112,6 +113,13 @@ export function strip<T>(object: T): T {
   }
   if (o.kind === "Service") delete o.status;
   return o as T;
+}
+
+/** A digest of the object as the engine reads it (status and resourceVersion left out). */
+function withoutStatus(o: KubernetesObject & { status?: unknown }): string {
+  const { status: _status, ...rest } = o;
+  const text = JSON.stringify({ ...rest, metadata: { ...o.metadata, resourceVersion: undefined } });
+  return createHash("sha1").update(text).digest("base64");
 }
 
 /** A Watch whose events reach the informer already stripped. */
@@ -338,6 +346,23 @@ export class KubernetesSource implements SnapshotSource {
       informer.on("add", (slice) => this.#sliceChanged(slice, false));
       informer.on("update", (slice) => this.#sliceChanged(slice, false));
       informer.on("delete", (slice) => this.#sliceChanged(slice, true));
+    } else if (r === this.#resources.virtualServices || r === this.#resources.realServers) {
+      // The engine never reads their status: a status-only write (the aggregator's, one per object and
+      // change) is no change, or every agent would resync once per VirtualService the aggregator writes.
+      const seen = new Map<string, string>(); // namespace/name -> digest (~100 bytes an object)
+      const ofInterest = (o: KubernetesObject) => {
+        const key = `${o.metadata?.namespace ?? ""}/${o.metadata?.name ?? ""}`;
+        const print = withoutStatus(o);
+        if (seen.get(key) === print) return false;
+        seen.set(key, print);
+        return true;
+      };
+      informer.on("add", (o) => ofInterest(o) && changed());
+      informer.on("update", (o) => ofInterest(o) && changed());
+      informer.on("delete", (o) => {
+        seen.delete(`${o.metadata?.namespace ?? ""}/${o.metadata?.name ?? ""}`);
+        changed();
+      });
     } else {
       informer.on("add", changed);
       informer.on("update", changed);

@@ -9,11 +9,12 @@
  * see real health): Accepted, Programmed, Drifted, and Ready / Reconciling / Stalled:
  * - Stalled True when the object is refused (invalid or in conflict on some node): kstatus "Failed";
  * - Reconciling True while selected nodes have not all programmed it: kstatus "InProgress";
- * - Ready True when every selected node programmed it (or no node is selected: nothing to do).
+ * - Ready True when every selected node programmed it (or no node is selected: nothing to do), and
+ *   no node leaves it out of a list it could not fit in its IPVSNode (then reason NodeReportIncomplete).
  * Every condition and the status carry observedGeneration = metadata.generation.
  */
 import type { Condition } from "../api/v1alpha1/index.ts";
-import type { IPVSNodeStatus } from "../api/v1alpha1/ipvs-node.ts";
+import { IPVS_NODE_LIMITS, type IPVSNodeStatus } from "../api/v1alpha1/ipvs-node.ts";
 import type { RealServerStatus } from "../api/v1alpha1/real-server.ts";
 import type { VirtualServiceStatus } from "../api/v1alpha1/virtual-service.ts";
 import { type ConditionInput, setCondition } from "./conditions.ts";
@@ -34,6 +35,11 @@ export interface VirtualServiceNodeView {
   selected: number;
   programmed: number;
   drifted: number;
+  /**
+   * Nodes whose IPVSNode leaves out some of its VirtualServices (past the status bound) and does not
+   * name this one: they may select it, programmed or not, so it is not counted Ready while any do.
+   */
+  unlisted: number;
   /** Reasons nodes gave for not programming it (first few, deduplicated). */
   messages: string[];
   refused: boolean;
@@ -46,36 +52,82 @@ export interface VirtualServiceNodeView {
   backends?: { total: number; healthy: number; draining: number };
 }
 
-export function indexNodeReports(nodes: readonly NodeReport[]): Map<string, VirtualServiceNodeView> {
+/** What one node says about one VirtualService (an entry, or a name in a programmed group). */
+type NodeEntry = Pick<
+  NonNullable<IPVSNodeStatus["virtualServices"]>[number],
+  "programmed" | "drifted" | "message" | "backends"
+>;
+
+function addNodeEntry(view: VirtualServiceNodeView, vs: NodeEntry): void {
+  view.selected++;
+  if (vs.programmed) view.programmed++;
+  if (vs.drifted) view.drifted++;
+  if (vs.backends) {
+    const b = vs.backends;
+    view.backends = view.backends
+      ? {
+          total: Math.max(view.backends.total, b.total),
+          healthy: Math.min(view.backends.healthy, b.healthy),
+          draining: Math.max(view.backends.draining, b.draining),
+        }
+      : { total: b.total, healthy: b.healthy, draining: b.draining };
+  }
+  if (vs.message) {
+    if (/^(Invalid|Conflict|Internal|NotAllowed):/.test(vs.message)) view.refused = true;
+    if (/^NotAllowed:/.test(vs.message)) view.notAllowed = true;
+    if (view.messages.length < 3 && !view.messages.includes(vs.message)) view.messages.push(vs.message);
+  }
+}
+
+/**
+ * Whether a node's lists may leave out some of its VirtualServices: it says so (unlisted), or it is an
+ * agent from before the counts whose per-entry list is full.
+ */
+function listsIncomplete(status: IPVSNodeStatus | undefined): boolean {
+  const counts = status?.virtualServiceCounts;
+  return counts
+    ? counts.unlisted > 0
+    : (status?.virtualServices?.length ?? 0) >= IPVS_NODE_LIMITS.virtualServices;
+}
+
+export interface NodeReportIndex {
+  /**
+   * What the nodes say about one VirtualService (namespace/name); undefined when no node names it and
+   * every node lists all of its VirtualServices.
+   */
+  get(name: string): VirtualServiceNodeView | undefined;
+}
+
+export function indexNodeReports(nodes: readonly NodeReport[]): NodeReportIndex {
   const views = new Map<string, VirtualServiceNodeView>();
+  let incomplete = 0;
+  const add = (name: string, entry: NodeEntry, ofIncomplete: boolean) => {
+    let view = views.get(name);
+    if (!view) {
+      view = { ...EMPTY_VIEW, messages: [] };
+      views.set(name, view);
+    }
+    addNodeEntry(view, entry);
+    // Counted down from the number of incomplete nodes below: those that do not name it.
+    if (ofIncomplete) view.unlisted--;
+  };
   for (const { status } of nodes) {
-    for (const vs of status?.virtualServices ?? []) {
-      let view = views.get(vs.name);
-      if (!view) {
-        view = { selected: 0, programmed: 0, drifted: 0, messages: [], refused: false, notAllowed: false };
-        views.set(vs.name, view);
-      }
-      view.selected++;
-      if (vs.programmed) view.programmed++;
-      if (vs.drifted) view.drifted++;
-      if (vs.backends) {
-        const b = vs.backends;
-        view.backends = view.backends
-          ? {
-              total: Math.max(view.backends.total, b.total),
-              healthy: Math.min(view.backends.healthy, b.healthy),
-              draining: Math.max(view.backends.draining, b.draining),
-            }
-          : { total: b.total, healthy: b.healthy, draining: b.draining };
-      }
-      if (vs.message) {
-        if (/^(Invalid|Conflict|Internal|NotAllowed):/.test(vs.message)) view.refused = true;
-        if (/^NotAllowed:/.test(vs.message)) view.notAllowed = true;
-        if (view.messages.length < 3 && !view.messages.includes(vs.message)) view.messages.push(vs.message);
-      }
+    const ofIncomplete = listsIncomplete(status);
+    if (ofIncomplete) incomplete++;
+    for (const vs of status?.virtualServices ?? []) add(vs.name, vs, ofIncomplete);
+    for (const group of status?.programmedVirtualServices ?? []) {
+      const entry = {
+        programmed: true,
+        message: "",
+        ...(group.backends ? { backends: group.backends } : {}),
+      };
+      for (const name of group.names) add(`${group.namespace}/${name}`, entry, ofIncomplete);
     }
   }
-  return views;
+  for (const view of views.values()) view.unlisted += incomplete;
+  return {
+    get: (name) => views.get(name) ?? (incomplete > 0 ? { ...EMPTY_VIEW, unlisted: incomplete } : undefined),
+  };
 }
 
 /** Per RealServer ("namespace/name"): how the nodes that probe it see it. */
@@ -111,6 +163,7 @@ const EMPTY_VIEW: VirtualServiceNodeView = {
   selected: 0,
   programmed: 0,
   drifted: 0,
+  unlisted: 0,
   messages: [],
   refused: false,
   notAllowed: false,
@@ -126,7 +179,10 @@ export function aggregateVirtualServiceStatus(
   const v = view ?? EMPTY_VIEW;
   const g = vs.generation;
   const why = v.messages.join("; ").slice(0, 1024);
-  const all = v.selected > 0 && v.programmed === v.selected;
+  // Nodes that may select it without saying so: Ready is not claimed while there are any.
+  const unseen = v.unlisted > 0 && v.programmed === v.selected;
+  const unseenWhy = `${v.unlisted} nodes list only part of their VirtualServices (IPVSNode status bound), not this one`;
+  const all = v.selected > 0 && v.programmed === v.selected && v.unlisted === 0;
   const set = (conditions: Condition[], c: Omit<ConditionInput, "observedGeneration">) =>
     setCondition(conditions, { ...c, observedGeneration: g }, now);
   let c: Condition[] = previous?.conditions ?? [];
@@ -150,19 +206,26 @@ export function aggregateVirtualServiceStatus(
           reason: "Programmed",
           message: `programmed on ${v.programmed} of ${v.selected} selected nodes`,
         }
-      : v.selected === 0
+      : unseen
         ? {
             type: "Programmed",
-            status: "False",
-            reason: "NoNodeSelected",
-            message: "no node has reported this VirtualService",
+            status: "Unknown",
+            reason: "NodeReportIncomplete",
+            message: `programmed on ${v.programmed} of ${v.selected} nodes that list it; ${unseenWhy}`,
           }
-        : {
-            type: "Programmed",
-            status: "False",
-            reason: "Programming",
-            message: `programmed on ${v.programmed} of ${v.selected} selected nodes${why ? `: ${why}` : ""}`,
-          },
+        : v.selected === 0
+          ? {
+              type: "Programmed",
+              status: "False",
+              reason: "NoNodeSelected",
+              message: "no node has reported this VirtualService",
+            }
+          : {
+              type: "Programmed",
+              status: "False",
+              reason: "Programming",
+              message: `programmed on ${v.programmed} of ${v.selected} selected nodes${why ? `: ${why}` : ""}`,
+            },
   );
   c = set(
     c,
@@ -203,7 +266,8 @@ export function aggregateVirtualServiceStatus(
           },
   );
   const stalled = v.refused;
-  const ready = !stalled && (all || v.selected === 0);
+  const ready = !stalled && (all || (v.selected === 0 && v.unlisted === 0));
+  const waiting = unseen ? "NodeReportIncomplete" : "Programming";
   c = set(
     c,
     ready
@@ -217,8 +281,12 @@ export function aggregateVirtualServiceStatus(
       : {
           type: "Ready",
           status: "False",
-          reason: stalled ? "Invalid" : "Programming",
-          message: stalled ? why : `programmed on ${v.programmed} of ${v.selected} selected nodes`,
+          reason: stalled ? "Invalid" : waiting,
+          message: stalled
+            ? why
+            : unseen
+              ? unseenWhy
+              : `programmed on ${v.programmed} of ${v.selected} selected nodes`,
         },
   );
   c = set(
@@ -227,8 +295,10 @@ export function aggregateVirtualServiceStatus(
       ? {
           type: "Reconciling",
           status: "True",
-          reason: "Programming",
-          message: `${v.selected - v.programmed} selected nodes have not programmed it yet`,
+          reason: waiting,
+          message: unseen
+            ? `waiting for the nodes to list it: ${unseenWhy}`
+            : `${v.selected - v.programmed} selected nodes have not programmed it yet`,
         }
       : {
           type: "Reconciling",
@@ -251,7 +321,8 @@ export function aggregateVirtualServiceStatus(
       selected: v.selected,
       programmed: v.programmed,
       drifted: v.drifted,
-      summary: `${v.programmed}/${v.selected}`,
+      ...(v.unlisted > 0 ? { unlisted: v.unlisted } : {}),
+      summary: `${v.programmed}/${v.selected}${v.unlisted > 0 ? ` +${v.unlisted}?` : ""}`,
     },
     ...(v.backends
       ? { backends: { ...v.backends, summary: `${v.backends.healthy}/${v.backends.total}` } }

@@ -6,7 +6,8 @@
  * - lastSync describes the last sync that changed something or did not succeed (an idle resync that
  *   found nothing to do leaves it as it was);
  * - conditions follow metav1.Condition (lastTransitionTime moves only when status changes).
- * Lists are bounded (IPVS_NODE_LIMITS): drift most relevant first (what is not ours last).
+ * Lists are bounded (IPVS_NODE_LIMITS): drift most relevant first (what is not ours last); the
+ * VirtualServices in bytes, with a count of those left out (virtualServiceLists()).
  */
 import type { Condition } from "../api/v1alpha1/index.ts";
 import { type DriftEntry, IPVS_NODE_LIMITS, type IPVSNodeStatus } from "../api/v1alpha1/ipvs-node.ts";
@@ -245,11 +246,10 @@ export function buildNodeStatus(
   const driftedVs = new Set(
     facts.drift.filter((d) => d.action === "Reported").flatMap((d) => facts.owners?.get(d.service) ?? []),
   );
-  const names = [...new Set([...facts.programmed, ...problemsByVs.keys()])].sort();
-  const virtualServices = names.slice(0, IPVS_NODE_LIMITS.virtualServices).map((name) => {
+  const programmedSet = new Set(facts.programmed);
+  const entries = [...new Set([...programmedSet, ...problemsByVs.keys()])].sort().map((name) => {
     const why = [...(problemsByVs.get(name) ?? []), ...(failuresByVs.get(name) ?? [])];
-    const programmed =
-      facts.programmed.includes(name) && !failuresByVs.has(name) && facts.errors.length === 0;
+    const programmed = programmedSet.has(name) && !failuresByVs.has(name) && facts.errors.length === 0;
     const backends = facts.backends?.get(name);
     return {
       name,
@@ -259,6 +259,7 @@ export function buildNodeStatus(
       ...(backends ? { backends: { ...backends } } : {}),
     };
   });
+  const lists = virtualServiceLists(entries);
 
   const reported = facts.drift.filter((d) => d.action === "Reported").length;
   const generationField = generation === undefined ? {} : { observedGeneration: generation };
@@ -319,10 +320,72 @@ export function buildNodeStatus(
     destinations: facts.destinations,
     conditions,
     ...(drift.length > 0 ? { drift } : {}),
-    ...(virtualServices.length > 0 ? { virtualServices } : {}),
+    ...lists,
     ...(facts.probes && facts.probes.length > 0 ? { backends: probedBackends(facts.probes) } : {}),
     ...(facts.nodeEdge ? { nodeEdge: nodeEdgeStatus(facts.nodeEdge) } : {}),
   } as IPVSNodeStatus;
+}
+
+type VirtualServiceEntry = NonNullable<IPVSNodeStatus["virtualServices"]>[number];
+type ProgrammedGroup = NonNullable<IPVSNodeStatus["programmedVirtualServices"]>[number];
+
+/** JSON bytes of a value as one more element of a JSON array (the comma included). */
+const bytes = (value: unknown) => JSON.stringify(value).length + 1;
+
+/**
+ * The VirtualService part of the status, within IPVS_NODE_LIMITS.virtualServiceBytes of JSON:
+ * - virtualServices: one entry per VirtualService with something to report (not programmed, drifted
+ *   or with a message), not programmed first, at most IPVS_NODE_LIMITS.virtualServices;
+ * - programmedVirtualServices: the rest (programmed, nothing to report) as names grouped by namespace
+ *   and real server counts (~25 bytes a VirtualService instead of ~110);
+ * - virtualServiceCounts: total, programmed and unlisted (in neither list: past the bound).
+ * What does not fit is left out, never cut, and counted in unlisted, so the aggregator knows it cannot
+ * see everything this node has.
+ */
+function virtualServiceLists(
+  entries: readonly VirtualServiceEntry[],
+): Pick<IPVSNodeStatus, "virtualServices" | "programmedVirtualServices" | "virtualServiceCounts"> {
+  let budget = IPVS_NODE_LIMITS.virtualServiceBytes - 4; // the two arrays' brackets
+  const take = (cost: number): boolean => {
+    if (cost > budget) return false;
+    budget -= cost;
+    return true;
+  };
+  const attention = (e: VirtualServiceEntry) => !e.programmed || e.drifted === true || e.message !== "";
+  const rank = (e: VirtualServiceEntry) => (e.programmed ? (e.drifted ? 1 : 2) : 0);
+  const virtualServices: VirtualServiceEntry[] = [];
+  for (const e of entries.filter(attention).sort((a, b) => rank(a) - rank(b) || (a.name < b.name ? -1 : 1)))
+    if (virtualServices.length < IPVS_NODE_LIMITS.virtualServices && take(bytes(e))) virtualServices.push(e);
+  const groups = new Map<string, ProgrammedGroup>();
+  for (const e of entries) {
+    if (attention(e)) continue;
+    const slash = e.name.indexOf("/");
+    const namespace = e.name.slice(0, slash);
+    const b = e.backends;
+    const key = JSON.stringify([namespace, b?.total, b?.healthy, b?.draining]);
+    groups.set(key, groups.get(key) ?? { namespace, ...(b ? { backends: { ...b } } : {}), names: [] });
+    groups.get(key)!.names.push(e.name.slice(slash + 1));
+  }
+  const programmedVirtualServices = [...groups.keys()]
+    .sort()
+    .map((key) => groups.get(key)!)
+    .filter((g) => {
+      const header = bytes({ ...g, names: [] });
+      if (!take(header)) return false;
+      g.names = g.names.filter((n) => take(bytes(n)));
+      if (g.names.length === 0) budget += header; // not written
+      return g.names.length > 0;
+    });
+  const listed = virtualServices.length + programmedVirtualServices.reduce((n, g) => n + g.names.length, 0);
+  return {
+    ...(virtualServices.length > 0 ? { virtualServices } : {}),
+    ...(programmedVirtualServices.length > 0 ? { programmedVirtualServices } : {}),
+    virtualServiceCounts: {
+      total: entries.length,
+      programmed: entries.filter((e) => e.programmed).length,
+      unlisted: entries.length - listed,
+    },
+  };
 }
 
 function driftIdentity(

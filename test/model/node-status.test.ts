@@ -32,7 +32,9 @@ describe("buildNodeStatus", () => {
       result: "Success",
       operations: 3,
     });
-    expect(first.virtualServices).toEqual([{ name: "demo/web", programmed: true, message: "" }]);
+    expect(first.virtualServices).toBeUndefined();
+    expect(first.programmedVirtualServices).toEqual([{ namespace: "demo", names: ["web"] }]);
+    expect(first.virtualServiceCounts).toEqual({ total: 1, programmed: 1, unlisted: 0 });
     const idle = buildNodeStatus(first, facts({ applied: 0, durationMs: 40 }), t(30), 1);
     expect(JSON.stringify(idle)).toBe(JSON.stringify(first));
   });
@@ -126,7 +128,8 @@ describe("buildNodeStatus", () => {
         programmed: false,
         message: "Invalid: VirtualService demo/bad spec.port: must be 1..65535",
       },
-      { name: "demo/web", programmed: true, message: "" },
     ]);
+    expect(status.programmedVirtualServices).toEqual([{ namespace: "demo", names: ["web"] }]);
+    expect(status.virtualServiceCounts).toEqual({ total: 2, programmed: 1, unlisted: 0 });
   });
 });

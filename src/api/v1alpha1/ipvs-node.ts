@@ -9,7 +9,14 @@ const count = (description: string) => z.int().min(0).default(0).meta({ descript
 /** Bounds of the per-node lists (most recent / most relevant entries first). */
 export const IPVS_NODE_LIMITS = {
   drift: 50,
+  /** Entries of the per VirtualService list (those with something to report). */
   virtualServices: 1000,
+  /**
+   * JSON bytes of `virtualServices` and `programmedVirtualServices` together (docs/decisions/0012): at
+   * ~25 bytes a name, about 15,000 VirtualServices; past it `virtualServiceCounts.unlisted` says how many
+   * are in neither list.
+   */
+  virtualServiceBytes: 384 * 1024,
   backends: 5000,
   vips: 1000,
   foreignVips: 100,
@@ -130,6 +137,18 @@ export const NodeEdgeStatusSchema = z
       "VIPs, the DR real-server role, source NAT, sysctls, IPVS timeouts and sync daemons on this node.",
   });
 
+const BackendCountsSchema = z
+  .object({
+    total: z.int().min(0).meta({
+      description: "Real servers in this node's table for it (the sorry server not counted).",
+    }),
+    healthy: z.int().min(0).meta({
+      description: "Of those, the ones that take new connections (not draining, not quiesced).",
+    }),
+    draining: z.int().min(0).meta({ description: "Of those, the ones being drained." }),
+  })
+  .meta({ description: "Real server counts on this node." });
+
 export const DriftEntrySchema = z
   .object({
     detectedAt: time("When the difference was found."),
@@ -212,24 +231,45 @@ export const IPVSNodeStatusSchema = z
               .optional()
               .meta({ description: "Whether this node reports a difference for it that is not repaired." }),
             message: z.string().max(1024).default("").meta({ description: "Why not, if not." }),
-            backends: z
-              .object({
-                total: z.int().min(0).meta({
-                  description: "Real servers in this node's table for it (the sorry server not counted).",
-                }),
-                healthy: z.int().min(0).meta({
-                  description: "Of those, the ones that take new connections (not draining, not quiesced).",
-                }),
-                draining: z.int().min(0).meta({ description: "Of those, the ones being drained." }),
-              })
-              .optional()
-              .meta({ description: "Real server counts on this node." }),
+            backends: BackendCountsSchema.optional(),
           })
           .meta({ description: "One VirtualService on this node." }),
       )
       .max(IPVS_NODE_LIMITS.virtualServices)
       .optional()
-      .meta({ description: "Per VirtualService state on this node, bounded." }),
+      .meta({
+        description:
+          "The VirtualServices of this node with something to report (not programmed, drifted or with a message), not programmed first; bounded.",
+      }),
+    programmedVirtualServices: z
+      .array(
+        z
+          .object({
+            namespace: z.string().max(63).meta({ description: "Their namespace." }),
+            backends: BackendCountsSchema.optional(),
+            names: z
+              .array(z.string().max(253).meta({ description: "A VirtualService name." }))
+              .max(100_000)
+              .meta({ description: "Their names, sorted." }),
+          })
+          .meta({ description: "VirtualServices of one namespace with the same real server counts." }),
+      )
+      .max(10_000)
+      .optional()
+      .meta({
+        description:
+          "The other VirtualServices of this node: programmed as desired, nothing to report. Grouped by namespace and real server counts, a name costs its length + 3 bytes (10,000 names of 20 characters: ~230 KB); bounded in bytes together with virtualServices.",
+      }),
+    virtualServiceCounts: z
+      .object({
+        total: count("VirtualServices of this node: in its desired table or refused with a problem."),
+        programmed: count("Of those, the ones programmed as desired."),
+        unlisted: count(
+          "Of those, the ones in neither list (past the byte bound). The aggregator does not count a VirtualService Ready while a node with unlisted ones does not list it.",
+        ),
+      })
+      .optional()
+      .meta({ description: "How many VirtualServices this node has and how many its lists leave out." }),
     backends: z
       .array(
         z

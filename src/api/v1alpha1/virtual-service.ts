@@ -391,7 +391,15 @@ export const VirtualServiceStatusSchema = z
         selected: z.int().min(0).default(0).meta({ description: "Nodes selected to program the service." }),
         programmed: z.int().min(0).default(0).meta({ description: "Nodes that programmed it." }),
         drifted: z.int().min(0).default(0).meta({ description: "Nodes that currently report drift for it." }),
-        summary: z.string().max(32).optional().meta({ description: "'programmed/selected', for display." }),
+        unlisted: z.int().min(0).optional().meta({
+          description:
+            "Nodes whose IPVSNode lists only part of its VirtualServices (past its bound), not this one: they may select it, so it is not Ready; absent when none.",
+        }),
+        summary: z
+          .string()
+          .max(32)
+          .optional()
+          .meta({ description: "'programmed/selected', for display; ' +N?' with N unlisted nodes." }),
       })
       .optional()
       .meta({ description: "Node counts." }),
