@@ -307,6 +307,8 @@ export function connectControlPlane(info: ControlPlaneInfo): ControlPlaneClient 
             resolve({ code: err ? Number(err.code) : 0, stdout, stderr });
           },
         );
+        // A command that does not read its input can exit before it is written (EPIPE): not an error.
+        child.stdin?.on("error", () => {});
         child.stdin?.end(options.input ?? "");
       });
   const ok =
