@@ -23,8 +23,8 @@ fi
 if [[ "$parts" == *" cp "* ]]; then
   e2e/control-plane/build.sh >/dev/null
   for round in $(seq 1 "$scale"); do
-    step "control-plane faults, round $round of $scale"
-    vitest run -c vitest.cp.config.ts e2e/control-plane/faults.cp.test.ts e2e/control-plane/apiserver-restart.cp.test.ts
+    step "control-plane faults, round $round of $scale (an API server outage of 5 minutes)"
+    OUTAGE_SECONDS=300 vitest run -c vitest.cp.config.ts e2e/control-plane/faults.cp.test.ts e2e/control-plane/apiserver-restart.cp.test.ts
   done
 fi
 if [[ "$parts" == *" vm "* ]]; then
