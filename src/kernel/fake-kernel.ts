@@ -37,7 +37,7 @@ import { ipvsError, operationObject, transportFailureResult } from "./error-hint
 import type { ErrnoName } from "./errors.ts";
 import { IpvsError, IpvsTimeoutError } from "./errors.ts";
 import { encodeOperation, IpvsEncodeError, newDaemonRequest } from "./ipvs-encode.ts";
-import type { IpvsKernel, OperationResult } from "./ipvs-kernel.ts";
+import type { IpvsKernel, OperationResult, ReadTableOptions } from "./ipvs-kernel.ts";
 
 /** Schedulers of a stock kernel (twos arrived in 6.2). */
 export const DEFAULT_SCHEDULERS: readonly string[] = IPVS_SCHEDULERS;
@@ -217,12 +217,18 @@ export class FakeIpvsKernel implements IpvsKernel {
    * Through listServices() and listDestinations() (so a test that replaces or faults them shapes
    * the dump too), leaving out a service with an injected undecodable entry as a whole.
    */
-  async readTable(): Promise<KernelSnapshot> {
+  async readTable(options: ReadTableOptions = {}): Promise<KernelSnapshot> {
     this.#enter("readTable", "");
+    const withStats = options.stats ?? true;
     const table: KernelTable = [];
     for (const service of await this.listServices()) {
       if (this.#undecodable.has(serviceKeyString(service.key))) continue; // reported whole below
-      table.push({ service, destinations: await this.listDestinations(service.key) });
+      const destinations = await this.listDestinations(service.key);
+      if (!withStats) {
+        delete service.stats;
+        for (const d of destinations) delete d.stats;
+      }
+      table.push({ service, destinations });
     }
     const undecodable = [...this.#undecodable.values()].flat().concat(this.#undecodableWithoutKey);
     return { table, undecodable: structuredClone(undecodable) };

@@ -59,10 +59,19 @@ function decodeFail(what: string): never {
   throw new IpvsDecodeError(`malformed IPVS reply: ${what}`);
 }
 
-/** Splits a datagram into messages. Throws IpvsDecodeError on a truncated header or length. */
-export function decodeMessages(datagram: Uint8Array): NetlinkReply[] {
-  const buf = Buffer.from(datagram.buffer, datagram.byteOffset, datagram.byteLength);
-  const out: NetlinkReply[] = [];
+/**
+ * The message walker: calls `visit(buf, at, length)` for each netlink message of a datagram, in
+ * place (`at` is the header's offset, `length` the message's). Throws IpvsDecodeError on a truncated
+ * header or length; trailing zero padding is allowed.
+ */
+export function walkMessages<T>(
+  datagram: Uint8Array,
+  visit: (into: T, buf: Buffer, at: number, length: number) => void,
+  into: T,
+): void {
+  const buf = Buffer.isBuffer(datagram)
+    ? datagram
+    : Buffer.from(datagram.buffer, datagram.byteOffset, datagram.byteLength);
   let offset = 0;
   while (offset < buf.length) {
     if (buf.length - offset < NLMSG_HDRLEN) {
@@ -74,22 +83,50 @@ export function decodeMessages(datagram: Uint8Array): NetlinkReply[] {
     if (length < NLMSG_HDRLEN || offset + length > buf.length) {
       decodeFail(`netlink message length ${length} at offset ${offset} does not fit ${buf.length} bytes`);
     }
-    out.push({
-      type: readU16.call(buf, offset + 4),
-      flags: readU16.call(buf, offset + 6),
-      seq: readU32.call(buf, offset + 8),
-      port: readU32.call(buf, offset + 12),
-      payload: buf.subarray(offset + NLMSG_HDRLEN, offset + length),
-    });
+    visit(into, buf, offset, length);
     offset += (length + 3) & ~3;
   }
+}
+
+/** The header fields of the message at `at` (see walkMessages). */
+export function messageType(buf: Buffer, at: number): number {
+  return readU16.call(buf, at + 4);
+}
+export function messageSeq(buf: Buffer, at: number): number {
+  return readU32.call(buf, at + 8);
+}
+
+/** The message at `at` (see walkMessages), its payload a view of `buf`. */
+export function replyAt(buf: Buffer, at: number, length: number): NetlinkReply {
+  return {
+    type: readU16.call(buf, at + 4),
+    flags: readU16.call(buf, at + 6),
+    seq: readU32.call(buf, at + 8),
+    port: readU32.call(buf, at + 12),
+    payload: buf.subarray(at + NLMSG_HDRLEN, at + length),
+  };
+}
+
+function pushReply(out: NetlinkReply[], buf: Buffer, at: number, length: number): void {
+  out.push(replyAt(buf, at, length));
+}
+
+/** Splits a datagram into messages. Throws IpvsDecodeError on a truncated header or length. */
+export function decodeMessages(datagram: Uint8Array): NetlinkReply[] {
+  const out: NetlinkReply[] = [];
+  walkMessages(datagram, pushReply, out);
   return out;
+}
+
+/** The errno of the NLMSG_ERROR (or NLMSG_DONE) payload buf[from, to), read in place. */
+export function errnoAt(buf: Buffer, from: number, to: number): number {
+  if (to - from < 4) decodeFail(`NLMSG_ERROR payload of ${to - from} bytes`);
+  return 0 - readS32.call(buf, from);
 }
 
 /** The errno of an NLMSG_ERROR payload: 0 for an ACK, else a positive errno number. */
 export function decodeErrorPayload(payload: Buffer): number {
-  if (payload.length < 4) decodeFail(`NLMSG_ERROR payload of ${payload.length} bytes`);
-  return 0 - readS32.call(payload, 0);
+  return errnoAt(payload, 0, payload.length);
 }
 
 /** Command and top-level attribute bytes of a generic netlink message payload. */
@@ -351,7 +388,7 @@ function serviceKeyAt(buf: Buffer, m: AttrIndex): ServiceKey {
   };
 }
 
-function serviceAt(buf: Buffer, from: number, to: number): KernelService {
+function serviceAt(buf: Buffer, from: number, to: number, withStats = true): KernelService {
   const m = entryIndex;
   indexAttributes(buf, from, to, m, "service");
   const key = serviceKeyAt(buf, m);
@@ -375,6 +412,7 @@ function serviceAt(buf: Buffer, from: number, to: number): KernelService {
       persistenceEngine: m[2 * IPVS_SVC_ATTR.PE_NAME]! < 0 ? "" : stringAt(buf, m, IPVS_SVC_ATTR.PE_NAME),
     },
   };
+  if (!withStats) return service;
   const stats = pickStats(buf, m, IPVS_SVC_ATTR.STATS64, IPVS_SVC_ATTR.STATS, "service");
   if (stats) service.stats = stats;
   return service;
@@ -386,10 +424,10 @@ export function decodeServiceAttrs(bytes: Buffer): KernelService {
 }
 
 /** A NEW_SERVICE message's top-level attributes (one entry of a GET_SERVICE dump). */
-export function decodeServiceMessage(attrs: Buffer): KernelService {
+export function decodeServiceMessage(attrs: Buffer, withStats = true): KernelService {
   indexAttributes(attrs, 0, attrs.length, topIndex, "service message");
   const start = needAt(topIndex, IPVS_CMD_ATTR.SERVICE, "SERVICE attribute");
-  return serviceAt(attrs, start, start + topIndex[2 * IPVS_CMD_ATTR.SERVICE + 1]!);
+  return serviceAt(attrs, start, start + topIndex[2 * IPVS_CMD_ATTR.SERVICE + 1]!, withStats);
 }
 
 const FORWARDING_BY_NUMBER: Record<number, ForwardingMethod> = {
@@ -412,7 +450,13 @@ function optionalU32(buf: Buffer, index: AttrIndex, type: number, field: string)
   return index[2 * type]! < 0 ? 0 : u32At(buf, index, type, field);
 }
 
-function destinationAt(buf: Buffer, from: number, to: number, serviceFamily: Family): KernelDestination {
+function destinationAt(
+  buf: Buffer,
+  from: number,
+  to: number,
+  serviceFamily: Family,
+  withStats = true,
+): KernelDestination {
   const m = entryIndex;
   indexAttributes(buf, from, to, m, "destination");
   const family =
@@ -449,6 +493,7 @@ function destinationAt(buf: Buffer, from: number, to: number, serviceFamily: Fam
     inactiveConnections: optionalU32(buf, m, IPVS_DEST_ATTR.INACT_CONNS, "destination INACT_CONNS"),
     persistentConnections: optionalU32(buf, m, IPVS_DEST_ATTR.PERSIST_CONNS, "destination PERSIST_CONNS"),
   };
+  if (!withStats) return dest;
   const stats = pickStats(buf, m, IPVS_DEST_ATTR.STATS64, IPVS_DEST_ATTR.STATS, "destination");
   if (stats) dest.stats = stats;
   return dest;
@@ -481,9 +526,9 @@ function reasonOf(e: unknown): string {
 }
 
 /** A GET_SERVICE dump entry (top-level attributes): the service, or why it does not decode. */
-export function decodeServiceEntry(attrs: Buffer): DecodedEntry<KernelService> {
+export function decodeServiceEntry(attrs: Buffer, withStats = true): DecodedEntry<KernelService> {
   try {
-    return { ok: true, value: decodeServiceMessage(attrs) };
+    return { ok: true, value: decodeServiceMessage(attrs, withStats) };
   } catch (e) {
     return { ok: false, reason: reasonOf(e) };
   }
@@ -494,10 +539,28 @@ export function decodeDestinationEntry(
   attrs: Buffer,
   serviceFamily: Family,
 ): DecodedEntry<KernelDestination> {
+  const entry = decodeDestinationEntryAt(attrs, 0, attrs.length, serviceFamily);
+  return typeof entry === "string" ? { ok: false, reason: entry } : { ok: true, value: entry };
+}
+
+/**
+ * A GET_DEST dump entry whose top-level attributes are buf[from, to), read in place (the reply
+ * datagram itself: no Buffer and no wrapper object per entry, the read of a large table makes
+ * thousands): the destination, or the reason (a string) it does not decode.
+ */
+export function decodeDestinationEntryAt(
+  buf: Buffer,
+  from: number,
+  to: number,
+  serviceFamily: Family,
+  withStats = true,
+): KernelDestination | string {
   try {
-    return { ok: true, value: decodeDestinationMessage(attrs, serviceFamily) };
+    indexAttributes(buf, from, to, topIndex, "destination message");
+    const start = needAt(topIndex, IPVS_CMD_ATTR.DEST, "DEST attribute");
+    return destinationAt(buf, start, start + topIndex[2 * IPVS_CMD_ATTR.DEST + 1]!, serviceFamily, withStats);
   } catch (e) {
-    return { ok: false, reason: reasonOf(e) };
+    return reasonOf(e);
   }
 }
 

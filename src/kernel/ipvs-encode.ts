@@ -212,6 +212,44 @@ class AttrWriter {
   close(start: number): void {
     this.#buf.writeUInt16LE(this.#at - start, start);
   }
+  /**
+   * Starts a generic netlink request message (nlmsghdr in host order, then genlmsghdr); finish it
+   * with endMessage() and the returned offset.
+   */
+  message(familyId: number, flags: number, seq: number, cmd: number, version: number): number {
+    this.#room(NLMSG_HDRLEN + GENL_HDRLEN);
+    this.#pad();
+    const at = this.#at;
+    const b = this.#buf;
+    if (isLE) {
+      b.writeUInt16LE(familyId, at + 4);
+      b.writeUInt16LE(flags, at + 6);
+      b.writeUInt32LE(seq, at + 8);
+    } else {
+      b.writeUInt16BE(familyId, at + 4);
+      b.writeUInt16BE(flags, at + 6);
+      b.writeUInt32BE(seq, at + 8);
+    }
+    b.writeUInt32LE(0, at + 12); // port 0: the kernel
+    b[at + 16] = cmd;
+    b[at + 17] = version;
+    b.writeUInt16LE(0, at + 18);
+    this.#at = at + NLMSG_HDRLEN + GENL_HDRLEN;
+    return at;
+  }
+  endMessage(start: number): void {
+    this.#pad();
+    if (isLE) this.#buf.writeUInt32LE(this.#at - start, start);
+    else this.#buf.writeUInt32BE(this.#at - start, start);
+  }
+  get length(): number {
+    return this.#at;
+  }
+  /** A copy of the bytes written (unpadded). */
+  bytes(): Buffer {
+    return Buffer.from(this.#buf.subarray(0, this.#at));
+  }
+
   /** The bytes written, padded to 4 (so separately built attribute lists concatenate). */
   done(): Uint8Array[] {
     this.#pad();
@@ -393,6 +431,34 @@ export function listServicesRequest(): GenlRequest {
 
 export function listDestinationsRequest(service: ServiceKey): GenlRequest {
   return { cmd: IPVS_CMD.GET_DEST, attrs: serviceKeyAttr(service), dump: true };
+}
+
+/**
+ * The GET_DEST dump request of every key (sequence number seqs[i]), framed back to back in one
+ * allocation: request i is bytes [offsets[i], offsets[i + 1]). readTable() sends one per service;
+ * building them together costs one writer and one copy instead of several buffers per service.
+ */
+export function destinationDumpFrames(
+  keys: readonly ServiceKey[],
+  familyId: number,
+  seqs: ArrayLike<number>,
+): { bytes: Buffer; offsets: Uint32Array } {
+  const w = new AttrWriter();
+  const offsets = new Uint32Array(keys.length + 1);
+  keys.forEach((key, i) => {
+    offsets[i] = w.length;
+    const at = w.message(
+      familyId,
+      NLM_F.REQUEST | NLM_F.DUMP,
+      seqs[i]!,
+      IPVS_CMD.GET_DEST,
+      IPVS_GENL_VERSION,
+    );
+    writeServiceKeyAttr(w, key);
+    w.endMessage(at);
+  });
+  offsets[keys.length] = w.length;
+  return { bytes: w.bytes(), offsets };
 }
 
 export function getConfigRequest(): GenlRequest {

@@ -25,12 +25,21 @@ import type { IpvsError } from "./errors.ts";
  */
 export type OperationResult = { ok: true } | { ok: false; error: IpvsError; unknown?: boolean };
 
+/** What readTable() decodes besides the table itself. */
+export interface ReadTableOptions {
+  /**
+   * The packet and byte counters (`stats` of services and destinations; default true). A sync
+   * compares configuration only and reads without them: no counter objects for a large table.
+   */
+  stats?: boolean;
+}
+
 export interface IpvsKernel {
   /**
    * The whole table in one read, decoded entry by entry: an entry that cannot be decoded is returned
    * in `undecodable` with the reason (never thrown), and the rest of the table is still read.
    */
-  readTable(): Promise<KernelSnapshot>;
+  readTable(options?: ReadTableOptions): Promise<KernelSnapshot>;
   /** The services that decode (see readTable for the ones that do not). */
   listServices(): Promise<KernelService[]>;
   /** Destinations of one service with connection counters; [] for a service that does not exist. */

@@ -44,22 +44,26 @@ import type { NetlinkReply } from "./ipvs-decode.ts";
 import {
   decodeDaemonMessage,
   decodeDestinationEntry,
-  decodeErrorPayload,
+  decodeDestinationEntryAt,
   decodeFamilyId,
   decodeGenlPayload,
   decodeInfo,
-  decodeMessages,
   decodeServiceEntry,
   decodeTimeouts,
   describeDestinationEntry,
   describeServiceEntry,
+  errnoAt,
+  messageSeq,
+  messageType,
+  replyAt,
+  walkMessages,
 } from "./ipvs-decode.ts";
 import type { GenlRequest } from "./ipvs-encode.ts";
 import {
   delDaemonRequest,
+  destinationDumpFrames,
   encodeOperation,
   flushRequest,
-  frameRequest,
   frameRequests,
   getConfigRequest,
   getDaemonsRequest,
@@ -72,8 +76,8 @@ import {
   setConfigRequest,
   zeroRequest,
 } from "./ipvs-encode.ts";
-import type { IpvsKernel, OperationResult } from "./ipvs-kernel.ts";
-import { GENL_ID_CTRL, IPVS_GENL_NAME, NLMSG } from "./ipvs-protocol.ts";
+import type { IpvsKernel, OperationResult, ReadTableOptions } from "./ipvs-kernel.ts";
+import { GENL_HDRLEN, GENL_ID_CTRL, IPVS_GENL_NAME, NLMSG, NLMSG_HDRLEN } from "./ipvs-protocol.ts";
 
 const NETLINK_GENERIC = 16;
 
@@ -156,6 +160,11 @@ interface Reply {
 interface Pending {
   messages: NetlinkReply[];
   done: (reply: Reply) => void;
+  /**
+   * Takes each reply message other than the final one in place (payload = buf[from, to)) instead
+   * of collecting it in `messages`: a dump read entry by entry without a Buffer per message.
+   */
+  entry?: (buf: Buffer, type: number, from: number, to: number) => void;
 }
 
 /**
@@ -258,7 +267,8 @@ export class NetlinkIpvsKernel implements IpvsKernel {
    * out of the table, so nothing of it is touched. Reading it as a service with fewer destinations
    * would let a sync add, weigh or delete destinations next to one it cannot see.
    */
-  readTable(): Promise<KernelSnapshot> {
+  readTable(options: ReadTableOptions = {}): Promise<KernelSnapshot> {
+    const withStats = options.stats ?? true;
     return this.#exclusive(async () => {
       const reply = await this.#call({ operation: "readTable", object: "", request: listServicesRequest() });
       const undecodable: UndecodableEntry[] = [];
@@ -266,7 +276,7 @@ export class NetlinkIpvsKernel implements IpvsKernel {
       for (const m of reply.messages) {
         if (m.type !== this.#familyId) continue;
         const attrs = genlAttrs(m.payload);
-        const entry = attrs ? decodeServiceEntry(attrs) : NO_GENL_HEADER;
+        const entry = attrs ? decodeServiceEntry(attrs, withStats) : NO_GENL_HEADER;
         if (entry.ok) {
           services.push(entry.value);
           continue;
@@ -276,28 +286,22 @@ export class NetlinkIpvsKernel implements IpvsKernel {
           : { key: undefined, text: "a service entry" };
         undecodable.push({ service: text, ...(key ? { key } : {}), reason: entry.reason });
       }
-      const lists = await this.#dumpDestinations(services);
+      const lists = await this.#dumpDestinations(services, withStats);
       const table: KernelTable = [];
       services.forEach((service, i) => {
-        const family = service.key.family;
-        const destinations: KernelDestination[] = [];
-        let readable = true;
-        for (const payload of lists[i]!) {
-          const attrs = genlAttrs(payload);
-          const entry = attrs ? decodeDestinationEntry(attrs, family) : NO_GENL_HEADER;
-          if (entry.ok) {
-            destinations.push(entry.value);
-            continue;
-          }
-          readable = false;
+        const list = lists[i]!;
+        if (list.undecodable.length === 0) {
+          table.push({ service, destinations: list.destinations });
+          return;
+        }
+        for (const u of list.undecodable) {
           undecodable.push({
             service: serviceKeyString(service.key),
             key: service.key,
-            destination: attrs ? describeDestinationEntry(attrs, family) : "a destination entry",
-            reason: entry.reason,
+            destination: u.destination,
+            reason: u.reason,
           });
         }
-        if (readable) table.push({ service, destinations });
       });
       return { table, undecodable };
     });
@@ -627,13 +631,14 @@ export class NetlinkIpvsKernel implements IpvsKernel {
   }
 
   /**
-   * The GET_DEST dump of every service, as each entry's generic netlink payload. Up to
-   * `readConcurrency` dumps run at once, one per socket (the kernel refuses a second dump on a
-   * socket with EBUSY while one runs); each socket starts its next dump from the receive callback
-   * that ends the previous one. One timeout covers the read, restarted by every reply.
+   * The GET_DEST dump of every service, each entry decoded in place as it arrives (an entry that
+   * does not decode is described instead). Up to `readConcurrency` dumps run at once, one per socket
+   * (the kernel refuses a second dump on a socket with EBUSY while one runs); each socket starts its
+   * next dump from the receive callback that ends the previous one. The read fails when no reply
+   * arrives for a whole timeout period.
    */
-  #dumpDestinations(services: KernelService[]): Promise<Buffer[][]> {
-    const lists: Buffer[][] = services.map(() => []);
+  #dumpDestinations(services: KernelService[], withStats: boolean): Promise<DestinationList[]> {
+    const lists: DestinationList[] = services.map(() => ({ destinations: [], undecodable: [] }));
     if (services.length === 0) return Promise.resolve(lists);
     const familyId = this.#familyId!;
     const laneCount = Math.min(this.#readConcurrency, services.length);
@@ -643,7 +648,17 @@ export class NetlinkIpvsKernel implements IpvsKernel {
     } catch (e) {
       return Promise.reject(e);
     }
-    return new Promise<Buffer[][]>((resolve, reject) => {
+    let frames: { bytes: Buffer; offsets: Uint32Array };
+    try {
+      frames = destinationDumpFrames(
+        services.map((s) => s.key),
+        familyId,
+        services.map(() => this.#nextSeq()),
+      );
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return new Promise<DestinationList[]>((resolve, reject) => {
       let next = 0;
       let running = 0;
       const seqs = new Set<number>();
@@ -668,18 +683,30 @@ export class NetlinkIpvsKernel implements IpvsKernel {
         }
         const i = next++;
         const key = services[i]!.key;
-        let frame: Buffer;
-        try {
-          frame = frameRequest(listDestinationsRequest(key), familyId, this.#nextSeq());
-        } catch (e) {
-          finish(e instanceof Error ? e : new Error(String(e)));
-          return;
-        }
-        const seq = frame.readUInt32LE(8);
+        const family = key.family;
+        const list = lists[i]!;
+        const frame = frames.bytes.subarray(frames.offsets[i], frames.offsets[i + 1]);
+        const seq = messageSeq(frame, 0);
         seqs.add(seq);
         running++;
         this.#pending.set(seq, {
-          messages: [],
+          messages: NO_MESSAGES,
+          entry: (buf, type, from, to) => {
+            if (type !== familyId) return;
+            const entry =
+              to - from < GENL_HDRLEN
+                ? NO_GENL_HEADER.reason
+                : decodeDestinationEntryAt(buf, from + GENL_HDRLEN, to, family, withStats);
+            if (typeof entry !== "string") {
+              list.destinations.push(entry);
+              return;
+            }
+            const attrs = to - from < GENL_HDRLEN ? undefined : buf.subarray(from + GENL_HDRLEN, to);
+            list.undecodable.push({
+              destination: attrs ? describeDestinationEntry(attrs, family) : "a destination entry",
+              reason: entry,
+            });
+          },
           done: (reply) => {
             seqs.delete(seq);
             running--;
@@ -687,8 +714,6 @@ export class NetlinkIpvsKernel implements IpvsKernel {
               finish(ipvsError("readTable", serviceKeyString(key), errnoName(reply.errno)));
               return;
             }
-            const list = lists[i]!;
-            for (const m of reply.messages) if (m.type === familyId) list.push(m.payload);
             start(socket);
           },
         });
@@ -704,7 +729,16 @@ export class NetlinkIpvsKernel implements IpvsKernel {
           sendFailed(e as Error); // this runs in the socket's receive callback: never throw from here
         }
       };
+      // Silence is checked once per timeout period, not re-armed per datagram (a timer list
+      // operation each, thousands per read): a read fails after one to two periods without a reply.
+      let replies = 0;
+      let seen = 0;
       const timer = setTimeout(() => {
+        if (replies !== seen) {
+          seen = replies;
+          timer.refresh();
+          return;
+        }
         finish(
           new IpvsTimeoutError(
             "readTable",
@@ -715,7 +749,9 @@ export class NetlinkIpvsKernel implements IpvsKernel {
         );
       }, this.#timeoutMs);
       this.#failPending = (error) => finish(error);
-      this.#progress = () => timer.refresh();
+      this.#progress = () => {
+        replies++;
+      };
       for (const socket of sockets) {
         socket.ref();
         start(socket);
@@ -823,32 +859,37 @@ export class NetlinkIpvsKernel implements IpvsKernel {
 
   #receive(socket: RawSocket, datagram: Buffer, rinfo: MessageInfo): void {
     if (rinfo.port !== 0 || !this.#isCurrent(socket)) return; // not from the kernel, or a stale socket
-    let messages: NetlinkReply[];
+    this.#answered = false;
     try {
-      messages = decodeMessages(datagram);
+      walkMessages(datagram, this.#receiveMessage, this);
     } catch (e) {
       this.#fail(socket, e as Error);
       return;
     }
-    for (const m of messages) {
-      const pending = this.#pending.get(m.seq);
-      if (!pending) continue; // a late reply to a request that already ended
-      this.#progress?.();
-      if (m.type === NLMSG.ERROR || m.type === NLMSG.DONE) {
-        let errno = 0;
-        try {
-          errno = m.type === NLMSG.ERROR || m.payload.length >= 4 ? decodeErrorPayload(m.payload) : 0;
-        } catch (e) {
-          this.#fail(socket, e as Error);
-          return;
-        }
-        this.#pending.delete(m.seq);
-        pending.done({ errno, messages: pending.messages });
-      } else if (m.type !== NLMSG.NOOP) {
-        pending.messages.push(m);
-      }
-    }
+    if (this.#answered) this.#progress?.();
   }
+
+  /** Set by #receiveMessage when a message of the datagram answered a request in flight. */
+  #answered = false;
+
+  /** One message of a datagram (walkMessages visitor: `self` is the kernel handle). */
+  readonly #receiveMessage = (self: NetlinkIpvsKernel, buf: Buffer, at: number, length: number): void => {
+    const seq = messageSeq(buf, at);
+    const pending = self.#pending.get(seq);
+    if (!pending) return; // a late reply to a request that already ended
+    self.#answered = true;
+    const type = messageType(buf, at);
+    const from = at + NLMSG_HDRLEN;
+    const to = at + length;
+    if (type === NLMSG.ERROR || type === NLMSG.DONE) {
+      const errno = type === NLMSG.ERROR || to - from >= 4 ? errnoAt(buf, from, to) : 0;
+      self.#pending.delete(seq);
+      pending.done({ errno, messages: pending.messages });
+    } else if (type !== NLMSG.NOOP) {
+      if (pending.entry) pending.entry(buf, type, from, to);
+      else pending.messages.push(replyAt(buf, at, length));
+    }
+  };
 
   #nextSeq(): number {
     const seq = this.#seq;
@@ -988,3 +1029,12 @@ function genlAttrs(payload: Buffer): Buffer | undefined {
   return payload.length < 4 ? undefined : payload.subarray(4);
 }
 const NO_GENL_HEADER = { ok: false, reason: "message shorter than the generic netlink header" } as const;
+
+/** One service's destinations as readTable() dumped them: those that decode, and the others described. */
+interface DestinationList {
+  destinations: KernelDestination[];
+  undecodable: { destination: string; reason: string }[];
+}
+
+/** The messages of a request whose replies go to its `entry` callback (nothing is ever added). */
+const NO_MESSAGES: NetlinkReply[] = Object.freeze([]) as unknown as NetlinkReply[];

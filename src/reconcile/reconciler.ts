@@ -484,7 +484,7 @@ export class Reconciler {
     if (!snapshot) {
       if (!input.dryRun) this.#known = undefined;
       try {
-        snapshot = await kernel.readTable();
+        snapshot = await kernel.readTable({ stats: false }); // a sync compares configuration, not counters
       } catch (error) {
         const kind = error instanceof IpvsUnavailableError ? "Unavailable" : "KernelRead";
         return failedSync(kind, `reading the IPVS table failed: ${(error as Error).message}`, notes, error);

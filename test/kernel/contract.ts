@@ -15,6 +15,7 @@ import type {
   IpvsDestination,
   IpvsService,
   KernelService,
+  KernelTable,
   ServiceConfig,
   ServiceKey,
 } from "../../src/vocabulary/table.ts";
@@ -319,6 +320,26 @@ export function defineKernelContract(
         for (const entry of mine) {
           expect(entry.destinations).toEqual(await kernel.listDestinations(entry.service.key));
         }
+      });
+
+      it("reads without counters when asked: the same table, no stats on any service or destination", async () => {
+        const a = svc(v4(710));
+        await add(a);
+        await kernel.addDestination(a.key, dst("198.51.100.71", 80));
+        await kernel.addDestination(a.key, dst("2001:db8::71", 80, { forwarding: "Tunnel" }));
+        const full = await kernel.readTable();
+        const lean = await kernel.readTable({ stats: false });
+        const pick = (t: KernelTable) => t.find((e) => sameServiceKey(e.service.key, a.key))!;
+        const withStats = pick(full.table);
+        const without = pick(lean.table);
+        expect(withStats.service.stats).toBeDefined();
+        expect(withStats.destinations.every((d) => d.stats !== undefined)).toBe(true);
+        expect("stats" in without.service).toBe(false);
+        expect(without.destinations.some((d) => "stats" in d)).toBe(false);
+        const noStats = <T extends { stats?: unknown }>({ stats: _, ...rest }: T) => rest;
+        expect(without.service).toEqual(noStats(withStats.service));
+        expect(without.destinations).toEqual(withStats.destinations.map(noStats));
+        expect(lean.table.length).toBe(full.table.length);
       });
 
       it("reads an empty destination list and many services", async () => {

@@ -24,6 +24,7 @@ import {
 } from "../../src/kernel/ipvs-decode.ts";
 import {
   destinationAttr,
+  destinationDumpFrames,
   encodeOperation,
   frameRequest,
   IpvsEncodeError,
@@ -163,6 +164,25 @@ describe("ipvs codec: golden bytes", () => {
     expect([...top.keys()]).toEqual([IPVS_CMD_ATTR.SERVICE, IPVS_CMD_ATTR.DEST]);
     const decoded = decodeDestinationAttrs(top.get(IPVS_CMD_ATTR.DEST)!, "IPv4");
     expect({ key: decoded.key, config: decoded.config }).toEqual(gueDest);
+  });
+
+  it("frames every GET_DEST dump of a read in one buffer, each request byte for byte what frameRequest gives", () => {
+    const keys: ServiceKey[] = [
+      tcp80,
+      { kind: "address", family: "IPv6", protocol: "SCTP", address: "2001:db8::1", port: 0 },
+      { kind: "fwmark", family: "IPv4", fwmark: 0xfffffffe },
+      { kind: "address", family: "IPv4", protocol: "UDP", address: "10.0.0.1", port: 65535 },
+    ];
+    const seqs = [7, 8, 0x7fffffff, 1];
+    const { bytes: all, offsets } = destinationDumpFrames(keys, 30, seqs);
+    expect(offsets[keys.length]).toBe(all.length);
+    keys.forEach((key, i) => {
+      const one = all.subarray(offsets[i], offsets[i + 1]);
+      expect(hex(one)).toBe(hex(frameRequest(listDestinationsRequest(key), 30, seqs[i]!)));
+    });
+    expect(() => destinationDumpFrames([{ kind: "fwmark", family: "IPv4", fwmark: 0 }], 30, [1])).toThrow(
+      IpvsEncodeError,
+    );
   });
 
   it("frames dumps with NLM_F_DUMP and no ACK", () => {

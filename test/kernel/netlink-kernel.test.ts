@@ -619,6 +619,59 @@ describe("NetlinkIpvsKernel (scripted socket)", () => {
     expect((await kernel.readTable()).table).toHaveLength(1);
   });
 
+  it("readTable times its destination dumps by silence: a steady slow read lives on, a silent one fails", async () => {
+    // 12 services, one destination dump at a time, each answered 100 ms late: 1.2 s in all against a
+    // 500 ms timeout. Then the dump of one service is never answered.
+    let silentPort = 0;
+    const reply = (m: NetlinkReply, cmd: number, attrs: Uint8Array[]) =>
+      nlmsg(30, m.seq, 2, [formatGenlHeader({ cmd, version: 1 }), ...attrs]);
+    class LateSocket extends ScriptedSocket {
+      override send(
+        msg: Uint8Array | Uint8Array[],
+        options: { port?: number },
+        cb: (err?: Error) => void,
+      ): void {
+        const m = decodeMessages(Buffer.concat(Array.isArray(msg) ? msg : [msg]))[0]!;
+        if (m.type !== 30 || decodeGenlPayload(m.payload).cmd !== IPVS_CMD.GET_DEST) {
+          super.send(msg, options, cb);
+          return;
+        }
+        cb();
+        const port = requestedServicePort(m);
+        if (port === silentPort) return;
+        setTimeout(() => this.emit("message", done(m), { port: 0, groups: 0 }), 100);
+      }
+    }
+    const ports = Array.from({ length: 12 }, (_, i) => i + 1);
+    const kernel = new NetlinkIpvsKernel({
+      timeoutMs: 500,
+      readConcurrency: 1,
+      createSocket: () =>
+        new LateSocket(
+          (m) => [
+            ...ports.map((port) =>
+              reply(m, IPVS_CMD.NEW_SERVICE, serviceAttr({ ...service, key: { ...key, port } })),
+            ),
+            done(m),
+          ],
+          () => 30,
+        ),
+    });
+    let started = performance.now();
+    const { table } = await kernel.readTable();
+    expect(table).toHaveLength(12);
+    expect(performance.now() - started).toBeGreaterThan(1000); // longer than the timeout, and still read
+    silentPort = 7;
+    started = performance.now();
+    const error = await kernel.readTable().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(IpvsTimeoutError);
+    expect(error).toMatchObject({ errno: "ETIMEDOUT", operation: "readTable" });
+    // services 1-6 answered (600 ms), then silence: detected after one to two periods of it
+    expect(performance.now() - started).toBeGreaterThanOrEqual(600 + 500 - 50);
+    silentPort = 0;
+    expect((await kernel.readTable()).table).toHaveLength(12); // a new socket, a whole read
+  });
+
   it("refuses calls after close", async () => {
     const { kernel } = kernelWith((m) => [ack(m)]);
     await kernel.close();
