@@ -33,6 +33,7 @@ import { numberToIpv4Mask } from "../vocabulary/addresses.ts";
 import type { Operation } from "../vocabulary/operations.ts";
 import { inStrictDestinationOrder, sortByServiceKey, sortDestinations } from "../vocabulary/order.ts";
 import {
+  type DestinationConfig,
   destinationKeyString,
   type IpvsDestination,
   type IpvsService,
@@ -401,6 +402,10 @@ function diffService(ctx: ServiceContext, want: DesiredEntry, have: KernelTableE
     plan.serviceChanges.push({ op: "updateService", service: plainService(want.service) });
   }
 
+  // The usual sync changes nothing here: the same keys in the same (canonical) order, each with the
+  // same configuration. Checked without a key string or a map; any difference takes the full way.
+  if (sameDestinations(want.destinations, have.destinations)) return;
+
   const haveKeys = have.destinations.map((d) => destinationKeyString(d.key));
   const haveDests = new Map<string, KernelDestination>(
     have.destinations.map((d, i) => [haveKeys[i] as string, d]),
@@ -552,10 +557,9 @@ function compareService(want: DesiredService, have: KernelService): readonly Fie
   return out;
 }
 
-function compareDestination(want: DesiredDestination, have: KernelDestination): readonly FieldDifference[] {
-  const w = want.config;
-  const h = have.config;
-  if (
+/** The destination configuration compareDestination compares, with nothing different. */
+function sameDestinationConfig(w: DestinationConfig, h: DestinationConfig): boolean {
+  return (
     w.forwarding === h.forwarding &&
     w.weight === h.weight &&
     w.upperThreshold === h.upperThreshold &&
@@ -564,9 +568,30 @@ function compareDestination(want: DesiredDestination, have: KernelDestination): 
       (w.tunnelType === h.tunnelType &&
         w.tunnelPort === h.tunnelPort &&
         w.tunnelChecksum === h.tunnelChecksum))
-  ) {
-    return NO_DIFFERENCES;
+  );
+}
+
+/**
+ * Both lists (each in canonical order, without two of one key) hold the same keys, index by index,
+ * each with the same configuration: the full comparison would find nothing. A key is compared as
+ * its destinationKeyString would be (family, address text, port).
+ */
+function sameDestinations(want: readonly DesiredDestination[], have: readonly KernelDestination[]): boolean {
+  if (want.length !== have.length) return false;
+  for (let i = 0; i < want.length; i++) {
+    const w = want[i] as DesiredDestination;
+    const h = have[i] as KernelDestination;
+    if (w.key.port !== h.key.port || w.key.address !== h.key.address || w.key.family !== h.key.family)
+      return false;
+    if (!sameDestinationConfig(w.config, h.config)) return false;
   }
+  return true;
+}
+
+function compareDestination(want: DesiredDestination, have: KernelDestination): readonly FieldDifference[] {
+  const w = want.config;
+  const h = have.config;
+  if (sameDestinationConfig(w, h)) return NO_DIFFERENCES;
   const out: FieldDifference[] = [];
   const push = (field: string, expected: string | number, actual: string | number) => {
     if (expected !== actual) out.push({ field, expected: String(expected), actual: String(actual) });

@@ -17,6 +17,7 @@
  * reported by ownershipScopeProblems() so configuration validation can name them.
  */
 import { ipFamily, ipToBytes } from "../vocabulary/addresses.ts";
+import { ipv4Value } from "../vocabulary/order.ts";
 import { type Family, type ServiceKey, serviceKeyString } from "../vocabulary/table.ts";
 
 export interface FwmarkRange {
@@ -66,6 +67,15 @@ export function parseFwmarkRange(text: string): FwmarkRange | undefined {
 }
 
 export function cidrContains(cidr: ParsedCidr, address: string): boolean {
+  if (cidr.family === "IPv4") {
+    // The usual case, a canonical dotted quad, as numbers: no regular expression, no bytes.
+    const value = ipv4Value(address);
+    if (value !== undefined) {
+      const unit = 2 ** (32 - cidr.prefixLength);
+      const base = ((cidr.bytes[0]! * 256 + cidr.bytes[1]!) * 256 + cidr.bytes[2]!) * 256 + cidr.bytes[3]!;
+      return Math.floor(value / unit) === Math.floor(base / unit);
+    }
+  }
   if (ipFamily(address) !== cidr.family) return false;
   const bytes = ipToBytes(address);
   let bits = cidr.prefixLength;

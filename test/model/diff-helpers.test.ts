@@ -1,8 +1,9 @@
 /** Unit tests of the pieces diff() stands on: ownership rule, canonical sort, drain decision, and the
  * test support that runs plans through the fake kernel (test/support/simulate.ts). */
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { decideDrain } from "../../src/model/drain.ts";
-import { isOwned, ownershipScopeProblems, parseCidr } from "../../src/model/ownership.ts";
+import { cidrContains, isOwned, ownershipScopeProblems, parseCidr } from "../../src/model/ownership.ts";
 import { compareDestinationKey, compareServiceKey, sortTable } from "../../src/vocabulary/order.ts";
 import { type ServiceKey, serviceKeyString } from "../../src/vocabulary/table.ts";
 import { kernelFrom, simulate } from "../support/simulate.ts";
@@ -108,6 +109,29 @@ describe("isOwned", () => {
       "managedFwmarks[0]: 9-3 is not a range of marks within 1..4294967295",
     ]);
     expect(parseCidr("192.0.2.7")?.prefixLength).toBe(32);
+  });
+
+  it("decides IPv4 containment by numbers exactly as bit by bit, at every prefix length", () => {
+    const quad = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255));
+    fc.assert(
+      fc.property(quad, quad, fc.integer({ min: 0, max: 32 }), (a, c, prefix) => {
+        const address = a.join(".");
+        const cidr = parseCidr(`${c.join(".")}/${prefix}`)!;
+        let expected = true;
+        for (let bit = 0; bit < prefix; bit++) {
+          const byte = bit >> 3;
+          const mask = 0x80 >> (bit & 7);
+          if ((a[byte]! & mask) !== (c[byte]! & mask)) expected = false;
+        }
+        expect(cidrContains(cidr, address)).toBe(expected);
+      }),
+      { numRuns: 2000 },
+    );
+    // Spellings the number path does not take go the byte way, with the same answers.
+    expect(cidrContains(parseCidr("10.0.0.0/8")!, "::ffff:10.0.0.1")).toBe(false);
+    expect(cidrContains(parseCidr("10.0.0.0/8")!, "2001:db8::1")).toBe(false);
+    expect(cidrContains(parseCidr("2001:db8::/32")!, "2001:db8::1")).toBe(true);
+    expect(cidrContains(parseCidr("0.0.0.0/0")!, "255.255.255.255")).toBe(true);
   });
 });
 
