@@ -156,8 +156,11 @@ class AttrWriter {
     return at + 4;
   }
 
+  // Each writer takes the offset from #head() BEFORE touching #buf: #head() may replace #buf with
+  // a larger copy, and `this.#buf.write(value, this.#head(...))` would write into the old one.
   u8(type: number, value: number): void {
-    this.#buf[this.#head(type, 1)] = value;
+    const at = this.#head(type, 1);
+    this.#buf[at] = value;
   }
   u16(type: number, value: number): void {
     const at = this.#head(type, 2);
@@ -165,7 +168,8 @@ class AttrWriter {
     else this.#buf.writeUInt16BE(value, at);
   }
   be16(type: number, value: number): void {
-    this.#buf.writeUInt16BE(value, this.#head(type, 2));
+    const at = this.#head(type, 2);
+    this.#buf.writeUInt16BE(value, at);
   }
   u32(type: number, value: number): void {
     const at = this.#head(type, 4);
@@ -173,7 +177,8 @@ class AttrWriter {
     else this.#buf.writeUInt32BE(value, at);
   }
   be32(type: number, value: number): void {
-    this.#buf.writeUInt32BE(value, this.#head(type, 4));
+    const at = this.#head(type, 4);
+    this.#buf.writeUInt32BE(value, at);
   }
   /** FLAGS: {flags, mask} as two host-order u32. */
   u32pair(type: number, a: number, b: number): void {
@@ -194,7 +199,8 @@ class AttrWriter {
       this.#at = at - 4; // not a canonical dotted quad: validate (and explain) the slow way
     }
     const bytes = addressBytes(address, family, field);
-    this.#buf.set(bytes, this.#head(type, bytes.length));
+    const at = this.#head(type, bytes.length);
+    this.#buf.set(bytes, at);
   }
   /** A NUL-terminated name shorter than `max` bytes. */
   name(type: number, name: string, max: number, field: string): void {

@@ -352,6 +352,26 @@ export function defineKernelContract(
         expect(mine).toHaveLength(40);
         expect(mine.filter((e) => e.destinations.length > 0).map((e) => e.service.key)).toEqual([keys[39]]);
       });
+
+      it("reads a table of 700 services, each with its own destination, exactly as programmed", async () => {
+        // Large enough that readTable's request frames outgrow their first buffers several times.
+        const keys = Array.from({ length: 700 }, (_, i) => v4(20000 + i));
+        const port = (i: number) => 1000 + i;
+        await kernel.apply(
+          keys.flatMap((key, i) => [
+            { op: "addService", service: svc(key) } as Operation,
+            { op: "addDestination", service: key, destination: dst("198.51.100.90", port(i)) } as Operation,
+          ]),
+        );
+        created.push(...keys);
+        for (const stats of [true, false]) {
+          const { table } = await kernel.readTable({ stats });
+          const ports = new Map(
+            table.map((e) => [serviceKeyString(e.service.key), e.destinations.map((d) => d.key.port)]),
+          );
+          for (const [i, key] of keys.entries()) expect(ports.get(serviceKeyString(key))).toEqual([port(i)]);
+        }
+      });
     });
 
     describe("destination order (the kernel's: list_add_rcu at the head of the service's list)", () => {

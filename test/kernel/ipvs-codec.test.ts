@@ -173,7 +173,14 @@ describe("ipvs codec: golden bytes", () => {
       { kind: "fwmark", family: "IPv4", fwmark: 0xfffffffe },
       { kind: "address", family: "IPv4", protocol: "UDP", address: "10.0.0.1", port: 65535 },
     ];
-    const seqs = [7, 8, 0x7fffffff, 1];
+    // 3000 more, so the writer grows its buffer several times, between and inside attributes.
+    for (let i = 0; i < 3000; i++) {
+      const v6 = i >= 1000 && i % 3 === 0; // IPv4 first: 56 bytes each, growth lands in a PORT (at 292, 585)
+      const address = v6 ? `2001:db8::${i.toString(16)}` : `10.${i >> 8}.${i & 0xff}.1`;
+      const family = v6 ? "IPv6" : "IPv4";
+      keys.push({ kind: "address", family, protocol: "TCP", address, port: 1 + i });
+    }
+    const seqs = keys.map((_, i) => [7, 8, 0x7fffffff, 1][i] ?? 100 + i);
     const { bytes: all, offsets } = destinationDumpFrames(keys, 30, seqs);
     expect(offsets[keys.length]).toBe(all.length);
     keys.forEach((key, i) => {
