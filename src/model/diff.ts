@@ -131,10 +131,9 @@ export function diff(
   const actualByKey = new Map<string, KernelTableEntry>();
   for (let i = 0; i < actual.length; i++) {
     const entry = actual[i] as KernelTable[number];
-    actualByKey.set(serviceKeyString(entry.service.key), {
-      service: entry.service,
-      destinations: sortDestinations(entry.destinations),
-    });
+    // Destinations stay in the kernel's order here; a service that needs more than the no-op
+    // check sorts them (sortedDestinations).
+    actualByKey.set(serviceKeyString(entry.service.key), entry);
   }
   const recorded = new Map<string, DrainEntry>();
   for (const d of drains) recorded.set(drainKey(d.service, d.destination), d);
@@ -180,7 +179,7 @@ export function diff(
       }
       continue; // the entry itself is reported below, once
     }
-    if (have && frozen.has(k) && owned(have.service.key)) {
+    if (have && frozen.has(k) && owned(have.service.key, k)) {
       const why = frozen.get(k)!;
       if (want) {
         diffService({ ...ctx, frozen: why }, want, have);
@@ -195,7 +194,7 @@ export function diff(
       drift.push({ kind: "Missing", service: k, action: report ? "Reported" : "Repaired" });
       if (!report) {
         plan.serviceChanges.push({ op: "addService", service: plainService(want.service) });
-        const destinations = want.destinations;
+        const destinations = canonicalDestinations(want.destinations);
         for (let i = 0; i < destinations.length; i++) {
           plan.destinationAdds.push({
             op: "addDestination",
@@ -205,7 +204,7 @@ export function diff(
         }
       }
     } else if (want && have) {
-      if (!owned(have.service.key)) {
+      if (!owned(have.service.key, k)) {
         const source = `${want.service.source.namespace}/${want.service.source.name}`;
         drift.push({
           kind: "Foreign",
@@ -217,7 +216,7 @@ export function diff(
       }
       diffService(ctx, want, have);
     } else if (have) {
-      if (!owned(have.service.key)) {
+      if (!owned(have.service.key, k)) {
         drift.push({ kind: "Foreign", service: k, action: "Ignored" });
         continue;
       }
@@ -335,7 +334,7 @@ interface ServiceContext {
 
 /** Drains recorded earlier stay recorded (their clocks keep running) while removals are held back. */
 function keepRecordedDrains(ctx: ServiceContext, have: KernelTableEntry): void {
-  for (const d of have.destinations) {
+  for (const d of sortDestinations(have.destinations)) {
     const rec = ctx.recorded.get(drainKey(ctx.serviceText, destinationKeyString(d.key)));
     if (rec) ctx.nextDrains.push(rec);
   }
@@ -343,27 +342,26 @@ function keepRecordedDrains(ctx: ServiceContext, have: KernelTableEntry): void {
 
 /**
  * One entry per key. computeDesired never emits duplicates; if a caller does, the entry whose
- * source sorts first (namespace/name) wins so that the result does not depend on input order, and
- * a destination listed twice keeps its first occurrence in canonical order.
+ * source sorts first (namespace/name) wins so that the result does not depend on input order.
+ * Destinations are put in canonical order only where a service needs it (canonicalDestinations).
  */
 function indexDesired(desired: DesiredTable): Map<string, DesiredEntry> {
-  const out = new Map<string, DesiredEntry>();
-  oneEntryPerKey(desired).forEach((entry, k) => {
-    // computeDesired's entries come sorted, without duplicates: nothing to do for those.
-    if (inStrictDestinationOrder(entry.destinations)) {
-      out.set(k, { service: entry.service, destinations: entry.destinations });
-      return;
-    }
-    const seen = new Set<string>();
-    const destinations = sortDestinations(entry.destinations).filter((d) => {
-      const dk = destinationKeyString(d.key);
-      if (seen.has(dk)) return false;
-      seen.add(dk);
-      return true;
-    });
-    out.set(k, { service: entry.service, destinations });
+  return oneEntryPerKey(desired);
+}
+
+/**
+ * Destinations in canonical order, a destination listed twice kept once (its first occurrence in
+ * that order). computeDesired's lists are that already: returned as they are.
+ */
+function canonicalDestinations(destinations: readonly DesiredDestination[]): readonly DesiredDestination[] {
+  if (inStrictDestinationOrder(destinations)) return destinations;
+  const seen = new Set<string>();
+  return sortDestinations(destinations).filter((d) => {
+    const dk = destinationKeyString(d.key);
+    if (seen.has(dk)) return false;
+    seen.add(dk);
+    return true;
   });
-  return out;
 }
 
 /** By serviceKeyString, in order of first appearance; of entries with one key, the first by source. */
@@ -402,16 +400,15 @@ function diffService(ctx: ServiceContext, want: DesiredEntry, have: KernelTableE
     plan.serviceChanges.push({ op: "updateService", service: plainService(want.service) });
   }
 
-  // The usual sync changes nothing here: the same keys in the same (canonical) order, each with the
-  // same configuration. Checked without a key string or a map; any difference takes the full way.
+  // The usual sync changes nothing here: the same keys, each with the same configuration. Checked
+  // without sorting, a key string or a map; any difference takes the full way.
   if (sameDestinations(want.destinations, have.destinations)) return;
 
-  const haveKeys = have.destinations.map((d) => destinationKeyString(d.key));
-  const haveDests = new Map<string, KernelDestination>(
-    have.destinations.map((d, i) => [haveKeys[i] as string, d]),
-  );
+  const haveSorted = sortDestinations(have.destinations);
+  const haveKeys = haveSorted.map((d) => destinationKeyString(d.key));
+  const haveDests = new Map<string, KernelDestination>(haveSorted.map((d, i) => [haveKeys[i] as string, d]));
   const wantKeys = new Set<string>();
-  for (const d of want.destinations) {
+  for (const d of canonicalDestinations(want.destinations)) {
     const dk = destinationKeyString(d.key);
     wantKeys.add(dk);
     const current = haveDests.get(dk);
@@ -434,7 +431,7 @@ function diffService(ctx: ServiceContext, want: DesiredEntry, have: KernelTableE
     }
   }
 
-  for (const [i, d] of have.destinations.entries()) {
+  for (const [i, d] of haveSorted.entries()) {
     const dk = haveKeys[i] as string;
     if (wantKeys.has(dk)) continue;
     const held = ctx.frozen ?? ctx.noRemovals;
@@ -464,7 +461,7 @@ function removeService(ctx: ServiceContext, have: KernelTableEntry, defaultTimeo
   const driftBefore = drift.length;
   const deletes: Operation[] = [];
   let remaining = 0;
-  for (const d of have.destinations) {
+  for (const d of sortDestinations(have.destinations)) {
     const rec = ctx.recorded.get(drainKey(k, destinationKeyString(d.key)));
     const outcome = removeDestination(ctx, key, d, rec?.timeoutSeconds ?? defaultTimeout);
     if (outcome.deleted) deletes.push({ op: "deleteDestination", service: key, key: d.key });
@@ -535,9 +532,15 @@ const NO_DIFFERENCES: readonly FieldDifference[] = Object.freeze([]);
 function compareService(want: DesiredService, have: KernelService): readonly FieldDifference[] {
   const w = want.config;
   const h = have.config;
+  const wf = w.flags;
+  const hf = h.flags;
   if (
     w.scheduler === h.scheduler &&
-    FLAG_NAMES.every((f) => w.flags[f] === h.flags[f]) &&
+    wf.persistent === hf.persistent &&
+    wf.onePacket === hf.onePacket &&
+    wf.schedFlag1 === hf.schedFlag1 &&
+    wf.schedFlag2 === hf.schedFlag2 &&
+    wf.schedFlag3 === hf.schedFlag3 &&
     w.timeout === h.timeout &&
     w.netmask === h.netmask &&
     w.persistenceEngine === h.persistenceEngine
@@ -572,15 +575,26 @@ function sameDestinationConfig(w: DestinationConfig, h: DestinationConfig): bool
 }
 
 /**
- * Both lists (each in canonical order, without two of one key) hold the same keys, index by index,
- * each with the same configuration: the full comparison would find nothing. A key is compared as
- * its destinationKeyString would be (family, address text, port).
+ * The desired list and the kernel's hold the same keys, each with the same configuration, index by
+ * index in the same order or in reverse (the kernel lists destinations newest first, so a list
+ * added in order reads back reversed). A key is compared as its destinationKeyString would be
+ * (family, address text, port). The kernel has no two destinations with one key, so a match also
+ * means the desired list has none: the full comparison would find nothing.
  */
 function sameDestinations(want: readonly DesiredDestination[], have: readonly KernelDestination[]): boolean {
   if (want.length !== have.length) return false;
+  return matchesInOrder(want, have, false) || matchesInOrder(want, have, true);
+}
+
+function matchesInOrder(
+  want: readonly DesiredDestination[],
+  have: readonly KernelDestination[],
+  reversed: boolean,
+): boolean {
+  const last = have.length - 1;
   for (let i = 0; i < want.length; i++) {
     const w = want[i] as DesiredDestination;
-    const h = have[i] as KernelDestination;
+    const h = have[reversed ? last - i : i] as KernelDestination;
     if (w.key.port !== h.key.port || w.key.address !== h.key.address || w.key.family !== h.key.family)
       return false;
     if (!sameDestinationConfig(w.config, h.config)) return false;

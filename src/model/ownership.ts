@@ -86,15 +86,18 @@ export function cidrContains(cidr: ParsedCidr, address: string): boolean {
   return true;
 }
 
-/** A scope compiled for lookups: the journal as a set, the CIDRs parsed once. */
-export type OwnershipRule = (key: ServiceKey) => boolean;
+/**
+ * A scope compiled for lookups: the journal as a set, the CIDRs parsed once. `keyText` is the key's
+ * serviceKeyString when the caller has it already (diff() does: one string less per service).
+ */
+export type OwnershipRule = (key: ServiceKey, keyText?: string) => boolean;
 
 export function ownershipRule(ownership: OwnershipScope): OwnershipRule {
   const journal = new Set(ownership.journal);
   const cidrs = ownership.managedCidrs.flatMap((c) => parseCidr(c) ?? []);
   const fwmarks = ownership.managedFwmarks.filter((r) => r.from <= r.to);
-  return (key) => {
-    if (journal.has(serviceKeyString(key))) return true;
+  return (key, keyText) => {
+    if (journal.size > 0 && journal.has(keyText ?? serviceKeyString(key))) return true;
     if (key.kind === "fwmark") return fwmarks.some((r) => key.fwmark >= r.from && key.fwmark <= r.to);
     return cidrs.some((cidr) => cidrContains(cidr, key.address));
   };

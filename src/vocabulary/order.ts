@@ -204,9 +204,32 @@ function sortByRank<T>(items: readonly T[], ranks: readonly number[]): T[] {
   let sorted = true;
   for (let i = 1; i < ranks.length && sorted; i++) sorted = (ranks[i - 1] as number) <= (ranks[i] as number);
   if (sorted) return items.slice();
+  if (items.length <= 16) return insertionSortByRank(items, ranks);
   const order = Array.from(items, (_, i) => i);
   order.sort((a, b) => (ranks[a] as number) - (ranks[b] as number));
   return order.map((i) => items[i] as T);
+}
+
+/**
+ * sortByRank for a short list (a service's destinations, which the kernel lists newest first):
+ * stable, and without the index array and comparator calls of Array.prototype.sort.
+ */
+function insertionSortByRank<T>(items: readonly T[], ranks: readonly number[]): T[] {
+  const out = items.slice();
+  const r = ranks.slice();
+  for (let i = 1; i < out.length; i++) {
+    const rank = r[i] as number;
+    const item = out[i] as T;
+    let j = i - 1;
+    while (j >= 0 && (r[j] as number) > rank) {
+      r[j + 1] = r[j] as number;
+      out[j + 1] = out[j] as T;
+      j--;
+    }
+    r[j + 1] = rank;
+    out[j + 1] = item;
+  }
+  return out;
 }
 
 /**
