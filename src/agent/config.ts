@@ -3,6 +3,7 @@
  * from the downward API), then defaults; validated with zod so every mistake is reported at once,
  * with the flag and the variable that carry it.
  */
+import { isAbsolute, relative, resolve, sep } from "node:path";
 import { z } from "zod";
 import { type FwmarkRange, ownershipScopeProblems, parseFwmarkRange } from "../model/ownership.ts";
 import type { IpvsTuningConfig } from "../node-edge/ipvs-tuning.ts";
@@ -303,6 +304,7 @@ function crossChecks(input: {
   managedCidrs?: string[] | undefined;
   fromDir?: string | undefined;
   kubeconfig?: string | undefined;
+  stateFile?: string | undefined;
 }): string[] {
   const problems = ownershipScopeProblems({
     managedCidrs: input.managedCidrs ?? [],
@@ -311,6 +313,18 @@ function crossChecks(input: {
   }).map((p) => `--managed-cidr (IPVS_OPERATOR_MANAGED_CIDRS): ${p}`);
   if (input.fromDir !== undefined && input.kubeconfig !== undefined) {
     problems.push("--from-dir (IPVS_OPERATOR_FROM_DIR): use either --from-dir or --kubeconfig, not both");
+  }
+  if (input.fromDir !== undefined && input.fromDir !== "") {
+    // The journal is JSON: inside the directory it would be read as a manifest that does not load
+    // (so nothing could ever be removed), and every write of it would trigger another read.
+    const stateFile = resolve(input.stateFile ?? DEFAULT_STATE_FILE);
+    const inside = relative(resolve(input.fromDir), stateFile);
+    const outside = inside === ".." || inside.startsWith(`..${sep}`) || isAbsolute(inside);
+    if (inside !== "" && !outside) {
+      problems.push(
+        `--state-file (IPVS_OPERATOR_STATE_FILE): ${stateFile} is inside --from-dir ${resolve(input.fromDir)}; the agent would read its own journal (and lock) as manifests: put it outside the directory`,
+      );
+    }
   }
   return problems;
 }

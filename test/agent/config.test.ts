@@ -123,6 +123,23 @@ describe("agent configuration", () => {
     expect(message).toContain("--from-dir (IPVS_OPERATOR_FROM_DIR): use either --from-dir or --kubeconfig");
   });
 
+  it("refuses a state file inside the manifest directory, and takes one beside it", () => {
+    const env = { NODE_NAME: "n" };
+    for (const stateFile of ["/etc/lb/journal.json", "/etc/lb/sub/journal.json", "/etc/lb/../lb/j.json"]) {
+      expect(() => resolveAgentConfig({ fromDir: "/etc/lb", stateFile }, env)).toThrow(
+        "--state-file (IPVS_OPERATOR_STATE_FILE): ",
+      );
+    }
+    expect(() =>
+      resolveAgentConfig({ fromDir: "/etc/lb/" }, { ...env, IPVS_OPERATOR_STATE_FILE: "/etc/lb/j" }),
+    ).toThrow("is inside --from-dir /etc/lb");
+    for (const stateFile of ["/etc/lb.json", "/etc/lb-state/journal.json", "/etc/..lb/j.json"]) {
+      expect(resolveAgentConfig({ fromDir: "/etc/lb", stateFile }, env).stateFile).toBe(stateFile);
+    }
+    // The default state file is outside any usual manifest directory.
+    expect(() => resolveAgentConfig({ fromDir: "/etc/lb" }, env)).not.toThrow();
+  });
+
   it("rejects an inverted fwmark range", () => {
     expect(() => resolveAgentConfig({ managedFwmarks: ["20-10"] }, { NODE_NAME: "n" })).toThrow(
       "--managed-fwmarks (IPVS_OPERATOR_MANAGED_FWMARKS): managedFwmarks[0]: 20-10 is not a range",
