@@ -248,6 +248,7 @@ export class StatusAggregator {
         previous,
         now,
         health.get(`${ns}/${rs.metadata?.name ?? ""}`),
+        health.unlistedNodes,
       );
       write("realservers", "RealServer", rs, status);
     }

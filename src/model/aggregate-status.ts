@@ -138,10 +138,17 @@ export interface RealServerHealthView {
   lastError: string;
 }
 
-/** The per real server health lists of every IPVSNode, by RealServer (endpoints are not objects). */
-export function indexRealServerHealth(nodes: readonly NodeReport[]): Map<string, RealServerHealthView> {
-  const views = new Map<string, RealServerHealthView>();
+/**
+ * The per real server health lists of every IPVSNode, by RealServer (endpoints are not objects).
+ * `unlistedNodes`: how many nodes left probed real servers out of their list (its bound); a RealServer
+ * none of them lists may be one of those.
+ */
+export function indexRealServerHealth(
+  nodes: readonly NodeReport[],
+): Map<string, RealServerHealthView> & { unlistedNodes: number } {
+  const views = Object.assign(new Map<string, RealServerHealthView>(), { unlistedNodes: 0 });
   for (const { status } of nodes) {
+    if ((status?.backendCounts?.unlisted ?? 0) > 0) views.unlistedNodes++;
     // One vote per node and RealServer (a RealServer is one destination per node).
     const seen = new Set<string>();
     for (const b of status?.backends ?? []) {
@@ -330,12 +337,17 @@ export function aggregateVirtualServiceStatus(
   } as VirtualServiceStatus;
 }
 
+/**
+ * `unlistedNodes`: nodes whose health lists leave some probed real servers out (indexRealServerHealth);
+ * a RealServer no node lists is then Unknown (NotListed), not NotChecked: it may be probed.
+ */
 export function aggregateRealServerStatus(
   rs: ObjectRef & { enabled: boolean },
   vsView: VirtualServiceNodeView | undefined,
   previous: RealServerStatus | undefined,
   now: Date,
   health?: RealServerHealthView,
+  unlistedNodes = 0,
 ): RealServerStatus {
   const v = vsView ?? EMPTY_VIEW;
   const programmed = v.programmed > 0;
@@ -345,32 +357,40 @@ export function aggregateRealServerStatus(
   const probed = health ? health.healthyNodes + health.unhealthyNodes : 0;
   const withHealth = setCondition(
     previous?.conditions ?? [],
-    !health
+    !health && unlistedNodes > 0
       ? {
           type: "Healthy",
-          status: "True",
-          reason: "NotChecked",
-          message: "no node probes it: without an active health check it counts as healthy",
+          status: "Unknown",
+          reason: "NotListed",
+          message: `${unlistedNodes} nodes probe more real servers than their IPVSNode status lists (healthy ones are left out first), and none lists this one`,
           observedGeneration: rs.generation,
         }
-      : health.unhealthyNodes === 0
+      : !health
         ? {
             type: "Healthy",
             status: "True",
-            reason: "ChecksPassing",
-            message: `healthy from ${health.healthyNodes}/${probed} nodes`,
+            reason: "NotChecked",
+            message: "no node probes it: without an active health check it counts as healthy",
             observedGeneration: rs.generation,
           }
-        : {
-            type: "Healthy",
-            status: "False",
-            reason: health.healthyNodes === 0 ? "ChecksFailing" : "SomeNodesFailing",
-            message: `unhealthy from ${health.unhealthyNodes}/${probed} nodes: ${health.lastError}`.slice(
-              0,
-              1024,
-            ),
-            observedGeneration: rs.generation,
-          },
+        : health.unhealthyNodes === 0
+          ? {
+              type: "Healthy",
+              status: "True",
+              reason: "ChecksPassing",
+              message: `healthy from ${health.healthyNodes}/${probed} nodes`,
+              observedGeneration: rs.generation,
+            }
+          : {
+              type: "Healthy",
+              status: "False",
+              reason: health.healthyNodes === 0 ? "ChecksFailing" : "SomeNodesFailing",
+              message: `unhealthy from ${health.unhealthyNodes}/${probed} nodes: ${health.lastError}`.slice(
+                0,
+                1024,
+              ),
+              observedGeneration: rs.generation,
+            },
     now,
   );
   const c = setCondition(

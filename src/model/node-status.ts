@@ -321,7 +321,16 @@ export function buildNodeStatus(
     conditions,
     ...(drift.length > 0 ? { drift } : {}),
     ...lists,
-    ...(facts.probes && facts.probes.length > 0 ? { backends: probedBackends(facts.probes) } : {}),
+    ...(facts.probes && facts.probes.length > 0
+      ? {
+          backendCounts: {
+            probed: facts.probes.length,
+            unhealthy: facts.probes.filter((p) => !p.healthy).length,
+            unlisted: Math.max(0, facts.probes.length - IPVS_NODE_LIMITS.backends),
+          },
+          backends: probedBackends(facts.probes),
+        }
+      : {}),
     ...(facts.nodeEdge ? { nodeEdge: nodeEdgeStatus(facts.nodeEdge) } : {}),
   } as IPVSNodeStatus;
 }

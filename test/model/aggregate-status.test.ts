@@ -200,6 +200,45 @@ describe("aggregated health", () => {
     expect(x.health).toEqual({ healthyNodes: 2, unhealthyNodes: 1, lastError: "timeout" });
   });
 
+  it("a RealServer no node lists is Healthy Unknown (NotListed) while some node's list is cut, NotChecked otherwise", () => {
+    const views = indexNodeReports(nodes);
+    const cut = {
+      ...nodes[2]!,
+      status: {
+        ...(nodes[2]!.status as object),
+        backendCounts: { probed: 6000, unhealthy: 1, unlisted: 1000 },
+      },
+    };
+    const health = indexRealServerHealth([nodes[0]!, nodes[1]!, cut as never]);
+    expect(health.unlistedNodes).toBe(1);
+    expect(indexRealServerHealth(nodes).unlistedNodes).toBe(0);
+    const healthy = (s: ReturnType<typeof aggregateRealServerStatus>) =>
+      s.conditions?.find((c) => c.type === "Healthy");
+    const z = aggregateRealServerStatus(
+      rs("z"),
+      views.get("demo/web"),
+      undefined,
+      t(0),
+      health.get("demo/z"),
+      health.unlistedNodes,
+    );
+    expect(z.phase).toBe("Active");
+    expect(healthy(z)).toMatchObject({ status: "Unknown", reason: "NotListed" });
+    expect(healthy(z)?.message).toContain("1 nodes probe more real servers than their IPVSNode status lists");
+    // A listed one keeps its result; without a cut list, an unlisted one is NotChecked.
+    const x = aggregateRealServerStatus(
+      rs("x"),
+      views.get("demo/web"),
+      undefined,
+      t(0),
+      health.get("demo/x"),
+      health.unlistedNodes,
+    );
+    expect(healthy(x)).toMatchObject({ reason: "SomeNodesFailing" });
+    const plain = aggregateRealServerStatus(rs("z"), views.get("demo/web"), undefined, t(0), undefined, 0);
+    expect(healthy(plain)).toMatchObject({ status: "True", reason: "NotChecked" });
+  });
+
   it("a VirtualService's BackendsHealthy is True only when every node sees every real server healthy", () => {
     const ref = { namespace: "demo", name: "web", generation: 1 };
     const cond = (views: ReturnType<typeof indexNodeReports>) =>

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { IPVS_NODE_LIMITS } from "../../src/api/v1alpha1/ipvs-node.ts";
 import type { DriftItem } from "../../src/model/diff.ts";
 import { buildNodeStatus, type NodeSyncFacts } from "../../src/model/node-status.ts";
 
@@ -19,6 +20,24 @@ const facts = (over: Partial<NodeSyncFacts> = {}): NodeSyncFacts => ({
 const t = (s: number) => new Date(Date.UTC(2026, 11, 1, 12, 0, s));
 
 describe("buildNodeStatus", () => {
+  it("counts the probed real servers and says how many the bounded list leaves out (healthy ones first)", () => {
+    const probes = Array.from({ length: IPVS_NODE_LIMITS.backends + 7 }, (_, i) => ({
+      virtualService: "demo/web",
+      address: `10.${(i >> 16) & 0xff}.${(i >> 8) & 0xff}.${i & 0xff}`,
+      port: 80,
+      healthy: i % 1000 !== 0,
+      message: i % 1000 === 0 ? "timeout" : "",
+    }));
+    const status = buildNodeStatus(undefined, facts({ probes }), t(0));
+    const unhealthy = probes.filter((p) => !p.healthy).length;
+    expect(status.backendCounts).toEqual({ probed: probes.length, unhealthy, unlisted: 7 });
+    expect(status.backends).toHaveLength(IPVS_NODE_LIMITS.backends);
+    expect(status.backends!.filter((b) => !b.healthy)).toHaveLength(unhealthy); // none of them left out
+    const few = buildNodeStatus(undefined, facts({ probes: probes.slice(0, 3) }), t(0));
+    expect(few.backendCounts).toEqual({ probed: 3, unhealthy: 1, unlisted: 0 });
+    expect(buildNodeStatus(undefined, facts(), t(0)).backendCounts).toBeUndefined();
+  });
+
   it("reports a successful sync and stays byte-identical on idle resyncs (no writes on resync)", () => {
     const first = buildNodeStatus(undefined, facts(), t(0), 1);
     expect(first.conditions?.map((c) => [c.type, c.status, c.reason, c.observedGeneration])).toEqual([

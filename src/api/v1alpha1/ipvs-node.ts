@@ -270,6 +270,16 @@ export const IPVSNodeStatusSchema = z
       })
       .optional()
       .meta({ description: "How many VirtualServices this node has and how many its lists leave out." }),
+    backendCounts: z
+      .object({
+        probed: count("Real servers this node probes."),
+        unhealthy: count("Of those, the ones unhealthy as seen from this node."),
+        unlisted: count(
+          "Of those, the ones left out of `backends` (past its bound, healthy ones first): their RealServers show Healthy Unknown (NotListed) instead of a result.",
+        ),
+      })
+      .optional()
+      .meta({ description: "How many real servers this node probes and how many `backends` leaves out." }),
     backends: z
       .array(
         z
