@@ -132,7 +132,7 @@ export function diff(
   for (let i = 0; i < actual.length; i++) {
     const entry = actual[i] as KernelTable[number];
     // Destinations stay in the kernel's order here; a service that needs more than the no-op
-    // check sorts them (sortedDestinations).
+    // check sorts them (sortDestinations in diffService, removeService, keepRecordedDrains).
     actualByKey.set(serviceKeyString(entry.service.key), entry);
   }
   const recorded = new Map<string, DrainEntry>();
