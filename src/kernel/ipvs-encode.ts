@@ -251,15 +251,15 @@ class AttrWriter {
   get length(): number {
     return this.#at;
   }
-  /** A copy of the bytes written (unpadded). */
+  /** A copy of the bytes written, padded to 4 (so separately built attribute lists concatenate). */
   bytes(): Buffer {
+    this.#pad();
     return Buffer.from(this.#buf.subarray(0, this.#at));
   }
 
-  /** The bytes written, padded to 4 (so separately built attribute lists concatenate). */
+  /** bytes() as the attribute list GenlRequest takes. */
   done(): Uint8Array[] {
-    this.#pad();
-    return [Buffer.from(this.#buf.subarray(0, this.#at))];
+    return [this.bytes()];
   }
 }
 

@@ -694,19 +694,16 @@ export class NetlinkIpvsKernel implements IpvsKernel {
           messages: NO_MESSAGES,
           entry: (buf, type, from, to) => {
             if (type !== familyId) return;
-            const entry =
-              to - from < GENL_HDRLEN
-                ? NO_GENL_HEADER.reason
-                : decodeDestinationEntryAt(buf, from + GENL_HDRLEN, to, family, withStats);
-            if (typeof entry !== "string") {
-              list.destinations.push(entry);
+            if (to - from < GENL_HDRLEN) {
+              list.undecodable.push({ destination: "a destination entry", reason: NO_GENL_HEADER.reason });
               return;
             }
-            const attrs = to - from < GENL_HDRLEN ? undefined : buf.subarray(from + GENL_HDRLEN, to);
-            list.undecodable.push({
-              destination: attrs ? describeDestinationEntry(attrs, family) : "a destination entry",
-              reason: entry,
-            });
+            const entry = decodeDestinationEntryAt(buf, from + GENL_HDRLEN, to, family, withStats);
+            if (typeof entry !== "string") list.destinations.push(entry);
+            else {
+              const attrs = buf.subarray(from + GENL_HDRLEN, to);
+              list.undecodable.push({ destination: describeDestinationEntry(attrs, family), reason: entry });
+            }
           },
           done: (reply) => {
             seqs.delete(seq);

@@ -127,7 +127,7 @@ export function diff(
   const blocked = options.removalsBlocked ?? {};
   const undecodableKeys = new Map<string, UndecodableEntry>();
   for (const u of options.undecodable ?? []) if (u.key) undecodableKeys.set(serviceKeyString(u.key), u);
-  const desiredByKey = indexDesired(desired);
+  const desiredByKey = oneEntryPerKey(desired);
   const actualByKey = new Map<string, KernelTableEntry>();
   for (let i = 0; i < actual.length; i++) {
     const entry = actual[i] as KernelTable[number];
@@ -341,15 +341,6 @@ function keepRecordedDrains(ctx: ServiceContext, have: KernelTableEntry): void {
 }
 
 /**
- * One entry per key. computeDesired never emits duplicates; if a caller does, the entry whose
- * source sorts first (namespace/name) wins so that the result does not depend on input order.
- * Destinations are put in canonical order only where a service needs it (canonicalDestinations).
- */
-function indexDesired(desired: DesiredTable): Map<string, DesiredEntry> {
-  return oneEntryPerKey(desired);
-}
-
-/**
  * Destinations in canonical order, a destination listed twice kept once (its first occurrence in
  * that order). computeDesired's lists are that already: returned as they are.
  */
@@ -364,7 +355,12 @@ function canonicalDestinations(destinations: readonly DesiredDestination[]): rea
   });
 }
 
-/** By serviceKeyString, in order of first appearance; of entries with one key, the first by source. */
+/**
+ * One entry per key, by serviceKeyString, in order of first appearance. computeDesired never emits
+ * duplicates; if a caller does, the entry whose source sorts first (namespace/name) wins so that the
+ * result does not depend on input order. Destinations are put in canonical order only where a service
+ * needs it (canonicalDestinations).
+ */
 function oneEntryPerKey(desired: DesiredTable): Map<string, DesiredEntry> {
   const byKey = new Map<string, DesiredEntry>();
   for (let i = 0; i < desired.length; i++) {
