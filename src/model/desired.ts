@@ -156,13 +156,20 @@ export function computeDesired(
   const healthTargets: HealthTarget[] = [];
 
   const policy = snapshot.addressPolicies ? compileAddressPolicyOnce(snapshot.addressPolicies) : undefined;
+  // Two objects of one kind, namespace and name are looked for only where a source can have them.
+  const named = <T extends { raw: unknown; ref: ObjectSource }>(objects: T[], kind: ProblemObject["kind"]) =>
+    snapshot.uniqueNames ? objects : dedupeByName(objects, kind, problems);
   const services = acceptVirtualServices(
-    snapshot.virtualServices,
+    named(snapshot.virtualServices.map(readVirtualServiceOnce), "VirtualService"),
     problems,
     policy,
     policy && labelsByNamespace(snapshot.namespaces),
   );
-  const realServers = collectRealServers(snapshot.realServers, services, problems);
+  const realServers = collectRealServers(
+    named(snapshot.realServers.map(readRealServerOnce), "RealServer"),
+    services,
+    problems,
+  );
   const core = indexCoreObjects(snapshot);
   const configs = new DestinationConfigs();
 
@@ -173,7 +180,15 @@ export function computeDesired(
     if (!options.everyNode && !matchesLabelSelector(vs.object.spec.nodeSelector, node.labels)) continue;
     try {
       table.push(
-        entryOf(vs, realServers.get(vs.refText) ?? [], core, health, problems, healthTargets, configs),
+        entryOf(
+          vs,
+          realServers.get(vs.ref.namespace, vs.ref.name) ?? [],
+          core,
+          health,
+          problems,
+          healthTargets,
+          configs,
+        ),
       );
     } catch (error) {
       problems.push({
@@ -196,8 +211,40 @@ export function computeDesired(
 // ---- VirtualServices ------------------------------------------------------------------------------
 
 // Snapshot objects are never modified (informer caches replace them), so a verdict holds per object.
-const validateVirtualServiceOnce = rememberedPerObject(validateVirtualService);
-const validateRealServerOnce = rememberedPerObject(validateRealServer);
+/**
+ * A snapshot object as computeDesired reads it: who it is, its age and its verdict. Made once per object
+ * (rememberedPerObject), so a later sync reads names and verdicts without making anything.
+ */
+interface ReadObject<T, R extends ObjectSource = ObjectSource> {
+  raw: unknown;
+  ref: R;
+  created: number;
+  /** The validated object, or undefined when `issues` says why not. */
+  object: T | undefined;
+  issues: readonly { path: string; message: string }[];
+}
+
+/** A RealServer's ref is also the source of its destination (one object for both). */
+type RealServerRef = ObjectSource & { kind: "RealServer" };
+
+function readObject<T, R extends ObjectSource>(
+  raw: unknown,
+  ref: R,
+  verdict: { ok: true; value: T } | { ok: false; issues: readonly { path: string; message: string }[] },
+): ReadObject<T, R> {
+  return verdict.ok
+    ? { raw, ref, created: createdAt(raw), object: verdict.value, issues: NO_ISSUES }
+    : { raw, ref, created: createdAt(raw), object: undefined, issues: verdict.issues };
+}
+
+const readVirtualServiceOnce = rememberedPerObject((raw) =>
+  readObject(raw, rawRef(raw), validateVirtualService(raw)),
+);
+const readRealServerOnce = rememberedPerObject((raw): ReadObject<RealServer, RealServerRef> => {
+  const meta = metadataOf(raw);
+  const ref: RealServerRef = { kind: "RealServer", namespace: namespaceIn(meta), name: nameIn(meta) };
+  return readObject(raw, ref, validateRealServer(raw));
+});
 const readEndpointSliceOnce = {
   IPv4: rememberedPerObject((o) => readEndpointSlice(o, "IPv4")),
   IPv6: rememberedPerObject((o) => readEndpointSlice(o, "IPv6")),
@@ -216,7 +263,7 @@ interface AcceptedVirtualService {
 interface VirtualServiceIndex {
   accepted: AcceptedVirtualService[];
   /** "ns/name" of every VirtualService in the snapshot, valid or not, with whether it is accepted. */
-  known: Map<string, boolean>;
+  known: ByName<boolean>;
 }
 
 /** One compilation per list of policies (the agent's snapshots reuse the list while it is unchanged). */
@@ -242,24 +289,21 @@ function labelsByNamespace(
 }
 
 function acceptVirtualServices(
-  raws: readonly unknown[],
+  named: readonly ReadObject<VirtualService>[],
   problems: Problem[],
   policy?: AddressPolicy,
   namespaceLabels?: ReadonlyMap<string, Readonly<Record<string, string>>>,
 ): VirtualServiceIndex {
-  const known = new Map<string, boolean>();
+  const known = new ByName<boolean>();
   const valid: AcceptedVirtualService[] = [];
-  const named = dedupeByName(raws, "VirtualService", problems);
   for (let i = 0; i < named.length; i++) {
-    const { raw, ref, text } = named[i] as NamedRaw;
-    known.set(text, false);
-    const result = validateVirtualServiceOnce(raw);
-    if (!result.ok) {
-      for (const issue of result.issues)
-        problems.push(invalid("VirtualService", ref, issue.path, issue.message));
+    const { ref, created, object, issues } = named[i] as ReadObject<VirtualService>;
+    known.set(ref.namespace, ref.name, false);
+    if (object === undefined) {
+      for (const issue of issues) problems.push(invalid("VirtualService", ref, issue.path, issue.message));
       continue;
     }
-    const key = serviceKeyOf(result.value.spec);
+    const key = serviceKeyOf(object.spec);
     const refusal = policy?.refusal(ref.namespace, key, namespaceLabels?.get(ref.namespace));
     if (refusal !== undefined) {
       problems.push({
@@ -270,14 +314,7 @@ function acceptVirtualServices(
       });
       continue;
     }
-    valid.push({
-      ref,
-      refText: text,
-      object: result.value,
-      key,
-      keyText: serviceKeyString(key),
-      created: createdAt(raw),
-    });
+    valid.push({ ref, refText: refText(ref), object, key, keyText: serviceKeyString(key), created });
   }
 
   const byKey = new Map<string, AcceptedVirtualService[]>();
@@ -288,7 +325,7 @@ function acceptVirtualServices(
     const winner = group[0];
     if (!winner) continue;
     accepted.push(winner);
-    known.set(winner.refText, true);
+    known.set(winner.ref.namespace, winner.ref.name, true);
     for (const loser of group.slice(1)) {
       problems.push({
         kind: "Conflict",
@@ -336,33 +373,23 @@ export function serviceConfigOf(spec: VirtualServiceSpec, family: Family): Servi
 
 // ---- RealServers ----------------------------------------------------------------------------------
 
-interface AcceptedRealServer {
-  ref: ObjectSource;
-  /** refText(ref) */
-  refText: string;
-  object: RealServer;
-  created: number;
-}
+type AcceptedRealServer = ReadObject<RealServer, RealServerRef> & { object: RealServer };
 
-/** Valid RealServers by "ns/vsName" of an accepted VirtualService, oldest first. */
+/** Valid RealServers by the namespace and name of an accepted VirtualService, oldest first. */
 function collectRealServers(
-  raws: readonly unknown[],
+  named: readonly ReadObject<RealServer, RealServerRef>[],
   services: VirtualServiceIndex,
   problems: Problem[],
-): Map<string, AcceptedRealServer[]> {
-  const byService = new Map<string, AcceptedRealServer[]>();
-  services.known.forEach((accepted, name) => {
-    if (accepted) byService.set(name, []);
-  });
-  const named = dedupeByName(raws, "RealServer", problems);
+): ByName<AcceptedRealServer[]> {
+  const byService = new ByName<AcceptedRealServer[]>();
   for (let i = 0; i < named.length; i++) {
-    const { raw, ref, text } = named[i] as NamedRaw;
-    const result = validateRealServerOnce(raw);
-    if (!result.ok) {
-      for (const issue of result.issues) problems.push(invalid("RealServer", ref, issue.path, issue.message));
+    const rs = named[i] as ReadObject<RealServer, RealServerRef>;
+    const { ref, object } = rs;
+    if (object === undefined) {
+      for (const issue of rs.issues) problems.push(invalid("RealServer", ref, issue.path, issue.message));
       continue;
     }
-    const spec = result.value.spec;
+    const spec = object.spec;
     if (spec.upperThreshold === 0 && spec.lowerThreshold > 0) {
       problems.push(
         invalid(
@@ -374,17 +401,19 @@ function collectRealServers(
       );
       continue;
     }
-    const target = `${ref.namespace}/${spec.virtualServiceRef.name}`;
-    const list = byService.get(target);
-    if (list) {
-      list.push({ ref, refText: text, object: result.value, created: createdAt(raw) });
+    const vsName = spec.virtualServiceRef.name;
+    const state = services.known.get(ref.namespace, vsName);
+    if (state === true) {
+      const list = byService.get(ref.namespace, vsName);
+      if (list) list.push(rs as AcceptedRealServer);
+      else byService.set(ref.namespace, vsName, [rs as AcceptedRealServer]);
       continue;
     }
-    const state = services.known.get(target);
+    const target = `${ref.namespace}/${vsName}`;
     if (state === undefined) {
       problems.push({
         kind: "NotFound",
-        object: { kind: "RealServer", ...ref },
+        object: ref,
         field: "spec.virtualServiceRef.name",
         message: `VirtualService ${target} not found`,
       });
@@ -392,13 +421,34 @@ function collectRealServers(
     }
     problems.push({
       kind: "Dependency",
-      object: { kind: "RealServer", ...ref },
+      object: ref,
       field: "spec.virtualServiceRef.name",
       message: `VirtualService ${target} is not accepted (invalid or in conflict), so this real server is not programmed`,
     });
   }
-  for (const list of byService.values()) sortInPlace(list, byAgeThenRefName);
+  byService.forEach((list) => {
+    sortInPlace(list, byAgeThenRefName);
+  });
   return byService;
+}
+
+/** Values by namespace and name: finding one makes no "namespace/name" text. */
+class ByName<V> {
+  readonly #namespaces = new Map<string, Map<string, V>>();
+
+  get(namespace: string, name: string): V | undefined {
+    return this.#namespaces.get(namespace)?.get(name);
+  }
+
+  set(namespace: string, name: string, value: V): void {
+    const names = this.#namespaces.get(namespace);
+    if (names) names.set(name, value);
+    else this.#namespaces.set(namespace, new Map([[name, value]]));
+  }
+
+  forEach(f: (value: V) => void): void {
+    for (const names of this.#namespaces.values()) for (const v of names.values()) f(v);
+  }
 }
 
 // ---- one service ----------------------------------------------------------------------------------
@@ -576,7 +626,7 @@ function buildEntry(
     if (owner >= 0) {
       problems.push({
         kind: "Duplicate",
-        object: { kind: "RealServer", ...rs.ref },
+        object: rs.ref,
         field: "spec.address",
         message: `real server ${destinationKeyString(d.key)} is already defined by the older RealServer ${refText((candidates.destinations[owner] as DesiredDestination).source)}; this one is ignored`,
       });
@@ -806,7 +856,7 @@ function realServerDestination(
   return {
     key: { family: (dottedQuad ? "IPv4" : ipFamily(address)) ?? vs.key.family, address, port },
     config: configs.config(f, s.enabled ? s.weight : 0, s.upperThreshold, s.lowerThreshold),
-    source: { kind: "RealServer", namespace: rs.ref.namespace, name: rs.ref.name },
+    source: rs.ref,
   };
 }
 
@@ -1090,16 +1140,27 @@ function reportIssues(
 
 const UNNAMED = "<unnamed>";
 
+const NO_METADATA: Readonly<Record<string, unknown>> = Object.freeze({});
+
+function metadataOf(raw: unknown): Readonly<Record<string, unknown>> {
+  return isRecord(raw) && isRecord(raw.metadata) ? raw.metadata : NO_METADATA;
+}
+
+function namespaceIn(meta: Readonly<Record<string, unknown>>): string {
+  return typeof meta.namespace === "string" && meta.namespace !== "" ? meta.namespace : "default";
+}
+
+function nameIn(meta: Readonly<Record<string, unknown>>): string {
+  return typeof meta.name === "string" && meta.name !== "" ? meta.name : UNNAMED;
+}
+
 function rawRef(raw: unknown): ObjectSource {
-  const meta = isRecord(raw) && isRecord(raw.metadata) ? raw.metadata : {};
-  const namespace = typeof meta.namespace === "string" && meta.namespace !== "" ? meta.namespace : "default";
-  const name = typeof meta.name === "string" && meta.name !== "" ? meta.name : UNNAMED;
-  return { namespace, name };
+  const meta = metadataOf(raw);
+  return { namespace: namespaceIn(meta), name: nameIn(meta) };
 }
 
 function createdAt(raw: unknown): number {
-  const meta = isRecord(raw) && isRecord(raw.metadata) ? raw.metadata : {};
-  const t = meta.creationTimestamp;
+  const t = metadataOf(raw).creationTimestamp;
   const ms = t instanceof Date ? t.getTime() : typeof t === "string" ? Date.parse(t) : Number.NaN;
   return Number.isNaN(ms) ? Number.POSITIVE_INFINITY : ms;
 }
@@ -1153,44 +1214,34 @@ function invalid(kind: ProblemObject["kind"], ref: ObjectSource, path: string, m
   return { kind: "Invalid", object: { kind, ...ref }, ...(path ? { field: path } : {}), message };
 }
 
-interface NamedRaw {
-  raw: unknown;
-  ref: ObjectSource;
-  /** refText(ref) */
-  text: string;
-}
-
 /**
- * Two objects with one namespace/name (possible from manifest files, not from the API server): the
- * first in a fixed order (by their JSON text) is used, the others are reported. Keeps the output
+ * Two objects with one namespace/name (possible from manifest files, not from the API server, so not
+ * looked for when the snapshot says `uniqueNames`): the first in a fixed order (by their JSON text) is
+ * used, the others are reported. Keeps the output
  * independent of input order. When every name is different (the usual case) nothing is sorted: the
  * objects come in input order, and nothing that uses them depends on that order (it sorts by name).
  */
-function dedupeByName(
-  raws: readonly unknown[],
+function dedupeByName<T extends { raw: unknown; ref: ObjectSource }>(
+  named: T[],
   kind: ProblemObject["kind"],
   problems: Problem[],
-): NamedRaw[] {
-  const named = raws.map((raw): NamedRaw => {
-    const ref = rawRef(raw);
-    return { raw, ref, text: refText(ref) };
-  });
-  const seen = new Set<string>();
+): T[] {
+  const seen = new ByName<true>();
   let shared = false;
   for (let i = 0; i < named.length; i++) {
-    const x = named[i] as NamedRaw;
-    if (seen.has(x.text)) {
+    const { namespace, name } = (named[i] as T).ref;
+    if (seen.get(namespace, name)) {
       shared = true;
       break;
     }
-    seen.add(x.text);
+    seen.set(namespace, name, true);
   }
   if (!shared) return named;
   const kept = new Set<string>();
-  const out: NamedRaw[] = [];
+  const out: T[] = [];
   for (const x of sortByTextThenJson(
     named,
-    (y) => y.text,
+    (y) => refText(y.ref),
     (y) => y.raw,
   )) {
     if (x.ref.name === UNNAMED) {
@@ -1198,15 +1249,16 @@ function dedupeByName(
       out.push(x);
       continue;
     }
-    if (kept.has(x.text)) {
+    const text = refText(x.ref);
+    if (kept.has(text)) {
       problems.push({
         kind: "Duplicate",
-        object: { kind, ...x.ref },
-        message: `more than one ${kind} named ${x.text}; only one is used`,
+        object: { kind, namespace: x.ref.namespace, name: x.ref.name },
+        message: `more than one ${kind} named ${text}; only one is used`,
       });
       continue;
     }
-    kept.add(x.text);
+    kept.add(text);
     out.push(x);
   }
   return out;

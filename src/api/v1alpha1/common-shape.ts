@@ -7,7 +7,9 @@
  * ObjectMetaSchema keeps them) and a spec of the fields listed below, all plain objects and values.
  * Anything else (status, an unknown or a less common field, a value zod would reject or that is only in
  * doubt) gives undefined and is left to the zod parser, so verdicts and issues stay zod's own. The values
- * returned are zod's, keys in the same order (test/api/compiled-validation.test.ts compares them).
+ * returned are zod's, keys in the same order (test/api/compiled-validation.test.ts compares them). Parts
+ * of the input that zod would return unchanged (metadata in order, virtualServiceRef) are returned
+ * themselves, not copied: the inputs are objects nobody modifies (informer caches, parsed manifests).
  */
 
 import { ipv4Value } from "../../vocabulary/order.ts";
@@ -55,7 +57,7 @@ export function parseCommonRealServer(input: unknown): RealServer | undefined {
 
   const out: RealServer["spec"] = hasPort
     ? {
-        virtualServiceRef: { name: vsName },
+        virtualServiceRef: ref as { name: string },
         address,
         port: port as number,
         weight,
@@ -63,7 +65,14 @@ export function parseCommonRealServer(input: unknown): RealServer | undefined {
         lowerThreshold,
         enabled,
       }
-    : { virtualServiceRef: { name: vsName }, address, weight, upperThreshold, lowerThreshold, enabled };
+    : {
+        virtualServiceRef: ref as { name: string },
+        address,
+        weight,
+        upperThreshold,
+        lowerThreshold,
+        enabled,
+      };
   return { apiVersion: API_GROUP_VERSION, kind: "RealServer", metadata, spec: out };
 }
 
@@ -201,16 +210,40 @@ function commonEnvelope(
   const namespace = meta.namespace;
   if (hasNamespace && (typeof namespace !== "string" || namespace.length < 1 || namespace.length > 63))
     return undefined;
+  const spec = input.spec;
+  if (!isPlainObject(spec)) return undefined;
+  for (const k in spec) if (!specKeys.has(k)) return undefined;
+  return { metadata: (inMetadataOrder(meta, hasNamespace) ? meta : copyMetadata(meta)) as ObjectMeta, spec };
+}
+
+type ObjectMeta = { name: string; namespace?: string };
+
+/**
+ * True when ObjectMetaSchema would return `meta` as it is: name first, then namespace (when there is
+ * one), no own "__proto__" key. Such a metadata object is returned itself (never modified: see
+ * rememberedPerObject), as objects from the API server and from YAML nearly always are.
+ */
+function inMetadataOrder(meta: Record<string, unknown>, hasNamespace: boolean): boolean {
+  let i = 0;
+  for (const k in meta) {
+    if (k === "__proto__") return false;
+    if (i === 0 && k !== "name") return false;
+    if (i === 1 && hasNamespace && k !== "namespace") return false;
+    i++;
+  }
+  return true;
+}
+
+/** `meta` with name and namespace first, without an own "__proto__" key: what ObjectMetaSchema returns. */
+function copyMetadata(meta: Record<string, unknown>): Record<string, unknown> {
   // One literal for both fields (no property added to a one-field object, which costs a backing store).
-  const metadata: Record<string, unknown> = hasNamespace ? { name, namespace } : { name };
+  const metadata: Record<string, unknown> =
+    "namespace" in meta ? { name: meta.name, namespace: meta.namespace } : { name: meta.name };
   for (const k in meta) {
     if (k === "__proto__" || k === "name" || k === "namespace") continue;
     metadata[k] = meta[k];
   }
-  const spec = input.spec;
-  if (!isPlainObject(spec)) return undefined;
-  for (const k in spec) if (!specKeys.has(k)) return undefined;
-  return { metadata: metadata as { name: string; namespace?: string }, spec };
+  return metadata;
 }
 
 /** An address as ipAddress() accepts it. A dotted quad as ipv4Value reads it is one net.isIPv4 accepts. */
