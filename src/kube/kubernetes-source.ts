@@ -283,6 +283,8 @@ export class KubernetesSource implements SnapshotSource {
       services: items(this.#resources.services) as unknown as Snapshot["services"],
       endpointSlices: items(this.#resources.endpointSlices) as unknown as Snapshot["endpointSlices"],
       endpoints: items(this.#resources.endpoints) as unknown as Snapshot["endpoints"],
+      // Informer caches hold one object per namespace and name.
+      uniqueNames: true,
       ...(this.#options.addressPolicies
         ? {
             addressPolicies: items(this.#resources.addressPolicies),

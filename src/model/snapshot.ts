@@ -29,6 +29,12 @@ export interface Snapshot {
    * their namespaceSelectors; a namespace that is not in the list has no labels.
    */
   namespaces?: readonly V1Namespace[];
+  /**
+   * True when the source holds at most one VirtualService and one RealServer per namespace and name, as
+   * the API server does (informer caches are keyed by them): computeDesired then does not look for two
+   * objects with one name. Manifest files can have them, so their sources leave this unset.
+   */
+  uniqueNames?: boolean;
 }
 
 export const EMPTY_SNAPSHOT: Snapshot = Object.freeze({

@@ -818,6 +818,36 @@ describe("computeDesired: health and sorry server", () => {
   });
 });
 
+describe("computeDesired: uniqueNames (a source that holds one object per name)", () => {
+  const parts = {
+    virtualServices: [vs("web", WEB), vs("api", { address: "192.0.2.11", port: 80 })],
+    realServers: [
+      rs("a", { address: "198.51.100.5" }),
+      rs("b", { address: "198.51.100.6", virtualServiceRef: { name: "api" } }),
+      rs("c", { address: "198.51.100.5" }),
+    ],
+  };
+
+  it("with unique names, gives what the search for duplicates gives", () => {
+    const searched = computeDesired(snapshot(parts), NODE);
+    const trusted = computeDesired({ ...snapshot(parts), uniqueNames: true }, NODE);
+    expect(summary(trusted)).toEqual(summary(searched));
+    expect(problemSummary(trusted)).toEqual(problemSummary(searched));
+  });
+
+  it("is what decides whether two objects with one name are looked for", () => {
+    const twice = {
+      virtualServices: [vs("web", WEB)],
+      realServers: [rs("a", { address: "198.51.100.6" }), rs("a", { address: "198.51.100.5" })],
+    };
+    expect(problemSummary(computeDesired(snapshot(twice), NODE))).toEqual(["Duplicate RealServer edge/a"]);
+    // A source that breaks the promise: both objects are read, nothing is reported as a duplicate name.
+    const trusted = computeDesired({ ...snapshot(twice), uniqueNames: true }, NODE);
+    expect(problemSummary(trusted)).toEqual([]);
+    expect(summary(trusted)).toEqual({ [KEY]: ["198.51.100.5:80 w=1 NAT", "198.51.100.6:80 w=1 NAT"] });
+  });
+});
+
 describe("computeDesired: determinism", () => {
   it("gives the same result whatever the order of the snapshot", () => {
     const parts = {
