@@ -123,13 +123,11 @@ function kernelTableOf(table: DesiredTable): KernelTable {
   }));
 }
 
-/** Fastest of `rounds` runs, in milliseconds, each after a full garbage collection, and the last result. */
+/** Fastest of `rounds` runs, in milliseconds, and the last result. */
 function time<T>(run: () => T): { ms: number; value: T } {
   let best = Number.POSITIVE_INFINITY;
   let value: T | undefined;
   for (let r = 0; r < rounds; r++) {
-    value = undefined;
-    collectGarbage();
     const start = performance.now();
     value = run();
     best = Math.min(best, performance.now() - start);
