@@ -262,7 +262,7 @@ interface AcceptedVirtualService {
 
 interface VirtualServiceIndex {
   accepted: AcceptedVirtualService[];
-  /** "ns/name" of every VirtualService in the snapshot, valid or not, with whether it is accepted. */
+  /** Every VirtualService of the snapshot by namespace and name, valid or not: whether it is accepted. */
   known: ByName<boolean>;
 }
 
