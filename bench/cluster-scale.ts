@@ -8,22 +8,17 @@
  * 0008), with the V8 flags of bin/ipvs-operator; BENCH_SOURCES=1 runs the TypeScript sources instead.
  *   npm run bench:cluster            (N=10000; BENCH_N=1000 for a quick run; VM_MEMORY_MB default 3072)
  */
+
 import { spawn } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { startControlPlane } from "../e2e/control-plane/control-plane.ts";
 import { bundle } from "../scripts/build.ts";
+import { launcherNodeFlags } from "./launcher-flags.ts";
 import { createScaleWorkload } from "./scale-workload.ts";
 
 const N = Number(process.env.BENCH_N ?? 10_000);
 
-/** The NODE_FLAGS line of bin/ipvs-operator: the one place the agent's V8 flags are written. */
-function launcherNodeFlags(): string {
-  const launcher = readFileSync(join(import.meta.dirname, "../bin/ipvs-operator"), "utf8");
-  const flags = /^NODE_FLAGS="([^"]*)"$/m.exec(launcher)?.[1];
-  if (flags === undefined) throw new Error("bin/ipvs-operator has no NODE_FLAGS line");
-  return flags;
-}
 const project = resolve(import.meta.dirname, "..");
 const cp = await startControlPlane({ controllerManager: false });
 // The guest sees the project folder (9p), not the host's /tmp.
@@ -69,7 +64,7 @@ try {
         "--",
         "node",
         // The V8 flags bin/ipvs-operator runs the agent with (docs/decisions/0007-agent-v8-flags.md).
-        ...(process.env.BENCH_NODE_FLAGS ?? launcherNodeFlags()).split(" ").filter(Boolean),
+        ...(process.env.BENCH_NODE_FLAGS?.split(" ").filter(Boolean) ?? launcherNodeFlags()),
         guest,
         work,
         String(N),

@@ -26,6 +26,7 @@ import { diff } from "../src/model/diff.ts";
 import type { OwnershipScope } from "../src/model/ownership.ts";
 import type { Snapshot } from "../src/model/snapshot.ts";
 import { type KernelTable, serviceKeyString } from "../src/vocabulary/table.ts";
+import { launcherNodeFlags } from "./launcher-flags.ts";
 
 const sizes = (process.argv[2] ?? "1000,10000,50000").split(",").map(Number);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -212,8 +213,8 @@ function measure(n: number, shape: Shape): Row {
  * Each size and shape is measured in a process of its own, so that one measurement's garbage (a 50k
  * snapshot is hundreds of MB) does not slow the next one down.
  */
-function measureInChild(n: number, shape: Shape): Row {
-  const run = spawnSync(process.execPath, ["--expose-gc", import.meta.filename], {
+function measureInChild(n: number, shape: Shape, nodeFlags: readonly string[]): Row {
+  const run = spawnSync(process.execPath, [...nodeFlags, "--expose-gc", import.meta.filename], {
     encoding: "utf8",
     env: { ...process.env, BENCH_ONE: `${shape}:${n}` },
     maxBuffer: 1 << 20,
@@ -244,19 +245,25 @@ function printEngine(): void {
     ["searched", (r) => r.searched],
   ];
   const line = (shape: string, n: string, cells: string[]) =>
-    process.stdout.write(`${shape.padEnd(12)}${n.padStart(7)}${cells.map((c) => c.padStart(9)).join("")}\n`);
+    process.stdout.write(`${shape.padEnd(13)}${n.padStart(7)}${cells.map((c) => c.padStart(9)).join("")}\n`);
   line(
     "shape",
     "N",
     columns.map(([name]) => name),
   );
-  for (const shape of ["realservers", "endpoints"] as const) {
+  const agentFlags = launcherNodeFlags();
+  const variants = [
+    { name: "realservers", shape: "realservers", flags: [] },
+    { name: "endpoints", shape: "endpoints", flags: [] },
+    { name: "realservers*", shape: "realservers", flags: agentFlags },
+  ] as const;
+  for (const { name, shape, flags } of variants) {
     const rows = new Map<number, Row>();
     for (const n of sizes) {
-      const r = measureInChild(n, shape);
+      const r = measureInChild(n, shape, flags);
       rows.set(n, r);
       line(
-        shape,
+        name,
         label(n),
         columns.map(([, f]) => f(r).toFixed(0)),
       );
@@ -265,7 +272,7 @@ function printEngine(): void {
     const small = rows.get(10000);
     if (big && small)
       line(
-        shape,
+        name,
         "50k/10k",
         columns.map(([, f]) => (f(big) / f(small)).toFixed(2)),
       );
@@ -275,6 +282,7 @@ function printEngine(): void {
       "desired: computeDesired of a snapshot with uniqueNames (the agent's, from informer caches)",
       "diff(0): against an empty kernel; diff(=j) / diff(=c): against the same table, owned by the journal / by a managed CIDR",
       "searched: computeDesired of the same snapshot without uniqueNames (as from manifest files: duplicate names looked for)",
+      `*: with the V8 flags the agent and the CLI run with (bin/ipvs-operator): ${agentFlags.join(" ")}; the others with Node's defaults`,
       "",
     ].join("\n"),
   );
