@@ -194,7 +194,7 @@ function commonEnvelope(
   input: unknown,
   kind: string,
   specKeys: ReadonlySet<string>,
-): { metadata: { name: string; namespace?: string }; spec: Record<string, unknown> } | undefined {
+): { metadata: ObjectMeta; spec: Record<string, unknown> } | undefined {
   if (!isPlainObject(input)) return undefined;
   let keys = 0;
   for (const k in input) {
@@ -213,7 +213,8 @@ function commonEnvelope(
   const spec = input.spec;
   if (!isPlainObject(spec)) return undefined;
   for (const k in spec) if (!specKeys.has(k)) return undefined;
-  return { metadata: (inMetadataOrder(meta, hasNamespace) ? meta : copyMetadata(meta)) as ObjectMeta, spec };
+  const metadata = inMetadataOrder(meta, hasNamespace) ? meta : copyMetadata(meta, hasNamespace);
+  return { metadata: metadata as ObjectMeta, spec };
 }
 
 type ObjectMeta = { name: string; namespace?: string };
@@ -235,10 +236,11 @@ function inMetadataOrder(meta: Record<string, unknown>, hasNamespace: boolean): 
 }
 
 /** `meta` with name and namespace first, without an own "__proto__" key: what ObjectMetaSchema returns. */
-function copyMetadata(meta: Record<string, unknown>): Record<string, unknown> {
+function copyMetadata(meta: Record<string, unknown>, hasNamespace: boolean): Record<string, unknown> {
   // One literal for both fields (no property added to a one-field object, which costs a backing store).
-  const metadata: Record<string, unknown> =
-    "namespace" in meta ? { name: meta.name, namespace: meta.namespace } : { name: meta.name };
+  const metadata: Record<string, unknown> = hasNamespace
+    ? { name: meta.name, namespace: meta.namespace }
+    : { name: meta.name };
   for (const k in meta) {
     if (k === "__proto__" || k === "name" || k === "namespace") continue;
     metadata[k] = meta[k];
