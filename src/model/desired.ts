@@ -165,11 +165,16 @@ export function computeDesired(
     policy,
     policy && labelsByNamespace(snapshot.namespaces),
   );
-  const realServers = collectRealServers(
-    named(snapshot.realServers.map(readRealServerOnce), "RealServer"),
-    services,
-    problems,
-  );
+  // From informer caches (unique names) each RealServer is read and filed in one pass, while its
+  // strings are still in the CPU's caches; manifest files need all of them read first (duplicates).
+  const realServers = snapshot.uniqueNames
+    ? collectRealServers(snapshot.realServers, readRealServerOnce, services, problems)
+    : collectRealServers(
+        dedupeByName(snapshot.realServers.map(readRealServerOnce), "RealServer", problems),
+        (rs) => rs,
+        services,
+        problems,
+      );
   const core = indexCoreObjects(snapshot);
   const configs = new DestinationConfigs();
 
@@ -375,15 +380,22 @@ export function serviceConfigOf(spec: VirtualServiceSpec, family: Family): Servi
 
 type AcceptedRealServer = ReadObject<RealServer, RealServerRef> & { object: RealServer };
 
-/** Valid RealServers by the namespace and name of an accepted VirtualService, oldest first. */
-function collectRealServers(
-  named: readonly ReadObject<RealServer, RealServerRef>[],
+/**
+ * Valid RealServers by the namespace and name of an accepted VirtualService, oldest first. Each is
+ * compared with the last one filed for its VirtualService as it is filed (RealServers read from a
+ * cache mostly come in order), and only a list found out of order is sorted at the end: a sort pass
+ * over all lists afterwards would read every name again, long after it left the CPU's caches.
+ */
+function collectRealServers<I>(
+  items: readonly I[],
+  read: (item: I) => ReadObject<RealServer, RealServerRef>,
   services: VirtualServiceIndex,
   problems: Problem[],
 ): ByName<AcceptedRealServer[]> {
   const byService = new ByName<AcceptedRealServer[]>();
-  for (let i = 0; i < named.length; i++) {
-    const rs = named[i] as ReadObject<RealServer, RealServerRef>;
+  const outOfOrder = new Set<AcceptedRealServer[]>();
+  for (let i = 0; i < items.length; i++) {
+    const rs = read(items[i] as I);
     const { ref, object } = rs;
     if (object === undefined) {
       for (const issue of rs.issues) problems.push(invalid("RealServer", ref, issue.path, issue.message));
@@ -405,8 +417,12 @@ function collectRealServers(
     const state = services.known.get(ref.namespace, vsName);
     if (state === true) {
       const list = byService.get(ref.namespace, vsName);
-      if (list) list.push(rs as AcceptedRealServer);
-      else byService.set(ref.namespace, vsName, [rs as AcceptedRealServer]);
+      if (!list) byService.set(ref.namespace, vsName, [rs as AcceptedRealServer]);
+      else {
+        if (byAgeThenRefName(list[list.length - 1] as AcceptedRealServer, rs as AcceptedRealServer) > 0)
+          outOfOrder.add(list);
+        list.push(rs as AcceptedRealServer);
+      }
       continue;
     }
     const target = `${ref.namespace}/${vsName}`;
@@ -426,9 +442,7 @@ function collectRealServers(
       message: `VirtualService ${target} is not accepted (invalid or in conflict), so this real server is not programmed`,
     });
   }
-  byService.forEach((list) => {
-    sortInPlace(list, byAgeThenRefName);
-  });
+  for (const list of outOfOrder) list.sort(byAgeThenRefName);
   return byService;
 }
 
@@ -444,10 +458,6 @@ class ByName<V> {
     const names = this.#namespaces.get(namespace);
     if (names) names.set(name, value);
     else this.#namespaces.set(namespace, new Map([[name, value]]));
-  }
-
-  forEach(f: (value: V) => void): void {
-    for (const names of this.#namespaces.values()) for (const v of names.values()) f(v);
   }
 }
 
@@ -1198,16 +1208,6 @@ function byAgeThenName(
 function byAgeThenRefName(a: AcceptedRealServer, b: AcceptedRealServer): number {
   if (a.created !== b.created) return a.created < b.created ? -1 : 1;
   return compareText(a.ref.name, b.ref.name);
-}
-
-/** list.sort(compare), skipped when the list is already in order (as lists read from a cache often are). */
-function sortInPlace<T>(list: T[], compare: (a: T, b: T) => number): void {
-  for (let i = 1; i < list.length; i++) {
-    if (compare(list[i - 1] as T, list[i] as T) > 0) {
-      list.sort(compare);
-      return;
-    }
-  }
 }
 
 function invalid(kind: ProblemObject["kind"], ref: ObjectSource, path: string, message: string): Problem {

@@ -835,6 +835,26 @@ describe("computeDesired: uniqueNames (a source that holds one object per name)"
     expect(problemSummary(trusted)).toEqual(problemSummary(searched));
   });
 
+  it("with unique names, the older of two RealServers for one destination wins in any input order", () => {
+    const pair = [
+      rs("young", { address: "198.51.100.5", weight: 2 }, { creationTimestamp: "2025-02-01T00:00:00Z" }),
+      rs("old", { address: "198.51.100.5", weight: 3 }, { creationTimestamp: "2025-01-01T00:00:00Z" }),
+      rs("z", { address: "198.51.100.7" }),
+      rs("y", { address: "198.51.100.7", weight: 4 }),
+    ];
+    for (const realServers of [pair, [...pair].reverse()]) {
+      const trusted = computeDesired(
+        { ...snapshot({ virtualServices: [vs("web", WEB)], realServers }), uniqueNames: true },
+        NODE,
+      );
+      expect(summary(trusted)).toEqual({ [KEY]: ["198.51.100.5:80 w=3 NAT", "198.51.100.7:80 w=4 NAT"] });
+      expect(problemSummary(trusted)).toEqual([
+        "Duplicate RealServer edge/young spec.address",
+        "Duplicate RealServer edge/z spec.address",
+      ]);
+    }
+  });
+
   it("is what decides whether two objects with one name are looked for", () => {
     const twice = {
       virtualServices: [vs("web", WEB)],
