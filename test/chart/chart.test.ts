@@ -96,6 +96,8 @@ describe("helm template with the defaults", () => {
     expect(c.image).toBe(`localhost/ipvs-operator:${chart.appVersion}`);
     expect(c.imagePullPolicy).toBe("IfNotPresent");
     expect(c.args).toEqual(["agent"]);
+    // No command: the image's ENTRYPOINT, with the launcher's V8 flags (decision 0007).
+    expect(c.command).toBeUndefined();
     expect(podSpec(objects).imagePullSecrets).toBeUndefined();
   });
 
@@ -183,6 +185,7 @@ describe("helm template with other values", () => {
     podAnnotations: { "example/a": "1" },
     podLabels: { team: "net" },
     extraEnv: [{ name: "EXTRA", value: "x" }],
+    nodeFlags: ["--max-semi-space-size=4", "--expose-gc"],
     resources: { requests: { cpu: "200m", memory: "256Mi" }, limits: { memory: "1Gi" } },
     updateStrategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: "10%" } },
     terminationGracePeriodSeconds: 60,
@@ -224,6 +227,21 @@ describe("helm template with other values", () => {
   it("appends extraEnv after the agent's settings", () => {
     const env = agentContainer(objects).env as { name: string }[];
     expect(env.at(-1)).toEqual({ name: "EXTRA", value: "x" });
+  });
+
+  it("nodeFlags replace the V8 flags of the image's ENTRYPOINT and keep its program", () => {
+    const entrypoint = JSON.parse(
+      /^ENTRYPOINT (\[.*\])$/m.exec(readFileSync("Dockerfile", "utf8"))?.[1] ?? "null",
+    ) as string[];
+    const program = entrypoint.filter((word) => !word.startsWith("--"));
+    expect(program).toEqual(["node", "/opt/ipvs-operator/dist/ipvs-operator.mjs"]);
+    expect(agentContainer(objects).command).toEqual([
+      program[0],
+      "--max-semi-space-size=4",
+      "--expose-gc",
+      program[1],
+    ]);
+    expect(agentContainer(objects).args).toEqual(["agent"]);
   });
 
   it("crds.keep=false leaves the CRDs without the keep annotation", () => {
@@ -348,6 +366,7 @@ describe("values.schema.json", () => {
     ],
     ["a misspelt top-level value", { tolerration: [] }, /additional properties 'tolerration'/],
     ["a wrong terminationGracePeriodSeconds", { terminationGracePeriodSeconds: "30" }, /want integer/],
+    ["a node flag that is not a flag", { nodeFlags: ["max-semi-space-size=4"] }, /nodeFlags/],
   ])("refuses %s", (_name, values, message) => {
     const r = helmWithValues(["template", RELEASE, CHART_DIR], values);
     expect(r.code).not.toBe(0);
