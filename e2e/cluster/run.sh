@@ -4,8 +4,10 @@
 # test-bed VM (a real IPVS kernel) and reaches the API server through qemu's user-mode network
 # (restrict=on, one guestfwd to the host's loopback: nothing leaves the machine). In the VM it checks
 # that the agent programs exactly what `plan -o ipvsadm` predicts, repairs ipvsadm-made drift within
-# one resync, drains a deleted RealServer, reports in `kubectl get ipvsvs,ipvsnode`, and leaves the
-# table as it is on SIGTERM. Exit status 0 when every step passed.
+# one resync, drains a deleted RealServer, keeps and repairs the table while kube-apiserver is down
+# (the host restarts it, then etcd, when the guest asks through the work folder), follows changes made
+# after each restart, reports in `kubectl get ipvsvs,ipvsnode`, and leaves the table as it is on
+# SIGTERM. Exit status 0 when every step passed.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 project="$(cd "$here/../.." && pwd)"
@@ -66,4 +68,5 @@ current-context: host
 KC
 ln -s "$bin/kubectl" "$work/kubectl"
 say "booting the VM; the agent runs there"
-VM_API_PORT="${server##*:}" VM_SKIP_PREPARE=1 e2e/vm/run-in-vm.sh --timeout 900 -- sh e2e/cluster/in-vm.sh "$work"
+# The project is writable in the guest (VM_PROJECT_RW) so that it can ask for faults in $work.
+VM_PROJECT_RW=1 VM_API_PORT="${server##*:}" VM_SKIP_PREPARE=1 e2e/vm/run-in-vm.sh --timeout 900 -- sh e2e/cluster/in-vm.sh "$work"
