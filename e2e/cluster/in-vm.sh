@@ -51,25 +51,34 @@ kubectl -n demo delete realserver web-nat-b
 wait_for 60 "web-nat-b drained and deleted" sh -c '! ipvsadm -Sn | grep -q 198.51.100.11:8080'
 # Faults of the control plane under the agent, on the real kernel: run.sh's control plane restarts a
 # component when asked through the shared folder (e2e/cluster/control-plane-up.ts).
-host_restart() { # host_restart apiserver|etcd DOWN_MS
+# The agent reaches it through a fault proxy, which drops watches and answers 410 when asked.
+host_ask() { # host_ask REQUEST...: apiserver|etcd DOWN_MS, gone N, drop, stats
   rm -f "$d/fault.done"
-  echo "$1 $2" >"$d/fault.request.tmp" && mv "$d/fault.request.tmp" "$d/fault.request"
+  echo "$*" >"$d/fault.request.tmp" && mv "$d/fault.request.tmp" "$d/fault.request"
 }
-host_restarted() { [ -s "$d/fault.done" ]; }
+host_answered() { [ -s "$d/fault.done" ]; }
+check_answer() {
+  grep -q '^ok' "$d/fault.done" || { echo "FAIL: the host could not do it: $(cat "$d/fault.done")"; exit 1; }
+}
+host_do() { # host_do REQUEST...: asks, waits for the answer, fails unless it is ok
+  host_ask "$@"
+  wait_for 120 "the host did: $*" host_answered
+  check_answer
+}
 check_restart() {
-  grep -q '^ok' "$d/fault.done" || { echo "FAIL: the host could not restart it: $(cat "$d/fault.done")"; exit 1; }
+  check_answer
   echo "ok: restarted by the host in $(cut -d' ' -f2 "$d/fault.done") s"
 }
 api_down() { ! kubectl --request-timeout=3s get --raw /readyz; }
 same_as_before_outage() { ipvsadm -Sn | without_shop | diff -q - /tmp/before-outage; }
 step "kube-apiserver stopped for 20 s: the agent keeps the table and repairs drift from what it knows"
 ipvsadm -Sn | without_shop >/tmp/before-outage
-host_restart apiserver 20000
+host_ask apiserver 20000
 wait_for 20 "the API server is down" api_down
 ipvsadm -e -t 192.0.2.10:80 -r 198.51.100.10:8080 -m -w 9
 wait_for 15 "drift repaired while the API server is down" same_as_before_outage
 api_down || { echo "FAIL: the API server came back before the drift was repaired: not a repair during the outage"; exit 1; }
-wait_for 120 "kube-apiserver started again" host_restarted
+wait_for 120 "kube-apiserver started again" host_answered
 check_restart
 same_as_before_outage || { echo "FAIL: the table changed across the API server restart"; ipvsadm -Sn; exit 1; }
 echo "ok: the table is as it was before the outage"
@@ -82,13 +91,26 @@ RS
 wait_for 60 "a RealServer applied after the restart is programmed" sh -c 'ipvsadm -Sn | grep -q -- "-r 198.51.100.11:8080"'
 step "etcd stopped for 10 s under kube-apiserver"
 ipvsadm -Sn | without_shop >/tmp/before-outage
-host_restart etcd 10000
-wait_for 120 "etcd and kube-apiserver started again" host_restarted
+host_ask etcd 10000
+wait_for 120 "etcd and kube-apiserver started again" host_answered
 check_restart
 same_as_before_outage || { echo "FAIL: the table changed across the etcd restart"; ipvsadm -Sn; exit 1; }
 echo "ok: the table is as it was before etcd stopped"
 kubectl -n demo patch realserver web-nat-b --type merge -p '{"spec":{"weight":5}}' >/dev/null
 wait_for 60 "a change made after etcd restarted is programmed" sh -c 'ipvsadm -Sn | grep -q -- "-r 198.51.100.11:8080 -m -w 5"'
+step "every watch of the agent dropped, and its next 20 reads at a resourceVersion answered 410 Gone"
+ipvsadm -Sn | without_shop >/tmp/before-outage
+host_do gone 20
+host_do drop
+kubectl -n demo patch realserver web-nat-b --type merge -p '{"spec":{"weight":6}}' >/dev/null
+wait_for 90 "a change made through the storm is programmed" sh -c 'ipvsadm -Sn | grep -q -- "-r 198.51.100.11:8080 -m -w 6"'
+ipvsadm -Sn | without_shop | sed 's/-r 198.51.100.11:8080 -m -w 6$/-r 198.51.100.11:8080 -m -w 5/' | diff - /tmp/before-outage ||
+  { echo "FAIL: the table changed otherwise through the storm"; exit 1; }
+echo "ok: nothing else in the table changed"
+host_do stats
+served="$(cut -d' ' -f3- "$d/fault.done")"
+case "$served" in *"410 x"*"dropped watches x"*) echo "ok: the proxy served $served" ;;
+  *) echo "FAIL: the faults were not served (the proxy served: $served)"; exit 1 ;; esac
 step "kubectl get ipvsvs,ipvsrs,ipvsnode"
 wait_for 60 "the status reports the node Ready" sh -c "\"$d/kubectl\" --kubeconfig \"$d/kubeconfig\" get ipvsnode vm -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}' | grep -q True"
 wait_for 90 "the aggregated status counts the node (web-nat: 1/1)" sh -c "\"$d/kubectl\" --kubeconfig \"$d/kubeconfig\" -n demo get ipvsvs web-nat -o jsonpath='{.status.nodes.summary}' | grep -qx 1/1"

@@ -6,7 +6,7 @@
 # that the agent programs exactly what `plan -o ipvsadm` predicts, repairs ipvsadm-made drift within
 # one resync, drains a deleted RealServer, keeps and repairs the table while kube-apiserver is down
 # (the host restarts it, then etcd, when the guest asks through the work folder), follows changes made
-# after each restart, reports in `kubectl get ipvsvs,ipvsnode`, and leaves the table as it is on
+# after each restart and through dropped watches and a storm of 410 Gone (a fault proxy), reports in `kubectl get ipvsvs,ipvsnode`, and leaves the table as it is on
 # SIGTERM. Exit status 0 when every step passed.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -69,4 +69,7 @@ KC
 ln -s "$bin/kubectl" "$work/kubectl"
 say "booting the VM; the agent runs there"
 # The project is writable in the guest (VM_PROJECT_RW) so that it can ask for faults in $work.
-VM_PROJECT_RW=1 VM_API_PORT="${server##*:}" VM_SKIP_PREPARE=1 e2e/vm/run-in-vm.sh --timeout 900 -- sh e2e/cluster/in-vm.sh "$work"
+# The guest reaches the API server through the fault proxy (agentServer), so that it can ask for
+# dropped watches and 410s.
+agent_server="$(field agentServer)"
+VM_PROJECT_RW=1 VM_API_PORT="${agent_server##*:}" VM_SKIP_PREPARE=1 e2e/vm/run-in-vm.sh --timeout 900 -- sh e2e/cluster/in-vm.sh "$work"

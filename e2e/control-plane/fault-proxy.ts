@@ -13,6 +13,8 @@ import type { ControlPlaneInfo } from "./control-plane.ts";
 
 export interface FaultProxy {
   kubeconfig: string;
+  /** The proxy's URL (https://127.0.0.1:<port>). */
+  server: string;
   /** The next `count` requests get 429 Too Many Requests with Retry-After: `retryAfterSeconds`. */
   throttle(count: number, retryAfterSeconds?: number): void;
   /** The next `count` requests get 500. */
@@ -273,6 +275,7 @@ export async function startFaultProxy(
   );
   return {
     kubeconfig,
+    server: `https://127.0.0.1:${port}`,
     stats,
     log,
     throttle(count, seconds = 1) {
