@@ -383,8 +383,9 @@ type AcceptedRealServer = ReadObject<RealServer, RealServerRef> & { object: Real
 /**
  * Valid RealServers by the namespace and name of an accepted VirtualService, oldest first. Each is
  * compared with the last one filed for its VirtualService as it is filed (RealServers read from a
- * cache mostly come in order), and only a list found out of order is sorted at the end: a sort pass
- * over all lists afterwards would read every name again, long after it left the CPU's caches.
+ * cache mostly come in order), and only a list found out of order is sorted at the end, instead of a
+ * pass over every list that reads each name again once it has left the CPU's caches (a few percent at
+ * 10,000 services when the names were unflattened strings; within noise on input parsed from JSON).
  */
 function collectRealServers<I>(
   items: readonly I[],
