@@ -99,7 +99,8 @@ function endpointSlice(i: number): Snapshot["endpointSlices"][number] {
 /**
  * The snapshot, as an agent's informer caches hold it: parsed from the API server's JSON. (Built
  * directly, strings such as `vs-10000-rs-1` are concatenations V8 keeps unflattened from 13 characters
- * on, which only the larger sizes have; every read of them then pays for flattening.)
+ * on; among the RealServer names only the larger sizes have them, and every read of them then pays
+ * for the indirection.)
  */
 function snapshotOf(n: number, shape: Shape): Snapshot {
   return JSON.parse(JSON.stringify(builtSnapshot(n, shape))) as Snapshot;

@@ -1,9 +1,9 @@
 #!/bin/sh
 # Runs inside the test-bed VM (see run.sh): the agent talks to the host's kube-apiserver through
-# qemu's guestfwd (10.0.2.100:443 -> the host's loopback), programs the real kernel, repairs drift
-# made with ipvsadm, drains a deleted RealServer, keeps the table (and repairs it) while the host
-# restarts kube-apiserver and then etcd, follows changes made after each, and leaves the table as it
-# is on SIGTERM.
+# qemu's guestfwd (10.0.2.100:443 -> the host's loopback) and a fault proxy there, programs the real
+# kernel, repairs drift made with ipvsadm, drains a deleted RealServer, keeps the table (and repairs
+# it) while the host restarts kube-apiserver and then etcd, follows changes made after each and
+# through dropped watches and a storm of 410 Gone, and leaves the table as it is on SIGTERM.
 # $1: folder with kubeconfig, expected.ipvsadm and kubectl (a symlink to the built one).
 set -u
 d="$1"
@@ -89,9 +89,10 @@ metadata: {name: web-nat-b, namespace: demo}
 spec: {virtualServiceRef: {name: web-nat}, address: 198.51.100.11, port: 8080}
 RS
 wait_for 60 "a RealServer applied after the restart is programmed" sh -c 'ipvsadm -Sn | grep -q -- "-r 198.51.100.11:8080"'
-step "etcd stopped for 10 s under kube-apiserver"
+step "etcd stopped for 15 s under kube-apiserver"
 ipvsadm -Sn | without_shop >/tmp/before-outage
-host_ask etcd 10000
+host_ask etcd 15000
+wait_for 14 "the API server is not ready without etcd" api_down
 wait_for 120 "etcd and kube-apiserver started again" host_answered
 check_restart
 same_as_before_outage || { echo "FAIL: the table changed across the etcd restart"; ipvsadm -Sn; exit 1; }
@@ -101,8 +102,12 @@ wait_for 60 "a change made after etcd restarted is programmed" sh -c 'ipvsadm -S
 step "every watch of the agent dropped, and its next 20 reads at a resourceVersion answered 410 Gone"
 ipvsadm -Sn | without_shop >/tmp/before-outage
 host_do gone 20
-host_do drop
+# The change goes out as the watches are dropped (not after the answer), so the agent relists
+# through the 410s to see it.
+host_ask drop
 kubectl -n demo patch realserver web-nat-b --type merge -p '{"spec":{"weight":6}}' >/dev/null
+wait_for 30 "the host did: drop" host_answered
+check_answer
 wait_for 90 "a change made through the storm is programmed" sh -c 'ipvsadm -Sn | grep -q -- "-r 198.51.100.11:8080 -m -w 6"'
 ipvsadm -Sn | without_shop | sed 's/-r 198.51.100.11:8080 -m -w 6$/-r 198.51.100.11:8080 -m -w 5/' | diff - /tmp/before-outage ||
   { echo "FAIL: the table changed otherwise through the storm"; exit 1; }

@@ -32,7 +32,6 @@ cp_pid=$!
 for _ in $(seq 1 600); do [[ -s "$work/info.json" ]] && break; sleep 0.2; done
 [[ -s "$work/info.json" ]] || { say "the control plane did not start"; exit 1; }
 field() { node -e "process.stdout.write(String(JSON.parse(require('fs').readFileSync('$work/info.json','utf8')).$1))"; }
-server="$(field server)"
 host_kubeconfig="$(field kubeconfig)"
 k() { "$bin/kubectl" --kubeconfig "$host_kubeconfig" "$@"; }
 
