@@ -165,16 +165,11 @@ export function computeDesired(
     policy,
     policy && labelsByNamespace(snapshot.namespaces),
   );
-  // From informer caches (unique names) each RealServer is read and filed in one pass, while its
-  // strings are still in the CPU's caches; manifest files need all of them read first (duplicates).
-  const realServers = snapshot.uniqueNames
-    ? collectRealServers(snapshot.realServers, readRealServerOnce, services, problems)
-    : collectRealServers(
-        dedupeByName(snapshot.realServers.map(readRealServerOnce), "RealServer", problems),
-        (rs) => rs,
-        services,
-        problems,
-      );
+  const realServers = collectRealServers(
+    named(snapshot.realServers.map(readRealServerOnce), "RealServer"),
+    services,
+    problems,
+  );
   const core = indexCoreObjects(snapshot);
   const configs = new DestinationConfigs();
 
@@ -383,20 +378,17 @@ type AcceptedRealServer = ReadObject<RealServer, RealServerRef> & { object: Real
 /**
  * Valid RealServers by the namespace and name of an accepted VirtualService, oldest first. Each is
  * compared with the last one filed for its VirtualService as it is filed (RealServers read from a
- * cache mostly come in order), and only a list found out of order is sorted at the end, instead of a
- * pass over every list that reads each name again once it has left the CPU's caches (a few percent at
- * 10,000 services when the names were unflattened strings; within noise on input parsed from JSON).
+ * cache mostly come in order), and only the lists found out of order are sorted at the end.
  */
-function collectRealServers<I>(
-  items: readonly I[],
-  read: (item: I) => ReadObject<RealServer, RealServerRef>,
+function collectRealServers(
+  named: readonly ReadObject<RealServer, RealServerRef>[],
   services: VirtualServiceIndex,
   problems: Problem[],
 ): ByName<AcceptedRealServer[]> {
   const byService = new ByName<AcceptedRealServer[]>();
   const outOfOrder = new Set<AcceptedRealServer[]>();
-  for (let i = 0; i < items.length; i++) {
-    const rs = read(items[i] as I);
+  for (let i = 0; i < named.length; i++) {
+    const rs = named[i] as ReadObject<RealServer, RealServerRef>;
     const { ref, object } = rs;
     if (object === undefined) {
       for (const issue of rs.issues) problems.push(invalid("RealServer", ref, issue.path, issue.message));
@@ -1218,9 +1210,9 @@ function invalid(kind: ProblemObject["kind"], ref: ObjectSource, path: string, m
 /**
  * Two objects with one namespace/name (possible from manifest files, not from the API server, so not
  * looked for when the snapshot says `uniqueNames`): the first in a fixed order (by their JSON text) is
- * used, the others are reported. Keeps the output
- * independent of input order. When every name is different (the usual case) nothing is sorted: the
- * objects come in input order, and nothing that uses them depends on that order (it sorts by name).
+ * used, the others are reported. Keeps the output independent of input order. When every name is
+ * different (the usual case) nothing is sorted: the objects come in input order, and nothing that uses
+ * them depends on that order (it sorts by name).
  */
 function dedupeByName<T extends { raw: unknown; ref: ObjectSource }>(
   named: T[],
