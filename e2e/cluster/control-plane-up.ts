@@ -3,10 +3,13 @@
  * its connection info as JSON to the file given as the first argument once it is ready.
  *
  * The agent's way in is a fault proxy (e2e/control-plane/fault-proxy.ts) in front of kube-apiserver:
- * `agentServer` in the JSON. While it runs, the folder of that file is also a request channel for
+ * `agentServer` in the JSON. The guest's kubectl goes the same way (one forwarded port), but the proxy
+ * spares it the counted faults (429, 410, 409): they are for the agent. While it runs, the folder of that file is also a request channel for
  * faults (the test-bed VM sees the folder, not the host's processes), a file `fault.request` holding:
  *   apiserver <ms> | etcd <ms>   stop that component, wait <ms>, start it again
  *   gone <n>                     the proxy answers the next n reads at a resourceVersion with 410 Gone
+ *   throttle <n> <s>             the proxy answers the next n requests with 429, Retry-After: s
+ *   conflict <n>                 the proxy answers the next n writes with 409 Conflict
  *   drop                         the proxy ends every watch in flight
  *   stats                        nothing; the answer carries the faults served so far
  * and then `fault.done` says `ok <seconds> <faults served so far>` or `error <message>`.
@@ -19,7 +22,9 @@ import { type FaultProxy, faultSummary, startFaultProxy } from "../control-plane
 const out = process.argv[2];
 if (!out) throw new Error("usage: control-plane-up.ts INFO.json");
 const cp = await startControlPlane({ controllerManager: false });
-const proxy = await startFaultProxy(cp, dirname(out));
+const proxy = await startFaultProxy(cp, dirname(out), {
+  spare: (req) => (req.headers["user-agent"] ?? "").startsWith("kubectl/"),
+});
 writeFileSync(
   out,
   JSON.stringify({
@@ -36,6 +41,16 @@ const folder = dirname(out);
 const request = join(folder, "fault.request");
 const done = join(folder, "fault.done");
 
+const numbersOf: Record<string, number> = {
+  apiserver: 1,
+  etcd: 1,
+  gone: 1,
+  throttle: 2,
+  conflict: 1,
+  drop: 0,
+  stats: 0,
+};
+
 /** Runs one request, if there is one; the result is written whole (rename), never half. */
 async function serveFault(plane: ControlPlane, faults: FaultProxy): Promise<void> {
   let text: string;
@@ -48,10 +63,14 @@ async function serveFault(plane: ControlPlane, faults: FaultProxy): Promise<void
   const started = performance.now();
   let result: string;
   try {
-    const [what, arg] = text.split(/\s+/);
-    const count = Number(arg);
-    const counted = what === "apiserver" || what === "etcd" || what === "gone";
-    if (counted && (!Number.isInteger(count) || count < 0)) throw new Error(`bad number in "${text}"`);
+    const [what, ...args] = text.split(/\s+/);
+    const numbers = args.map(Number);
+    if (numbers.some((n) => !Number.isInteger(n) || n < 0)) throw new Error(`bad number in "${text}"`);
+    const wanted = numbersOf[what ?? ""];
+    if (wanted !== undefined && numbers.length !== wanted) {
+      throw new Error(`"${what}" takes ${wanted} number(s): "${text}"`);
+    }
+    const [count = 0, seconds = 1] = numbers;
     switch (what) {
       case "apiserver":
         await plane.restartApiServer(count);
@@ -62,13 +81,19 @@ async function serveFault(plane: ControlPlane, faults: FaultProxy): Promise<void
       case "gone":
         faults.gone(count);
         break;
+      case "throttle":
+        faults.throttle(count, seconds);
+        break;
+      case "conflict":
+        faults.conflict(count);
+        break;
       case "drop":
         faults.dropWatches();
         break;
       case "stats":
         break;
       default:
-        throw new Error(`unknown request "${text}" (apiserver, etcd, gone, drop, stats)`);
+        throw new Error(`unknown request "${text}" (apiserver, etcd, gone, throttle, conflict, drop, stats)`);
     }
     result = `ok ${((performance.now() - started) / 1000).toFixed(1)} ${faultSummary(faults.stats)}`;
   } catch (error) {

@@ -3,21 +3,22 @@
 # qemu's guestfwd (10.0.2.100:443 -> the host's loopback) and a fault proxy there, programs the real
 # kernel, repairs drift made with ipvsadm, drains a deleted RealServer, keeps the table (and repairs
 # it) while the host restarts kube-apiserver and then etcd, follows changes made after each and
-# through dropped watches and a storm of 410 Gone, and leaves the table as it is on SIGTERM.
+# through dropped watches and storms of 410 Gone, 429 Too Many Requests and 409 Conflict, and leaves
+# the table as it is on SIGTERM.
 # $1: folder with kubeconfig, expected.ipvsadm and kubectl (a symlink to the built one).
 set -u
 d="$1"
 kubectl() { "$d/kubectl" --kubeconfig "$d/kubeconfig" "$@"; }
 step() { echo "--- $*"; }
 wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
-  limit=$1; what=$2; shift 2; i=0
+  limit=$1; what=$2; shift 2; i=0; since=$(date +%s)
   while ! "$@" >/dev/null 2>&1; do
     i=$((i + 1)); [ $i -gt $((limit * 2)) ] && {
       echo "FAIL: $what (waited ${limit}s)"; ipvsadm -Sn | head -20; echo "--- agent log"; tail -c 3000 /tmp/agent.log; exit 1
     }
     sleep 0.5
   done
-  echo "ok: $what (${i} polls)"
+  echo "ok: $what (${i} polls, $(($(date +%s) - since)) s)"
 }
 # The shop service (examples/health-check-sorry-server.yaml) probes backends that do not exist in the VM: a
 # few intervals after start its real servers are quiesced and its sorry server is added, which `plan`
@@ -51,8 +52,8 @@ kubectl -n demo delete realserver web-nat-b
 wait_for 60 "web-nat-b drained and deleted" sh -c '! ipvsadm -Sn | grep -q 198.51.100.11:8080'
 # Faults of the control plane under the agent, on the real kernel: run.sh's control plane restarts a
 # component when asked through the shared folder (e2e/cluster/control-plane-up.ts).
-# The agent reaches it through a fault proxy, which drops watches and answers 410 when asked.
-host_ask() { # host_ask REQUEST...: apiserver|etcd DOWN_MS, gone N, drop, stats
+# The agent reaches it through a fault proxy, which drops watches and answers 410, 429 or 409 when asked.
+host_ask() { # host_ask REQUEST...: apiserver|etcd DOWN_MS, gone N, throttle N SECONDS, conflict N, drop, stats
   rm -f "$d/fault.done"
   echo "$*" >"$d/fault.request.tmp" && mv "$d/fault.request.tmp" "$d/fault.request"
 }
@@ -112,10 +113,39 @@ wait_for 90 "a change made through the storm is programmed" sh -c 'ipvsadm -Sn |
 ipvsadm -Sn | without_shop | sed 's/-r 198.51.100.11:8080 -m -w 6$/-r 198.51.100.11:8080 -m -w 5/' | diff - /tmp/before-outage ||
   { echo "FAIL: the table changed otherwise through the storm"; exit 1; }
 echo "ok: nothing else in the table changed"
-host_do stats
-served="$(cut -d' ' -f3- "$d/fault.done")"
-case "$served" in *"410 x"*"dropped watches x"*) echo "ok: the proxy served $served" ;;
-  *) echo "FAIL: the faults were not served (the proxy served: $served)"; exit 1 ;; esac
+# What the proxy served so far ("410 x20 (10 as watch events), 429 x40, ..."); the guest's kubectl is
+# spared these faults (they are for the agent).
+served() { host_do stats >/dev/null && cut -d' ' -f3- "$d/fault.done"; }
+served_has() { served | grep -q -- "$1"; }
+wait_for 30 "the agent met all 20 answers of 410" served_has "410 x20 "
+step "the agent's watches dropped and its next 40 requests answered 429 Too Many Requests (Retry-After: 1)"
+ipvsadm -Sn | without_shop >/tmp/before-outage
+host_do throttle 40 1
+host_ask drop
+kubectl -n demo patch realserver web-nat-b --type merge -p '{"spec":{"weight":7}}' >/dev/null
+wait_for 30 "the host did: drop" host_answered
+check_answer
+wait_for 90 "a change made through the 429 storm is programmed" sh -c 'ipvsadm -Sn | grep -q -- "-r 198.51.100.11:8080 -m -w 7"'
+wait_for 60 "the agent met all 40 answers of 429" served_has "429 x40"
+ipvsadm -Sn | without_shop | sed 's/-r 198.51.100.11:8080 -m -w 7$/-r 198.51.100.11:8080 -m -w 6/' | diff - /tmp/before-outage ||
+  { echo "FAIL: the table changed otherwise through the 429 storm"; exit 1; }
+echo "ok: nothing else in the table changed"
+step "the agent's next 30 writes answered 409 Conflict (IPVSNode status, Lease, RealServer and VirtualService status)"
+host_do conflict 30
+kubectl -n demo patch realserver web-nat-b --type merge -p '{"spec":{"enabled":false}}' >/dev/null
+wait_for 60 "web-nat-b disabled: weight 0 in the kernel" sh -c 'ipvsadm -Sn | grep -q -- "-r 198.51.100.11:8080 -m -w 0"'
+rs_phase_is() { [ "$(kubectl -n demo get realserver web-nat-b -o jsonpath='{.status.phase}')" = "$1" ]; }
+wait_for 90 "web-nat-b's status says Disabled, written through the 409s" rs_phase_is Disabled
+wait_for 90 "the agent met all 30 answers of 409" served_has "409 x30"
+kubectl -n demo patch realserver web-nat-b --type merge -p '{"spec":{"enabled":true}}' >/dev/null
+wait_for 60 "web-nat-b enabled again: weight 7" sh -c 'ipvsadm -Sn | grep -q -- "-r 198.51.100.11:8080 -m -w 7"'
+wait_for 90 "web-nat-b's status says Active again" rs_phase_is Active
+ipvsadm -Sn | without_shop | sed 's/-r 198.51.100.11:8080 -m -w 7$/-r 198.51.100.11:8080 -m -w 6/' | diff - /tmp/before-outage ||
+  { echo "FAIL: the table changed otherwise through the 409 storm"; exit 1; }
+echo "ok: nothing else in the table changed"
+all="$(served)"
+case "$all" in *"410 x20 "*"409 x30"*"429 x40"*"dropped watches x"*) echo "ok: the proxy served $all" ;;
+  *) echo "FAIL: the faults were not served (the proxy served: $all)"; exit 1 ;; esac
 step "kubectl get ipvsvs,ipvsrs,ipvsnode"
 wait_for 60 "the status reports the node Ready" sh -c "\"$d/kubectl\" --kubeconfig \"$d/kubeconfig\" get ipvsnode vm -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}' | grep -q True"
 wait_for 90 "the aggregated status counts the node (web-nat: 1/1)" sh -c "\"$d/kubectl\" --kubeconfig \"$d/kubeconfig\" -n demo get ipvsvs web-nat -o jsonpath='{.status.nodes.summary}' | grep -qx 1/1"

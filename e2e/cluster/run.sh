@@ -6,8 +6,9 @@
 # that the agent programs exactly what `plan -o ipvsadm` predicts, repairs ipvsadm-made drift within
 # one resync, drains a deleted RealServer, keeps and repairs the table while kube-apiserver is down
 # (the host restarts it, then etcd, when the guest asks through the work folder), follows changes made
-# after each restart and through dropped watches and a storm of 410 Gone (a fault proxy), reports in `kubectl get ipvsvs,ipvsnode`, and leaves the table as it is on
-# SIGTERM. Exit status 0 when every step passed.
+# after each restart and through dropped watches and storms of 410 Gone, 429 Too Many Requests and 409
+# Conflict (a fault proxy; the guest's kubectl is spared them), reports in `kubectl get
+# ipvsvs,ipvsnode`, and leaves the table as it is on SIGTERM. Exit status 0 when every step passed.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 project="$(cd "$here/../.." && pwd)"
@@ -69,6 +70,6 @@ ln -s "$bin/kubectl" "$work/kubectl"
 say "booting the VM; the agent runs there"
 # The project is writable in the guest (VM_PROJECT_RW) so that it can ask for faults in $work.
 # The guest reaches the API server through the fault proxy (agentServer), so that it can ask for
-# dropped watches and 410s.
+# dropped watches, 410s, 429s and 409s.
 agent_server="$(field agentServer)"
 VM_PROJECT_RW=1 VM_API_PORT="${agent_server##*:}" VM_SKIP_PREPARE=1 e2e/vm/run-in-vm.sh --timeout 900 -- sh e2e/cluster/in-vm.sh "$work"

@@ -6,6 +6,7 @@
  * or go down entirely (connections reset) for a while.
  */
 import { readFileSync, writeFileSync } from "node:fs";
+import type { IncomingMessage } from "node:http";
 import { Agent, createServer, request, type Server } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import { dirname, join } from "node:path";
@@ -89,6 +90,12 @@ export interface ForwardedRequest {
 export interface FaultProxyOptions {
   /** Bearer token the proxy's kubeconfig uses (default: the admin token of the control plane). */
   token?: string;
+  /**
+   * Requests that get none of the counted faults (429, 500, 410, 409) and do not use them up: for a
+   * client that shares the proxy with the one under test, such as a test's kubectl. Outages and
+   * dropped watches still reach them, as they would through any network path.
+   */
+  spare?: (req: IncomingMessage) => boolean;
 }
 
 export async function startFaultProxy(
@@ -143,14 +150,15 @@ export async function startFaultProxy(
         req.socket.destroy();
         return;
       }
-      if (throttle > 0) {
+      const faulty = !options.spare?.(req);
+      if (faulty && throttle > 0) {
         throttle--;
         stats.throttled++;
         res.writeHead(429, { "content-type": "application/json", "retry-after": String(retryAfter) });
         res.end(status(429, "TooManyRequests", "injected by the fault proxy"));
         return;
       }
-      if (fail > 0) {
+      if (faulty && fail > 0) {
         fail--;
         stats.failed++;
         res.writeHead(500, { "content-type": "application/json" });
@@ -160,6 +168,7 @@ export async function startFaultProxy(
       const url = new URL(req.url ?? "/", "https://proxy");
       const isWatch = /^(true|1)$/.test(url.searchParams.get("watch") ?? "");
       if (
+        faulty &&
         gone > 0 &&
         req.method === "GET" &&
         (url.searchParams.get("resourceVersion") || url.searchParams.get("continue"))
@@ -179,6 +188,7 @@ export async function startFaultProxy(
         return;
       }
       if (
+        faulty &&
         conflict > 0 &&
         ["POST", "PUT", "PATCH", "DELETE"].includes(req.method ?? "") &&
         (conflictPath === undefined || conflictPath.test(url.pathname))
