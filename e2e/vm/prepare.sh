@@ -127,6 +127,8 @@ wanted=(
   ipip tunnel4 fou fou6 ip_gre gre ip6_tunnel ip6_gre sit dummy veth
   # nftables NAT for SNAT of one-arm NAT (the operator's own table), and a bridge for a shared L2 segment
   nf_tables nft_chain_nat nft_nat nft_masq nft_ct nf_nat nf_conntrack bridge
+  # SCTP sockets, for SCTP traffic through IPVS (socat)
+  sctp
 )
 # every IPVS module the kernel ships (core, all schedulers, sip persistence engine, ftp)
 while IFS= read -r ko; do

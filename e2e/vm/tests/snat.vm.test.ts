@@ -6,7 +6,8 @@
  * the client drops it: a request through the VIP fails until SnatManager puts the service's rule in
  * the operator's table (`inet ipvs_operator`); then the real server sees the LB's address as the
  * source and answers through it. The same for IPv6 and for a firewall-mark service (the mark set
- * by a user's own table). Out-of-band `nft delete table` and `nft flush chain` are reported as drift
+ * by a user's own table), and for UDP and SCTP services (IPv4 and IPv6: a datagram answered with the
+ * source it came from; an SCTP association through socat). Out-of-band `nft delete table` and `nft flush chain` are reported as drift
  * and repaired; the user's tables stay byte for byte the same throughout; removing the last service
  * removes the operator's table.
  */
@@ -16,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ExecNft } from "../../../src/node-edge/nftables.ts";
 import { SnatManager } from "../../../src/node-edge/snat.ts";
 import type { SnatService } from "../../../src/node-edge/snat-plan.ts";
+import { canonicalIp } from "../../../src/vocabulary/addresses.ts";
 import { ipvsadm } from "./vm-helpers.ts";
 
 const LB = "10.99.0.1";
@@ -41,6 +43,22 @@ const WEB6: SnatService = {
   match: { kind: "address", protocol: "TCP", address: VIP6, port: 80 },
   realServers: [RS6],
 };
+/** UDP and SCTP services on the VIPs' port 80, to the real server's port 8080 of that protocol. */
+const OTHER_PROTOCOLS: SnatService[] = (["UDP", "SCTP"] as const).flatMap((protocol) => [
+  {
+    owner: `shop/${protocol.toLowerCase()}`,
+    family: "IPv4" as const,
+    match: { kind: "address" as const, protocol, address: VIP, port: 80 },
+    realServers: [RS],
+  },
+  {
+    owner: `shop/${protocol.toLowerCase()}6`,
+    family: "IPv6" as const,
+    match: { kind: "address" as const, protocol, address: VIP6, port: 80 },
+    realServers: [RS6],
+  },
+]);
+
 const MARKED: SnatService = {
   owner: "shop/marked",
   family: "IPv4",
@@ -85,6 +103,7 @@ function userTables(): string {
 describe("SNAT for one-arm NAT (real kernel, nft)", () => {
   const holders: ChildProcess[] = [];
   let server: ChildProcess | undefined;
+  const sctpServers: ChildProcess[] = [];
   let client: ChildProcess;
   const sysctls = ["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding", "net.ipv4.vs.conntrack"];
   const saved = new Map<string, string>();
@@ -101,6 +120,32 @@ describe("SNAT for one-arm NAT (real kernel, nft)", () => {
       encoding: "utf8",
     });
     return r.status === 0 ? r.stdout : `error: curl exit ${r.status} ${r.stderr.trim()}`;
+  }
+
+  /**
+   * One UDP datagram from the client namespace on a new connected socket (a new connection; like a
+   * DNS client, it takes answers from the address it sent to only): the answer, or "error: ...".
+   */
+  function datagram(host: string): string {
+    const script = `const s = require("node:dgram").createSocket("${host.includes(":") ? "udp6" : "udp4"}");
+      setTimeout(() => { console.log("error: no answer in 2 s"); process.exit(0); }, 2000);
+      s.on("message", (m) => { console.log(String(m)); process.exit(0); });
+      s.connect(80, "${host}", () => s.send("ping"));`;
+    return sh("nsenter", `--net=/proc/${client.pid}/ns/net`, process.execPath, "-e", script).trim();
+  }
+
+  /** One SCTP association from the client namespace (socat): what the server wrote, or "error: ...". */
+  function association(host: string): string {
+    const to = host.includes(":") ? `SCTP6-CONNECT:[${host}]:80` : `SCTP4-CONNECT:${host}:80`;
+    const r = spawnSync(
+      "nsenter",
+      [`--net=/proc/${client.pid}/ns/net`, "socat", "-T", "2", "-u", `${to},connect-timeout=2`, "STDOUT"],
+      { encoding: "utf8", timeout: 5000 },
+    );
+    const out = r.stdout.trim();
+    return r.status === 0 && out !== ""
+      ? out
+      : `error: socat exit ${r.status ?? r.signal} ${r.stderr.trim()}`;
   }
 
   async function holder(): Promise<ChildProcess> {
@@ -151,7 +196,13 @@ describe("SNAT for one-arm NAT (real kernel, nft)", () => {
         `--net=/proc/${rs.pid}/ns/net`,
         process.execPath,
         "-e",
-        `require("node:http").createServer((q, s) => s.end("from " + q.socket.remoteAddress.replace(/^::ffff:/, ""))).listen(8080, "::", () => console.log("up"));`,
+        `const from = (a) => "from " + a.replace(/^::ffff:/, "");
+        for (const type of ["udp4", "udp6"]) {
+          const u = require("node:dgram").createSocket({ type, ipv6Only: type === "udp6" });
+          u.on("message", (m, r) => u.send(from(r.address), r.port, r.address));
+          u.bind(8080);
+        }
+        require("node:http").createServer((q, s) => s.end(from(q.socket.remoteAddress))).listen(8080, "::", () => console.log("up"));`,
       ],
       { stdio: ["ignore", "pipe", "inherit"] },
     );
@@ -160,10 +211,33 @@ describe("SNAT for one-arm NAT (real kernel, nft)", () => {
       server!.once("exit", (code) => reject(new Error(`the real server exited (${code})`)));
     });
 
+    // SCTP: socat writes the peer's address on each association (SOCAT_PEERADDR) and closes it.
+    for (const listen of [
+      "SCTP4-LISTEN:8080,fork,reuseaddr",
+      "SCTP6-LISTEN:8080,fork,reuseaddr,ipv6only=1",
+    ]) {
+      sctpServers.push(
+        spawn(
+          "nsenter",
+          [`--net=/proc/${rs.pid}/ns/net`, "socat", listen, "SYSTEM:echo from $SOCAT_PEERADDR"],
+          { stdio: "ignore" },
+        ),
+      );
+    }
+
     ipvsadm(["-A", "-t", `${VIP}:80`, "-s", "rr"]);
     ipvsadm(["-a", "-t", `${VIP}:80`, "-r", `${RS}:8080`, "-m"]);
     ipvsadm(["-A", "-t", `[${VIP6}]:80`, "-s", "rr"]);
     ipvsadm(["-a", "-t", `[${VIP6}]:80`, "-r", `[${RS6}]:8080`, "-m"]);
+    for (const [flag, vip, rs] of [
+      ["-u", `${VIP}:80`, `${RS}:8080`],
+      ["-u", `[${VIP6}]:80`, `[${RS6}]:8080`],
+      ["--sctp-service", `${VIP}:80`, `${RS}:8080`],
+      ["--sctp-service", `[${VIP6}]:80`, `[${RS6}]:8080`],
+    ] as const) {
+      ipvsadm(["-A", flag, vip, "-s", "rr"]);
+      ipvsadm(["-a", flag, vip, "-r", rs, "-m"]);
+    }
     ipvsadm(["-A", "-f", String(MARK), "-s", "rr"]);
     ipvsadm(["-a", "-f", String(MARK), "-r", `${RS}:8080`, "-m"]);
 
@@ -175,6 +249,7 @@ describe("SNAT for one-arm NAT (real kernel, nft)", () => {
 
   afterAll(() => {
     server?.kill("SIGKILL");
+    for (const child of sctpServers) child.kill("SIGKILL");
     for (const h of holders) h.kill("SIGKILL");
     for (const args of [
       ["delete", "table", "inet", "ipvs_operator"],
@@ -257,6 +332,39 @@ describe("SNAT for one-arm NAT (real kernel, nft)", () => {
     expect(edited).toMatchObject({ applied: true, drift: [{ kind: "RulesModified", action: "Repaired" }] });
     expect(listTable("inet", "ipvs_operator")).toBe(good);
     expect(request(VIP)).toBe(`from ${LB}`);
+    expect(userTables()).toBe(userBefore);
+  });
+
+  it("UDP and SCTP through the VIPs: no answer without their rules, the LB's address as the source with them", async () => {
+    const udp = () => [datagram(VIP), datagram(VIP6)];
+    // socat writes IPv6 addresses in brackets and in full: the canonical text to compare.
+    const sctp = () =>
+      [association(VIP), association(VIP6)].map((a) =>
+        a.replace(/^from \[?([^\]]+)\]?$/, (_, ip) => `from ${canonicalIp(ip)}`),
+      );
+    expect(udp()).toEqual(["error: no answer in 2 s", "error: no answer in 2 s"]);
+    for (const answer of sctp()) expect(answer).toMatch(/^error: /);
+
+    const report = await manager.sync([WEB, WEB6, MARKED, ...OTHER_PROTOCOLS]);
+    expect(report).toMatchObject({ applied: true, drift: [], errors: [] });
+    const table = listTable("inet", "ipvs_operator")!;
+    for (const protocol of ["udp", "sctp"]) {
+      expect(table).toContain(
+        `meta l4proto ${protocol} ct original ip daddr ${VIP} ct original proto-dst 80 ip daddr ${RS} masquerade comment "shop/${protocol}"`,
+      );
+    }
+    expect(udp()).toEqual([`from ${LB}`, `from ${LB6}`]);
+    expect(sctp()).toEqual([`from ${LB}`, `from ${LB6}`]);
+    // Rules are per protocol: without the UDP ones, UDP fails again while SCTP still works.
+    await manager.sync([
+      WEB,
+      WEB6,
+      MARKED,
+      ...OTHER_PROTOCOLS.filter((o) => !o.owner.startsWith("shop/udp")),
+    ]);
+    expect(udp()).toEqual(["error: no answer in 2 s", "error: no answer in 2 s"]);
+    expect(sctp()).toEqual([`from ${LB}`, `from ${LB6}`]);
+    await manager.sync([WEB, WEB6, MARKED]);
     expect(userTables()).toBe(userBefore);
   });
 
