@@ -8,6 +8,7 @@ import { Agent } from "../../../src/agent/agent.ts";
 import { resolveAgentConfig } from "../../../src/agent/config.ts";
 import { DirectorySource } from "../../../src/files/directory-source.ts";
 import { HealthMonitor } from "../../../src/health/index.ts";
+import type { IpvsKernel } from "../../../src/kernel/ipvs-kernel.ts";
 import { NetlinkIpvsKernel } from "../../../src/kernel/netlink-kernel.ts";
 import type { NodeEdge } from "../../../src/node-edge/node-edge-report.ts";
 import { createRootLogger } from "../../../src/observability/logger.ts";
@@ -52,12 +53,14 @@ export interface InProcessAgent {
 /**
  * Starts an agent over `dir` (directory mode) on the real kernel with real health probers; `flags`
  * are agent flags on top of a journal in its own scratch folder, no sync floor and no HTTP server.
+ * `options.kernel` replaces the agent's NetlinkIpvsKernel (a test that wraps it).
  */
 export async function startDirectoryAgent(
   dir: string,
   node: string,
   flags: Record<string, string | string[]>,
   nodeEdge?: NodeEdge,
+  options: { kernel?: IpvsKernel } = {},
 ): Promise<InProcessAgent> {
   const config = resolveAgentConfig(
     {
@@ -71,7 +74,7 @@ export async function startDirectoryAgent(
   );
   const health = new HealthMonitor({ onChange: (change) => agent.backendHealthChanged(change) });
   const agent: Agent = new Agent(config, {
-    kernel: new NetlinkIpvsKernel(),
+    kernel: options.kernel ?? new NetlinkIpvsKernel(),
     source: new DirectorySource({ path: dir, nodeName: node, debounceMs: 20, rereadMs: 0 }),
     bootId: await readBootId(),
     logger: createRootLogger({ level: "silent" }),
