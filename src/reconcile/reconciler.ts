@@ -552,7 +552,10 @@ export class Reconciler {
       );
     }
 
-    const journaledBefore = new Set(pruned);
+    // A failed add leaves no claim: its key was absent from this sync's read, so it is not in
+    // `pruned` either. One refused with EEXIST was made by another writer after the read (or missed by
+    // a dump racing one: the two cannot be told apart) and is foreign from then on: left alone and
+    // reported, the safe side (test/reconcile/reconciler-safety.test.ts).
     const created = new Set<string>();
     const gone = new Set<string>();
     for (const o of outcomes) {
@@ -560,15 +563,6 @@ export class Reconciler {
       if (o.operation.op === "addService" && (o.result === "applied" || o.result === "unknown"))
         created.add(k);
       if (o.operation.op === "deleteService" && o.result === "applied") gone.add(k);
-      // A failed add leaves the journal only if this run put it there: an entry journaled earlier
-      // (maybe missed by a dump racing another writer, then refused with EEXIST) stays ours.
-      if (
-        o.operation.op === "addService" &&
-        (o.result === "failed" || o.result === "skipped") &&
-        !journaledBefore.has(k) &&
-        !o.reason?.includes("EEXIST")
-      )
-        gone.add(k);
     }
     const nextDrains = quiesced(result.drains, outcomes);
     const after: Journal = {

@@ -68,6 +68,41 @@ describe("Reconciler: ownership that cannot go stale", () => {
     expect(await table(kernel)).toBe(foreign);
   });
 
+  it("a service another writer creates between a sync's read and its add is foreign from then on", async () => {
+    /** ipvsadm -A (and -a) of someone else, right after the next read. */
+    class RacedKernel extends FakeIpvsKernel {
+      raceNextRead = false;
+      override async readTable(options?: Parameters<FakeIpvsKernel["readTable"]>[0]) {
+        const snapshot = await super.readTable(options);
+        if (this.raceNextRead) {
+          this.raceNextRead = false;
+          await addForeign(this);
+        }
+        return snapshot;
+      }
+    }
+    const kernel = new RacedKernel();
+    const journal = new MemoryJournalStore();
+    const reconciler = new Reconciler({ kernel, journal, scope, bootId: "b" });
+    await reconciler.sync({ desired: [web()], now: 0 });
+    await kernel.deleteService(tcpKey("192.0.2.1")); // ipvsadm -D
+    kernel.raceNextRead = true;
+    const raced = await reconciler.sync({ desired: [web()], now: 1 });
+    expect(
+      raced.outcomes.map((o) => [o.operation.op, o.result, o.reason?.includes("EEXIST") ?? false]),
+    ).toEqual([
+      ["addService", "failed", true],
+      ["addDestination", "skipped", true], // "its service could not be created: ... EEXIST"
+    ]);
+    expect((await journal.load()).services).toEqual([]);
+    const foreign = await table(kernel);
+    const next = await reconciler.sync({ desired: [web()], now: 2 });
+    expect(next.outcomes).toEqual([]);
+    expect(next.drift).toMatchObject([{ kind: "Foreign", service: "TCP 192.0.2.1:80", action: "Ignored" }]);
+    expect(next.drift[0]?.message).toContain("held by a kernel service this agent does not own");
+    expect(await table(kernel)).toBe(foreign);
+  });
+
   it("writes the journal only when it changes", async () => {
     const kernel = new FakeIpvsKernel();
     const journal = new MemoryJournalStore();
