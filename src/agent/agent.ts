@@ -41,6 +41,7 @@ import { snatServices, snatSpecs } from "../model/snat-services.ts";
 import { type EventIntent, problemKey, syncEvents } from "../model/sync-events.ts";
 import { type LocalAddresses, readLocalAddresses } from "../node-edge/local-addresses.ts";
 import type { NodeEdge, NodeEdgeReport } from "../node-edge/node-edge-report.ts";
+import { TUNNEL_DEVICE } from "../node-edge/rt-link.ts";
 import type { SnatService } from "../node-edge/snat-plan.ts";
 import { nodeSysctls } from "../node-edge/sysctl-plan.ts";
 import { collectGarbageAfterLargeSync } from "../observability/gc.ts";
@@ -53,6 +54,7 @@ import { FileJournalStore } from "../reconcile/ownership-journal.ts";
 import { Reconciler, type SyncResult, withoutApplied } from "../reconcile/reconciler.ts";
 import { SyncRunner, type SyncScope } from "../reconcile/runner.ts";
 import type { SnapshotSource } from "../sources/snapshot-source.ts";
+import { ipFamily } from "../vocabulary/addresses.ts";
 import { operationServiceKey } from "../vocabulary/operations.ts";
 import { serviceKeyString } from "../vocabulary/table.ts";
 import type { AgentConfig } from "./config.ts";
@@ -82,7 +84,7 @@ export interface AgentDependencies {
   nodeEdge?: NodeEdge;
   /**
    * This node's addresses and their interfaces, for the DR real-server role (default: read with
-   * os.networkInterfaces, leaving out the loopback and the VIP interface).
+   * os.networkInterfaces, leaving out the loopback, the tunnel devices and the VIP interface).
    */
   localAddresses?: LocalAddresses;
 }
@@ -438,7 +440,7 @@ export class Agent {
       : undefined;
     const report = await edge.sync({
       ...(config.vipInterface === "" || !result.snapshot ? {} : { vips: [...vips] }),
-      ...(dr ? { loopbackVips: dr.vips } : {}),
+      ...(dr ? { loopbackVips: dr.vips, tunnelVips: dr.tunnelVips } : {}),
       // nft runs only while rules are wanted or were there (and once, to remove a table left by an
       // earlier run): a node without SNAT services does not exec it on every resync.
       ...(snat && result.snapshot && (snat.length > 0 || this.#snat.length > 0 || !this.#snatSeen)
@@ -447,7 +449,12 @@ export class Agent {
       sysctls: nodeSysctls(config.sysctls, {
         ipv6Services,
         snatServices: (snat?.length ?? 0) > 0,
-        ...(dr ? { arpInterfaces: dr.interfaces } : {}),
+        ...(dr
+          ? {
+              arpInterfaces: dr.interfaces,
+              tunnelRpFilter: dr.tunnelVips.some((a) => ipFamily(a) === "IPv4"),
+            }
+          : {}),
       }),
       ipvs: config.ipvs,
     });
@@ -475,10 +482,10 @@ export class Agent {
   }
 
   /**
-   * The DR real-server role: the cluster's DirectRouting services (every VirtualService, whatever its
-   * nodeSelector, every backend counted healthy) with a real server at an address of this node. The
-   * VIPs held on the loopback stay while the input is read in part; otherwise a VIP leaves the
-   * loopback when no valid VirtualService asks for it any more.
+   * The DR real-server role: the cluster's DirectRouting and Tunnel (IPIP) services (every
+   * VirtualService, whatever its nodeSelector, every backend counted healthy) with a real server at an
+   * address of this node. The VIPs held on the loopback and the tunnel devices stay while the input is
+   * read in part; otherwise a VIP leaves when no valid VirtualService asks for it any more.
    */
   #directRoutingRealServer(
     snapshot: Snapshot,
@@ -487,13 +494,17 @@ export class Agent {
     partialInput: boolean,
   ): DirectRoutingRealServerPlan {
     const cluster = computeDesiredAssumingHealthy(snapshot, node, { everyNode: true }).result;
-    const skip = new Set(["lo", this.#config.nodeEdge.vipInterface].filter((n) => n !== ""));
+    const skip = new Set(
+      ["lo", ...Object.values(TUNNEL_DEVICE), this.#config.nodeEdge.vipInterface].filter((n) => n !== ""),
+    );
     const local = (this.#deps.localAddresses ?? (() => readLocalAddresses(skip)))();
     const plan = planDirectRoutingRealServer(cluster.table, local, directorVips);
     // Input read in part: what was held stays (a VIP leaves the loopback only on whole input).
     if (partialInput) {
       const held = this.#nodeEdge?.loopback?.addresses ?? [];
       plan.vips = [...new Set([...plan.vips, ...held])].sort();
+      const tunnelHeld = (this.#nodeEdge?.tunnels ?? []).flatMap((t) => t.addresses);
+      plan.tunnelVips = [...new Set([...plan.tunnelVips, ...tunnelHeld])].sort();
     }
     return plan;
   }

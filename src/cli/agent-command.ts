@@ -95,7 +95,11 @@ export async function agentCommand(args: string[]): Promise<number> {
       ? { vip: new VipBinder(rtLink, { interfaceName: edge.vipInterface }) }
       : {}),
     ...(rtLink && edge.drRealServer
-      ? { loopback: new VipBinder(rtLink, { interfaceName: "lo", existingLink: true }) }
+      ? {
+          loopback: new VipBinder(rtLink, { interfaceName: "lo", existingLink: true }),
+          tunnel4: new VipBinder(rtLink, { tunnel: "ipip" }),
+          tunnel6: new VipBinder(rtLink, { tunnel: "ip6tnl" }),
+        }
       : {}),
     snat: new SnatManager(new ExecNft()),
     sysctls: new SysctlAsserter(new ProcSysctlStore()),

@@ -7,15 +7,20 @@
  *
  * The caller computes the cluster's table with every backend healthy, so a sorry server (programmed
  * only while no real server is healthy) is not prepared by this plan.
- * Left out: firewall-mark services (no address to hold), Tunnel forwarding (the real server needs a
- * tunnel device, not this), and a VIP this node programs as a director itself (it is on the VIP
- * interface already, and IPVS forwards to itself as a local real server).
+ * A real server behind a Tunnel (IPIP) director receives the packet for the VIP inside an IP-in-IP
+ * packet to its own address: the tunnel kind's fallback device (tunl0, ip6tnl0) decapsulates it, and
+ * the VIP must be held there; ARP for the VIP is the same concern as for direct routing.
+ * Left out: firewall-mark services (no address to hold), GUE and GRE tunnels (they need a port or a
+ * device configured to match the director's), and a VIP this node programs as a director itself (it
+ * is on the VIP interface already, and IPVS forwards to itself as a local real server).
  */
 import type { DesiredTable } from "./desired-table.ts";
 
 export interface DirectRoutingRealServerPlan {
-  /** VIPs to hold on the loopback, sorted. */
+  /** VIPs to hold on the loopback (DirectRouting), sorted. */
   vips: string[];
+  /** VIPs to hold on the tunnel device of their family (Tunnel with IPIP), sorted. */
+  tunnelVips: string[];
   /** Interfaces holding the real-server addresses (arp_ignore / arp_announce go there), sorted. */
   interfaces: string[];
   /** "namespace/name" of the VirtualServices served, sorted. */
@@ -34,19 +39,31 @@ export function planDirectRoutingRealServer(
   director: ReadonlySet<string>,
 ): DirectRoutingRealServerPlan {
   const vips = new Set<string>();
+  const tunnelVips = new Set<string>();
   const interfaces = new Set<string>();
   const served = new Set<string>();
   for (const entry of cluster) {
     const key = entry.service.key;
     if (key.kind !== "address" || director.has(key.address)) continue;
     for (const d of entry.destinations) {
-      if (d.config.forwarding !== "DirectRouting") continue;
+      const held =
+        d.config.forwarding === "DirectRouting"
+          ? vips
+          : d.config.forwarding === "Tunnel" && d.config.tunnelType === "IPIP"
+            ? tunnelVips
+            : undefined;
+      if (held === undefined) continue;
       const where = local.get(d.key.address);
       if (where === undefined) continue;
-      vips.add(key.address);
+      held.add(key.address);
       interfaces.add(where);
       served.add(`${entry.service.source.namespace}/${entry.service.source.name}`);
     }
   }
-  return { vips: [...vips].sort(), interfaces: [...interfaces].sort(), virtualServices: [...served].sort() };
+  return {
+    vips: [...vips].sort(),
+    tunnelVips: [...tunnelVips].sort(),
+    interfaces: [...interfaces].sort(),
+    virtualServices: [...served].sort(),
+  };
 }

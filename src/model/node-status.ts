@@ -110,6 +110,15 @@ function nodeEdgeStatus(r: NodeEdgeReport): NonNullable<IPVSNodeStatus["nodeEdge
           },
         }
       : {}),
+    ...(r.tunnels.length > 0
+      ? {
+          tunnels: r.tunnels.map((t) => ({
+            interface: t.interface,
+            up: t.up,
+            ...(t.addresses.length > 0 ? { addresses: t.addresses.slice(0, L.vips) } : {}),
+          })),
+        }
+      : {}),
     ...(r.snat
       ? {
           snat: {

@@ -18,11 +18,15 @@ import {
   type RtLink,
   RtLinkError,
   type RtLinkInfo,
+  TUNNEL_DEVICE,
+  type TunnelKind,
 } from "./rt-link.ts";
 
 export interface FakeRtLinkOptions {
   /** Whether addresses keep IFA_PROTO (Linux >= 5.18; default true). */
   keepsProtocol?: boolean;
+  /** Tunnel modules the kernel can load (default both): ensureTunnelDevice of another is EOPNOTSUPP. */
+  tunnelModules?: readonly TunnelKind[];
 }
 
 interface FakeLink {
@@ -33,6 +37,7 @@ interface FakeLink {
 export class FakeRtLink implements RtLink {
   readonly #links = new Map<string, FakeLink>();
   readonly #keepsProtocol: boolean;
+  readonly #tunnelModules: ReadonlySet<TunnelKind>;
   readonly #faults: { operation: string; errno: RtErrnoName }[] = [];
   #nextIndex = 2; // 1 is lo
   #closed = false;
@@ -41,6 +46,7 @@ export class FakeRtLink implements RtLink {
 
   constructor(options: FakeRtLinkOptions = {}) {
     this.#keepsProtocol = options.keepsProtocol ?? true;
+    this.#tunnelModules = new Set(options.tunnelModules ?? ["ipip", "ip6tnl"]);
     this.#links.set("lo", { info: { index: 1, name: "lo", kind: undefined, up: true }, addresses: [] });
   }
 
@@ -85,6 +91,17 @@ export class FakeRtLink implements RtLink {
       throw new RtLinkError("createDummy", name, "EINVAL");
     if (this.#links.has(name)) throw new RtLinkError("createDummy", name, "EEXIST");
     const info = { index: this.#nextIndex++, name, kind: "dummy", up: false };
+    this.#links.set(name, { info, addresses: [] });
+    return { ...info };
+  }
+
+  async ensureTunnelDevice(kind: TunnelKind): Promise<RtLinkInfo> {
+    const name = TUNNEL_DEVICE[kind];
+    this.#enter("ensureTunnelDevice", name);
+    const present = this.#links.get(name);
+    if (present) return { ...present.info };
+    if (!this.#tunnelModules.has(kind)) throw new RtLinkError("ensureTunnelDevice", name, "EOPNOTSUPP");
+    const info = { index: this.#nextIndex++, name, kind, up: false };
     this.#links.set(name, { info, addresses: [] });
     return { ...info };
   }

@@ -32,6 +32,8 @@ import {
   RtLinkError,
   type RtLinkInfo,
   rtErrnoName,
+  TUNNEL_DEVICE,
+  type TunnelKind,
 } from "./rt-link.ts";
 
 const RTM_NEWLINK = 16;
@@ -156,18 +158,39 @@ export class NetlinkRtLink implements RtLink {
   }
 
   async createDummy(name: string): Promise<RtLinkInfo> {
+    await this.#newLink("createDummy", name, "dummy");
+    return await this.#created("createDummy", name);
+  }
+
+  async ensureTunnelDevice(kind: TunnelKind): Promise<RtLinkInfo> {
+    const name = TUNNEL_DEVICE[kind];
+    const present = await this.getLink(name);
+    if (present) return present;
+    // The kernel loads the module for the kind (which creates the device), then finds the name taken.
+    try {
+      await this.#newLink("ensureTunnelDevice", name, kind);
+    } catch (e) {
+      if (!(e instanceof RtLinkError && e.errno === "EEXIST")) throw e;
+    }
+    return await this.#created("ensureTunnelDevice", name);
+  }
+
+  async #newLink(operation: string, name: string, kind: string): Promise<void> {
     const attrs = new AttrStream();
     attrs.push(IFLA_IFNAME, putString(name));
-    attrs.push(IFLA_LINKINFO, (info) => info.push(IFLA_INFO_KIND, putString("dummy")));
+    attrs.push(IFLA_LINKINFO, (info) => info.push(IFLA_INFO_KIND, putString(kind)));
     await this.#request(
-      "createDummy",
+      operation,
       name,
       RTM_NEWLINK,
       [ifinfomsg(0, 0, 0), ...attrs.bufs],
       FlagsNew.CREATE | FlagsNew.EXCL,
     );
+  }
+
+  async #created(operation: string, name: string): Promise<RtLinkInfo> {
     const link = await this.getLink(name);
-    if (!link) throw new RtLinkError("createDummy", name, "ENODEV", "created but not found");
+    if (!link) throw new RtLinkError(operation, name, "ENODEV", "created but not found");
     return link;
   }
 

@@ -4,6 +4,7 @@
  * buildNodeEdgeReport is PURE; NodeEdge runs the three parts of a sync (each failure stays in its
  * part: a broken sysctl never stops the VIPs).
  */
+import { ipFamily } from "../vocabulary/addresses.ts";
 import type { IpvsTimeouts, SyncDaemonConfig } from "../vocabulary/table.ts";
 import type { IpvsTuner, IpvsTuningConfig, TuningDrift, TuningReport } from "./ipvs-tuning.ts";
 import type { SnatManager, SnatReport } from "./snat.ts";
@@ -12,7 +13,7 @@ import type { SysctlAsserter, SysctlReport } from "./sysctl-asserter.ts";
 import type { SysctlDrift, SysctlEntry, SysctlSetting } from "./sysctl-plan.ts";
 import type { VipBinder, VipReport } from "./vip-binder.ts";
 
-export type NodeEdgeArea = "VIP" | "LoopbackVIP" | "SNAT" | "Sysctl" | "Timeout" | "SyncDaemon";
+export type NodeEdgeArea = "VIP" | "LoopbackVIP" | "TunnelVIP" | "SNAT" | "Sysctl" | "Timeout" | "SyncDaemon";
 
 /** One drift item, whatever its area: the shape of the IPVS table's DriftItem (kind, object, action). */
 export interface NodeEdgeDrift {
@@ -39,6 +40,11 @@ export interface NodeEdgeReport {
   } | null;
   /** The DR real-server role: the VIPs the agent holds on the loopback; null when the role is off. */
   loopback: { interface: string; addresses: string[] } | null;
+  /**
+   * The role's tunnel devices (tunl0, ip6tnl0) that exist, with the VIPs the agent holds there for
+   * Tunnel (IPIP) real servers; [] when the role is off or no tunnel module is loaded.
+   */
+  tunnels: { interface: string; up: boolean; addresses: string[] }[];
   /** Source NAT: the operator's nftables table; null when no SNAT manager runs. */
   snat: { table: string; present: boolean; virtualServices: string[] } | null;
   sysctls: SysctlEntry[];
@@ -53,15 +59,18 @@ export interface NodeEdgeReport {
 export function buildNodeEdgeReport(parts: {
   vip?: VipReport;
   loopback?: VipReport;
+  tunnels?: readonly VipReport[];
   snat?: SnatReport;
   sysctls?: SysctlReport;
   tuning?: TuningReport;
 }): NodeEdgeReport {
   const { vip, loopback, snat, sysctls, tuning } = parts;
+  const tunnels = parts.tunnels ?? [];
   const drift: NodeEdgeDrift[] = [];
   for (const [area, items] of [
     ["VIP", vip?.drift],
     ["LoopbackVIP", loopback?.drift],
+    ...tunnels.map((t) => ["TunnelVIP", t.drift] as const),
     ["SNAT", snat?.drift],
   ] as const) {
     for (const d of items ?? []) {
@@ -98,6 +107,9 @@ export function buildNodeEdgeReport(parts: {
         }
       : null,
     loopback: loopback ? { interface: loopback.interface, addresses: loopback.owned } : null,
+    tunnels: tunnels
+      .filter((t) => t.present)
+      .map((t) => ({ interface: t.interface, up: t.up, addresses: t.owned })),
     snat: snat ? { table: snat.table, present: snat.present, virtualServices: snat.services } : null,
     sysctls: sysctls?.entries ?? [],
     timeouts: tuning?.timeouts ?? null,
@@ -106,6 +118,7 @@ export function buildNodeEdgeReport(parts: {
     errors: [
       ...(vip?.errors ?? []).map((e) => `VIP: ${e}`),
       ...(loopback?.errors ?? []).map((e) => `Loopback VIP: ${e}`),
+      ...tunnels.flatMap((t) => t.errors.map((e) => `Tunnel VIP: ${e}`)),
       ...(snat?.errors ?? []).map((e) => `SNAT: ${e}`),
       ...(sysctls?.errors ?? []).map((e) => `Sysctl: ${e}`),
       ...(tuning?.errors ?? []).map((e) => `IPVS: ${e}`),
@@ -118,6 +131,8 @@ export interface NodeEdgeDesired {
   vips?: readonly string[];
   /** The DR real-server role's VIPs for the loopback; undefined = the role is off. */
   loopbackVips?: readonly string[];
+  /** The role's VIPs for the tunnel devices (IPv4 to tunl0, IPv6 to ip6tnl0); undefined = the role is off. */
+  tunnelVips?: readonly string[];
   /** The SNAT rules (VirtualService spec.snat); undefined = leave the table as it is. */
   snat?: readonly SnatService[];
   sysctls?: readonly SysctlSetting[];
@@ -129,6 +144,9 @@ export interface NodeEdgeParts {
   vip?: VipBinder;
   /** The DR real-server role's binder, on the loopback (VipBinder with existingLink). */
   loopback?: VipBinder;
+  /** The role's binders on the tunnel devices (VipBinder with tunnel "ipip" and "ip6tnl"). */
+  tunnel4?: VipBinder;
+  tunnel6?: VipBinder;
   snat?: SnatManager;
   sysctls?: SysctlAsserter;
   tuner?: IpvsTuner;
@@ -156,12 +174,28 @@ export class NodeEdge {
   }
 
   async #run(desired: NodeEdgeDesired, apply: boolean): Promise<NodeEdgeReport> {
-    const { vip, loopback, snat, sysctls, tuner } = this.#parts;
+    const { vip, loopback, tunnel4, tunnel6, snat, sysctls, tuner } = this.#parts;
     const parts: Parameters<typeof buildNodeEdgeReport>[0] = {};
     const bind = (binder: VipBinder, wanted: readonly string[]) =>
       apply ? binder.sync(wanted) : binder.observe(wanted);
     if (vip && desired.vips) parts.vip = await bind(vip, desired.vips);
     if (loopback && desired.loopbackVips) parts.loopback = await bind(loopback, desired.loopbackVips);
+    if (desired.tunnelVips) {
+      const tunnels: VipReport[] = [];
+      for (const [binder, family] of [
+        [tunnel4, "IPv4"],
+        [tunnel6, "IPv6"],
+      ] as const) {
+        if (binder)
+          tunnels.push(
+            await bind(
+              binder,
+              desired.tunnelVips.filter((a) => ipFamily(a) === family),
+            ),
+          );
+      }
+      parts.tunnels = tunnels;
+    }
     if (snat && desired.snat)
       parts.snat = apply ? await snat.sync(desired.snat) : await snat.observe(desired.snat);
     if (sysctls && desired.sysctls) {

@@ -35,11 +35,25 @@ export interface NewAddress {
   noDad: boolean;
 }
 
+/**
+ * Tunnel kinds whose fallback device decapsulates for any remote and any local address: the device a
+ * real server behind an IPVS Tunnel (IPIP) director receives on. The module creates it when it loads
+ * (`tunl0` for ipip, IPv4 in IPv4; `ip6tnl0` for ip6tnl, IPv6 in IPv6).
+ */
+export type TunnelKind = "ipip" | "ip6tnl";
+export const TUNNEL_DEVICE: Readonly<Record<TunnelKind, string>> = { ipip: "tunl0", ip6tnl: "ip6tnl0" };
+
 export interface RtLink {
   /** The link of that name, or undefined when there is none. */
   getLink(name: string): Promise<RtLinkInfo | undefined>;
   /** Creates a dummy link (down, as the kernel creates it). EEXIST when the name is taken. */
   createDummy(name: string): Promise<RtLinkInfo>;
+  /**
+   * The fallback device of a tunnel kind (TUNNEL_DEVICE), brought into being when missing: a new link
+   * of that kind and name makes the kernel load the module, which creates the device. Down, as the
+   * module creates it. EOPNOTSUPP when the kernel has no such module.
+   */
+  ensureTunnelDevice(kind: TunnelKind): Promise<RtLinkInfo>;
   /** Sets IFF_UP. ENODEV for an index that does not exist. */
   setUp(index: number): Promise<void>;
   /** Addresses of one link, IPv4 then IPv6, each in the kernel's order. */

@@ -6,6 +6,8 @@
  * as drift on every sync. A key without an expected value is only read and reported ("Observed").
  * A missing key (module not loaded) is reported, never fatal.
  */
+
+import { TUNNEL_DEVICE } from "./rt-link.ts";
 import { normalizeSysctlValue } from "./sysctl-store.ts";
 
 export type SysctlPolicy = "Enforce" | "Report";
@@ -61,6 +63,12 @@ export interface NodeSysctlNeeds {
    * loopback nor uses them as ARP source addresses.
    */
   arpInterfaces?: readonly string[];
+  /**
+   * IPv4 VIPs of Tunnel real servers are held on tunl0 (the role): a decapsulated packet comes in on
+   * tunl0 from a client the node routes elsewhere, which strict reverse-path filtering drops, so
+   * rp_filter is set to 2 (loose) there. Loose wins over `all`'s 1: the kernel uses the larger value.
+   */
+  tunnelRpFilter?: boolean;
 }
 
 /** The sysctl key of an interface setting; names with dots (VLANs: eth0.100) need the slash form. */
@@ -94,6 +102,13 @@ export function nodeSysctls(config: SysctlConfig, needs: NodeSysctlNeeds): Sysct
       { key: interfaceSysctlKey("ipv4", name, "arp_ignore"), value: "1", policy: "Enforce" },
       { key: interfaceSysctlKey("ipv4", name, "arp_announce"), value: "2", policy: "Enforce" },
     );
+  }
+  if (needs.tunnelRpFilter) {
+    out.push({
+      key: interfaceSysctlKey("ipv4", TUNNEL_DEVICE.ipip, "rp_filter"),
+      value: "2",
+      policy: "Enforce",
+    });
   }
   return out;
 }

@@ -6,7 +6,7 @@
  */
 
 import { errorText } from "./error-text.ts";
-import type { RtAddress, RtLink, RtLinkInfo } from "./rt-link.ts";
+import { type RtAddress, type RtLink, type RtLinkInfo, TUNNEL_DEVICE, type TunnelKind } from "./rt-link.ts";
 import {
   DEFAULT_VIP_INTERFACE,
   planVips,
@@ -47,6 +47,11 @@ export interface VipBinderOptions {
   journal?: readonly string[];
   /** The interface is the node's own (the loopback): never created, of any kind (see planVips). */
   existingLink?: boolean;
+  /**
+   * The interface is this tunnel kind's fallback device (interfaceName is then TUNNEL_DEVICE[kind]),
+   * made to exist through the kernel's module for the kind; default: a dummy of the agent's own.
+   */
+  tunnel?: TunnelKind;
 }
 
 export interface VipReport {
@@ -72,10 +77,14 @@ export class VipBinder {
   #journal: Set<string>;
   #previous: VipPrevious | undefined;
   readonly #existingLink: boolean;
+  readonly #tunnel: TunnelKind | undefined;
 
   constructor(link: RtLink, options: VipBinderOptions = {}) {
     this.#link = link;
-    this.#name = options.interfaceName ?? DEFAULT_VIP_INTERFACE;
+    this.#tunnel = options.tunnel;
+    this.#name = options.tunnel
+      ? TUNNEL_DEVICE[options.tunnel]
+      : (options.interfaceName ?? DEFAULT_VIP_INTERFACE);
     this.#ownership = options.ownership ?? "protocol";
     this.#protocol = options.protocol ?? VIP_ADDRESS_PROTOCOL;
     this.#journal = new Set(options.journal ?? []);
@@ -131,6 +140,7 @@ export class VipBinder {
       rule: { ownership: this.#ownership, protocol: this.#protocol, journal: this.#journal },
       ...(this.#previous ? { previous: this.#previous } : {}),
       ...(this.#existingLink ? { existingLink: true } : {}),
+      ...(this.#tunnel ? { linkKind: this.#tunnel } : {}),
     });
     report.drift = plan.drift;
     report.foreign = plan.foreign;
@@ -151,7 +161,7 @@ export class VipBinder {
         return undefined;
       } catch (e) {
         failed.add(action);
-        return `${describeAction(action, this.#name)}: ${errorText(e)}`;
+        return `${describeAction(action, this.#name, this.#tunnel)}: ${errorText(e)}`;
       }
     };
     // Link actions one by one (nothing else can work without the link), then the deletions, then the
@@ -200,7 +210,9 @@ export class VipBinder {
   async #act(action: VipAction, link: RtLinkInfo | undefined): Promise<RtLinkInfo | undefined> {
     switch (action.kind) {
       case "createLink":
-        return await this.#link.createDummy(action.name);
+        return this.#tunnel
+          ? await this.#link.ensureTunnelDevice(this.#tunnel)
+          : await this.#link.createDummy(action.name);
       case "setUp":
         await this.#link.setUp(mustHave(link, this.#name).index);
         return { ...mustHave(link, this.#name), up: true };
@@ -224,10 +236,10 @@ function mustHave(link: RtLinkInfo | undefined, name: string): RtLinkInfo {
   return link;
 }
 
-function describeAction(action: VipAction, name: string): string {
+function describeAction(action: VipAction, name: string, tunnel: TunnelKind | undefined): string {
   switch (action.kind) {
     case "createLink":
-      return `creating dummy interface ${name}`;
+      return tunnel ? `loading the ${tunnel} module for ${name}` : `creating dummy interface ${name}`;
     case "setUp":
       return `setting ${name} up`;
     case "addAddress":

@@ -11,7 +11,7 @@
  */
 import { canonicalIp, ipFamily, ipToBytes } from "../vocabulary/addresses.ts";
 import type { Family } from "../vocabulary/table.ts";
-import { hostPrefix, type RtAddress, type RtLinkInfo } from "./rt-link.ts";
+import { hostPrefix, type RtAddress, type RtLinkInfo, type TunnelKind } from "./rt-link.ts";
 
 /** IFA_PROTO value the agent marks its addresses with (`ip -d addr show dev ipvs0` prints `proto 73`). */
 export const VIP_ADDRESS_PROTOCOL = 73;
@@ -75,7 +75,16 @@ export interface VipPlanInput {
    * that are not the agent's (127.0.0.1/8, ::1) are normal there, not drift.
    */
   existingLink?: boolean;
+  /**
+   * The kind the link must be (default "dummy"). A tunnel kind's device (tunl0, ip6tnl0) is made to
+   * exist and set up only while an address is wanted on it: a node without Tunnel real servers does
+   * not load the module. It is shared: addresses on it that are not the agent's are not drift.
+   */
+  linkKind?: VipLinkKind;
 }
+
+/** The kind of link a binder keeps: its own dummy, or a tunnel's fallback device. */
+export type VipLinkKind = "dummy" | TunnelKind;
 
 export interface VipPlan {
   actions: VipAction[];
@@ -133,14 +142,17 @@ export function planVips(input: VipPlanInput): VipPlan {
     problems.push(`${interfaceName} is ${link ? "down" : "missing"}: no address bound`);
     return { actions: [], drift: [], kept: [], foreign: [], problems };
   }
-  if (link && link.kind !== "dummy" && !input.existingLink) {
+  const linkKind = input.linkKind ?? "dummy";
+  if (link && link.kind !== linkKind && !input.existingLink) {
     problems.push(
-      `${interfaceName} exists and is ${link.kind ? `a ${link.kind} link` : "not a virtual link"}, not a dummy: no address bound`,
+      `${interfaceName} exists and is ${link.kind ? `a ${link.kind} link` : "not a virtual link"}, not ${linkKind === "ipip" ? "an" : "a"} ${linkKind}: no address bound`,
     );
     return { actions: [], drift: [], kept: [], foreign: [], problems };
   }
   let linkDrift = false;
-  if (!link) {
+  if (linkKind !== "dummy" && wanted.size === 0 && !link?.up) {
+    // Nothing to hold on a tunnel device that is missing or down: leave it (and its module) alone.
+  } else if (!link) {
     actions.push({ kind: "createLink", name: interfaceName }, { kind: "setUp", name: interfaceName });
     if (previous?.linkPresent) {
       drift.push({ kind: "InterfaceMissing", object: interfaceName, action: "Repaired" });
@@ -179,7 +191,8 @@ export function planVips(input: VipPlanInput): VipPlan {
   for (const f of sortByAddress(foreign, (x) => x.address)) {
     const held = wanted.has(f.address);
     if (held) present.add(f.address);
-    if (input.existingLink) continue;
+    // The loopback and a tunnel's fallback device are shared: other addresses there are normal.
+    if (input.existingLink || linkKind !== "dummy") continue;
     drift.push({
       kind: "Foreign",
       object: `${f.address}/${f.prefixLength}`,

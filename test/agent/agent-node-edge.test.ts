@@ -278,6 +278,84 @@ describe("the DR real-server role (fakes)", () => {
     );
     expect(status()!.nodeEdge!.loopback).toEqual({ interface: "lo", addresses: ["2001:db8::90"] });
   }, 30_000);
+
+  it("holds the VIPs of Tunnel (IPIP) services with a real server here on tunl0 and ip6tnl0, loose rp_filter on tunl0, not GUE's; lets them go with the real server", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "agent-tunnel-"));
+    const elsewhere = "nodeSelector: {matchLabels: {role: lb}}";
+    writeFileSync(
+      join(dir, "a.yaml"),
+      vs("ipip", `{address: 192.0.2.70, port: 80, forwarding: {method: Tunnel}, ${elsewhere}}`) +
+        rs("ipip-here", "ipip", "10.0.0.5") +
+        vs("ipip6", `{address: '2001:db8::70', port: 80, forwarding: {method: Tunnel}, ${elsewhere}}`) +
+        rs("ipip6-here", "ipip6", "'2001:db8:1::5'") +
+        vs(
+          "gue",
+          `{address: 192.0.2.71, port: 80, forwarding: {method: Tunnel, tunnel: {type: GUE, port: 6080}}, ${elsewhere}}`,
+        ) +
+        rs("gue-here", "gue", "10.0.0.5"),
+    );
+    const link = new FakeRtLink();
+    const sysctls = new FakeSysctlStore({
+      "net.ipv4.ip_forward": "1",
+      "net.ipv4.conf.eth0.arp_ignore": "0",
+      "net.ipv4.conf.eth0.arp_announce": "0",
+      "net.ipv4.conf.tunl0.rp_filter": "1",
+    });
+    const started = await startAgent(
+      dir,
+      { drRealServer: "true", vipInterface: "" },
+      {
+        kernel: new FakeIpvsKernel(),
+        nodeEdge: new NodeEdge({
+          loopback: new VipBinder(link, { interfaceName: "lo", existingLink: true }),
+          tunnel4: new VipBinder(link, { tunnel: "ipip" }),
+          tunnel6: new VipBinder(link, { tunnel: "ip6tnl" }),
+          sysctls: new SysctlAsserter(sysctls),
+        }),
+        localAddresses: () =>
+          new Map([
+            ["10.0.0.5", "eth0"],
+            ["2001:db8:1::5", "eth0"],
+          ]),
+      },
+    );
+    agent = started.agent;
+    const on = async (name: string) => {
+      const l = await link.getLink(name);
+      const all = l ? await link.listAddresses(l.index) : [];
+      // The kernel's own fe80:: address of an up link is not ours.
+      return all.filter((a) => !a.address.startsWith("fe80:")).map((a) => `${a.address}/${a.prefixLength}`);
+    };
+    await until("the VIPs on the tunnel devices", async () =>
+      (await on("tunl0")).join() === "192.0.2.70/32" && (await on("ip6tnl0")).join() === "2001:db8::70/128"
+        ? true
+        : undefined,
+    );
+    expect(await link.getLink("tunl0")).toMatchObject({ kind: "ipip", up: true });
+    expect(await link.getLink("ip6tnl0")).toMatchObject({ kind: "ip6tnl", up: true });
+    expect(await on("lo")).toEqual([]); // not DirectRouting
+    expect(await sysctls.read("net.ipv4.conf.tunl0.rp_filter")).toBe("2");
+    expect(await sysctls.read("net.ipv4.conf.eth0.arp_ignore")).toBe("1");
+    await until("the status", () => (started.status()?.nodeEdge?.tunnels?.length === 2 ? true : undefined));
+    expect(started.status()!.nodeEdge!.tunnels).toEqual([
+      { interface: "tunl0", up: true, addresses: ["192.0.2.70"] },
+      { interface: "ip6tnl0", up: true, addresses: ["2001:db8::70"] },
+    ]);
+
+    // An address deleted by hand comes back; the real servers leaving take the VIPs with them.
+    const tunl0 = (await link.getLink("tunl0"))!;
+    await link.deleteAddress(tunl0.index, { address: "192.0.2.70", prefixLength: 32 });
+    await until("192.0.2.70 back on tunl0", async () =>
+      (await on("tunl0")).join() === "192.0.2.70/32" ? true : undefined,
+    );
+    writeFileSync(
+      join(dir, "a.yaml"),
+      vs("ipip", `{address: 192.0.2.70, port: 80, forwarding: {method: Tunnel}, ${elsewhere}}`),
+    );
+    await until("the VIPs gone from the tunnel devices", async () =>
+      (await on("tunl0")).length + (await on("ip6tnl0")).length === 0 ? true : undefined,
+    );
+  }, 30_000);
 });
 
 describe("SNAT for one-arm NAT (fakes)", () => {

@@ -39,6 +39,7 @@ describe("NodeEdge", () => {
         foreign: [],
       },
       loopback: null, // the DR real-server role is off
+      tunnels: [],
       snat: null, // no SNAT manager
       sysctls: [
         { key: "net.ipv4.ip_forward", value: "0", expected: "1", policy: "Enforce", state: "Set" },

@@ -135,6 +135,19 @@ export function defineRtLinkContract(label: string, make: () => RtLink, oob: Out
       expect(listed.map((a) => a.address)).toEqual(["198.18.0.2"]);
     });
 
+    it("brings the ipip and ip6tnl fallback devices (tunl0, ip6tnl0) into being and finds them again", async () => {
+      const { link } = fresh();
+      for (const [kind, name] of [
+        ["ipip", "tunl0"],
+        ["ip6tnl", "ip6tnl0"],
+      ] as const) {
+        const device = await link.ensureTunnelDevice(kind);
+        expect(device).toMatchObject({ name, kind });
+        expect(await link.getLink(name)).toMatchObject({ index: device.index, kind });
+        expect((await link.ensureTunnelDevice(kind)).index).toBe(device.index);
+      }
+    });
+
     it("lists no addresses for a link that is gone", async () => {
       const { link, name } = fresh();
       const { index } = await link.createDummy(name);

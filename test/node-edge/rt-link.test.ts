@@ -55,6 +55,68 @@ describe("VipBinder failures (fake only)", () => {
     expect(r.errors).toEqual(["creating dummy interface ipvs0: createDummy ipvs0 failed: EPERM (injected)"]);
   });
 
+  it("a tunnel binder leaves the kernel alone while no VIP is wanted, then loads the module, sets tunl0 up and binds", async () => {
+    const link = new FakeRtLink();
+    const binder = new VipBinder(link, { tunnel: "ipip" });
+    expect(await binder.sync([])).toMatchObject({
+      interface: "tunl0",
+      present: false,
+      added: [],
+      errors: [],
+    });
+    expect(await link.getLink("tunl0")).toBeUndefined(); // the module was not loaded
+    const bound = await binder.sync(["192.0.2.10"]);
+    expect(bound).toMatchObject({ present: true, up: true, added: ["192.0.2.10"], owned: ["192.0.2.10"] });
+    expect(bound.errors).toEqual([]);
+    expect(await link.getLink("tunl0")).toMatchObject({ kind: "ipip", up: true });
+    const left = await binder.sync([]);
+    expect(left).toMatchObject({
+      removed: ["192.0.2.10/32"],
+      owned: [],
+      present: true,
+      up: true,
+      errors: [],
+    });
+  });
+
+  it("a tunnel device that is down stays down while nothing is wanted on it, and comes up for a VIP", async () => {
+    const link = new FakeRtLink();
+    await link.ensureTunnelDevice("ip6tnl"); // someone loaded ip6_tunnel
+    const binder = new VipBinder(link, { tunnel: "ip6tnl" });
+    expect(await binder.sync([])).toMatchObject({
+      interface: "ip6tnl0",
+      present: true,
+      up: false,
+      drift: [],
+    });
+    expect(await link.getLink("ip6tnl0")).toMatchObject({ up: false });
+    expect(await binder.sync(["2001:db8::10"])).toMatchObject({
+      up: true,
+      owned: ["2001:db8::10"],
+      errors: [],
+    });
+    // Shared with others: an address someone else put there is listed, not drift.
+    link.addForeignAddress("ip6tnl0", "2001:db8::99", 128);
+    expect(await binder.sync(["2001:db8::10"])).toMatchObject({ foreign: ["2001:db8::99/128"], drift: [] });
+  });
+
+  it("a kernel without the tunnel module: one error naming the module, nothing bound", async () => {
+    const link = new FakeRtLink({ tunnelModules: [] });
+    const r = await new VipBinder(link, { tunnel: "ipip" }).sync(["192.0.2.10"]);
+    expect(r).toMatchObject({ present: false, owned: [] });
+    expect(r.errors).toEqual([
+      "loading the ipip module for tunl0: ensureTunnelDevice tunl0 failed: EOPNOTSUPP",
+    ]);
+  });
+
+  it("a tunnel binder refuses a device of that name and another kind", async () => {
+    const link = new FakeRtLink();
+    link.addForeignLink("tunl0", "dummy");
+    const r = await new VipBinder(link, { tunnel: "ipip" }).sync(["192.0.2.10"]);
+    expect(r.errors).toEqual(["tunl0 exists and is a dummy link, not an ipip: no address bound"]);
+    expect(r.owned).toEqual([]);
+  });
+
   it("reports a failed read and changes nothing", async () => {
     const link = new FakeRtLink();
     const binder = new VipBinder(link);

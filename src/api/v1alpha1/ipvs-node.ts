@@ -59,6 +59,26 @@ export const NodeEdgeStatusSchema = z
       })
       .optional()
       .meta({ description: "The DR real-server role (--dr-real-server); absent when off." }),
+    tunnels: z
+      .array(
+        z.object({
+          interface: str(15, "The tunnel device: tunl0 (IPv4 in IPv4) or ip6tnl0 (IPv6 in IPv6)."),
+          up: z.boolean().meta({ description: "Whether the device is up." }),
+          addresses: z
+            .array(str(45, "A VIP the agent holds on the tunnel device."))
+            .max(IPVS_NODE_LIMITS.vips)
+            .optional()
+            .meta({
+              description: "VIPs of Tunnel (IPIP) services whose real servers are on this node (bounded).",
+            }),
+        }),
+      )
+      .max(2)
+      .optional()
+      .meta({
+        description:
+          "The real-server role's tunnel devices that exist on the node (--dr-real-server); absent when none.",
+      }),
     snat: z
       .object({
         table: str(64, "The agent's nftables table (inet ipvs_operator)."),
@@ -111,7 +131,7 @@ export const NodeEdgeStatusSchema = z
       .array(
         z.object({
           area: z
-            .enum(["VIP", "LoopbackVIP", "SNAT", "Sysctl", "Timeout", "SyncDaemon"])
+            .enum(["VIP", "LoopbackVIP", "TunnelVIP", "SNAT", "Sysctl", "Timeout", "SyncDaemon"])
             .meta({ description: "What it is about." }),
           kind: str(
             32,
