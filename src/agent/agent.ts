@@ -21,7 +21,11 @@ import type { EventSink } from "../kube/event-recorder.ts";
 import type { StatusWriter } from "../kube/ipvs-node-writer.ts";
 import { type ChangeIndex, changeIndex, coveredBy, subSnapshot } from "../model/change-scope.ts";
 import { computeDesired, computeDesiredAssumingHealthy, type DesiredResult } from "../model/desired.ts";
-import { type DirectRoutingRealServerPlan, planDirectRoutingRealServer } from "../model/dr-real-server.ts";
+import {
+  type DirectRoutingRealServerPlan,
+  planDirectRoutingRealServer,
+  realServerRoleTables,
+} from "../model/dr-real-server.ts";
 import { lastGoodHolds } from "../model/last-good.ts";
 import {
   type BackendCounts,
@@ -483,8 +487,8 @@ export class Agent {
 
   /**
    * The DR real-server role: the cluster's DirectRouting and Tunnel (IPIP) services (every
-   * VirtualService, whatever its nodeSelector, every backend counted healthy) with a real server at an
-   * address of this node. The VIPs held on the loopback and the tunnel devices stay while the input is
+   * VirtualService, whatever its nodeSelector, every backend counted healthy, and down for the sorry
+   * servers: realServerRoleTables) with a real server or sorry server at an address of this node. The VIPs held on the loopback and the tunnel devices stay while the input is
    * read in part; otherwise a VIP leaves when no valid VirtualService asks for it any more.
    */
   #directRoutingRealServer(
@@ -493,12 +497,12 @@ export class Agent {
     directorVips: ReadonlySet<string>,
     partialInput: boolean,
   ): DirectRoutingRealServerPlan {
-    const cluster = computeDesiredAssumingHealthy(snapshot, node, { everyNode: true }).result;
+    const cluster = realServerRoleTables(snapshot, node);
     const skip = new Set(
       ["lo", ...Object.values(TUNNEL_DEVICE), this.#config.nodeEdge.vipInterface].filter((n) => n !== ""),
     );
     const local = (this.#deps.localAddresses ?? (() => readLocalAddresses(skip)))();
-    const plan = planDirectRoutingRealServer(cluster.table, local, directorVips);
+    const plan = planDirectRoutingRealServer(cluster, local, directorVips);
     // Input read in part: what was held stays (a VIP leaves the loopback only on whole input).
     if (partialInput) {
       const held = this.#nodeEdge?.loopback?.addresses ?? [];

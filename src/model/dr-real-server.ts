@@ -5,8 +5,9 @@
  * role does that for every DR VirtualService (in the cluster, whatever its nodeSelector) one of whose
  * real servers has an address of this node.
  *
- * The caller computes the cluster's table with every backend healthy, so a sorry server (programmed
- * only while no real server is healthy) is not prepared by this plan.
+ * The tables are the cluster's with every backend healthy and, when a VirtualService has a sorry
+ * server (programmed only while none of its backends is healthy), with every backend down as well
+ * (realServerRoleTables): a sorry server is a real server too, prepared before it is needed.
  * A real server behind a Tunnel (IPIP) director receives the packet for the VIP inside an IP-in-IP
  * packet to its own address: the tunnel kind's fallback device (tunl0, ip6tnl0) decapsulates it, and
  * the VIP must be held there; ARP for the VIP is the same concern as for direct routing.
@@ -14,7 +15,9 @@
  * device configured to match the director's), and a VIP this node programs as a director itself (it
  * is on the VIP interface already, and IPVS forwards to itself as a local real server).
  */
+import { computeDesired, computeDesiredAssumingHealthy } from "./desired.ts";
 import type { DesiredTable } from "./desired-table.ts";
+import type { NodeInfo, Snapshot } from "./snapshot.ts";
 
 export interface DirectRoutingRealServerPlan {
   /** VIPs to hold on the loopback (DirectRouting), sorted. */
@@ -28,13 +31,28 @@ export interface DirectRoutingRealServerPlan {
 }
 
 /**
- * @param cluster  computeDesired over every node (options.everyNode)
+ * What the cluster asks of its real servers: computeDesired over every node with every backend
+ * healthy, and with every backend down when some VirtualService has a sorry server (the sorry servers
+ * are in that table only).
+ */
+export function realServerRoleTables(snapshot: Snapshot, node: NodeInfo): DesiredTable[] {
+  const { result, initial } = computeDesiredAssumingHealthy(snapshot, node, { everyNode: true });
+  const sorry = snapshot.virtualServices.some(
+    (vs) => (vs as { spec?: { sorryServer?: unknown } } | undefined)?.spec?.sorryServer !== undefined,
+  );
+  if (!sorry || initial.healthTargets.length === 0) return [result.table];
+  const down = new Map(initial.healthTargets.map((t) => [t.key, false]));
+  return [result.table, computeDesired(snapshot, node, down, { everyNode: true }).table];
+}
+
+/**
+ * @param cluster  the tables of realServerRoleTables
  * @param local    this node's addresses (canonical text) and the interface each is on; the VIP and
  *                 loopback interfaces' own addresses are left out by the caller
  * @param director the VIPs this node programs as a director
  */
 export function planDirectRoutingRealServer(
-  cluster: DesiredTable,
+  cluster: readonly DesiredTable[],
   local: ReadonlyMap<string, string>,
   director: ReadonlySet<string>,
 ): DirectRoutingRealServerPlan {
@@ -42,7 +60,7 @@ export function planDirectRoutingRealServer(
   const tunnelVips = new Set<string>();
   const interfaces = new Set<string>();
   const served = new Set<string>();
-  for (const entry of cluster) {
+  for (const entry of cluster.flat()) {
     const key = entry.service.key;
     if (key.kind !== "address" || director.has(key.address)) continue;
     for (const d of entry.destinations) {

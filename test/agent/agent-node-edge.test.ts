@@ -279,7 +279,7 @@ describe("the DR real-server role (fakes)", () => {
     expect(status()!.nodeEdge!.loopback).toEqual({ interface: "lo", addresses: ["2001:db8::90"] });
   }, 30_000);
 
-  it("holds the VIPs of Tunnel (IPIP) services with a real server here on tunl0 and ip6tnl0, loose rp_filter on tunl0, not GUE's; lets them go with the real server", async () => {
+  it("holds the VIPs of Tunnel (IPIP) services with a real server here on tunl0 and ip6tnl0, loose rp_filter on tunl0, not GUE's; a sorry server's VIP on lo; lets them go with the real server", async () => {
     const dir = mkdtempSync(join(tmpdir(), "agent-tunnel-"));
     const elsewhere = "nodeSelector: {matchLabels: {role: lb}}";
     writeFileSync(
@@ -292,7 +292,13 @@ describe("the DR real-server role (fakes)", () => {
           "gue",
           `{address: 192.0.2.71, port: 80, forwarding: {method: Tunnel, tunnel: {type: GUE, port: 6080}}, ${elsewhere}}`,
         ) +
-        rs("gue-here", "gue", "10.0.0.5"),
+        rs("gue-here", "gue", "10.0.0.5") +
+        // This node is only the sorry server (DirectRouting): prepared before it is needed.
+        vs(
+          "sorry",
+          `{address: 192.0.2.72, port: 80, forwarding: {method: DirectRouting}, healthCheck: {type: TCP}, sorryServer: {address: 10.0.0.5}, ${elsewhere}}`,
+        ) +
+        rs("sorry-elsewhere", "sorry", "10.0.0.8"),
     );
     const link = new FakeRtLink();
     const sysctls = new FakeSysctlStore({
@@ -333,7 +339,7 @@ describe("the DR real-server role (fakes)", () => {
     );
     expect(await link.getLink("tunl0")).toMatchObject({ kind: "ipip", up: true });
     expect(await link.getLink("ip6tnl0")).toMatchObject({ kind: "ip6tnl", up: true });
-    expect(await on("lo")).toEqual([]); // not DirectRouting
+    expect(await on("lo")).toEqual(["192.0.2.72/32"]); // the sorry server's VIP only
     expect(await sysctls.read("net.ipv4.conf.tunl0.rp_filter")).toBe("2");
     expect(await sysctls.read("net.ipv4.conf.eth0.arp_ignore")).toBe("1");
     await until("the status", () => (started.status()?.nodeEdge?.tunnels?.length === 2 ? true : undefined));
