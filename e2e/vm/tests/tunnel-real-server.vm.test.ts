@@ -1,0 +1,445 @@
+/**
+ * The real-server role behind an IPVS Tunnel (IPIP) director, on the real kernel, with real traffic
+ * (IPv4 in IPv4 and IPv6 in IPv6). The VM's own network namespace is the real server: the agent runs
+ * in this process with --dr-real-server, and an HTTP server there listens on every address. A
+ * director namespace runs IPVS (the VIPs on its lo, `ipvsadm -i` to the real server's address) and a
+ * client namespace routes the VIPs through it; all three share one bridge (one L2 segment), so the
+ * real server answers the client directly, from the VIP. Strict reverse-path filtering is on
+ * (net.ipv4.conf.all.rp_filter=1), as on many hosts.
+ *
+ * A request through the VIP fails while the real server lacks the VIP: the encapsulated packet is
+ * dropped (no ipip module, or tunl0 down, or no local VIP). Once the agent holds the VIP on the tunnel
+ * kind's fallback device (tunl0 for IPv4, ip6tnl0 for IPv6, the module loaded by the agent), with
+ * tunl0's rp_filter loose (2), the client is answered, and the real server sees the client's own
+ * address on the VIP. Out-of-band changes are shown to break traffic (the agent's node-edge sync is
+ * held back meanwhile, so the failure is deterministic) and then repaired: tunl0's rp_filter back at
+ * 0 or 1 (strict wins: the IPv4 request is dropped, the kernel counts it in IPReversePathFilter, IPv6
+ * still works), the VIPs deleted, tunl0 and ip6tnl0 set down. The VIPs leave the tunnel devices with
+ * the RealServers. The services select director nodes only, so the agent programs no IPVS here.
+ */
+import { type ChildProcess, execFile, execFileSync, spawn, spawnSync } from "node:child_process";
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { NetlinkRtLink } from "../../../src/node-edge/netlink-rt-link.ts";
+import {
+  NodeEdge,
+  type NodeEdgeDesired,
+  type NodeEdgeDrift,
+  type NodeEdgeReport,
+} from "../../../src/node-edge/node-edge-report.ts";
+import { SysctlAsserter } from "../../../src/node-edge/sysctl-asserter.ts";
+import { ProcSysctlStore } from "../../../src/node-edge/sysctl-store.ts";
+import { VipBinder } from "../../../src/node-edge/vip-binder.ts";
+import { type InProcessAgent, ipvsadm, scratch, startDirectoryAgent, writeManifest } from "./vm-helpers.ts";
+
+const BRIDGE = "br-tun97";
+const RS = "10.97.0.1"; // the real server: this (root) namespace, on the bridge
+const DIRECTOR = "10.97.0.2";
+const CLIENT = "10.97.0.10";
+const VIP = "10.97.9.9";
+const RS6 = "2001:db8:97::1";
+const DIRECTOR6 = "2001:db8:97::2";
+const CLIENT6 = "2001:db8:97::10";
+const VIP6 = "2001:db8:97:9::9";
+const TUNL = "tunl0";
+const TUNL6 = "ip6tnl0";
+const RP_FILTER = `net.ipv4.conf.${TUNL}.rp_filter`;
+/** IFA_PROTO of the agent's addresses (Debian 12's iproute2 neither prints nor sets it). */
+const AGENT_PROTO = 73;
+
+function sh(command: string, ...args: string[]): string {
+  return execFileSync(command, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+}
+
+const sysctl = (key: string) => sh("sysctl", "-n", key).trim();
+
+/** Whether a link exists, without `ip ... dev NAME`: that asks the kernel to load netdev-NAME (ipip for tunl0). */
+const linkExists = (name: string) => existsSync(`/sys/class/net/${name}`);
+const linkUp = (name: string) =>
+  linkExists(name) && (Number.parseInt(readFileSync(`/sys/class/net/${name}/flags`, "utf8"), 16) & 1) === 1;
+
+/** The kernel's strict reverse-path drops so far (TcpExt IPReversePathFilter in /proc/net/netstat). */
+function reversePathDrops(): number {
+  const lines = readFileSync("/proc/net/netstat", "utf8").split("\n");
+  const names = lines.find((l) => l.startsWith("TcpExt:"))!.split(" ");
+  const values = lines.filter((l) => l.startsWith("TcpExt:"))[1]!.split(" ");
+  return Number(values[names.indexOf("IPReversePathFilter")]);
+}
+
+async function until(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  limitMs = 60_000,
+): Promise<number> {
+  const start = Date.now();
+  while (!(await check())) {
+    if (Date.now() - start > limitMs) throw new Error(`gave up waiting for ${what}`);
+    await sleep(200);
+  }
+  return Date.now() - start;
+}
+
+/**
+ * The agent's NodeEdge, recording the drift of every sync; `hold()` keeps the next syncs from running
+ * (and waits for one in flight), so a test can break something and see traffic fail before the repair.
+ */
+class HeldNodeEdge extends NodeEdge {
+  readonly drift: NodeEdgeDrift[] = [];
+  last: NodeEdgeReport | undefined;
+  syncs = 0;
+  #gate: Promise<void> | undefined;
+  #open: (() => void) | undefined;
+  #inFlight: Promise<unknown> = Promise.resolve();
+
+  override async sync(desired: NodeEdgeDesired): Promise<NodeEdgeReport> {
+    while (this.#gate) await this.#gate;
+    const run = super.sync(desired);
+    this.#inFlight = run.catch(() => undefined);
+    const report = await run;
+    this.syncs++;
+    this.last = report;
+    this.drift.push(...report.drift);
+    return report;
+  }
+
+  async hold(): Promise<void> {
+    this.#gate = new Promise((resolve) => {
+      this.#open = resolve;
+    });
+    await this.#inFlight;
+  }
+
+  release(): void {
+    this.#gate = undefined;
+    this.#open?.();
+  }
+}
+
+const virtualServices = `apiVersion: ipvs.dev/v1alpha1
+kind: VirtualService
+metadata: {name: web, namespace: shop}
+spec:
+  address: ${VIP}
+  port: 80
+  scheduler: rr
+  forwarding: {method: Tunnel}
+  nodeSelector: {matchLabels: {role: tunnel-director}}
+---
+apiVersion: ipvs.dev/v1alpha1
+kind: VirtualService
+metadata: {name: web6, namespace: shop}
+spec:
+  address: ${VIP6}
+  port: 80
+  scheduler: rr
+  forwarding: {method: Tunnel}
+  nodeSelector: {matchLabels: {role: tunnel-director}}
+`;
+const realServers = `---
+apiVersion: ipvs.dev/v1alpha1
+kind: RealServer
+metadata: {name: web-rs, namespace: shop}
+spec: {virtualServiceRef: {name: web}, address: ${RS}, port: 80}
+---
+apiVersion: ipvs.dev/v1alpha1
+kind: RealServer
+metadata: {name: web6-rs, namespace: shop}
+spec: {virtualServiceRef: {name: web6}, address: ${RS6}, port: 80}
+`;
+
+describe("the real-server role behind an IPVS Tunnel (IPIP) director (real kernel, real traffic)", () => {
+  const holders: ChildProcess[] = [];
+  let server: ChildProcess | undefined;
+  let clientNs = "";
+  let dir = "";
+  let agent: InProcessAgent | undefined;
+  const link = new NetlinkRtLink();
+  const reader = new NetlinkRtLink(); // the test's own view of the kernel's address dump
+  const edge = new HeldNodeEdge({
+    loopback: new VipBinder(link, { interfaceName: "lo", existingLink: true }),
+    tunnel4: new VipBinder(link, { tunnel: "ipip" }),
+    tunnel6: new VipBinder(link, { tunnel: "ip6tnl" }),
+    sysctls: new SysctlAsserter(new ProcSysctlStore()),
+  });
+  const savedSysctls = new Map<string, string>();
+  const before = { tunl: { exists: false, up: false, rpFilter: "" }, tunl6: { exists: false, up: false } };
+  const figures: string[] = [];
+
+  /** One HTTP request from the client namespace on a new connection: the body, or "error: curl exit N ...". */
+  function request(host: string): Promise<string> {
+    const url = host.includes(":") ? `http://[${host}]/` : `http://${host}/`;
+    return new Promise((resolve) => {
+      execFile(
+        "nsenter",
+        [`--net=${clientNs}`, "curl", "-sS", "-m", "2", url],
+        { encoding: "utf8" },
+        (error, stdout, stderr) =>
+          resolve(error ? `error: curl exit ${error.code} ${stderr.trim()}` : stdout),
+      );
+    });
+  }
+  const both = () => Promise.all([request(VIP), request(VIP6)]);
+  const answer = (client: string, vip: string) => `rs saw ${client} on ${vip}`;
+  const answered = [answer(CLIENT, VIP), answer(CLIENT6, VIP6)];
+  const noAnswer = /^error: curl exit (7|28) /; // refused (an ICMP error relayed by IPVS) or timed out
+
+  /** The addresses on a link with their IFA_PROTO, from the kernel's dump ([] without the link). */
+  async function held(name: string): Promise<string[]> {
+    const l = await reader.getLink(name);
+    if (!l) return [];
+    return (await reader.listAddresses(l.index))
+      .filter((a) => !a.address.startsWith("fe80:"))
+      .map((a) => `${a.address}/${a.prefixLength} proto ${a.protocol}`);
+  }
+  const vipsHeld = async () => [...(await held(TUNL)), ...(await held(TUNL6))];
+  const wantedVips = [`${VIP}/32 proto ${AGENT_PROTO}`, `${VIP6}/128 proto ${AGENT_PROTO}`];
+
+  /** What the agent holds as the role: both VIPs on up tunnel devices, tunl0 loose, ARP settings on the bridge. */
+  async function roleInPlace(): Promise<boolean> {
+    return (
+      linkUp(TUNL) &&
+      linkUp(TUNL6) &&
+      JSON.stringify(await vipsHeld()) === JSON.stringify(wantedVips) &&
+      sysctl(RP_FILTER) === "2" &&
+      sysctl(`net.ipv4.conf.${BRIDGE}.arp_ignore`) === "1" &&
+      sysctl(`net.ipv4.conf.${BRIDGE}.arp_announce`) === "2"
+    );
+  }
+
+  /** This namespace's IPVS table mentions neither VIP (the services select director nodes only). */
+  const noIpvsHere = () => {
+    const table = ipvsadm(["-Sn"]);
+    return !table.includes(VIP) && !table.includes(VIP6);
+  };
+
+  beforeAll(async () => {
+    before.tunl = { exists: linkExists(TUNL), up: linkUp(TUNL), rpFilter: "" };
+    before.tunl6 = { exists: linkExists(TUNL6), up: linkUp(TUNL6) };
+    if (before.tunl.exists) before.tunl.rpFilter = sysctl(RP_FILTER);
+    for (const key of [
+      "net.ipv4.conf.all.rp_filter",
+      "net.ipv4.ip_forward",
+      "net.ipv6.conf.all.forwarding",
+    ]) {
+      savedSysctls.set(key, sysctl(key));
+    }
+    expect(noIpvsHere()).toBe(true);
+
+    for (let i = 0; i < 2; i++)
+      holders.push(spawn("unshare", ["--net", "sleep", "3600"], { stdio: "ignore" }));
+    await sleep(300);
+    const [director, client] = holders as [ChildProcess, ChildProcess];
+    clientNs = `/proc/${client.pid}/ns/net`;
+    const inNs = (ns: ChildProcess, ...args: string[]) =>
+      sh("nsenter", `--net=/proc/${ns.pid}/ns/net`, ...args);
+
+    // The shared segment, with the real server's addresses.
+    sh("ip", "link", "add", BRIDGE, "type", "bridge");
+    sh("ip", "addr", "add", `${RS}/24`, "dev", BRIDGE);
+    sh("ip", "addr", "add", `${RS6}/64`, "dev", BRIDGE, "nodad");
+    sh("ip", "link", "set", BRIDGE, "up");
+    const plug = (ns: ChildProcess, name: string, v4: string, v6: string) => {
+      sh("ip", "link", "add", `${name}-h`, "type", "veth", "peer", "name", `${name}-n`);
+      sh("ip", "link", "set", `${name}-n`, "netns", String(ns.pid));
+      sh("ip", "link", "set", `${name}-h`, "master", BRIDGE, "up");
+      inNs(ns, "ip", "addr", "add", `${v4}/24`, "dev", `${name}-n`);
+      inNs(ns, "ip", "addr", "add", `${v6}/64`, "dev", `${name}-n`, "nodad");
+      inNs(ns, "ip", "link", "set", `${name}-n`, "up");
+      inNs(ns, "ip", "link", "set", "lo", "up");
+    };
+    plug(director, "t97d", DIRECTOR, DIRECTOR6);
+    plug(client, "t97c", CLIENT, CLIENT6);
+
+    // The director: the VIPs are its own (IPVS takes them at LOCAL_IN), tunnelled to the real server.
+    inNs(director, "ip", "addr", "add", `${VIP}/32`, "dev", "lo");
+    inNs(director, "ip", "addr", "add", `${VIP6}/128`, "dev", "lo", "nodad");
+    inNs(director, "ipvsadm", "-A", "-t", `${VIP}:80`, "-s", "rr");
+    inNs(director, "ipvsadm", "-a", "-t", `${VIP}:80`, "-r", `${RS}:80`, "-i");
+    inNs(director, "ipvsadm", "-A", "-t", `[${VIP6}]:80`, "-s", "rr");
+    inNs(director, "ipvsadm", "-a", "-t", `[${VIP6}]:80`, "-r", `[${RS6}]:80`, "-i");
+    expect(inNs(director, "ipvsadm", "-Sn")).toContain(`-a -t ${VIP}:80 -r ${RS}:80 -i -w 1`);
+    // The client reaches the VIPs through the director; the answers come straight from the real server.
+    inNs(client, "ip", "route", "add", `${VIP}/32`, "via", DIRECTOR);
+    inNs(client, "ip", "-6", "route", "add", `${VIP6}/128`, "via", DIRECTOR6);
+
+    // Strict reverse-path filtering on the real server (set after the namespaces were made, which
+    // inherit this namespace's IPv4 settings).
+    sh("sysctl", "-qw", "net.ipv4.conf.all.rp_filter=1");
+
+    server = spawn(
+      process.execPath,
+      [
+        "-e",
+        `const plain = (a) => a.replace(/^::ffff:/, "");
+        require("node:http").createServer((q, s) => s.end("rs saw " + plain(q.socket.remoteAddress) + " on " + plain(q.socket.localAddress))).listen(80, "::", () => console.log("up"));`,
+      ],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    await new Promise<void>((resolve, reject) => {
+      server!.stdout!.once("data", () => resolve());
+      server!.once("exit", (code) => reject(new Error(`the real server's HTTP server exited (${code})`)));
+    });
+    dir = scratch("tunnel-real-server-");
+  }, 60_000);
+
+  afterAll(async () => {
+    edge.release();
+    await agent?.stop();
+    server?.kill("SIGKILL");
+    for (const h of holders) h.kill("SIGKILL");
+    for (const name of [BRIDGE, "t97d-h", "t97c-h"]) spawnSync("ip", ["link", "del", name]);
+    // The fallback devices cannot be deleted: our addresses off, down again unless they were up.
+    for (const [name, vip, was] of [
+      [TUNL, `${VIP}/32`, before.tunl],
+      [TUNL6, `${VIP6}/128`, before.tunl6],
+    ] as const) {
+      if (!linkExists(name)) continue;
+      spawnSync("ip", ["addr", "del", vip, "dev", name]);
+      if (!was.up) spawnSync("ip", ["link", "set", name, "down"]);
+    }
+    if (linkExists(TUNL)) {
+      // A tunl0 the module made during the test had the `default` value.
+      const value = before.tunl.exists ? before.tunl.rpFilter : sysctl("net.ipv4.conf.default.rp_filter");
+      spawnSync("sysctl", ["-qw", `${RP_FILTER}=${value}`]);
+    }
+    for (const [key, value] of savedSysctls) spawnSync("sysctl", ["-qw", `${key}=${value}`]);
+    await link.close();
+    await reader.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    if (figures.length > 0) console.info(`[tunnel-rs] ${figures.join("; ")}`);
+  });
+
+  it("without the role a request through the director gets no answer", async () => {
+    expect(sh("ip", "-o", "addr", "show", "to", `${VIP}/32`).trim()).toBe("");
+    expect(sh("ip", "-o", "-6", "addr", "show", "to", `${VIP6}/128`).trim()).toBe("");
+    const [v4, v6] = await both();
+    console.log(`[tunnel-rs] before the role: IPv4 ${v4.trim()} | IPv6 ${v6.trim()}`);
+    expect(v4).toMatch(noAnswer);
+    expect(v6).toMatch(noAnswer);
+  });
+
+  it("the agent holds the VIPs on tunl0 / ip6tnl0 (tunl0 loose) and the real server answers from them", async () => {
+    writeManifest(dir, "web.yaml", virtualServices + realServers);
+    const t0 = Date.now();
+    agent = await startDirectoryAgent(
+      dir,
+      "vm",
+      { drRealServer: "true", vipInterface: "", resyncInterval: "1s" },
+      edge,
+    );
+    const startMs = Date.now() - t0;
+    await until(
+      "the role in place (VIPs on tunl0 and ip6tnl0, rp_filter, ARP settings)",
+      roleInPlace,
+      120_000,
+    );
+    const placedMs = Date.now() - t0;
+    let answers: string[] = [];
+    await until("both families answered through the director", async () => {
+      answers = await both();
+      return JSON.stringify(answers) === JSON.stringify(answered);
+    });
+    const answeredMs = Date.now() - t0;
+    figures.push(`agent start ${startMs} ms, role in place ${placedMs} ms, first answers ${answeredMs} ms`);
+    console.log(`[tunnel-rs] with the role: ${answers.join(" | ")}`);
+
+    // What `ip` sees: up tunnel devices of the tunnel kinds, the VIPs as host addresses.
+    const shown4 = sh("ip", "-d", "addr", "show", "dev", TUNL);
+    expect(shown4).toMatch(/<NOARP,UP,LOWER_UP>/);
+    expect(shown4).toMatch(/^\s+ipip any remote any local any /m);
+    expect(shown4).toMatch(new RegExp(`inet ${VIP.replaceAll(".", "\\.")}/32 scope global ${TUNL}`));
+    const shown6 = sh("ip", "-d", "addr", "show", "dev", TUNL6);
+    expect(shown6).toMatch(/<NOARP,UP,LOWER_UP>/);
+    expect(shown6).toMatch(/^\s+ip6tnl ip6ip6 remote any local any /m);
+    expect(shown6).toContain(`inet6 ${VIP6}/128 scope global nodad`);
+    expect(edge.last?.tunnels).toEqual([
+      { interface: TUNL, up: true, addresses: [VIP] },
+      { interface: TUNL6, up: true, addresses: [VIP6] },
+    ]);
+    expect(edge.last?.loopback).toEqual({ interface: "lo", addresses: [] });
+    expect(edge.last?.errors).toEqual([]);
+    expect(edge.drift).toEqual([]);
+
+    // Every request is answered, from the VIP, and the real server sees the client itself (no NAT).
+    for (let i = 0; i < 3; i++) expect(await both()).toEqual(answered);
+    // The services select director nodes: this node programs no IPVS for them.
+    expect(noIpvsHere()).toBe(true);
+  }, 240_000);
+
+  it("out-of-band changes break traffic and are repaired: rp_filter, deleted VIPs, devices down", async () => {
+    await edge.hold();
+    // tunl0 not loose (0, what a new tunl0 has, or 1): all=1 wins and the IPv4 request is dropped by
+    // the reverse-path check (the client is routed via the bridge, not tunl0); IPv6 has no rp_filter.
+    for (const value of ["0", "1"]) {
+      sh("sysctl", "-qw", `${RP_FILTER}=${value}`);
+      const drops = reversePathDrops();
+      const [v4, v6] = await both();
+      expect(v4).toMatch(/^error: curl exit 28 /);
+      expect(v6).toBe(answer(CLIENT6, VIP6));
+      expect(reversePathDrops()).toBeGreaterThan(drops);
+    }
+    sh("ip", "addr", "del", `${VIP}/32`, "dev", TUNL);
+    sh("ip", "addr", "del", `${VIP6}/128`, "dev", TUNL6);
+    for (const answer of await both()) expect(answer).toMatch(noAnswer);
+    const drifted = edge.drift.length;
+    let t0 = Date.now();
+    edge.release();
+    await until("the VIPs and tunl0's rp_filter repaired", roleInPlace, 30_000);
+    await until(
+      "both families answered again",
+      async () => JSON.stringify(await both()) === JSON.stringify(answered),
+    );
+    const repairMs = Date.now() - t0;
+    expect(edge.drift.slice(drifted)).toEqual(
+      expect.arrayContaining([
+        { area: "TunnelVIP", kind: "AddressMissing", object: `${VIP}/32`, action: "Repaired" },
+        { area: "TunnelVIP", kind: "AddressMissing", object: `${VIP6}/128`, action: "Repaired" },
+        {
+          area: "Sysctl",
+          kind: "Modified",
+          object: RP_FILTER,
+          expected: "2",
+          found: "1",
+          action: "Repaired",
+        },
+      ]),
+    );
+
+    // Both devices down (the kernel drops ip6tnl0's IPv6 addresses with it): both families fail.
+    await edge.hold();
+    sh("ip", "link", "set", TUNL, "down");
+    sh("ip", "link", "set", TUNL6, "down");
+    for (const answer of await both()) expect(answer).toMatch(noAnswer);
+    const downDrifted = edge.drift.length;
+    t0 = Date.now();
+    edge.release();
+    await until("tunl0 and ip6tnl0 up with their VIPs", roleInPlace, 30_000);
+    await until(
+      "both families answered again",
+      async () => JSON.stringify(await both()) === JSON.stringify(answered),
+    );
+    const upMs = Date.now() - t0;
+    expect(edge.drift.slice(downDrifted)).toEqual(
+      expect.arrayContaining([
+        { area: "TunnelVIP", kind: "InterfaceDown", object: TUNL, action: "Repaired" },
+        { area: "TunnelVIP", kind: "InterfaceDown", object: TUNL6, action: "Repaired" },
+      ]),
+    );
+    expect(edge.last?.errors).toEqual([]);
+    figures.push(`VIPs + rp_filter repaired and answered ${repairMs} ms after release`);
+    figures.push(`devices down repaired and answered ${upMs} ms after release`);
+  }, 180_000);
+
+  it("the VIPs leave tunl0 and ip6tnl0 with the RealServers, and requests fail again", async () => {
+    const t0 = Date.now();
+    writeManifest(dir, "web.yaml", virtualServices);
+    await until("the VIPs gone from the tunnel devices", async () => (await vipsHeld()).length === 0, 30_000);
+    const goneMs = Date.now() - t0;
+    figures.push(`VIPs gone ${goneMs} ms after the RealServers left, ${edge.syncs} node-edge syncs in all`);
+    for (const answer of await both()) expect(answer).toMatch(noAnswer);
+    expect(edge.last?.tunnels.map((t) => t.addresses)).toEqual([[], []]);
+    expect(edge.last?.errors).toEqual([]);
+    expect(noIpvsHere()).toBe(true);
+  }, 60_000);
+});
