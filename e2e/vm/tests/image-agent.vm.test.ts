@@ -5,8 +5,9 @@
  * a container runtime would) and runs the image's ENTRYPOINT with `agent --from-dir`: its Node, its
  * bundle, its netlink addon. It waits for the table, repairs a deleted destination, answers /readyz,
  * binds the VIP on its dummy interface ipvs0 (again after an out-of-band delete), keeps a SNAT rule in
- * its nftables table with the image's own nft, asserts a sysctl and the IPVS timeouts (all repaired
- * after out-of-band changes), and on SIGTERM exits
+ * its nftables table with the image's own nft, asserts a sysctl and the IPVS timeouts, runs the
+ * connection sync daemon it is configured with (all repaired after out-of-band changes), and on
+ * SIGTERM exits
  * leaving the table as it is (the agent never flushes).
  * Without the exported tree the test fails: run e2e/image/build.sh first (npm test does, before the
  * VM suite).
@@ -41,7 +42,14 @@ const EXPECTED = [
   "-a -t 192.0.2.78:80 -r 198.51.100.78:8080 -m -w 1",
 ].sort();
 /** The agent's node plumbing flags, and what they make of the node. */
-const EDGE_FLAGS = ["--sysctl", "net.ipv4.vs.expire_nodest_conn=1", "--ipvs-timeouts", "901,121,301"];
+const EDGE_FLAGS = [
+  "--sysctl",
+  "net.ipv4.vs.expire_nodest_conn=1",
+  "--ipvs-timeouts",
+  "901,121,301",
+  "--sync-daemon",
+  "master:dummy0:42", // dummy0: the test bed's interface (e2e/vm/guest-init.sh)
+];
 const sh = (command: string, ...args: string[]) =>
   execFileSync(command, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 const snatTable = () => {
@@ -57,7 +65,8 @@ const nodeEdgeAsConfigured = () =>
   ) &&
   sh("sysctl", "-n", "net.ipv4.vs.conntrack").trim() === "1" &&
   sh("sysctl", "-n", "net.ipv4.vs.expire_nodest_conn").trim() === "1" &&
-  ipvsadm(["-L", "--timeout"]).includes("(tcp tcpfin udp): 901 121 301");
+  ipvsadm(["-L", "--timeout"]).includes("(tcp tcpfin udp): 901 121 301") &&
+  /master sync daemon \(mcast=dummy0, syncid=42[,)]/.test(ipvsadm(["-L", "--daemon"]));
 
 interface ImageConfig {
   id: string;
@@ -135,6 +144,9 @@ describe("the image's file tree as the agent on a real kernel", () => {
     } catch {}
     try {
       execFileSync("nft", ["delete", "table", "inet", "ipvs_operator"]); // its SNAT table too
+    } catch {}
+    try {
+      ipvsadm(["--stop-daemon", "master"]); // and the sync daemon it started
     } catch {}
   });
 
@@ -216,7 +228,7 @@ describe("the image's file tree as the agent on a real kernel", () => {
     await until(`the periodic resync to bind 192.0.2.10 again (agent output:\n${output})`, bound);
   });
 
-  it("keeps the SNAT table (with the image's nft), the sysctls and the IPVS timeouts, and repairs them after out-of-band changes", async () => {
+  it("keeps the SNAT table (with the image's nft), the sysctls, the IPVS timeouts and the sync daemon, and repairs them after out-of-band changes", async () => {
     await until(`the node plumbing as configured (agent output:\n${output})`, nodeEdgeAsConfigured);
     // A resync (every 2 s) may land between these changes or right after them, so the proof of
     // repair is the agent's own report of each area, not a check that the change was still visible.
@@ -224,6 +236,7 @@ describe("the image's file tree as the agent on a real kernel", () => {
     sh("nft", "delete", "table", "inet", "ipvs_operator");
     sh("sysctl", "-qw", "net.ipv4.vs.expire_nodest_conn=0");
     ipvsadm(["--set", "100", "100", "100"]);
+    ipvsadm(["--stop-daemon", "master"]);
     const repaired = (area: string) =>
       output
         .slice(mark)
@@ -231,16 +244,17 @@ describe("the image's file tree as the agent on a real kernel", () => {
         .some((line) => line.includes("Node plumbing repaired") && line.includes(`"area":"${area}"`));
     await until(
       `the periodic resync to repair the plumbing (agent output:\n${output})`,
-      () => ["SNAT", "Sysctl", "Timeout"].every(repaired) && nodeEdgeAsConfigured(),
+      () => ["SNAT", "Sysctl", "Timeout", "SyncDaemon"].every(repaired) && nodeEdgeAsConfigured(),
     );
   });
 
-  it("stops on SIGTERM and leaves the table as it is", async () => {
+  it("stops on SIGTERM and leaves the table (and the sync daemon) as it is", async () => {
     const before = ipvsadm(["-Sn"]);
     agent!.kill("SIGTERM");
     expect(await exited).toBe(0);
     expect(output).toContain("Stopping; the IPVS table is left as it is");
     expect(ipvsadm(["-Sn"])).toBe(before);
     expect(sortedTable()).toEqual(EXPECTED);
+    expect(ipvsadm(["-L", "--daemon"])).toMatch(/master sync daemon \(mcast=dummy0, syncid=42[,)]/); // left running too
   });
 });
