@@ -44,7 +44,12 @@ import {
 import { snatServices, snatSpecs } from "../model/snat-services.ts";
 import { type EventIntent, problemKey, syncEvents } from "../model/sync-events.ts";
 import { type LocalAddresses, readLocalAddresses } from "../node-edge/local-addresses.ts";
-import type { NodeEdge, NodeEdgeReport } from "../node-edge/node-edge-report.ts";
+import {
+  ipv4TunnelDevices,
+  type NodeEdge,
+  type NodeEdgeReport,
+  tunnelTypeOfDevice,
+} from "../node-edge/node-edge-report.ts";
 import { TUNNEL_DEVICE } from "../node-edge/rt-link.ts";
 import type { SnatService } from "../node-edge/snat-plan.ts";
 import { nodeSysctls } from "../node-edge/sysctl-plan.ts";
@@ -58,7 +63,6 @@ import { FileJournalStore } from "../reconcile/ownership-journal.ts";
 import { Reconciler, type SyncResult, withoutApplied } from "../reconcile/reconciler.ts";
 import { SyncRunner, type SyncScope } from "../reconcile/runner.ts";
 import type { SnapshotSource } from "../sources/snapshot-source.ts";
-import { ipFamily } from "../vocabulary/addresses.ts";
 import { operationServiceKey } from "../vocabulary/operations.ts";
 import { serviceKeyString } from "../vocabulary/table.ts";
 import type { AgentConfig } from "./config.ts";
@@ -456,7 +460,7 @@ export class Agent {
         ...(dr
           ? {
               arpInterfaces: dr.interfaces,
-              tunnelRpFilter: dr.tunnelVips.some((a) => ipFamily(a) === "IPv4"),
+              tunnelDevices: ipv4TunnelDevices(dr.tunnelVips),
             }
           : {}),
       }),
@@ -507,8 +511,10 @@ export class Agent {
     if (partialInput) {
       const held = this.#nodeEdge?.loopback?.addresses ?? [];
       plan.vips = [...new Set([...plan.vips, ...held])].sort();
-      const tunnelHeld = (this.#nodeEdge?.tunnels ?? []).flatMap((t) => t.addresses);
-      plan.tunnelVips = [...new Set([...plan.tunnelVips, ...tunnelHeld])].sort();
+      for (const t of this.#nodeEdge?.tunnels ?? []) {
+        const type = tunnelTypeOfDevice(t.interface);
+        if (type) plan.tunnelVips[type] = [...new Set([...plan.tunnelVips[type], ...t.addresses])].sort();
+      }
     }
     return plan;
   }

@@ -53,7 +53,8 @@ export interface AgentConfig {
     ipvs: IpvsTuningConfig;
     /**
      * The DR real-server role: the VIPs of DirectRouting VirtualServices with a real server on this
-     * node go on the loopback, those of Tunnel (IPIP) ones on tunl0 / ip6tnl0 (rp_filter=2 on tunl0),
+     * node go on the loopback, those of Tunnel (IPIP, GRE) ones on tunl0 / ip6tnl0 / gre0 / ip6gre0
+     * (rp_filter=2 on the IPv4 ones),
      * with arp_ignore=1 / arp_announce=2 on the real servers' interfaces.
      */
     drRealServer: boolean;
@@ -172,7 +173,7 @@ export const AGENT_SETTINGS = {
   drRealServer: {
     flag: "dr-real-server",
     env: "IPVS_OPERATOR_DR_REAL_SERVER",
-    help: "true or false: prepare this node as a real server of DirectRouting and Tunnel (IPIP) services (VIPs on lo, tunl0 and ip6tnl0, ARP and rp_filter sysctls; default false)",
+    help: "true or false: prepare this node as a real server of DirectRouting and Tunnel (IPIP, GRE) services (VIPs on lo or the tunnel devices, ARP and rp_filter sysctls; default false)",
   },
   logLevel: {
     flag: "log-level",

@@ -15,6 +15,7 @@ import { IpvsTuner } from "../node-edge/ipvs-tuning.ts";
 import { NetlinkRtLink } from "../node-edge/netlink-rt-link.ts";
 import { ExecNft } from "../node-edge/nftables.ts";
 import { NodeEdge } from "../node-edge/node-edge-report.ts";
+import { TUNNEL_KINDS } from "../node-edge/rt-link.ts";
 import { SnatManager } from "../node-edge/snat.ts";
 import { SysctlAsserter } from "../node-edge/sysctl-asserter.ts";
 import { ProcSysctlStore } from "../node-edge/sysctl-store.ts";
@@ -97,8 +98,7 @@ export async function agentCommand(args: string[]): Promise<number> {
     ...(rtLink && edge.drRealServer
       ? {
           loopback: new VipBinder(rtLink, { interfaceName: "lo", existingLink: true }),
-          tunnel4: new VipBinder(rtLink, { tunnel: "ipip" }),
-          tunnel6: new VipBinder(rtLink, { tunnel: "ip6tnl" }),
+          tunnels: TUNNEL_KINDS.map((tunnel) => new VipBinder(rtLink, { tunnel })),
         }
       : {}),
     snat: new SnatManager(new ExecNft()),

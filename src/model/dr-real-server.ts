@@ -8,11 +8,11 @@
  * The tables are the cluster's with every backend healthy and, when a VirtualService has a sorry
  * server (programmed only while none of its backends is healthy), with every backend down as well
  * (realServerRoleTables): a sorry server is a real server too, prepared before it is needed.
- * A real server behind a Tunnel (IPIP) director receives the packet for the VIP inside an IP-in-IP
- * packet to its own address: the tunnel kind's fallback device (tunl0, ip6tnl0) decapsulates it, and
- * the VIP must be held there; ARP for the VIP is the same concern as for direct routing.
- * Left out: firewall-mark services (no address to hold), GUE and GRE tunnels (they need a port or a
- * device configured to match the director's), and a VIP this node programs as a director itself (it
+ * A real server behind a Tunnel director receives the packet for the VIP inside an IP-in-IP (IPIP) or
+ * GRE packet to its own address: the tunnel module's fallback device (tunl0, ip6tnl0, gre0, ip6gre0)
+ * decapsulates it, and the VIP must be held there; ARP for the VIP is the same concern as for direct
+ * routing. Left out: firewall-mark services (no address to hold), GUE tunnels (the real server needs a
+ * FOU port configured to match the director's), and a VIP this node programs as a director itself (it
  * is on the VIP interface already, and IPVS forwards to itself as a local real server).
  */
 import { computeDesired, computeDesiredAssumingHealthy } from "./desired.ts";
@@ -22,8 +22,8 @@ import type { NodeInfo, Snapshot } from "./snapshot.ts";
 export interface DirectRoutingRealServerPlan {
   /** VIPs to hold on the loopback (DirectRouting), sorted. */
   vips: string[];
-  /** VIPs to hold on the tunnel device of their family (Tunnel with IPIP), sorted. */
-  tunnelVips: string[];
+  /** VIPs to hold on the tunnel device of their tunnel type and family (Tunnel: IPIP, GRE), sorted. */
+  tunnelVips: { IPIP: string[]; GRE: string[] };
   /** Interfaces holding the real-server addresses (arp_ignore / arp_announce go there), sorted. */
   interfaces: string[];
   /** "namespace/name" of the VirtualServices served, sorted. */
@@ -57,7 +57,7 @@ export function planDirectRoutingRealServer(
   director: ReadonlySet<string>,
 ): DirectRoutingRealServerPlan {
   const vips = new Set<string>();
-  const tunnelVips = new Set<string>();
+  const tunnelVips = { IPIP: new Set<string>(), GRE: new Set<string>() };
   const interfaces = new Set<string>();
   const served = new Set<string>();
   for (const entry of cluster.flat()) {
@@ -67,8 +67,8 @@ export function planDirectRoutingRealServer(
       const held =
         d.config.forwarding === "DirectRouting"
           ? vips
-          : d.config.forwarding === "Tunnel" && d.config.tunnelType === "IPIP"
-            ? tunnelVips
+          : d.config.forwarding === "Tunnel" && d.config.tunnelType !== "GUE"
+            ? tunnelVips[d.config.tunnelType]
             : undefined;
       if (held === undefined) continue;
       const where = local.get(d.key.address);
@@ -80,7 +80,7 @@ export function planDirectRoutingRealServer(
   }
   return {
     vips: [...vips].sort(),
-    tunnelVips: [...tunnelVips].sort(),
+    tunnelVips: { IPIP: [...tunnelVips.IPIP].sort(), GRE: [...tunnelVips.GRE].sort() },
     interfaces: [...interfaces].sort(),
     virtualServices: [...served].sort(),
   };

@@ -19,13 +19,14 @@ import {
   RtLinkError,
   type RtLinkInfo,
   TUNNEL_DEVICE,
+  TUNNEL_KINDS,
   type TunnelKind,
 } from "./rt-link.ts";
 
 export interface FakeRtLinkOptions {
   /** Whether addresses keep IFA_PROTO (Linux >= 5.18; default true). */
   keepsProtocol?: boolean;
-  /** Tunnel modules the kernel can load (default both): ensureTunnelDevice of another is EOPNOTSUPP. */
+  /** Tunnel modules the kernel can load (default all): ensureTunnelDevice of another is EOPNOTSUPP. */
   tunnelModules?: readonly TunnelKind[];
 }
 
@@ -46,7 +47,7 @@ export class FakeRtLink implements RtLink {
 
   constructor(options: FakeRtLinkOptions = {}) {
     this.#keepsProtocol = options.keepsProtocol ?? true;
-    this.#tunnelModules = new Set(options.tunnelModules ?? ["ipip", "ip6tnl"]);
+    this.#tunnelModules = new Set(options.tunnelModules ?? TUNNEL_KINDS);
     this.#links.set("lo", { info: { index: 1, name: "lo", kind: undefined, up: true }, addresses: [] });
   }
 

@@ -7,6 +7,7 @@
 import { ipFamily } from "../vocabulary/addresses.ts";
 import type { IpvsTimeouts, SyncDaemonConfig } from "../vocabulary/table.ts";
 import type { IpvsTuner, IpvsTuningConfig, TuningDrift, TuningReport } from "./ipvs-tuning.ts";
+import { TUNNEL_CARRIES, TUNNEL_DEVICE, TUNNEL_KINDS } from "./rt-link.ts";
 import type { SnatManager, SnatReport } from "./snat.ts";
 import type { SnatService } from "./snat-plan.ts";
 import type { SysctlAsserter, SysctlReport } from "./sysctl-asserter.ts";
@@ -126,13 +127,33 @@ export function buildNodeEdgeReport(parts: {
   };
 }
 
+/**
+ * The IPv4 tunnel devices that hold VIPs of the role (loose rp_filter there): tunl0 for IPIP, gre0 for
+ * GRE; IPv6 has no reverse-path sysctl.
+ */
+export function ipv4TunnelDevices(tunnelVips: Readonly<Record<"IPIP" | "GRE", readonly string[]>>): string[] {
+  return TUNNEL_KINDS.filter((kind) => {
+    const { type, family } = TUNNEL_CARRIES[kind];
+    return family === "IPv4" && tunnelVips[type].some((a) => ipFamily(a) === "IPv4");
+  }).map((kind) => TUNNEL_DEVICE[kind]);
+}
+
+/** The tunnel type whose VIPs a tunnel device holds (for the VIPs held over input read in part). */
+export function tunnelTypeOfDevice(name: string): "IPIP" | "GRE" | undefined {
+  const kind = TUNNEL_KINDS.find((k) => TUNNEL_DEVICE[k] === name);
+  return kind ? TUNNEL_CARRIES[kind].type : undefined;
+}
+
 export interface NodeEdgeDesired {
   /** Addresses to bind (owned VirtualServices with bindAddress: true); undefined = no VIP binding. */
   vips?: readonly string[];
   /** The DR real-server role's VIPs for the loopback; undefined = the role is off. */
   loopbackVips?: readonly string[];
-  /** The role's VIPs for the tunnel devices (IPv4 to tunl0, IPv6 to ip6tnl0); undefined = the role is off. */
-  tunnelVips?: readonly string[];
+  /**
+   * The role's VIPs for the tunnel devices by tunnel type (IPIP: IPv4 to tunl0, IPv6 to ip6tnl0; GRE:
+   * to gre0, ip6gre0); undefined = the role is off.
+   */
+  tunnelVips?: Readonly<Record<"IPIP" | "GRE", readonly string[]>>;
   /** The SNAT rules (VirtualService spec.snat); undefined = leave the table as it is. */
   snat?: readonly SnatService[];
   sysctls?: readonly SysctlSetting[];
@@ -144,9 +165,8 @@ export interface NodeEdgeParts {
   vip?: VipBinder;
   /** The DR real-server role's binder, on the loopback (VipBinder with existingLink). */
   loopback?: VipBinder;
-  /** The role's binders on the tunnel devices (VipBinder with tunnel "ipip" and "ip6tnl"). */
-  tunnel4?: VipBinder;
-  tunnel6?: VipBinder;
+  /** The role's binders on the tunnel devices (VipBinder with a tunnel kind each). */
+  tunnels?: readonly VipBinder[];
   snat?: SnatManager;
   sysctls?: SysctlAsserter;
   tuner?: IpvsTuner;
@@ -174,27 +194,25 @@ export class NodeEdge {
   }
 
   async #run(desired: NodeEdgeDesired, apply: boolean): Promise<NodeEdgeReport> {
-    const { vip, loopback, tunnel4, tunnel6, snat, sysctls, tuner } = this.#parts;
+    const { vip, loopback, tunnels, snat, sysctls, tuner } = this.#parts;
     const parts: Parameters<typeof buildNodeEdgeReport>[0] = {};
     const bind = (binder: VipBinder, wanted: readonly string[]) =>
       apply ? binder.sync(wanted) : binder.observe(wanted);
     if (vip && desired.vips) parts.vip = await bind(vip, desired.vips);
     if (loopback && desired.loopbackVips) parts.loopback = await bind(loopback, desired.loopbackVips);
-    if (desired.tunnelVips) {
-      const tunnels: VipReport[] = [];
-      for (const [binder, family] of [
-        [tunnel4, "IPv4"],
-        [tunnel6, "IPv6"],
-      ] as const) {
-        if (binder)
-          tunnels.push(
-            await bind(
-              binder,
-              desired.tunnelVips.filter((a) => ipFamily(a) === family),
-            ),
-          );
+    if (tunnels && desired.tunnelVips) {
+      const reports: VipReport[] = [];
+      for (const binder of tunnels) {
+        if (!binder.tunnel) continue;
+        const { type, family } = TUNNEL_CARRIES[binder.tunnel];
+        reports.push(
+          await bind(
+            binder,
+            desired.tunnelVips[type].filter((a) => ipFamily(a) === family),
+          ),
+        );
       }
-      parts.tunnels = tunnels;
+      parts.tunnels = reports;
     }
     if (snat && desired.snat)
       parts.snat = apply ? await snat.sync(desired.snat) : await snat.observe(desired.snat);

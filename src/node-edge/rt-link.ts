@@ -37,11 +37,25 @@ export interface NewAddress {
 
 /**
  * Tunnel kinds whose fallback device decapsulates for any remote and any local address: the device a
- * real server behind an IPVS Tunnel (IPIP) director receives on. The module creates it when it loads
- * (`tunl0` for ipip, IPv4 in IPv4; `ip6tnl0` for ip6tnl, IPv6 in IPv6).
+ * real server behind an IPVS Tunnel director receives on. The module creates it when it loads
+ * (`tunl0` for ipip, IPv4 in IPv4; `ip6tnl0` for ip6tnl, IPv6 in IPv6; `gre0` and `ip6gre0` for GRE
+ * over IPv4 and IPv6).
  */
-export type TunnelKind = "ipip" | "ip6tnl";
-export const TUNNEL_DEVICE: Readonly<Record<TunnelKind, string>> = { ipip: "tunl0", ip6tnl: "ip6tnl0" };
+export type TunnelKind = "ipip" | "ip6tnl" | "gre" | "ip6gre";
+export const TUNNEL_DEVICE: Readonly<Record<TunnelKind, string>> = {
+  ipip: "tunl0",
+  ip6tnl: "ip6tnl0",
+  gre: "gre0",
+  ip6gre: "ip6gre0",
+};
+/** What each tunnel kind's device receives: the IPVS tunnel type, and the family of its VIPs. */
+export const TUNNEL_CARRIES: Readonly<Record<TunnelKind, { type: "IPIP" | "GRE"; family: Family }>> = {
+  ipip: { type: "IPIP", family: "IPv4" },
+  ip6tnl: { type: "IPIP", family: "IPv6" },
+  gre: { type: "GRE", family: "IPv4" },
+  ip6gre: { type: "GRE", family: "IPv6" },
+};
+export const TUNNEL_KINDS = Object.keys(TUNNEL_DEVICE) as TunnelKind[];
 
 export interface RtLink {
   /** The link of that name, or undefined when there is none. */

@@ -7,7 +7,6 @@
  * A missing key (module not loaded) is reported, never fatal.
  */
 
-import { TUNNEL_DEVICE } from "./rt-link.ts";
 import { normalizeSysctlValue } from "./sysctl-store.ts";
 
 export type SysctlPolicy = "Enforce" | "Report";
@@ -64,11 +63,12 @@ export interface NodeSysctlNeeds {
    */
   arpInterfaces?: readonly string[];
   /**
-   * IPv4 VIPs of Tunnel real servers are held on tunl0 (the role): a decapsulated packet comes in on
-   * tunl0 from a client the node routes elsewhere, which strict reverse-path filtering drops, so
-   * rp_filter is set to 2 (loose) there. Loose wins over `all`'s 1: the kernel uses the larger value.
+   * IPv4 tunnel devices holding VIPs of Tunnel real servers (the role: tunl0, gre0): a decapsulated
+   * packet comes in there from a client the node routes elsewhere, which strict reverse-path filtering
+   * drops, so rp_filter is set to 2 (loose) on each. Loose wins over `all`'s 1: the kernel uses the
+   * larger value.
    */
-  tunnelRpFilter?: boolean;
+  tunnelDevices?: readonly string[];
 }
 
 /** The sysctl key of an interface setting; names with dots (VLANs: eth0.100) need the slash form. */
@@ -103,12 +103,8 @@ export function nodeSysctls(config: SysctlConfig, needs: NodeSysctlNeeds): Sysct
       { key: interfaceSysctlKey("ipv4", name, "arp_announce"), value: "2", policy: "Enforce" },
     );
   }
-  if (needs.tunnelRpFilter) {
-    out.push({
-      key: interfaceSysctlKey("ipv4", TUNNEL_DEVICE.ipip, "rp_filter"),
-      value: "2",
-      policy: "Enforce",
-    });
+  for (const name of [...new Set(needs.tunnelDevices ?? [])].sort()) {
+    out.push({ key: interfaceSysctlKey("ipv4", name, "rp_filter"), value: "2", policy: "Enforce" });
   }
   return out;
 }

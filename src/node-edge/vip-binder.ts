@@ -98,6 +98,11 @@ export class VipBinder {
     return this.#name;
   }
 
+  /** The tunnel kind whose fallback device this binder keeps; undefined for a dummy or the loopback. */
+  get tunnel(): TunnelKind | undefined {
+    return this.#tunnel;
+  }
+
   /** Brings the interface to exactly `wanted` (plus what is foreign on it), repairing drift. */
   async sync(wanted: readonly string[]): Promise<VipReport> {
     return this.#run(wanted, true);

@@ -18,6 +18,7 @@ import { FakeRtLink } from "../../src/node-edge/fake-rt-link.ts";
 import { IpvsTuner } from "../../src/node-edge/ipvs-tuning.ts";
 import { FakeNft } from "../../src/node-edge/nftables.ts";
 import { NodeEdge } from "../../src/node-edge/node-edge-report.ts";
+import { TUNNEL_KINDS } from "../../src/node-edge/rt-link.ts";
 import { SnatManager } from "../../src/node-edge/snat.ts";
 import { SysctlAsserter } from "../../src/node-edge/sysctl-asserter.ts";
 import { FakeSysctlStore } from "../../src/node-edge/sysctl-store.ts";
@@ -279,7 +280,7 @@ describe("the DR real-server role (fakes)", () => {
     expect(status()!.nodeEdge!.loopback).toEqual({ interface: "lo", addresses: ["2001:db8::90"] });
   }, 30_000);
 
-  it("holds the VIPs of Tunnel (IPIP) services with a real server here on tunl0 and ip6tnl0, loose rp_filter on tunl0, not GUE's; a sorry server's VIP on lo; lets them go with the real server", async () => {
+  it("holds the VIPs of Tunnel services with a real server here on the tunnel devices (IPIP: tunl0, ip6tnl0; GRE: gre0), loose rp_filter on the IPv4 ones, not GUE's; a sorry server's VIP on lo; lets them go with the real server", async () => {
     const dir = mkdtempSync(join(tmpdir(), "agent-tunnel-"));
     const elsewhere = "nodeSelector: {matchLabels: {role: lb}}";
     writeFileSync(
@@ -293,6 +294,11 @@ describe("the DR real-server role (fakes)", () => {
           `{address: 192.0.2.71, port: 80, forwarding: {method: Tunnel, tunnel: {type: GUE, port: 6080}}, ${elsewhere}}`,
         ) +
         rs("gue-here", "gue", "10.0.0.5") +
+        vs(
+          "gre",
+          `{address: 192.0.2.73, port: 80, forwarding: {method: Tunnel, tunnel: {type: GRE}}, ${elsewhere}}`,
+        ) +
+        rs("gre-here", "gre", "10.0.0.5") +
         // This node is only the sorry server (DirectRouting): prepared before it is needed.
         vs(
           "sorry",
@@ -306,6 +312,7 @@ describe("the DR real-server role (fakes)", () => {
       "net.ipv4.conf.eth0.arp_ignore": "0",
       "net.ipv4.conf.eth0.arp_announce": "0",
       "net.ipv4.conf.tunl0.rp_filter": "1",
+      "net.ipv4.conf.gre0.rp_filter": "1",
     });
     const started = await startAgent(
       dir,
@@ -314,8 +321,7 @@ describe("the DR real-server role (fakes)", () => {
         kernel: new FakeIpvsKernel(),
         nodeEdge: new NodeEdge({
           loopback: new VipBinder(link, { interfaceName: "lo", existingLink: true }),
-          tunnel4: new VipBinder(link, { tunnel: "ipip" }),
-          tunnel6: new VipBinder(link, { tunnel: "ip6tnl" }),
+          tunnels: TUNNEL_KINDS.map((tunnel) => new VipBinder(link, { tunnel })),
           sysctls: new SysctlAsserter(sysctls),
         }),
         localAddresses: () =>
@@ -333,19 +339,25 @@ describe("the DR real-server role (fakes)", () => {
       return all.filter((a) => !a.address.startsWith("fe80:")).map((a) => `${a.address}/${a.prefixLength}`);
     };
     await until("the VIPs on the tunnel devices", async () =>
-      (await on("tunl0")).join() === "192.0.2.70/32" && (await on("ip6tnl0")).join() === "2001:db8::70/128"
+      (await on("tunl0")).join() === "192.0.2.70/32" &&
+      (await on("ip6tnl0")).join() === "2001:db8::70/128" &&
+      (await on("gre0")).join() === "192.0.2.73/32"
         ? true
         : undefined,
     );
+    expect(await link.getLink("gre0")).toMatchObject({ kind: "gre", up: true });
+    expect(await link.getLink("ip6gre0")).toBeUndefined(); // no IPv6 GRE real server: module not loaded
+    expect(await sysctls.read("net.ipv4.conf.gre0.rp_filter")).toBe("2");
     expect(await link.getLink("tunl0")).toMatchObject({ kind: "ipip", up: true });
     expect(await link.getLink("ip6tnl0")).toMatchObject({ kind: "ip6tnl", up: true });
     expect(await on("lo")).toEqual(["192.0.2.72/32"]); // the sorry server's VIP only
     expect(await sysctls.read("net.ipv4.conf.tunl0.rp_filter")).toBe("2");
     expect(await sysctls.read("net.ipv4.conf.eth0.arp_ignore")).toBe("1");
-    await until("the status", () => (started.status()?.nodeEdge?.tunnels?.length === 2 ? true : undefined));
+    await until("the status", () => (started.status()?.nodeEdge?.tunnels?.length === 3 ? true : undefined));
     expect(started.status()!.nodeEdge!.tunnels).toEqual([
       { interface: "tunl0", up: true, addresses: ["192.0.2.70"] },
       { interface: "ip6tnl0", up: true, addresses: ["2001:db8::70"] },
+      { interface: "gre0", up: true, addresses: ["192.0.2.73"] },
     ]);
 
     // An address deleted by hand comes back; the real servers leaving take the VIPs with them.
@@ -359,7 +371,9 @@ describe("the DR real-server role (fakes)", () => {
       vs("ipip", `{address: 192.0.2.70, port: 80, forwarding: {method: Tunnel}, ${elsewhere}}`),
     );
     await until("the VIPs gone from the tunnel devices", async () =>
-      (await on("tunl0")).length + (await on("ip6tnl0")).length === 0 ? true : undefined,
+      (await on("tunl0")).length + (await on("ip6tnl0")).length + (await on("gre0")).length === 0
+        ? true
+        : undefined,
     );
   }, 30_000);
 });

@@ -8,7 +8,7 @@
  * (benchmarking range) and 2001:db8:ed9e::/48.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import type { NewAddress, RtLink } from "../../src/node-edge/rt-link.ts";
+import { type NewAddress, type RtLink, TUNNEL_DEVICE, type TunnelKind } from "../../src/node-edge/rt-link.ts";
 import { VipBinder } from "../../src/node-edge/vip-binder.ts";
 import { VIP_ADDRESS_PROTOCOL } from "../../src/node-edge/vip-plan.ts";
 
@@ -135,12 +135,9 @@ export function defineRtLinkContract(label: string, make: () => RtLink, oob: Out
       expect(listed.map((a) => a.address)).toEqual(["198.18.0.2"]);
     });
 
-    it("brings the ipip and ip6tnl fallback devices (tunl0, ip6tnl0) into being and finds them again", async () => {
+    it("brings the tunnel modules' fallback devices (tunl0, ip6tnl0, gre0, ip6gre0) into being and finds them again", async () => {
       const { link } = fresh();
-      for (const [kind, name] of [
-        ["ipip", "tunl0"],
-        ["ip6tnl", "ip6tnl0"],
-      ] as const) {
+      for (const [kind, name] of Object.entries(TUNNEL_DEVICE) as [TunnelKind, string][]) {
         const device = await link.ensureTunnelDevice(kind);
         expect(device).toMatchObject({ name, kind });
         expect(await link.getLink(name)).toMatchObject({ index: device.index, kind });

@@ -71,8 +71,14 @@ describe("nodeSysctls", () => {
       { key: "net/ipv4/conf/eth1.100/arp_announce", value: "2", policy: "Enforce" },
     ]);
     expect(sysctlPath("net/ipv4/conf/eth1.100/arp_ignore")).toBe("net/ipv4/conf/eth1.100/arp_ignore");
-    const tunnel = nodeSysctls({}, { ipv6Services: false, arpInterfaces: ["eth0"], tunnelRpFilter: true });
-    expect(tunnel.at(-1)).toEqual({ key: "net.ipv4.conf.tunl0.rp_filter", value: "2", policy: "Enforce" });
+    const tunnel = nodeSysctls(
+      {},
+      { ipv6Services: false, arpInterfaces: ["eth0"], tunnelDevices: ["tunl0", "gre0"] },
+    );
+    expect(tunnel.slice(-2)).toEqual([
+      { key: "net.ipv4.conf.gre0.rp_filter", value: "2", policy: "Enforce" },
+      { key: "net.ipv4.conf.tunl0.rp_filter", value: "2", policy: "Enforce" },
+    ]);
     expect(nodeSysctls({}, { ipv6Services: false }).some((s) => s.key.includes("rp_filter"))).toBe(false);
   });
 });

@@ -1,21 +1,24 @@
 /**
- * The real-server role behind an IPVS Tunnel (IPIP) director, on the real kernel, with real traffic
- * (IPv4 in IPv4 and IPv6 in IPv6). The VM's own network namespace is the real server: the agent runs
- * in this process with --dr-real-server, and an HTTP server there listens on every address. A
- * director namespace runs IPVS (the VIPs on its lo, `ipvsadm -i` to the real server's address) and a
- * client namespace routes the VIPs through it; all three share one bridge (one L2 segment), so the
- * real server answers the client directly, from the VIP. Strict reverse-path filtering is on
- * (net.ipv4.conf.all.rp_filter=1), as on many hosts.
+ * The real-server role behind an IPVS Tunnel director, on the real kernel, with real traffic (IPv4 in
+ * IPv4 and IPv6 in IPv6), for both tunnel types the role covers: IPIP (`ipvsadm -i`) and GRE
+ * (`ipvsadm -i --tun-type gre`), one after the other, each with its own addresses, bridge and
+ * namespaces. The VM's own network namespace is the real server: the agent runs in this process with
+ * --dr-real-server, and an HTTP server there listens on every address. A director namespace runs IPVS
+ * (the VIPs on its lo, tunnelled to the real server's address) and a client namespace routes the VIPs
+ * through it; all three share one bridge (one L2 segment), so the real server answers the client
+ * directly, from the VIP. Strict reverse-path filtering is on (net.ipv4.conf.all.rp_filter=1), as on
+ * many hosts.
  *
  * A request through the VIP fails while the real server lacks the VIP: the encapsulated packet is
- * dropped (no ipip module, or tunl0 down, or no local VIP). Once the agent holds the VIP on the tunnel
- * kind's fallback device (tunl0 for IPv4, ip6tnl0 for IPv6, the module loaded by the agent), with
- * tunl0's rp_filter loose (2), the client is answered, and the real server sees the client's own
- * address on the VIP. Out-of-band changes are shown to break traffic (the agent's node-edge sync is
- * held back meanwhile, so the failure is deterministic) and then repaired: tunl0's rp_filter back at
- * 0 or 1 (strict wins: the IPv4 request is dropped, the kernel counts it in IPReversePathFilter, IPv6
- * still works), the VIPs deleted, tunl0 and ip6tnl0 set down. The VIPs leave the tunnel devices with
- * the RealServers. The services select director nodes only, so the agent programs no IPVS here.
+ * dropped (no ipip / ip_gre module, or the device down, or no local VIP). Once the agent holds the VIP
+ * on the tunnel kind's fallback device (IPIP: tunl0 for IPv4, ip6tnl0 for IPv6; GRE: gre0, ip6gre0; the
+ * module loaded by the agent), with the IPv4 device's rp_filter loose (2), the client is answered, and
+ * the real server sees the client's own address on the VIP. Out-of-band changes are shown to break
+ * traffic (the agent's node-edge sync is held back meanwhile, so the failure is deterministic) and
+ * then repaired: the IPv4 device's rp_filter back at 0 or 1 (strict wins: the IPv4 request is dropped,
+ * the kernel counts it in IPReversePathFilter, IPv6 still works), the VIPs deleted, both devices set
+ * down. The VIPs leave the tunnel devices with the RealServers. The services select director nodes
+ * only, so the agent programs no IPVS here.
  */
 import { type ChildProcess, execFile, execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, rmSync } from "node:fs";
@@ -28,23 +31,54 @@ import {
   type NodeEdgeDrift,
   type NodeEdgeReport,
 } from "../../../src/node-edge/node-edge-report.ts";
+import { TUNNEL_CARRIES, TUNNEL_DEVICE, TUNNEL_KINDS } from "../../../src/node-edge/rt-link.ts";
 import { SysctlAsserter } from "../../../src/node-edge/sysctl-asserter.ts";
 import { ProcSysctlStore } from "../../../src/node-edge/sysctl-store.ts";
 import { VipBinder } from "../../../src/node-edge/vip-binder.ts";
 import { type InProcessAgent, ipvsadm, scratch, startDirectoryAgent, writeManifest } from "./vm-helpers.ts";
 
-const BRIDGE = "br-tun97";
-const RS = "10.97.0.1"; // the real server: this (root) namespace, on the bridge
-const DIRECTOR = "10.97.0.2";
-const CLIENT = "10.97.0.10";
-const VIP = "10.97.9.9";
-const RS6 = "2001:db8:97::1";
-const DIRECTOR6 = "2001:db8:97::2";
-const CLIENT6 = "2001:db8:97::10";
-const VIP6 = "2001:db8:97:9::9";
-const TUNL = "tunl0";
-const TUNL6 = "ip6tnl0";
-const RP_FILTER = `net.ipv4.conf.${TUNL}.rp_filter`;
+/** One tunnel type the role covers, and how this test sets it up and recognises it. */
+interface TunnelCase {
+  type: "IPIP" | "GRE";
+  /** The fallback devices that receive it: IPv4 in IPv4, IPv6 in IPv6. */
+  device4: string;
+  device6: string;
+  /** `ip -d addr show dev ...`: the device kind's details line (IPv4 device, IPv6 device). */
+  details4: RegExp;
+  details6: RegExp;
+  /** The director's flags for the real server (`ipvsadm -a ... -r RS ...`), and how `ipvsadm -S` saves them. */
+  director: string[];
+  saved: string;
+  /** The VirtualServices' spec.forwarding. */
+  forwarding: string;
+  /** Second byte of the IPv4 addresses (10.N.0.0/24) and group of the IPv6 ones (2001:db8:N::/64): one segment per type. */
+  net: number;
+}
+
+const CASES: TunnelCase[] = [
+  {
+    type: "IPIP",
+    device4: "tunl0",
+    device6: "ip6tnl0",
+    details4: /^\s+ipip any remote any local any /m,
+    details6: /^\s+ip6tnl ip6ip6 remote any local any /m,
+    director: ["-i"],
+    saved: "-i -w 1 --tun-type ipip",
+    forwarding: "{method: Tunnel}",
+    net: 97,
+  },
+  {
+    type: "GRE",
+    device4: "gre0",
+    device6: "ip6gre0",
+    details4: /^\s+gre remote any local any /m,
+    details6: /^\s+ip6gre remote any local any /m,
+    director: ["-i", "--tun-type", "gre"],
+    saved: "-i -w 1 --tun-type gre --tun-nocsum",
+    forwarding: "{method: Tunnel, tunnel: {type: GRE}}",
+    net: 94,
+  },
+];
 /** IFA_PROTO of the agent's addresses (Debian 12's iproute2 neither prints nor sets it). */
 const AGENT_PROTO = 73;
 
@@ -116,14 +150,31 @@ class HeldNodeEdge extends NodeEdge {
   }
 }
 
-const virtualServices = `apiVersion: ipvs.dev/v1alpha1
+describe.each(
+  CASES,
+)("the real-server role behind an IPVS Tunnel ($type) director (real kernel, real traffic)", (c) => {
+  const BRIDGE = `br-tun${c.net}`;
+  const RS = `10.${c.net}.0.1`; // the real server: this (root) namespace, on the bridge
+  const DIRECTOR = `10.${c.net}.0.2`;
+  const CLIENT = `10.${c.net}.0.10`;
+  const VIP = `10.${c.net}.9.9`;
+  const RS6 = `2001:db8:${c.net}::1`;
+  const DIRECTOR6 = `2001:db8:${c.net}::2`;
+  const CLIENT6 = `2001:db8:${c.net}::10`;
+  const VIP6 = `2001:db8:${c.net}:9::9`;
+  const DEV4 = c.device4; // tunl0 or gre0
+  const DEV6 = c.device6; // ip6tnl0 or ip6gre0
+  const RP_FILTER = `net.ipv4.conf.${DEV4}.rp_filter`;
+  const LOG = `[tunnel-rs ${c.type}]`;
+
+  const virtualServices = `apiVersion: ipvs.dev/v1alpha1
 kind: VirtualService
 metadata: {name: web, namespace: shop}
 spec:
   address: ${VIP}
   port: 80
   scheduler: rr
-  forwarding: {method: Tunnel}
+  forwarding: ${c.forwarding}
   nodeSelector: {matchLabels: {role: tunnel-director}}
 ---
 apiVersion: ipvs.dev/v1alpha1
@@ -133,10 +184,10 @@ spec:
   address: ${VIP6}
   port: 80
   scheduler: rr
-  forwarding: {method: Tunnel}
+  forwarding: ${c.forwarding}
   nodeSelector: {matchLabels: {role: tunnel-director}}
 `;
-const realServers = `---
+  const realServers = `---
 apiVersion: ipvs.dev/v1alpha1
 kind: RealServer
 metadata: {name: web-rs, namespace: shop}
@@ -148,7 +199,6 @@ metadata: {name: web6-rs, namespace: shop}
 spec: {virtualServiceRef: {name: web6}, address: ${RS6}, port: 80}
 `;
 
-describe("the real-server role behind an IPVS Tunnel (IPIP) director (real kernel, real traffic)", () => {
   const holders: ChildProcess[] = [];
   let server: ChildProcess | undefined;
   let clientNs = "";
@@ -158,12 +208,11 @@ describe("the real-server role behind an IPVS Tunnel (IPIP) director (real kerne
   const reader = new NetlinkRtLink(); // the test's own view of the kernel's address dump
   const edge = new HeldNodeEdge({
     loopback: new VipBinder(link, { interfaceName: "lo", existingLink: true }),
-    tunnel4: new VipBinder(link, { tunnel: "ipip" }),
-    tunnel6: new VipBinder(link, { tunnel: "ip6tnl" }),
+    tunnels: TUNNEL_KINDS.map((tunnel) => new VipBinder(link, { tunnel })),
     sysctls: new SysctlAsserter(new ProcSysctlStore()),
   });
   const savedSysctls = new Map<string, string>();
-  const before = { tunl: { exists: false, up: false, rpFilter: "" }, tunl6: { exists: false, up: false } };
+  const before = { dev4: { exists: false, up: false, rpFilter: "" }, dev6: { exists: false, up: false } };
   const figures: string[] = [];
 
   /** One HTTP request from the client namespace on a new connection: the body, or "error: curl exit N ...". */
@@ -192,14 +241,16 @@ describe("the real-server role behind an IPVS Tunnel (IPIP) director (real kerne
       .filter((a) => !a.address.startsWith("fe80:"))
       .map((a) => `${a.address}/${a.prefixLength} proto ${a.protocol}`);
   }
-  const vipsHeld = async () => [...(await held(TUNL)), ...(await held(TUNL6))];
+  const vipsHeld = async () => [...(await held(DEV4)), ...(await held(DEV6))];
+  /** The agent's last report of this type's devices (the other type's may exist from its own block, or a module loaded before). */
+  const ourTunnels = () => edge.last?.tunnels.filter((t) => t.interface === DEV4 || t.interface === DEV6);
   const wantedVips = [`${VIP}/32 proto ${AGENT_PROTO}`, `${VIP6}/128 proto ${AGENT_PROTO}`];
 
-  /** What the agent holds as the role: both VIPs on up tunnel devices, tunl0 loose, ARP settings on the bridge. */
+  /** What the agent holds as the role: both VIPs on up tunnel devices, the IPv4 one loose, ARP settings on the bridge. */
   async function roleInPlace(): Promise<boolean> {
     return (
-      linkUp(TUNL) &&
-      linkUp(TUNL6) &&
+      linkUp(DEV4) &&
+      linkUp(DEV6) &&
       JSON.stringify(await vipsHeld()) === JSON.stringify(wantedVips) &&
       sysctl(RP_FILTER) === "2" &&
       sysctl(`net.ipv4.conf.${BRIDGE}.arp_ignore`) === "1" &&
@@ -214,9 +265,13 @@ describe("the real-server role behind an IPVS Tunnel (IPIP) director (real kerne
   };
 
   beforeAll(async () => {
-    before.tunl = { exists: linkExists(TUNL), up: linkUp(TUNL), rpFilter: "" };
-    before.tunl6 = { exists: linkExists(TUNL6), up: linkUp(TUNL6) };
-    if (before.tunl.exists) before.tunl.rpFilter = sysctl(RP_FILTER);
+    // The product's devices for this type are the ones this test looks at.
+    expect(
+      TUNNEL_KINDS.filter((k) => TUNNEL_CARRIES[k].type === c.type).map((k) => TUNNEL_DEVICE[k]),
+    ).toEqual([DEV4, DEV6]);
+    before.dev4 = { exists: linkExists(DEV4), up: linkUp(DEV4), rpFilter: "" };
+    before.dev6 = { exists: linkExists(DEV6), up: linkUp(DEV6) };
+    if (before.dev4.exists) before.dev4.rpFilter = sysctl(RP_FILTER);
     for (const key of [
       "net.ipv4.conf.all.rp_filter",
       "net.ipv4.ip_forward",
@@ -248,17 +303,19 @@ describe("the real-server role behind an IPVS Tunnel (IPIP) director (real kerne
       inNs(ns, "ip", "link", "set", `${name}-n`, "up");
       inNs(ns, "ip", "link", "set", "lo", "up");
     };
-    plug(director, "t97d", DIRECTOR, DIRECTOR6);
-    plug(client, "t97c", CLIENT, CLIENT6);
+    plug(director, `t${c.net}d`, DIRECTOR, DIRECTOR6);
+    plug(client, `t${c.net}c`, CLIENT, CLIENT6);
 
     // The director: the VIPs are its own (IPVS takes them at LOCAL_IN), tunnelled to the real server.
     inNs(director, "ip", "addr", "add", `${VIP}/32`, "dev", "lo");
     inNs(director, "ip", "addr", "add", `${VIP6}/128`, "dev", "lo", "nodad");
     inNs(director, "ipvsadm", "-A", "-t", `${VIP}:80`, "-s", "rr");
-    inNs(director, "ipvsadm", "-a", "-t", `${VIP}:80`, "-r", `${RS}:80`, "-i");
+    inNs(director, "ipvsadm", "-a", "-t", `${VIP}:80`, "-r", `${RS}:80`, ...c.director);
     inNs(director, "ipvsadm", "-A", "-t", `[${VIP6}]:80`, "-s", "rr");
-    inNs(director, "ipvsadm", "-a", "-t", `[${VIP6}]:80`, "-r", `[${RS6}]:80`, "-i");
-    expect(inNs(director, "ipvsadm", "-Sn")).toContain(`-a -t ${VIP}:80 -r ${RS}:80 -i -w 1`);
+    inNs(director, "ipvsadm", "-a", "-t", `[${VIP6}]:80`, "-r", `[${RS6}]:80`, ...c.director);
+    const saved = inNs(director, "ipvsadm", "-Sn").split("\n");
+    expect(saved).toContain(`-a -t ${VIP}:80 -r ${RS}:80 ${c.saved}`);
+    expect(saved).toContain(`-a -t [${VIP6}]:80 -r [${RS6}]:80 ${c.saved}`);
     // The client reaches the VIPs through the director; the answers come straight from the real server.
     inNs(client, "ip", "route", "add", `${VIP}/32`, "via", DIRECTOR);
     inNs(client, "ip", "-6", "route", "add", `${VIP6}/128`, "via", DIRECTOR6);
@@ -288,38 +345,38 @@ describe("the real-server role behind an IPVS Tunnel (IPIP) director (real kerne
     await agent?.stop();
     server?.kill("SIGKILL");
     for (const h of holders) h.kill("SIGKILL");
-    for (const name of [BRIDGE, "t97d-h", "t97c-h"]) spawnSync("ip", ["link", "del", name]);
+    for (const name of [BRIDGE, `t${c.net}d-h`, `t${c.net}c-h`]) spawnSync("ip", ["link", "del", name]);
     // The fallback devices cannot be deleted: our addresses off, down again unless they were up.
     for (const [name, vip, was] of [
-      [TUNL, `${VIP}/32`, before.tunl],
-      [TUNL6, `${VIP6}/128`, before.tunl6],
+      [DEV4, `${VIP}/32`, before.dev4],
+      [DEV6, `${VIP6}/128`, before.dev6],
     ] as const) {
       if (!linkExists(name)) continue;
       spawnSync("ip", ["addr", "del", vip, "dev", name]);
       if (!was.up) spawnSync("ip", ["link", "set", name, "down"]);
     }
-    if (linkExists(TUNL)) {
-      // A tunl0 the module made during the test had the `default` value.
-      const value = before.tunl.exists ? before.tunl.rpFilter : sysctl("net.ipv4.conf.default.rp_filter");
+    if (linkExists(DEV4)) {
+      // A tunl0 / gre0 the module made during the test had the `default` value.
+      const value = before.dev4.exists ? before.dev4.rpFilter : sysctl("net.ipv4.conf.default.rp_filter");
       spawnSync("sysctl", ["-qw", `${RP_FILTER}=${value}`]);
     }
     for (const [key, value] of savedSysctls) spawnSync("sysctl", ["-qw", `${key}=${value}`]);
     await link.close();
     await reader.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
-    if (figures.length > 0) console.info(`[tunnel-rs] ${figures.join("; ")}`);
+    if (figures.length > 0) console.info(`${LOG} ${figures.join("; ")}`);
   });
 
   it("without the role a request through the director gets no answer", async () => {
     expect(sh("ip", "-o", "addr", "show", "to", `${VIP}/32`).trim()).toBe("");
     expect(sh("ip", "-o", "-6", "addr", "show", "to", `${VIP6}/128`).trim()).toBe("");
     const [v4, v6] = await both();
-    console.log(`[tunnel-rs] before the role: IPv4 ${v4.trim()} | IPv6 ${v6.trim()}`);
+    console.log(`${LOG} before the role: IPv4 ${v4.trim()} | IPv6 ${v6.trim()}`);
     expect(v4).toMatch(noAnswer);
     expect(v6).toMatch(noAnswer);
   });
 
-  it("the agent holds the VIPs on tunl0 / ip6tnl0 (tunl0 loose) and the real server answers from them", async () => {
+  it(`the agent holds the VIPs on ${DEV4} / ${DEV6} (${DEV4} loose) and the real server answers from them`, async () => {
     writeManifest(dir, "web.yaml", virtualServices + realServers);
     const t0 = Date.now();
     agent = await startDirectoryAgent(
@@ -330,7 +387,7 @@ describe("the real-server role behind an IPVS Tunnel (IPIP) director (real kerne
     );
     const startMs = Date.now() - t0;
     await until(
-      "the role in place (VIPs on tunl0 and ip6tnl0, rp_filter, ARP settings)",
+      `the role in place (VIPs on ${DEV4} and ${DEV6}, rp_filter, ARP settings)`,
       roleInPlace,
       120_000,
     );
@@ -342,20 +399,20 @@ describe("the real-server role behind an IPVS Tunnel (IPIP) director (real kerne
     });
     const answeredMs = Date.now() - t0;
     figures.push(`agent start ${startMs} ms, role in place ${placedMs} ms, first answers ${answeredMs} ms`);
-    console.log(`[tunnel-rs] with the role: ${answers.join(" | ")}`);
+    console.log(`${LOG} with the role: ${answers.join(" | ")}`);
 
     // What `ip` sees: up tunnel devices of the tunnel kinds, the VIPs as host addresses.
-    const shown4 = sh("ip", "-d", "addr", "show", "dev", TUNL);
+    const shown4 = sh("ip", "-d", "addr", "show", "dev", DEV4);
     expect(shown4).toMatch(/<NOARP,UP,LOWER_UP>/);
-    expect(shown4).toMatch(/^\s+ipip any remote any local any /m);
-    expect(shown4).toMatch(new RegExp(`inet ${VIP.replaceAll(".", "\\.")}/32 scope global ${TUNL}`));
-    const shown6 = sh("ip", "-d", "addr", "show", "dev", TUNL6);
+    expect(shown4).toMatch(c.details4);
+    expect(shown4).toMatch(new RegExp(`inet ${VIP.replaceAll(".", "\\.")}/32 scope global ${DEV4}`));
+    const shown6 = sh("ip", "-d", "addr", "show", "dev", DEV6);
     expect(shown6).toMatch(/<NOARP,UP,LOWER_UP>/);
-    expect(shown6).toMatch(/^\s+ip6tnl ip6ip6 remote any local any /m);
+    expect(shown6).toMatch(c.details6);
     expect(shown6).toContain(`inet6 ${VIP6}/128 scope global nodad`);
-    expect(edge.last?.tunnels).toEqual([
-      { interface: TUNL, up: true, addresses: [VIP] },
-      { interface: TUNL6, up: true, addresses: [VIP6] },
+    expect(ourTunnels()).toEqual([
+      { interface: DEV4, up: true, addresses: [VIP] },
+      { interface: DEV6, up: true, addresses: [VIP6] },
     ]);
     expect(edge.last?.loopback).toEqual({ interface: "lo", addresses: [] });
     expect(edge.last?.errors).toEqual([]);
@@ -369,8 +426,10 @@ describe("the real-server role behind an IPVS Tunnel (IPIP) director (real kerne
 
   it("out-of-band changes break traffic and are repaired: rp_filter, deleted VIPs, devices down", async () => {
     await edge.hold();
-    // tunl0 not loose (0, what a new tunl0 has, or 1): all=1 wins and the IPv4 request is dropped by
-    // the reverse-path check (the client is routed via the bridge, not tunl0); IPv6 has no rp_filter.
+    // tunl0 / gre0 not loose (0, what a new device has, or 1): all=1 wins and the IPv4 request is
+    // dropped by the reverse-path check (the client is routed via the bridge, not the tunnel device);
+    // IPv6 has no rp_filter.
+    const strictDrops: string[] = [];
     for (const value of ["0", "1"]) {
       sh("sysctl", "-qw", `${RP_FILTER}=${value}`);
       const drops = reversePathDrops();
@@ -378,14 +437,16 @@ describe("the real-server role behind an IPVS Tunnel (IPIP) director (real kerne
       expect(v4).toMatch(/^error: curl exit 28 /);
       expect(v6).toBe(answer(CLIENT6, VIP6));
       expect(reversePathDrops()).toBeGreaterThan(drops);
+      strictDrops.push(`${value}: +${reversePathDrops() - drops}`);
     }
-    sh("ip", "addr", "del", `${VIP}/32`, "dev", TUNL);
-    sh("ip", "addr", "del", `${VIP6}/128`, "dev", TUNL6);
+    figures.push(`${DEV4} rp_filter under all=1 -> IPReversePathFilter ${strictDrops.join(", ")}`);
+    sh("ip", "addr", "del", `${VIP}/32`, "dev", DEV4);
+    sh("ip", "addr", "del", `${VIP6}/128`, "dev", DEV6);
     for (const answer of await both()) expect(answer).toMatch(noAnswer);
     const drifted = edge.drift.length;
     let t0 = Date.now();
     edge.release();
-    await until("the VIPs and tunl0's rp_filter repaired", roleInPlace, 30_000);
+    await until(`the VIPs and ${DEV4}'s rp_filter repaired`, roleInPlace, 30_000);
     await until(
       "both families answered again",
       async () => JSON.stringify(await both()) === JSON.stringify(answered),
@@ -406,15 +467,15 @@ describe("the real-server role behind an IPVS Tunnel (IPIP) director (real kerne
       ]),
     );
 
-    // Both devices down (the kernel drops ip6tnl0's IPv6 addresses with it): both families fail.
+    // Both devices down (the kernel drops the IPv6 device's addresses with it): both families fail.
     await edge.hold();
-    sh("ip", "link", "set", TUNL, "down");
-    sh("ip", "link", "set", TUNL6, "down");
+    sh("ip", "link", "set", DEV4, "down");
+    sh("ip", "link", "set", DEV6, "down");
     for (const answer of await both()) expect(answer).toMatch(noAnswer);
     const downDrifted = edge.drift.length;
     t0 = Date.now();
     edge.release();
-    await until("tunl0 and ip6tnl0 up with their VIPs", roleInPlace, 30_000);
+    await until(`${DEV4} and ${DEV6} up with their VIPs`, roleInPlace, 30_000);
     await until(
       "both families answered again",
       async () => JSON.stringify(await both()) === JSON.stringify(answered),
@@ -422,8 +483,8 @@ describe("the real-server role behind an IPVS Tunnel (IPIP) director (real kerne
     const upMs = Date.now() - t0;
     expect(edge.drift.slice(downDrifted)).toEqual(
       expect.arrayContaining([
-        { area: "TunnelVIP", kind: "InterfaceDown", object: TUNL, action: "Repaired" },
-        { area: "TunnelVIP", kind: "InterfaceDown", object: TUNL6, action: "Repaired" },
+        { area: "TunnelVIP", kind: "InterfaceDown", object: DEV4, action: "Repaired" },
+        { area: "TunnelVIP", kind: "InterfaceDown", object: DEV6, action: "Repaired" },
       ]),
     );
     expect(edge.last?.errors).toEqual([]);
@@ -431,14 +492,17 @@ describe("the real-server role behind an IPVS Tunnel (IPIP) director (real kerne
     figures.push(`devices down repaired and answered ${upMs} ms after release`);
   }, 180_000);
 
-  it("the VIPs leave tunl0 and ip6tnl0 with the RealServers, and requests fail again", async () => {
+  it(`the VIPs leave ${DEV4} and ${DEV6} with the RealServers, and requests fail again`, async () => {
     const t0 = Date.now();
     writeManifest(dir, "web.yaml", virtualServices);
     await until("the VIPs gone from the tunnel devices", async () => (await vipsHeld()).length === 0, 30_000);
     const goneMs = Date.now() - t0;
     figures.push(`VIPs gone ${goneMs} ms after the RealServers left, ${edge.syncs} node-edge syncs in all`);
     for (const answer of await both()) expect(answer).toMatch(noAnswer);
-    expect(edge.last?.tunnels.map((t) => t.addresses)).toEqual([[], []]);
+    expect(ourTunnels()).toEqual([
+      { interface: DEV4, up: true, addresses: [] },
+      { interface: DEV6, up: true, addresses: [] },
+    ]);
     expect(edge.last?.errors).toEqual([]);
     expect(noIpvsHere()).toBe(true);
   }, 60_000);
