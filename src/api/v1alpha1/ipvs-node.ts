@@ -62,14 +62,18 @@ export const NodeEdgeStatusSchema = z
     tunnels: z
       .array(
         z.object({
-          interface: str(15, "The tunnel device: tunl0, ip6tnl0 (IPIP over IPv4, IPv6), gre0 or ip6gre0 (GRE)."),
+          interface: str(
+            15,
+            "The tunnel device: tunl0, ip6tnl0 (IPIP over IPv4, IPv6), gre0 or ip6gre0 (GRE).",
+          ),
           up: z.boolean().meta({ description: "Whether the device is up." }),
           addresses: z
             .array(str(45, "A VIP the agent holds on the tunnel device."))
             .max(IPVS_NODE_LIMITS.vips)
             .optional()
             .meta({
-              description: "VIPs of Tunnel (IPIP or GRE) services whose real servers are on this node (bounded).",
+              description:
+                "VIPs of Tunnel (IPIP or GRE) services whose real servers are on this node (bounded).",
             }),
         }),
       )
