@@ -68,8 +68,8 @@ current-context: host
 KC
 ln -s "$bin/kubectl" "$work/kubectl"
 say "booting the VM; the agent runs there"
-# The project is writable in the guest (VM_PROJECT_RW) so that it can ask for faults in $work.
+# Only the work folder is writable in the guest (VM_RW_DIR), so that it can ask for faults there.
 # The guest reaches the API server through the fault proxy (agentServer), so that it can ask for
 # dropped watches, 410s, 429s and 409s.
 agent_server="$(field agentServer)"
-VM_PROJECT_RW=1 VM_API_PORT="${agent_server##*:}" VM_SKIP_PREPARE=1 e2e/vm/run-in-vm.sh --timeout 900 -- sh e2e/cluster/in-vm.sh "$work"
+VM_RW_DIR="$work" VM_API_PORT="${agent_server##*:}" VM_SKIP_PREPARE=1 e2e/vm/run-in-vm.sh --timeout 900 -- sh e2e/cluster/in-vm.sh "$work"

@@ -29,7 +29,7 @@ mount -t 9p -o "$opts,ro,cache=loose" hostroot /mnt/root || fail "mount of the h
 mount -t 9p -o "$opts" job /job || fail "mount of the job folder (9p) failed"
 [ -f /job/vm.env ] || fail "no vm.env in the job folder"
 # shellcheck disable=SC1091
-. /job/vm.env # VM_JOB_DIR VM_PROJECT_DIR VM_NO_IPVS VM_IPVS_PRELOAD VM_BLOCK_MODULES VM_PROJECT_RW VM_API_PORT
+. /job/vm.env # VM_JOB_DIR VM_PROJECT_DIR VM_NO_IPVS VM_IPVS_PRELOAD VM_BLOCK_MODULES VM_PROJECT_RW VM_RW_DIR VM_API_PORT
 mkdir -p /job/result 2>/dev/null
 
 # Make modules unavailable for this run: delete the files and rebuild the indexes.
@@ -95,6 +95,9 @@ mkdir -p "$r$VM_JOB_DIR" 2>/dev/null
 mount --bind /job "$r$VM_JOB_DIR" || fail "bind of the job folder at $VM_JOB_DIR"
 if [ "$VM_PROJECT_RW" = 1 ]; then
   mount -t 9p -o "$opts" project "$r$VM_PROJECT_DIR" || fail "writable project mount at $VM_PROJECT_DIR"
+fi
+if [ -n "$VM_RW_DIR" ]; then
+  mount -t 9p -o "$opts" rwdir "$r$VM_RW_DIR" || fail "writable mount of $VM_RW_DIR"
 fi
 mkdir -p /ovl && mount -t tmpfs ovl /ovl && mkdir -p /ovl/upper /ovl/work
 if mount -t overlay -o lowerdir=$r/usr/lib,upperdir=/ovl/upper,workdir=/ovl/work overlay $r/usr/lib; then

@@ -65,6 +65,7 @@ VM_NO_IPVS='${VM_NO_IPVS:-0}'
 VM_IPVS_PRELOAD='${VM_IPVS_PRELOAD:-1}'
 VM_BLOCK_MODULES='${VM_BLOCK_MODULES:-}'
 VM_PROJECT_RW='${VM_PROJECT_RW:-0}'
+VM_RW_DIR='${VM_RW_DIR:-}'
 VM_API_PORT='${VM_API_PORT:-}'
 EOF
 {
@@ -108,6 +109,12 @@ if [[ -n "${VM_API_PORT:-}" ]]; then
 fi
 if [[ "${VM_PROJECT_RW:-0}" == 1 ]]; then
   args+=(-virtfs "local,path=$project,mount_tag=project,security_model=none,multidevs=remap")
+fi
+# One host folder writable at the same path in the guest (narrower than VM_PROJECT_RW).
+if [[ -n "${VM_RW_DIR:-}" ]]; then
+  [[ "$VM_RW_DIR" == /* && -d "$VM_RW_DIR" && "$VM_RW_DIR" != *"'"* ]] ||
+    die "VM_RW_DIR must be an existing absolute folder (no quotes in its path)"
+  args+=(-virtfs "local,path=$VM_RW_DIR,mount_tag=rwdir,security_model=none,multidevs=remap")
 fi
 
 # Copies what the guest appends to $1 onto fd $2 until $job/.stop exists (then once more).
