@@ -125,7 +125,7 @@ host_ask drop
 kubectl -n demo patch realserver web-nat-b --type merge -p '{"spec":{"weight":7}}' >/dev/null
 wait_for 30 "the host did: drop" host_answered
 check_answer
-# Each informer restarts after 1, 2, 4, 8, 16, 30 s while it meets 429s: up to a minute or more.
+# Each informer waits out its 429s as Retry-After says (10 in a row at most, then its backoff).
 wait_for 180 "a change made through the 429 storm is programmed" sh -c 'ipvsadm -Sn | grep -q -- "-r 198.51.100.11:8080 -m -w 7"'
 wait_for 60 "the agent met all 40 answers of 429" served_has "429 x40"
 ipvsadm -Sn | without_shop | sed 's/-r 198.51.100.11:8080 -m -w 7$/-r 198.51.100.11:8080 -m -w 6/' | diff - /tmp/before-outage ||

@@ -9,7 +9,8 @@
  *   list and a Watch wrapper that strips each event, so the informer cache only ever holds the slim form.
  * - Recovery: ListWatch relists on 410 Gone and reconnects after its 30 s inactivity timeout (a silently
  *   dead watch); on any other error it stops, and this source restarts it with exponential backoff and
- *   jitter. While a cache has not listed since it (re)started, `incomplete` says so (no removals).
+ *   jitter; after a 429 Too Many Requests it waits what the server's Retry-After says instead (as
+ *   client-go does, up to 10 times in a row; then the backoff again). While a cache has not listed since it (re)started, `incomplete` says so (no removals).
  * - start() resolves only when every cache has listed once, so no kernel change happens before that.
  */
 import { createHash } from "node:crypto";
@@ -92,9 +93,26 @@ interface Resource {
   /** Listed since its last (re)start. */
   listed: boolean;
   restarts: number;
+  /** 429s in a row since the last list (each waited out as the server's Retry-After said). */
+  throttles?: number;
   /** Errors reported by the informer so far. */
   errors: number;
   timer?: NodeJS.Timeout;
+}
+
+/** Retry-After answers honoured in a row before the exponential backoff takes over (client-go's maxRetries). */
+const MAX_THROTTLED_RETRIES = 10;
+
+/**
+ * For a 429 Too Many Requests: how long the server asked to wait, in ms (its Retry-After, at most 60 s;
+ * 1 s when it gave none: a failed watch reports only its status code). Undefined for any other error.
+ */
+export function retryAfterMs(error: unknown): number | undefined {
+  const e = error as { code?: unknown; statusCode?: unknown; headers?: Record<string, unknown> } | undefined;
+  if (e?.code !== 429 && e?.statusCode !== 429) return undefined;
+  const header = e.headers?.["retry-after"] ?? e.headers?.["Retry-After"];
+  const seconds = typeof header === "string" && /^\d+$/.test(header.trim()) ? Number(header) : 1;
+  return Math.min(seconds, 60) * 1000;
 }
 
 /** Drops what the engine never reads, so caches stay small (and JSON-plain: no Date objects). */
@@ -374,7 +392,10 @@ export class KubernetesSource implements SnapshotSource {
       r.errors++;
       if (this.#stopped || r.informer !== informer) return;
       r.listed = false;
-      const delay = this.#backoff(r.restarts++);
+      const throttled = retryAfterMs(error);
+      const honoured = throttled !== undefined && (r.throttles ?? 0) < MAX_THROTTLED_RETRIES;
+      if (honoured) r.throttles = (r.throttles ?? 0) + 1;
+      const delay = honoured ? throttled : this.#backoff(r.restarts++);
       this.#options.logger?.warn(
         { resource: r.name, err: String((error as Error)?.message ?? error), retryInMs: delay },
         "Watch failed; restarting the informer",
@@ -399,6 +420,7 @@ export class KubernetesSource implements SnapshotSource {
     if (r.errors !== before || r.informer !== informer) return false;
     r.listed = true;
     r.restarts = 0;
+    r.throttles = 0;
     return true;
   }
 
