@@ -97,6 +97,7 @@ if [ "$VM_PROJECT_RW" = 1 ]; then
   mount -t 9p -o "$opts" project "$r$VM_PROJECT_DIR" || fail "writable project mount at $VM_PROJECT_DIR"
 fi
 if [ -n "$VM_RW_DIR" ]; then
+  mkdir -p "$r$VM_RW_DIR" 2>/dev/null
   mount -t 9p -o "$opts" rwdir "$r$VM_RW_DIR" || fail "writable mount of $VM_RW_DIR"
 fi
 mkdir -p /ovl && mount -t tmpfs ovl /ovl && mkdir -p /ovl/upper /ovl/work

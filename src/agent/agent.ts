@@ -24,7 +24,7 @@ import { computeDesired, computeDesiredAssumingHealthy, type DesiredResult } fro
 import {
   type DirectRoutingRealServerPlan,
   planDirectRoutingRealServer,
-  realServerRoleTables,
+  sorryServerSpecs,
 } from "../model/dr-real-server.ts";
 import { lastGoodHolds } from "../model/last-good.ts";
 import {
@@ -45,10 +45,10 @@ import { snatServices, snatSpecs } from "../model/snat-services.ts";
 import { type EventIntent, problemKey, syncEvents } from "../model/sync-events.ts";
 import { type LocalAddresses, readLocalAddresses } from "../node-edge/local-addresses.ts";
 import {
-  ipv4TunnelDevices,
+  devicesWithIpv4Vips,
   type NodeEdge,
   type NodeEdgeReport,
-  tunnelTypeOfDevice,
+  tunnelSlotOfDevice,
 } from "../node-edge/node-edge-report.ts";
 import { TUNNEL_DEVICE } from "../node-edge/rt-link.ts";
 import type { SnatService } from "../node-edge/snat-plan.ts";
@@ -460,7 +460,7 @@ export class Agent {
         ...(dr
           ? {
               arpInterfaces: dr.interfaces,
-              tunnelDevices: ipv4TunnelDevices(dr.tunnelVips),
+              tunnelDevices: devicesWithIpv4Vips(dr.tunnelVips),
             }
           : {}),
       }),
@@ -490,10 +490,11 @@ export class Agent {
   }
 
   /**
-   * The DR real-server role: the cluster's DirectRouting and Tunnel (IPIP) services (every
-   * VirtualService, whatever its nodeSelector, every backend counted healthy, and down for the sorry
-   * servers: realServerRoleTables) with a real server or sorry server at an address of this node. The VIPs held on the loopback and the tunnel devices stay while the input is
-   * read in part; otherwise a VIP leaves when no valid VirtualService asks for it any more.
+   * The DR real-server role: the cluster's DirectRouting and Tunnel (IPIP, GRE) services (every
+   * VirtualService, whatever its nodeSelector, every backend counted healthy) with a real server or
+   * a sorry server at an address of this node. The VIPs held on the loopback and the tunnel devices
+   * stay while the input is read in part; otherwise a VIP leaves when no valid VirtualService asks for
+   * it any more.
    */
   #directRoutingRealServer(
     snapshot: Snapshot,
@@ -501,19 +502,26 @@ export class Agent {
     directorVips: ReadonlySet<string>,
     partialInput: boolean,
   ): DirectRoutingRealServerPlan {
-    const cluster = realServerRoleTables(snapshot, node);
+    const cluster = computeDesiredAssumingHealthy(snapshot, node, { everyNode: true }).result.table;
     const skip = new Set(
       ["lo", ...Object.values(TUNNEL_DEVICE), this.#config.nodeEdge.vipInterface].filter((n) => n !== ""),
     );
     const local = (this.#deps.localAddresses ?? (() => readLocalAddresses(skip)))();
-    const plan = planDirectRoutingRealServer(cluster, local, directorVips);
+    const plan = planDirectRoutingRealServer(
+      cluster,
+      local,
+      directorVips,
+      sorryServerSpecs(snapshot.virtualServices),
+    );
     // Input read in part: what was held stays (a VIP leaves the loopback only on whole input).
     if (partialInput) {
       const held = this.#nodeEdge?.loopback?.addresses ?? [];
       plan.vips = [...new Set([...plan.vips, ...held])].sort();
       for (const t of this.#nodeEdge?.tunnels ?? []) {
-        const type = tunnelTypeOfDevice(t.interface);
-        if (type) plan.tunnelVips[type] = [...new Set([...plan.tunnelVips[type], ...t.addresses])].sort();
+        const slot = tunnelSlotOfDevice(t.interface);
+        if (!slot) continue;
+        const held = plan.tunnelVips[slot.type];
+        held[slot.family] = [...new Set([...held[slot.family], ...t.addresses])].sort();
       }
     }
     return plan;

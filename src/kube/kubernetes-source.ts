@@ -104,15 +104,17 @@ interface Resource {
 const MAX_THROTTLED_RETRIES = 10;
 
 /**
- * For a 429 Too Many Requests: how long the server asked to wait, in ms (its Retry-After, at most 60 s;
- * 1 s when it gave none: a failed watch reports only its status code). Undefined for any other error.
+ * For a 429 Too Many Requests: how long the server asked to wait, in ms (its Retry-After, 1-60 s, plus
+ * up to 20% jitter; 1 s when it gave none: a failed watch reports only its status code). Undefined for
+ * any other error.
  */
 export function retryAfterMs(error: unknown): number | undefined {
   const e = error as { code?: unknown; statusCode?: unknown; headers?: Record<string, unknown> } | undefined;
   if (e?.code !== 429 && e?.statusCode !== 429) return undefined;
   const header = e.headers?.["retry-after"] ?? e.headers?.["Retry-After"];
   const seconds = typeof header === "string" && /^\d+$/.test(header.trim()) ? Number(header) : 1;
-  return Math.min(seconds, 60) * 1000;
+  // At least 1 s, and a little jitter, so that the informers of every node do not return in one step.
+  return Math.round(Math.min(Math.max(seconds, 1), 60) * 1000 * (1 + Math.random() * 0.2));
 }
 
 /** Drops what the engine never reads, so caches stay small (and JSON-plain: no Date objects). */

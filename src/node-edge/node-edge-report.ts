@@ -5,7 +5,7 @@
  * part: a broken sysctl never stops the VIPs).
  */
 import { ipFamily } from "../vocabulary/addresses.ts";
-import type { IpvsTimeouts, SyncDaemonConfig } from "../vocabulary/table.ts";
+import type { Family, IpvsTimeouts, SyncDaemonConfig } from "../vocabulary/table.ts";
 import type { IpvsTuner, IpvsTuningConfig, TuningDrift, TuningReport } from "./ipvs-tuning.ts";
 import { TUNNEL_CARRIES, TUNNEL_DEVICE, TUNNEL_KINDS } from "./rt-link.ts";
 import type { SnatManager, SnatReport } from "./snat.ts";
@@ -127,21 +127,24 @@ export function buildNodeEdgeReport(parts: {
   };
 }
 
+/** VIPs for the tunnel devices: by tunnel type, then by the real server's (the outer packet's) family. */
+export type TunnelVips = Record<"IPIP" | "GRE", Record<Family, string[]>>;
+
 /**
- * The IPv4 tunnel devices that hold VIPs of the role (loose rp_filter there): tunl0 for IPIP, gre0 for
- * GRE; IPv6 has no reverse-path sysctl.
+ * The tunnel devices that hold IPv4 VIPs of the role (loose rp_filter there: the decapsulated IPv4
+ * packet's client is routed elsewhere); IPv6 has no reverse-path sysctl.
  */
-export function ipv4TunnelDevices(tunnelVips: Readonly<Record<"IPIP" | "GRE", readonly string[]>>): string[] {
+export function devicesWithIpv4Vips(tunnelVips: TunnelVips): string[] {
   return TUNNEL_KINDS.filter((kind) => {
     const { type, family } = TUNNEL_CARRIES[kind];
-    return family === "IPv4" && tunnelVips[type].some((a) => ipFamily(a) === "IPv4");
+    return tunnelVips[type][family].some((a) => ipFamily(a) === "IPv4");
   }).map((kind) => TUNNEL_DEVICE[kind]);
 }
 
-/** The tunnel type whose VIPs a tunnel device holds (for the VIPs held over input read in part). */
-export function tunnelTypeOfDevice(name: string): "IPIP" | "GRE" | undefined {
+/** Where a tunnel device's VIPs belong in TunnelVips (for the VIPs held over input read in part). */
+export function tunnelSlotOfDevice(name: string): { type: "IPIP" | "GRE"; family: Family } | undefined {
   const kind = TUNNEL_KINDS.find((k) => TUNNEL_DEVICE[k] === name);
-  return kind ? TUNNEL_CARRIES[kind].type : undefined;
+  return kind ? TUNNEL_CARRIES[kind] : undefined;
 }
 
 export interface NodeEdgeDesired {
@@ -150,10 +153,10 @@ export interface NodeEdgeDesired {
   /** The DR real-server role's VIPs for the loopback; undefined = the role is off. */
   loopbackVips?: readonly string[];
   /**
-   * The role's VIPs for the tunnel devices by tunnel type (IPIP: IPv4 to tunl0, IPv6 to ip6tnl0; GRE:
-   * to gre0, ip6gre0); undefined = the role is off.
+   * The role's VIPs for the tunnel devices by tunnel type and real-server family (IPIP: tunl0,
+   * ip6tnl0; GRE: gre0, ip6gre0); undefined = the role is off.
    */
-  tunnelVips?: Readonly<Record<"IPIP" | "GRE", readonly string[]>>;
+  tunnelVips?: TunnelVips;
   /** The SNAT rules (VirtualService spec.snat); undefined = leave the table as it is. */
   snat?: readonly SnatService[];
   sysctls?: readonly SysctlSetting[];
@@ -205,12 +208,7 @@ export class NodeEdge {
       for (const binder of tunnels) {
         if (!binder.tunnel) continue;
         const { type, family } = TUNNEL_CARRIES[binder.tunnel];
-        reports.push(
-          await bind(
-            binder,
-            desired.tunnelVips[type].filter((a) => ipFamily(a) === family),
-          ),
-        );
+        reports.push(await bind(binder, desired.tunnelVips[type][family]));
       }
       parts.tunnels = reports;
     }

@@ -48,7 +48,10 @@ export const TUNNEL_DEVICE: Readonly<Record<TunnelKind, string>> = {
   gre: "gre0",
   ip6gre: "ip6gre0",
 };
-/** What each tunnel kind's device receives: the IPVS tunnel type, and the family of its VIPs. */
+/**
+ * What each tunnel kind's device receives: the IPVS tunnel type, and the family of the outer packet
+ * (the real server's address). GRE carries either family inside; IPIP the same family only.
+ */
 export const TUNNEL_CARRIES: Readonly<Record<TunnelKind, { type: "IPIP" | "GRE"; family: Family }>> = {
   ipip: { type: "IPIP", family: "IPv4" },
   ip6tnl: { type: "IPIP", family: "IPv6" },

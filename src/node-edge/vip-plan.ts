@@ -76,7 +76,7 @@ export interface VipPlanInput {
    */
   existingLink?: boolean;
   /**
-   * The kind the link must be (default "dummy"). A tunnel kind's device (tunl0, ip6tnl0) is made to
+   * The kind the link must be (default "dummy"). A tunnel kind's device (tunl0, gre0, ...) is made to
    * exist and set up only while an address is wanted on it: a node without Tunnel real servers does
    * not load the module. It is shared: addresses on it that are not the agent's are not drift.
    */
@@ -145,22 +145,25 @@ export function planVips(input: VipPlanInput): VipPlan {
   const linkKind = input.linkKind ?? "dummy";
   if (link && link.kind !== linkKind && !input.existingLink) {
     problems.push(
-      `${interfaceName} exists and is ${link.kind ? `a ${link.kind} link` : "not a virtual link"}, not ${linkKind === "ipip" ? "an" : "a"} ${linkKind}: no address bound`,
+      `${interfaceName} exists and is ${link.kind ? `a ${link.kind} link` : "not a virtual link"}, not ${/^[aeiou]/.test(linkKind) ? "an" : "a"} ${linkKind}: no address bound`,
     );
     return { actions: [], drift: [], kept: [], foreign: [], problems };
   }
   let linkDrift = false;
+  // A tunnel device is the agent's to keep up only while it held addresses there: bringing up one that
+  // someone else's module load left down is a change, not a repair.
+  const wasKept = previous?.linkPresent === true && (linkKind === "dummy" || previous.bound.size > 0);
   if (linkKind !== "dummy" && wanted.size === 0 && !link?.up) {
     // Nothing to hold on a tunnel device that is missing or down: leave it (and its module) alone.
   } else if (!link) {
     actions.push({ kind: "createLink", name: interfaceName }, { kind: "setUp", name: interfaceName });
-    if (previous?.linkPresent) {
+    if (wasKept) {
       drift.push({ kind: "InterfaceMissing", object: interfaceName, action: "Repaired" });
       linkDrift = true;
     }
   } else if (!link.up) {
     actions.push({ kind: "setUp", name: interfaceName });
-    if (previous?.linkPresent) {
+    if (wasKept) {
       drift.push({ kind: "InterfaceDown", object: interfaceName, action: "Repaired" });
       linkDrift = true;
     }

@@ -299,10 +299,20 @@ describe("the DR real-server role (fakes)", () => {
           `{address: 192.0.2.73, port: 80, forwarding: {method: Tunnel, tunnel: {type: GRE}}, ${elsewhere}}`,
         ) +
         rs("gre-here", "gre", "10.0.0.5") +
-        // This node is only the sorry server (DirectRouting): prepared before it is needed.
+        // GRE carries IPv4 in IPv6: the device is the real server's family's (ip6gre0), with loose rp_filter.
+        vs(
+          "gre46",
+          `{address: 192.0.2.74, port: 80, forwarding: {method: Tunnel, tunnel: {type: GRE}}, ${elsewhere}}`,
+        ) +
+        rs("gre46-here", "gre46", "'2001:db8:1::5'") +
+        // IPIP between families needs sit0 or an ip6tnl in mode any: not prepared.
+        vs("ipip46", `{address: 192.0.2.75, port: 80, forwarding: {method: Tunnel}, ${elsewhere}}`) +
+        rs("ipip46-here", "ipip46", "'2001:db8:1::5'") +
+        // This node is only the sorry server (DirectRouting, no health checks: used once the real
+        // servers are gone): prepared before it is needed.
         vs(
           "sorry",
-          `{address: 192.0.2.72, port: 80, forwarding: {method: DirectRouting}, healthCheck: {type: TCP}, sorryServer: {address: 10.0.0.5}, ${elsewhere}}`,
+          `{address: 192.0.2.72, port: 80, forwarding: {method: DirectRouting}, sorryServer: {address: 10.0.0.5}, ${elsewhere}}`,
         ) +
         rs("sorry-elsewhere", "sorry", "10.0.0.8"),
     );
@@ -313,6 +323,7 @@ describe("the DR real-server role (fakes)", () => {
       "net.ipv4.conf.eth0.arp_announce": "0",
       "net.ipv4.conf.tunl0.rp_filter": "1",
       "net.ipv4.conf.gre0.rp_filter": "1",
+      "net.ipv4.conf.ip6gre0.rp_filter": "1",
     });
     const started = await startAgent(
       dir,
@@ -346,18 +357,21 @@ describe("the DR real-server role (fakes)", () => {
         : undefined,
     );
     expect(await link.getLink("gre0")).toMatchObject({ kind: "gre", up: true });
-    expect(await link.getLink("ip6gre0")).toBeUndefined(); // no IPv6 GRE real server: module not loaded
+    expect(await on("ip6gre0")).toEqual(["192.0.2.74/32"]);
     expect(await sysctls.read("net.ipv4.conf.gre0.rp_filter")).toBe("2");
+    expect(await sysctls.read("net.ipv4.conf.ip6gre0.rp_filter")).toBe("2");
+    expect(await sysctls.read("net.ipv4.conf.tunl0.rp_filter")).toBe("2");
     expect(await link.getLink("tunl0")).toMatchObject({ kind: "ipip", up: true });
     expect(await link.getLink("ip6tnl0")).toMatchObject({ kind: "ip6tnl", up: true });
     expect(await on("lo")).toEqual(["192.0.2.72/32"]); // the sorry server's VIP only
     expect(await sysctls.read("net.ipv4.conf.tunl0.rp_filter")).toBe("2");
     expect(await sysctls.read("net.ipv4.conf.eth0.arp_ignore")).toBe("1");
-    await until("the status", () => (started.status()?.nodeEdge?.tunnels?.length === 3 ? true : undefined));
+    await until("the status", () => (started.status()?.nodeEdge?.tunnels?.length === 4 ? true : undefined));
     expect(started.status()!.nodeEdge!.tunnels).toEqual([
       { interface: "tunl0", up: true, addresses: ["192.0.2.70"] },
       { interface: "ip6tnl0", up: true, addresses: ["2001:db8::70"] },
       { interface: "gre0", up: true, addresses: ["192.0.2.73"] },
+      { interface: "ip6gre0", up: true, addresses: ["192.0.2.74"] },
     ]);
 
     // An address deleted by hand comes back; the real servers leaving take the VIPs with them.
@@ -371,7 +385,11 @@ describe("the DR real-server role (fakes)", () => {
       vs("ipip", `{address: 192.0.2.70, port: 80, forwarding: {method: Tunnel}, ${elsewhere}}`),
     );
     await until("the VIPs gone from the tunnel devices", async () =>
-      (await on("tunl0")).length + (await on("ip6tnl0")).length + (await on("gre0")).length === 0
+      (await on("tunl0")).length +
+        (await on("ip6tnl0")).length +
+        (await on("gre0")).length +
+        (await on("ip6gre0")).length ===
+      0
         ? true
         : undefined,
     );

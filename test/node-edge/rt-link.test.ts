@@ -94,6 +94,7 @@ describe("VipBinder failures (fake only)", () => {
       up: true,
       owned: ["2001:db8::10"],
       errors: [],
+      drift: [], // brought up for its first VIP: a change, not a repair
     });
     // Shared with others: an address someone else put there is listed, not drift.
     link.addForeignAddress("ip6tnl0", "2001:db8::99", 128);
