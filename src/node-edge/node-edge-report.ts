@@ -42,8 +42,8 @@ export interface NodeEdgeReport {
   /** The DR real-server role: the VIPs the agent holds on the loopback; null when the role is off. */
   loopback: { interface: string; addresses: string[] } | null;
   /**
-   * The role's tunnel devices (tunl0, ip6tnl0) that exist, with the VIPs the agent holds there for
-   * Tunnel (IPIP) real servers; [] when the role is off or no tunnel module is loaded.
+   * The role's tunnel devices (tunl0, ip6tnl0, gre0, ip6gre0) that exist, with the VIPs the agent
+   * holds there for Tunnel (IPIP, GRE) real servers; [] when the role is off or no module is loaded.
    */
   tunnels: { interface: string; up: boolean; addresses: string[] }[];
   /** Source NAT: the operator's nftables table; null when no SNAT manager runs. */
