@@ -7,8 +7,12 @@ import { isAbsolute, relative, resolve, sep } from "node:path";
 import { z } from "zod";
 import { type FwmarkRange, ownershipScopeProblems, parseFwmarkRange } from "../model/ownership.ts";
 import type { IpvsTuningConfig } from "../node-edge/ipvs-tuning.ts";
+import { TUNNEL_DEVICE } from "../node-edge/rt-link.ts";
 import { NODE_SYSCTL_KEYS, type NodeSysctlKey, type SysctlConfig } from "../node-edge/sysctl-plan.ts";
 import { DEFAULT_STATE_FILE } from "../reconcile/state-file.ts";
+
+/** Interfaces that cannot be the VIP interface. */
+const RESERVED_INTERFACES = ["lo", ...Object.values(TUNNEL_DEVICE)];
 
 export interface AgentConfig {
   nodeName: string;
@@ -293,6 +297,11 @@ const schema = z.object({
   vipInterface: z
     .string()
     .regex(/^$|^[a-zA-Z0-9_.-]{1,15}$/, 'must be an interface name (1-15 characters) or "" (off)')
+    // The agent makes this a dummy of its own: not the loopback, not a tunnel module's device (a dummy
+    // by that name would keep the module from creating it for the real-server role).
+    .refine((name) => !RESERVED_INTERFACES.includes(name), {
+      message: `must not be ${RESERVED_INTERFACES.join(", ")} (the loopback and the tunnel modules' devices)`,
+    })
     .default("ipvs0"),
   sysctls: z.array(sysctlSetting).default([]),
   ipvsTimeouts: ipvsTimeouts.optional(),

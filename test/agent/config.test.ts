@@ -49,6 +49,14 @@ describe("agent configuration", () => {
     ).toThrow(
       /--sysctl \(IPVS_OPERATOR_SYSCTLS\): "kernel.panic=1" is not[\s\S]*--ipvs-timeouts \(IPVS_OPERATOR_IPVS_TIMEOUTS\): "900,120" is not[\s\S]*--sync-daemon \(IPVS_OPERATOR_SYNC_DAEMONS\): "leader:eth0:1" is not/,
     );
+    for (const name of ["lo", "tunl0", "ip6tnl0", "gre0", "ip6gre0"]) {
+      expect(() => resolveAgentConfig({ vipInterface: name }, { NODE_NAME: "n" })).toThrow(
+        /--vip-interface \(IPVS_OPERATOR_VIP_INTERFACE\): must not be lo, tunl0, ip6tnl0, gre0, ip6gre0/,
+      );
+    }
+    expect(resolveAgentConfig({ vipInterface: "kube-ipvs0" }, { NODE_NAME: "n" }).nodeEdge.vipInterface).toBe(
+      "kube-ipvs0",
+    );
   });
 
   it("reads the probers' settings and refuses wrong ones with their flag", () => {

@@ -367,6 +367,7 @@ describe("values.schema.json", () => {
     ["a misspelt top-level value", { tolerration: [] }, /additional properties 'tolerration'/],
     ["a wrong terminationGracePeriodSeconds", { terminationGracePeriodSeconds: "30" }, /want integer/],
     ["a node flag that is not a flag", { nodeFlags: ["max-semi-space-size=4"] }, /nodeFlags/],
+    ["a tunnel device as the VIP interface", { agent: { vipInterface: "tunl0" } }, /vipInterface/],
   ])("refuses %s", (_name, values, message) => {
     const r = helmWithValues(["template", RELEASE, CHART_DIR], values);
     expect(r.code).not.toBe(0);
