@@ -167,37 +167,24 @@ describe.each(
   const RP_FILTER = `net.ipv4.conf.${DEV4}.rp_filter`;
   const LOG = `[tunnel-rs ${c.type}]`;
 
-  const virtualServices = `apiVersion: ipvs.dev/v1alpha1
+  /** One VirtualService per family (web: IPv4, web6: IPv6) on director nodes only, and its real server here. */
+  const virtualService = (name: string, address: string) => `apiVersion: ipvs.dev/v1alpha1
 kind: VirtualService
-metadata: {name: web, namespace: shop}
+metadata: {name: ${name}, namespace: shop}
 spec:
-  address: ${VIP}
-  port: 80
-  scheduler: rr
-  forwarding: ${c.forwarding}
-  nodeSelector: {matchLabels: {role: tunnel-director}}
----
-apiVersion: ipvs.dev/v1alpha1
-kind: VirtualService
-metadata: {name: web6, namespace: shop}
-spec:
-  address: ${VIP6}
+  address: ${address}
   port: 80
   scheduler: rr
   forwarding: ${c.forwarding}
   nodeSelector: {matchLabels: {role: tunnel-director}}
 `;
-  const realServers = `---
-apiVersion: ipvs.dev/v1alpha1
+  const realServer = (name: string, address: string) => `apiVersion: ipvs.dev/v1alpha1
 kind: RealServer
-metadata: {name: web-rs, namespace: shop}
-spec: {virtualServiceRef: {name: web}, address: ${RS}, port: 80}
----
-apiVersion: ipvs.dev/v1alpha1
-kind: RealServer
-metadata: {name: web6-rs, namespace: shop}
-spec: {virtualServiceRef: {name: web6}, address: ${RS6}, port: 80}
+metadata: {name: ${name}-rs, namespace: shop}
+spec: {virtualServiceRef: {name: ${name}}, address: ${address}, port: 80}
 `;
+  const virtualServices = `${virtualService("web", VIP)}---\n${virtualService("web6", VIP6)}`;
+  const realServers = `---\n${realServer("web", RS)}---\n${realServer("web6", RS6)}`;
 
   const holders: ChildProcess[] = [];
   let server: ChildProcess | undefined;
